@@ -1,0 +1,53 @@
+"""`bastion config show`: the effective settings, secrets masked."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import typer
+from pydantic import BaseModel, SecretStr
+from rich.table import Table
+
+from bastion.cli.common import console, settings_or_exit
+from bastion.settings import iter_env_vars
+
+MASK = "**********"
+
+
+def _value_at(settings: BaseModel, env_var: str) -> Any:
+    node: Any = settings
+    for part in env_var.removeprefix("BASTION_").lower().split("__"):
+        node = getattr(node, part)
+    return node
+
+
+def masked(value: Any) -> Any:
+    """Secrets as a fixed mask (empty ones as ""), everything else JSON-friendly."""
+    if isinstance(value, SecretStr):
+        return MASK if value.get_secret_value() else ""
+    if isinstance(value, list | tuple):
+        return list(value)
+    if isinstance(value, int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `config` command group."""
+    group = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
+
+    @group.command("show")
+    def show(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+        """Print every setting with its environment variable; secrets are masked."""
+        settings = settings_or_exit()
+        rows = [(var, masked(_value_at(settings, var))) for var, _ in iter_env_vars()]
+        if as_json:
+            console.print_json(json.dumps(dict(rows)))
+            return
+        table = Table("variable", "value")
+        for var, value in rows:
+            table.add_row(var, json.dumps(value) if not isinstance(value, str) else value)
+        console.print(table)
+
+    app.add_typer(group, name="config")

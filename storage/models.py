@@ -1,0 +1,233 @@
+"""SQLModel tables of the application database. The schema itself is created by Alembic migrations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import JSON, Field, SQLModel
+
+from storage.types import UTCDateTime, utcnow
+
+
+class Platform(StrEnum):
+    """Where a user or chat lives."""
+
+    TELEGRAM = "telegram"
+    DISCORD = "discord"
+    CONSOLE = "console"
+    API = "api"
+
+
+class AccountMode(StrEnum):
+    """What the risk engine may do on an exchange account."""
+
+    OFF = "off"
+    ADVISE = "advise"
+    AUTO = "auto"
+
+
+class ApprovalStatus(StrEnum):
+    """Life cycle of a confirmation button."""
+
+    PENDING = "pending"
+    CONSUMED = "consumed"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+class OutboxStatus(StrEnum):
+    """Delivery state of an outgoing message."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+def _ts(**kw: Any) -> Any:
+    return Field(default_factory=utcnow, sa_type=UTCDateTime, **kw)
+
+
+def _json(default: Any) -> Any:
+    return Field(default_factory=default, sa_type=JSON)
+
+
+def _str(n: int, **kw: Any) -> Any:
+    return Field(sa_type=sa.String(n), **kw)
+
+
+class User(SQLModel, table=True):
+    """A person on one platform."""
+
+    __tablename__ = "users"
+    __table_args__ = (sa.UniqueConstraint("platform", "platform_user_id", name="uq_users_platform_uid"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = _str(16)
+    platform_user_id: str = _str(64)
+    display_name: str | None = _str(128, default=None)
+    roles: list[str] = _json(list)
+    preferences: dict[str, Any] = _json(dict)
+    active: bool = Field(default=True, description="False once the user blocked the bot")
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class Chat(SQLModel, table=True):
+    """A private chat, group or channel the bot is in."""
+
+    __tablename__ = "chats"
+    __table_args__ = (sa.UniqueConstraint("platform", "platform_chat_id", name="uq_chats_platform_cid"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = _str(16)
+    platform_chat_id: str = _str(64)
+    kind: str = _str(16, default="private", description="private | group | channel")
+    title: str | None = _str(256, default=None)
+    settings: dict[str, Any] = _json(dict)
+    active: bool = True
+    created_at: datetime = _ts()
+
+
+class ChatBinding(SQLModel, table=True):
+    """Links a user to a chat with a role there (member, admin, report subscriber)."""
+
+    __tablename__ = "chat_bindings"
+    __table_args__ = (sa.UniqueConstraint("chat_id", "user_id", "role", name="uq_chat_bindings"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    chat_id: int = Field(foreign_key="chats.id", ondelete="CASCADE", index=True)
+    user_id: int = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
+    role: str = _str(16, default="member")
+    created_at: datetime = _ts()
+
+
+class ExchangeAccount(SQLModel, table=True):
+    """A user's exchange connection; credentials are Fernet ciphertext, never plaintext."""
+
+    __tablename__ = "exchange_accounts"
+    __table_args__ = (sa.UniqueConstraint("user_id", "label", name="uq_exchange_accounts_label"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
+    exchange_id: str = _str(32)
+    label: str = _str(64)
+    credentials_encrypted: str | None = Field(default=None, sa_type=sa.Text)
+    mode: str = _str(8, default=AccountMode.ADVISE.value)
+    read_only: bool = Field(default=True, description="True until the user arms execution")
+    sandbox: bool = False
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class Approval(SQLModel, table=True):
+    """A pending human confirmation of one exact order intent."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (sa.Index("ix_approvals_status_expires", "status", "expires_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    token: str = Field(sa_type=sa.String(64), unique=True)
+    owner_user_id: int = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
+    account_id: int | None = Field(default=None, foreign_key="exchange_accounts.id", ondelete="SET NULL")
+    intent: dict[str, Any] = _json(dict)
+    intent_hash: str = _str(64)
+    summary: str = Field(default="", sa_type=sa.Text, description="The exact action text shown to the user")
+    status: str = _str(16, default=ApprovalStatus.PENDING.value)
+    platform: str | None = _str(16, default=None)
+    chat_ref: str | None = _str(64, default=None, description="Chat of the button message")
+    message_ref: str | None = _str(64, default=None, description="Button message, edited on expiry")
+    created_at: datetime = _ts()
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    result: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+
+
+class AuditLog(SQLModel, table=True):
+    """Append-only record of every intent, approval, order request, exchange response and error."""
+
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = _ts(index=True)
+    kind: str = _str(32, index=True)
+    user_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL", index=True)
+    account_id: int | None = Field(default=None, foreign_key="exchange_accounts.id", ondelete="SET NULL")
+    ref: str | None = _str(128, default=None, index=True)
+    data: dict[str, Any] = _json(dict)
+
+
+class AlertSubscription(SQLModel, table=True):
+    """A user's or chat's opt-in to alerts or reports, optionally per symbol."""
+
+    __tablename__ = "alert_subscriptions"
+    __table_args__ = (sa.UniqueConstraint("user_id", "chat_id", "topic", "symbol", name="uq_alert_subscriptions"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int | None = Field(default=None, foreign_key="users.id", ondelete="CASCADE", index=True)
+    chat_id: int | None = Field(default=None, foreign_key="chats.id", ondelete="CASCADE", index=True)
+    topic: str = _str(32, description="position | market | technical | onchain | report")
+    symbol: str | None = _str(32, default=None)
+    min_severity: str = _str(16, default="info")
+    quiet_hours: list[int] | None = Field(default=None, sa_type=JSON, description="[start_hour, end_hour] UTC")
+    enabled: bool = True
+    created_at: datetime = _ts()
+
+
+class Outbox(SQLModel, table=True):
+    """A message waiting for delivery to one recipient; survives restarts."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (sa.Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = _str(16)
+    recipient: str = _str(64, description="Platform chat id")
+    user_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    payload: dict[str, Any] = _json(dict)
+    dedup_key: str | None = Field(default=None, sa_type=sa.String(191), unique=True)
+    status: str = _str(16, default=OutboxStatus.PENDING.value)
+    attempts: int = 0
+    next_attempt_at: datetime = _ts()
+    last_error: str | None = Field(default=None, sa_type=sa.Text)
+    created_at: datetime = _ts()
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Report(SQLModel, table=True):
+    """A stored market-structure report."""
+
+    __tablename__ = "reports"
+    __table_args__ = (sa.Index("ix_reports_symbol_created", "symbol", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    symbol: str = _str(32)
+    timeframe: str = _str(8)
+    kind: str = _str(16, default="scheduled")
+    bias: str | None = _str(16, default=None)
+    confidence: float | None = None
+    content: dict[str, Any] = _json(dict)
+    text: str = Field(default="", sa_type=sa.Text)
+    created_at: datetime = _ts()
+
+
+class RiskDecision(SQLModel, table=True):
+    """One decision of the risk engine (rules, model, or merged) about a position."""
+
+    __tablename__ = "risk_decisions"
+    __table_args__ = (sa.Index("ix_risk_decisions_account_created", "account_id", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int | None = Field(default=None, foreign_key="exchange_accounts.id", ondelete="SET NULL")
+    symbol: str = _str(32)
+    side: str = _str(8)
+    action: str = _str(24)
+    confidence: float
+    reasoning: str = Field(default="", sa_type=sa.Text)
+    close_pct: float | None = None
+    new_stop: float | None = None
+    source: str = _str(16, default="rules", description="rules | model | merged")
+    context: dict[str, Any] = _json(dict)
+    created_at: datetime = _ts()

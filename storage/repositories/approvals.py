@@ -1,0 +1,161 @@
+"""Approvals: a confirmation works once, only for its owner, only before expiry, only for its exact intent."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Approval, ApprovalStatus
+from storage.types import utcnow
+
+# 16 random bytes → 22 url-safe characters; "v1:<token>" stays far below Telegram's 64-byte callback limit.
+TOKEN_BYTES = 16
+
+
+class Outcome(StrEnum):
+    """Why a consume/reject attempt did or did not take effect."""
+
+    OK = "ok"
+    NOT_FOUND = "not_found"
+    NOT_OWNER = "not_owner"
+    EXPIRED = "expired"
+    ALREADY_DECIDED = "already_decided"
+    INTENT_MISMATCH = "intent_mismatch"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Result of trying to consume or reject an approval."""
+
+    outcome: Outcome
+    approval: Approval | None
+
+    @property
+    def ok(self) -> bool:
+        """True when this call (and no other) flipped the approval."""
+        return self.outcome is Outcome.OK
+
+
+def intent_hash(intent: dict[str, Any]) -> str:
+    """SHA-256 of the intent's canonical JSON (sorted keys, no spaces)."""
+    canonical = json.dumps(intent, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def create_approval(
+    session: AsyncSession,
+    *,
+    owner_user_id: int,
+    intent: dict[str, Any],
+    summary: str,
+    ttl: timedelta,
+    account_id: int | None = None,
+    platform: str | None = None,
+    chat_ref: str | None = None,
+    now: datetime | None = None,
+) -> Approval:
+    """Store a pending approval for `intent` with a fresh unguessable token."""
+    now = now or utcnow()
+    approval = Approval(
+        token=secrets.token_urlsafe(TOKEN_BYTES),
+        owner_user_id=owner_user_id,
+        account_id=account_id,
+        intent=intent,
+        intent_hash=intent_hash(intent),
+        summary=summary,
+        status=ApprovalStatus.PENDING.value,
+        platform=platform,
+        chat_ref=chat_ref,
+        created_at=now,
+        expires_at=now + ttl,
+    )
+    session.add(approval)
+    await session.flush()
+    return approval
+
+
+async def get_approval(session: AsyncSession, token: str) -> Approval | None:
+    """The approval behind a button token, if any."""
+    return (await session.scalars(select(Approval).where(Approval.token == token))).first()
+
+
+async def _decide(
+    session: AsyncSession, token: str, user_id: int, status: ApprovalStatus, now: datetime | None
+) -> Decision:
+    now = now or utcnow()
+    # One conditional UPDATE is the whole guard: of N concurrent presses exactly one matches the row.
+    stmt = (
+        update(Approval)
+        .where(
+            Approval.token == token,
+            Approval.owner_user_id == user_id,
+            Approval.status == ApprovalStatus.PENDING.value,
+            Approval.expires_at > now,
+        )
+        .values(status=status.value, decided_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    result = await session.execute(stmt)
+    approval = await get_approval(session, token)
+    if approval is not None:
+        await session.refresh(approval)
+    if result.rowcount == 1:  # type: ignore[attr-defined]
+        assert approval is not None
+        if approval.intent_hash != intent_hash(approval.intent):
+            # The stored intent no longer matches what was shown: the token is spent, nothing may execute.
+            return Decision(Outcome.INTENT_MISMATCH, approval)
+        return Decision(Outcome.OK, approval)
+    if approval is None:
+        return Decision(Outcome.NOT_FOUND, None)
+    if approval.owner_user_id != user_id:
+        return Decision(Outcome.NOT_OWNER, approval)
+    if approval.status != ApprovalStatus.PENDING.value:
+        return Decision(Outcome.ALREADY_DECIDED, approval)
+    return Decision(Outcome.EXPIRED, approval)
+
+
+async def consume_approval(session: AsyncSession, token: str, user_id: int, now: datetime | None = None) -> Decision:
+    """Atomically flip pending → consumed for the owner before expiry; only one caller ever gets OK."""
+    return await _decide(session, token, user_id, ApprovalStatus.CONSUMED, now)
+
+
+async def reject_approval(session: AsyncSession, token: str, user_id: int, now: datetime | None = None) -> Decision:
+    """Atomically flip pending → rejected for the owner before expiry."""
+    return await _decide(session, token, user_id, ApprovalStatus.REJECTED, now)
+
+
+async def expire_approvals(session: AsyncSession, now: datetime | None = None) -> list[Approval]:
+    """Flip every overdue pending approval to expired; returns them so their messages can be edited."""
+    now = now or utcnow()
+    stmt = (
+        update(Approval)
+        .where(Approval.status == ApprovalStatus.PENDING.value, Approval.expires_at <= now)
+        .values(status=ApprovalStatus.EXPIRED.value, decided_at=now)
+        .returning(Approval.id)
+        .execution_options(synchronize_session=False)
+    )
+    ids = list((await session.execute(stmt)).scalars())
+    if not ids:
+        return []
+    rows = list((await session.scalars(select(Approval).where(Approval.id.in_(ids)))).all())  # type: ignore[union-attr]
+    for row in rows:
+        await session.refresh(row)
+    return rows
+
+
+async def record_result(session: AsyncSession, token: str, result: dict[str, Any]) -> None:
+    """Attach the execution outcome to a consumed approval."""
+    await session.execute(
+        update(Approval)
+        .where(Approval.token == token)
+        .values(result=result)
+        .execution_options(synchronize_session=False)
+    )

@@ -1,0 +1,54 @@
+"""Users: race-free get-or-create by platform identity."""
+
+from __future__ import annotations
+
+from sqlalchemy import Select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import select
+
+from storage.errors import NotFoundError
+from storage.models import Platform, User
+from storage.repositories._upsert import insert_ignore
+from storage.types import utcnow
+
+
+def parse_user_ref(ref: str) -> tuple[str, str]:
+    """Split "telegram:123" into (platform, id); ValueError with a clear message otherwise."""
+    platform, sep, uid = ref.partition(":")
+    if not sep or not uid or platform not in {p.value for p in Platform}:
+        raise ValueError(f"{ref!r} is not a user reference like telegram:123456 or discord:987654")
+    return platform, uid
+
+
+async def get_or_create_user(
+    session: AsyncSession, platform: str, platform_user_id: str, display_name: str | None = None
+) -> User:
+    """The user with this platform identity, created if new (safe under concurrency)."""
+    now = utcnow()
+    await insert_ignore(
+        session,
+        User.__table__,
+        {
+            "platform": platform,
+            "platform_user_id": platform_user_id,
+            "display_name": display_name,
+            "roles": [],
+            "preferences": {},
+            "active": True,
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    return (await session.scalars(_by_identity(platform, platform_user_id))).one()
+
+
+async def find_user(session: AsyncSession, platform: str, platform_user_id: str) -> User:
+    """The existing user with this identity; NotFoundError otherwise."""
+    user = (await session.scalars(_by_identity(platform, platform_user_id))).first()
+    if user is None:
+        raise NotFoundError(f"no user {platform}:{platform_user_id}")
+    return user
+
+
+def _by_identity(platform: str, platform_user_id: str) -> Select[tuple[User]]:
+    return select(User).where(User.platform == platform, User.platform_user_id == platform_user_id)

@@ -1,0 +1,105 @@
+"""Shared fixtures: migrated databases (SQLite and, when configured, a real PostgreSQL), real candle data."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from storage import migrate
+from storage.db import create_engine, session_factory
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PG_URL_VAR = "BASTION_TEST_POSTGRES_URL"
+
+
+def in_ci() -> bool:
+    """True under CI, where skipping a real-server test is a failure, not an option."""
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def postgres_admin_url() -> str:
+    """URL of the test PostgreSQL server; skips locally (fails in CI) when it is not configured."""
+    url = os.environ.get(PG_URL_VAR, "")
+    if not url:
+        reason = f"{PG_URL_VAR} is not set: no PostgreSQL server to test against (.ci/run starts one)"
+        if in_ci():
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return url
+
+
+@asynccontextmanager
+async def fresh_postgres_database() -> AsyncIterator[str]:
+    """Create an empty PostgreSQL database for one test and drop it afterwards."""
+    import asyncpg
+
+    admin = make_url(postgres_admin_url())
+    name = f"bastion_test_{uuid.uuid4().hex[:12]}"
+    dsn = admin.set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    try:
+        yield admin.set(drivername="postgresql+asyncpg", database=name).render_as_string(hide_password=False)
+    finally:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    """A fresh, empty PostgreSQL database URL for one test."""
+    async with fresh_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A SQLite database file in the test's temporary folder."""
+    return f"sqlite+aiosqlite:///{tmp_path / 'bastion.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """An empty database URL, once per backend: SQLite and a real PostgreSQL server."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'bastion.db'}"
+    else:
+        async with fresh_postgres_database() as url:
+            yield url
+
+
+@pytest.fixture
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    """A migrated (schema at head) engine on each backend."""
+    eng = create_engine(db_url)
+    await migrate.upgrade(eng)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture
+def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Session factory on the migrated engine."""
+    return session_factory(engine)
+
+
+@pytest.fixture
+def ohlcv_dir() -> Iterator[Path]:
+    """The real Binance candles of ../shared/data/ohlcv (or BASTION_DATA_DIR); skips when absent."""
+    path = Path(os.environ.get("BASTION_DATA_DIR", REPO_ROOT.parent / "shared" / "data" / "ohlcv"))
+    if not (path / "BTC_USDT-1h.csv").exists():
+        pytest.skip(f"real candle data not found at {path} (set BASTION_DATA_DIR or place ../shared/data)")
+    yield path

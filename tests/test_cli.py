@@ -1,0 +1,158 @@
+"""The `bastion` CLI end to end, in-process, on a temporary database."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from typer.testing import CliRunner
+
+from bastion import __version__
+from bastion.cli import app
+from storage.migrate import head_revision
+
+runner = CliRunner()
+SECRET = "cli-secret-value-never-printed-123"
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
+    for name in list(os.environ):
+        if name.startswith("BASTION_") and name != "BASTION_TEST_POSTGRES_URL":
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    values = {
+        "BASTION_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
+        "BASTION_SECRET_KEYS": Fernet.generate_key().decode(),
+    }
+    for k, v in values.items():
+        monkeypatch.setenv(k, v)
+    return values
+
+
+def invoke(*args: str, input: str | None = None) -> tuple[int, str]:
+    result = runner.invoke(app, list(args), input=input)
+    return result.exit_code, result.output + (result.stderr if result.stderr_bytes else "")
+
+
+def test_version() -> None:
+    code, out = invoke("--version")
+    assert code == 0 and out.strip() == f"bastion {__version__}"
+
+
+def test_config_show_masks_secrets(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BASTION_TELEGRAM__TOKEN", "999:telegram-token-abcdef")
+    code, out = invoke("config", "show", "--json")
+    assert code == 0
+    assert "telegram-token-abcdef" not in out and env["BASTION_SECRET_KEYS"] not in out
+    assert '"BASTION_TELEGRAM__TOKEN": "**********"' in out
+    assert '"BASTION_EXCHANGE__DEFAULT_ID": "paper"' in out
+
+
+def test_bad_setting_exits_2_with_named_variable(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BASTION_EXCHANGE__DEFAULT_ID", "ftx")
+    code, out = invoke("config", "show")
+    assert code == 2
+    assert "BASTION_EXCHANGE__DEFAULT_ID" in out and "unknown exchange 'ftx'" in out
+    assert "Traceback" not in out
+
+
+def test_db_upgrade_current_downgrade(env: dict[str, str]) -> None:
+    assert "database: empty" in invoke("db", "current")[1]
+    code, out = invoke("db", "upgrade")
+    assert code == 0 and head_revision() in out
+    assert "up to date" in invoke("db", "current")[1]
+    code, out = invoke("db", "downgrade", "base")
+    assert code == 0 and "base (empty)" in out
+    code, out = invoke("db", "downgrade")
+    assert code == 1 and "no schema to downgrade" in out
+
+
+def test_db_upgrade_on_postgres(postgres_url: str, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BASTION_DATABASE__URL", postgres_url)
+    code, out = invoke("db", "upgrade")
+    assert code == 0, out
+    assert "up to date" in invoke("db", "current")[1]
+
+
+def test_keys_lifecycle(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    assert invoke("db", "upgrade")[0] == 0
+    code, out = invoke(
+        "keys",
+        "add",
+        "--exchange",
+        "bybit",
+        "--label",
+        "main",
+        "--user",
+        "telegram:42",
+        input=f"AKEY-12345678\n{SECRET}\n",
+    )
+    assert code == 0, out
+    assert "added bybit account 'main'" in out and SECRET not in out
+    code, out = invoke(
+        "keys",
+        "add",
+        "--exchange",
+        "bybit",
+        "--label",
+        "main",
+        "--user",
+        "telegram:42",
+        input=f"AKEY-12345678\n{SECRET}\n",
+    )
+    assert code == 1 and "already have an account labelled 'main'" in out
+    code, out = invoke("keys", "add", "--exchange", "paper", "--label", "paper", "--user", "telegram:42")
+    assert code == 0, out
+
+    code, out = invoke("keys", "list", "--user", "telegram:42")
+    assert code == 0 and "bybit" in out and "paper" in out and SECRET not in out and "AKEY" not in out
+
+    # Rotate: new key first, old key second; afterwards the old key alone no longer reads the row.
+    old = env["BASTION_SECRET_KEYS"]
+    new = Fernet.generate_key().decode()
+    monkeypatch.setenv("BASTION_SECRET_KEYS", f"{new},{old}")
+    code, out = invoke("keys", "rotate")
+    assert code == 0 and "1 account(s)" in out
+    monkeypatch.setenv("BASTION_SECRET_KEYS", old)
+    code, out = invoke("keys", "rotate")
+    assert code == 1 and "cannot be rotated" in out and old not in out
+
+    code, out = invoke("keys", "remove", "--label", "main", "--user", "telegram:42")
+    assert code == 0
+    code, out = invoke("keys", "remove", "--label", "main", "--user", "telegram:42")
+    assert code == 1 and "no account labelled 'main'" in out
+
+
+def test_keys_add_needs_secret_keys(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    invoke("db", "upgrade")
+    monkeypatch.delenv("BASTION_SECRET_KEYS")
+    code, out = invoke(
+        "keys", "add", "--exchange", "okx", "--user", "telegram:1", input="k1234567\ns1234567\np1234567\n"
+    )
+    assert code == 1 and "BASTION_SECRET_KEYS is not set" in out and "Traceback" not in out
+
+
+def test_keys_add_rejects_bad_input(env: dict[str, str]) -> None:
+    invoke("db", "upgrade")
+    code, out = invoke("keys", "add", "--exchange", "kraken")
+    assert code == 2 and "unknown exchange 'kraken'" in out
+    code, out = invoke("keys", "add", "--exchange", "paper", "--user", "bob")
+    assert code == 2 and "not a user reference" in out
+
+
+def test_keys_on_missing_schema_is_clear(env: dict[str, str]) -> None:
+    code, out = invoke("keys", "list")
+    assert code == 1
+    assert "schema is missing or outdated" in out and "bastion db upgrade" in out
+
+
+def test_chat_greets_lists_commands_and_exits_on_eof(env: dict[str, str]) -> None:
+    code, out = invoke("chat", input="/help\nwhat is BTC doing?\n")
+    assert code == 0
+    assert out.startswith(f"Bastion {__version__}")
+    for command in ("bastion db upgrade", "bastion keys add", "bastion config show", "bastion chat"):
+        assert command in out
+    assert out.rstrip().endswith("Bye.")
