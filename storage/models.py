@@ -231,3 +231,55 @@ class RiskDecision(SQLModel, table=True):
     source: str = _str(16, default="rules", description="rules | model | merged")
     context: dict[str, Any] = _json(dict)
     created_at: datetime = _ts()
+
+
+class EngineFlag(SQLModel, table=True):
+    """A persisted kill switch: scope "global" or "user:<id>"; survives restarts."""
+
+    __tablename__ = "engine_flags"
+
+    scope: str = Field(sa_type=sa.String(64), primary_key=True)
+    killed: bool = False
+    reason: str | None = Field(default=None, sa_type=sa.Text)
+    updated_at: datetime = _ts()
+
+
+class Execution(SQLModel, table=True):
+    """One executed (or attempted) order intent; the unique intent id makes execution idempotent."""
+
+    __tablename__ = "executions"
+    __table_args__ = (sa.Index("ix_executions_account_created", "account_id", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    intent_id: str = Field(sa_type=sa.String(128), unique=True)
+    account_id: int = Field(foreign_key="exchange_accounts.id", ondelete="CASCADE")
+    symbol: str = _str(32)
+    action: str = _str(24)
+    automated: bool = Field(default=False, description="True when the engine acted without a button press")
+    close_pct: float | None = None
+    intent: dict[str, Any] = _json(dict)
+    status: str = _str(16, default="pending", description="pending | done | failed")
+    realised_pnl: float | None = None
+    result: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    error: str | None = Field(default=None, sa_type=sa.Text)
+    created_at: datetime = _ts()
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class PositionPlan(SQLModel, table=True):
+    """The plan the engine follows for an open position: initial stop (1R), targets and how many were taken."""
+
+    __tablename__ = "position_plans"
+    __table_args__ = (sa.UniqueConstraint("account_id", "symbol", "side", name="uq_position_plans"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="exchange_accounts.id", ondelete="CASCADE")
+    symbol: str = _str(32)
+    side: str = _str(8)
+    entry: float
+    initial_stop: float | None = None
+    targets: list[float] = _json(list)
+    targets_hit: int = 0
+    style: str = _str(8, default="swing")
+    opened_at: datetime = _ts()
+    updated_at: datetime = _ts()

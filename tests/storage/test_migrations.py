@@ -22,6 +22,9 @@ APP_TABLES = {
     "outbox",
     "reports",
     "risk_decisions",
+    "engine_flags",
+    "executions",
+    "position_plans",
 }
 
 

@@ -1,0 +1,1 @@
+"""Execution: decisions and manual actions become order intents, placed once, under guards, recorded."""

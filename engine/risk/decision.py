@@ -1,0 +1,51 @@
+"""The decision vocabulary shared by the rules, the model and the executor."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Action = Literal[
+    "HOLD",
+    "TP_PARTIAL",
+    "TP_FULL",
+    "EXIT_FULL",
+    "EMERGENCY_EXIT",
+    "REDUCE_SIZE",
+    "MOVE_STOP_BE",
+    "TRAIL_STOP",
+    "ADJUST_STOP",
+]
+ACTIONS: tuple[str, ...] = Action.__args__  # type: ignore[attr-defined]
+CLOSING_ACTIONS = frozenset({"TP_PARTIAL", "TP_FULL", "EXIT_FULL", "EMERGENCY_EXIT", "REDUCE_SIZE"})
+FULL_CLOSE_ACTIONS = frozenset({"TP_FULL", "EXIT_FULL", "EMERGENCY_EXIT"})
+STOP_ACTIONS = frozenset({"MOVE_STOP_BE", "TRAIL_STOP", "ADJUST_STOP"})
+
+
+class Decision(BaseModel):
+    """What to do with one position now, why, and when to look again."""
+
+    action: Action
+    confidence: float = Field(ge=0, le=1)
+    reasoning: str
+    close_pct: float | None = Field(default=None, gt=0, le=100)
+    new_stop: float | None = Field(default=None, gt=0)
+    next_check_minutes: int | None = Field(default=None, ge=1)
+    rule: str = Field(description="Name of the rule (or 'model') that produced it")
+    hard: bool = Field(default=False, description="From a hard rule: no model output may override it")
+    source: Literal["rules", "model", "merged"] = "rules"
+    warnings: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list, description="Why the model's opinion was or was not used")
+
+    @property
+    def closes(self) -> bool:
+        """True when the action closes some or all of the position."""
+        return self.action in CLOSING_ACTIONS
+
+    @property
+    def effective_close_pct(self) -> float:
+        """Percent of the position this decision closes (100 for full exits, 0 for stop moves/holds)."""
+        if self.action in FULL_CLOSE_ACTIONS:
+            return 100.0
+        return float(self.close_pct or 0.0) if self.closes else 0.0

@@ -1,0 +1,54 @@
+"""Run the rules in priority order: hard rules first, then the exit hierarchy; HOLD when nothing applies."""
+
+from __future__ import annotations
+
+from engine.risk.context import RiskContext
+from engine.risk.decision import Decision
+from engine.risk.rules import HARD_RULES, HIERARCHY, _fmt
+
+TIMEFRAME_MINUTES = {"15m": 15, "1h": 60, "4h": 240, "1d": 1440}
+
+
+def triggered(ctx: RiskContext) -> list[Decision]:
+    """Every rule that fires, in priority order (for explanations and tests)."""
+    return [d for rule in (*HARD_RULES, *HIERARCHY) if (d := rule(ctx)) is not None]
+
+
+def evaluate(ctx: RiskContext) -> Decision:
+    """The rules' decision for one position: the highest-priority rule that fires wins."""
+    warnings: list[str] = []
+    for decision in triggered(ctx):
+        warnings.extend(w for w in decision.warnings if w not in warnings)
+        if decision.action == "HOLD":
+            continue  # a warning-only rule (e.g. no stop at 3x) does not end the search
+        return _finish(ctx, decision.model_copy(update={"warnings": warnings}))
+    return _finish(ctx, _hold(ctx, warnings))
+
+
+def _hold(ctx: RiskContext, warnings: list[str]) -> Decision:
+    pos, m = ctx.position, ctx.market
+    parts = [f"Price {_fmt(m.price)}, entry {_fmt(pos.entry)}"]
+    if pos.stop is not None:
+        parts.append(f"stop {_fmt(pos.stop)} is {abs(m.price - pos.stop) / m.atr:.2f} ATR away")
+    if pos.targets_hit < len(pos.targets):
+        target = pos.targets[pos.targets_hit]
+        parts.append(
+            f"next target T{pos.targets_hit + 1} {_fmt(target)} is {abs(target - m.price) / m.atr:.2f} ATR away"
+        )
+    if (r := ctx.r_multiple) is not None:
+        parts.append(f"at {r:+.2f}R")
+    return Decision(
+        action="HOLD",
+        confidence=0.6,
+        rule="hold",
+        reasoning="Structure holds and no exit rule fires: " + "; ".join(parts) + ".",
+        warnings=warnings,
+    )
+
+
+def _finish(ctx: RiskContext, decision: Decision) -> Decision:
+    if decision.next_check_minutes is not None:
+        return decision
+    bar = TIMEFRAME_MINUTES.get(ctx.market.timeframe, 60)
+    minutes = 1 if decision.action == "EMERGENCY_EXIT" else max(1, bar // 4 if decision.action == "HOLD" else bar // 12)
+    return decision.model_copy(update={"next_check_minutes": minutes})

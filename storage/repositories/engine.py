@@ -1,0 +1,124 @@
+"""Engine state: kill switches, account modes, execution records (idempotency, guard counters), position plans."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.errors import NotFoundError
+from storage.models import AccountMode, EngineFlag, ExchangeAccount, Execution, PositionPlan
+from storage.repositories._upsert import insert_ignore
+from storage.types import utcnow
+
+GLOBAL = "global"
+
+
+def user_scope(user_id: int) -> str:
+    """Kill-switch scope of one user."""
+    return f"user:{user_id}"
+
+
+async def set_kill_switch(session: AsyncSession, scope: str, killed: bool, reason: str | None = None) -> None:
+    """Engage or release a kill switch (global or per user); persisted, so it survives restarts."""
+    flag = await session.get(EngineFlag, scope)
+    if flag is None:
+        session.add(EngineFlag(scope=scope, killed=killed, reason=reason, updated_at=utcnow()))
+    else:
+        flag.killed, flag.reason, flag.updated_at = killed, reason, utcnow()
+    await session.flush()
+
+
+async def kill_switches(session: AsyncSession, user_id: int | None = None) -> list[EngineFlag]:
+    """Engaged kill switches that apply to `user_id` (the global one always applies)."""
+    scopes = [GLOBAL] + ([user_scope(user_id)] if user_id is not None else [])
+    stmt = select(EngineFlag).where(EngineFlag.scope.in_(scopes), EngineFlag.killed.is_(True))  # type: ignore[attr-defined]
+    return list((await session.scalars(stmt)).all())
+
+
+async def set_account_mode(
+    session: AsyncSession, account_id: int, *, mode: AccountMode | None = None, armed: bool | None = None
+) -> ExchangeAccount:
+    """Change an account's mode (off/advise/auto) and/or arm it (armed = not read-only)."""
+    account = await session.get(ExchangeAccount, account_id)
+    if account is None:
+        raise NotFoundError(f"no exchange account with id {account_id}")
+    if mode is not None:
+        account.mode = mode.value
+    if armed is not None:
+        account.read_only = not armed
+    account.updated_at = utcnow()
+    await session.flush()
+    return account
+
+
+async def accounts_in_modes(session: AsyncSession, modes: tuple[AccountMode, ...]) -> list[ExchangeAccount]:
+    """Accounts the monitor must watch."""
+    stmt = select(ExchangeAccount).where(ExchangeAccount.mode.in_([m.value for m in modes]))  # type: ignore[attr-defined]
+    return list((await session.scalars(stmt.order_by(ExchangeAccount.id))).all())  # type: ignore[arg-type]
+
+
+async def claim_execution(session: AsyncSession, **values: Any) -> bool:
+    """Insert a pending execution for `intent_id`; False when that intent was already claimed (idempotency)."""
+    row = {"status": "pending", "created_at": utcnow(), "automated": False, "intent": {}} | values
+    return await insert_ignore(session, Execution.__table__, row)
+
+
+async def get_execution(session: AsyncSession, intent_id: str) -> Execution | None:
+    """The execution record of an intent."""
+    return (await session.scalars(select(Execution).where(Execution.intent_id == intent_id))).first()
+
+
+async def finish_execution(
+    session: AsyncSession,
+    intent_id: str,
+    *,
+    status: str,
+    result: dict[str, Any] | None = None,
+    realised_pnl: float | None = None,
+    error: str | None = None,
+) -> None:
+    """Record how an execution ended."""
+    await session.execute(
+        update(Execution)
+        .where(Execution.intent_id == intent_id)
+        .values(status=status, result=result, realised_pnl=realised_pnl, error=error, finished_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def automated_actions_since(session: AsyncSession, account_id: int, since: datetime) -> int:
+    """How many automated executions (not failed) the account had since `since`."""
+    stmt = select(func.count()).where(
+        Execution.account_id == account_id,
+        Execution.automated.is_(True),  # type: ignore[attr-defined]
+        Execution.status != "failed",
+        Execution.created_at >= since,
+    )
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def realised_pnl_since(session: AsyncSession, account_id: int, since: datetime) -> float:
+    """Sum of realised PnL of the account's executions since `since` (negative = loss)."""
+    stmt = select(func.coalesce(func.sum(Execution.realised_pnl), 0.0)).where(
+        Execution.account_id == account_id, Execution.created_at >= since
+    )
+    return float((await session.execute(stmt)).scalar_one())
+
+
+async def get_plan(session: AsyncSession, account_id: int, symbol: str, side: str) -> PositionPlan | None:
+    """The stored plan of a position."""
+    stmt = select(PositionPlan).where(
+        PositionPlan.account_id == account_id, PositionPlan.symbol == symbol, PositionPlan.side == side
+    )
+    return (await session.scalars(stmt)).first()
+
+
+async def save_plan(session: AsyncSession, plan: PositionPlan) -> PositionPlan:
+    """Insert or update a plan."""
+    plan.updated_at = utcnow()
+    session.add(plan)
+    await session.flush()
+    return plan

@@ -1,0 +1,271 @@
+"""Executor: guards under random decision sequences, kill switch mid-cycle, persistence, idempotency, faults."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from engine.execution.executor import Executor
+from engine.execution.guards import GuardLimits
+from engine.risk.decision import Decision
+from storage import migrate
+from storage.db import create_engine, session_factory
+from storage.models import AccountMode, ExchangeAccount
+from storage.repositories import accounts, audit
+from storage.repositories import engine as engine_repo
+from storage.repositories.users import get_or_create_user
+from tools.exchange.errors import InsufficientFundsError
+from tools.exchange.models import (
+    IntentKind,
+    Order,
+    OrderIntent,
+    OrderStatus,
+    PlaceResult,
+    Position,
+    PositionSide,
+    Side,
+)
+
+LIMITS = GuardLimits(max_close_pct=50.0, min_confidence=0.7, max_actions_per_hour=4, daily_loss_limit_usd=100.0)
+POSITION = Position(symbol="SOL/USDT:USDT", side=PositionSide.LONG, size=Decimal(10), entry_price=Decimal(100))
+
+
+class FakeAccount:
+    """Records intents; each close fills at `fill_price` (a loss below entry 100)."""
+
+    exchange_id = "paper"
+    simulated = True
+
+    def __init__(self, fill_price: Decimal = Decimal(95), fail: Exception | None = None) -> None:
+        self.placed: list[OrderIntent] = []
+        self.fill_price = fill_price
+        self.fail = fail
+        self.before_place: list = []
+
+    async def place(self, intent: OrderIntent) -> PlaceResult:
+        for hook in self.before_place:
+            await hook(intent)
+        if self.fail:
+            raise self.fail
+        self.placed.append(intent)
+        filled = POSITION.size * (intent.close_pct or Decimal(100)) / 100 if intent.kind is IntentKind.CLOSE else 0
+        order = Order(
+            id=f"o{len(self.placed)}",
+            client_order_id=intent.intent_id,
+            symbol=intent.symbol,
+            side=Side.SELL,
+            type="market",
+            status=OrderStatus.CLOSED,
+            filled=Decimal(filled),
+            average=self.fill_price,
+            fee=Decimal(0),
+        )
+        return PlaceResult(intent_id=intent.intent_id, kind=intent.kind, orders=[order], message="filled")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def _account(
+    sessions: async_sessionmaker[AsyncSession], mode: AccountMode = AccountMode.AUTO, armed: bool = True
+) -> ExchangeAccount:
+    async with sessions.begin() as s:
+        user = await get_or_create_user(s, "telegram", "7")
+        assert user.id
+        row = await accounts.add_account(s, None, user_id=user.id, exchange_id="paper", label="p", credentials={})
+        assert row.id
+        return await engine_repo.set_account_mode(s, row.id, mode=mode, armed=armed)
+
+
+def decision(action: str = "REDUCE_SIZE", pct: float | None = 30.0, confidence: float = 0.9) -> Decision:
+    return Decision(action=action, confidence=confidence, reasoning="test", close_pct=pct, rule="test")  # type: ignore[arg-type]
+
+
+async def test_places_once_per_intent(sessions: async_sessionmaker[AsyncSession]) -> None:
+    row = await _account(sessions)
+    account = FakeAccount()
+    ex = Executor(sessions, LIMITS)
+    first = await ex.execute(
+        row=row, account=account, position=POSITION, decision=decision(), intent_id="i-1", automated=True
+    )
+    again = await ex.execute(
+        row=row, account=account, position=POSITION, decision=decision(), intent_id="i-1", automated=True
+    )
+    assert first.placed and again.status == "duplicate"
+    assert len(account.placed) == 1
+    assert account.placed[0].reduce_only and account.placed[0].close_pct == Decimal("30.0")
+    assert first.realised_pnl == -15.0  # 3 units closed 5 below entry
+    async with sessions() as s:
+        kinds = [e.kind for e in await audit.entries(s, ref="i-1")]
+    assert kinds == ["exchange_response", "order_request"]
+
+
+async def test_concurrent_same_intent_places_once(sessions: async_sessionmaker[AsyncSession]) -> None:
+    row = await _account(sessions)
+    account = FakeAccount()
+    executors = [Executor(sessions, LIMITS) for _ in range(5)]  # separate locks: only the database guards
+    outcomes = await asyncio.gather(
+        *(
+            e.execute(
+                row=row, account=account, position=POSITION, decision=decision(), intent_id="same", automated=False
+            )
+            for e in executors
+        )
+    )
+    assert sum(o.placed for o in outcomes) == 1 and len(account.placed) == 1
+
+
+async def test_kill_switch_set_during_cycle_stops_later_orders(sessions: async_sessionmaker[AsyncSession]) -> None:
+    row = await _account(sessions)
+    account = FakeAccount(fill_price=Decimal(101))
+
+    async def kill_after_first(intent: OrderIntent) -> None:
+        if intent.intent_id == "c-0":
+            async with sessions.begin() as s:
+                await engine_repo.set_kill_switch(s, engine_repo.GLOBAL, True, "operator")
+
+    account.before_place.append(kill_after_first)
+    ex = Executor(sessions, LIMITS)
+    outcomes = [
+        await ex.execute(
+            row=row, account=account, position=POSITION, decision=decision(pct=10), intent_id=f"c-{i}", automated=True
+        )
+        for i in range(4)
+    ]
+    assert [o.status for o in outcomes] == ["placed", "refused", "refused", "refused"]
+    assert "kill switch engaged (global)" in outcomes[1].reasons
+    # A human's explicit approval is not an automated action: it still goes through.
+    manual = await ex.execute(
+        row=row, account=account, position=POSITION, decision=decision(), intent_id="m-1", automated=False
+    )
+    assert manual.placed
+
+
+async def test_failure_is_recorded_and_nothing_filled(sessions: async_sessionmaker[AsyncSession]) -> None:
+    row = await _account(sessions)
+    account = FakeAccount(fail=InsufficientFundsError())
+    out = await Executor(sessions, LIMITS).execute(
+        row=row, account=account, position=POSITION, decision=decision(), intent_id="f-1", automated=True
+    )
+    assert out.status == "failed" and "Insufficient funds" in out.message
+    async with sessions() as s:
+        record = await engine_repo.get_execution(s, "f-1")
+        assert record is not None and record.status == "failed" and record.realised_pnl is None
+        assert [e.kind for e in await audit.entries(s, ref="f-1")] == ["error", "order_request"]
+
+
+async def test_read_only_and_advise_accounts_are_not_traded_automatically(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    row = await _account(sessions, mode=AccountMode.ADVISE, armed=False)
+    account = FakeAccount()
+    ex = Executor(sessions, LIMITS)
+    auto = await ex.execute(
+        row=row, account=account, position=POSITION, decision=decision(), intent_id="a", automated=True
+    )
+    assert auto.status == "refused"
+    assert {"account mode is advise, not auto", "account is not armed (read-only)"} <= set(auto.reasons)
+    manual = await ex.execute(
+        row=row, account=account, position=POSITION, decision=decision(), intent_id="b", automated=False
+    )
+    assert manual.status == "refused" and "read-only" in manual.message
+    assert account.placed == []
+
+
+async def test_kill_switch_and_modes_survive_restart(db_url: str) -> None:
+    engine = create_engine(db_url)
+    await migrate.upgrade(engine)
+    row = await _account(session_factory(engine), mode=AccountMode.AUTO, armed=True)
+    async with session_factory(engine).begin() as s:
+        await engine_repo.set_kill_switch(s, engine_repo.user_scope(row.user_id), True, "user pressed kill")
+    await engine.dispose()
+
+    restarted = create_engine(db_url)  # a new process would build exactly this
+    try:
+        ex = Executor(session_factory(restarted), LIMITS)
+        state = await ex.guard_state(row)
+        assert state.mode == "auto" and state.armed
+        assert state.kill_switches == (engine_repo.user_scope(row.user_id),)
+    finally:
+        await restarted.dispose()
+
+
+async def test_hourly_and_daily_limits_release_in_time(sessions: async_sessionmaker[AsyncSession]) -> None:
+    row = await _account(sessions)
+    clock = Clock()
+    account = FakeAccount(fill_price=Decimal(99))  # -1 per unit: 3 units per 30% close → -3 each
+    ex = Executor(sessions, LIMITS, clock=clock)
+
+    async def run(i: int, pct: float = 30) -> str:
+        out = await ex.execute(
+            row=row, account=account, position=POSITION, decision=decision(pct=pct), intent_id=f"h-{i}", automated=True
+        )
+        return out.status
+
+    assert [await run(i) for i in range(5)] == ["placed"] * 4 + ["refused"]
+    clock.now += timedelta(minutes=61)
+    assert await run(5) == "placed"
+    account.fill_price = Decimal(60)  # a 50% close at 60 realises -200: past the daily limit
+    clock.now += timedelta(minutes=61)
+    assert await run(6, pct=50) == "placed"
+    clock.now += timedelta(minutes=61)
+    assert await run(7) == "refused"
+    clock.now = clock.now.replace(hour=0) + timedelta(days=1, minutes=1)  # a new day
+    assert await run(8) == "placed"
+
+
+ACTIONS = st.sampled_from(["REDUCE_SIZE", "TP_PARTIAL", "EXIT_FULL", "EMERGENCY_EXIT", "TP_FULL", "HOLD"])
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    st.lists(st.tuples(ACTIONS, st.floats(1, 100), st.floats(0.5, 1.0), st.integers(0, 40)), min_size=1, max_size=25)
+)
+def test_no_sequence_breaks_the_guards(steps: list[tuple[str, float, float, int]]) -> None:
+    asyncio.run(_guard_scenario(steps))
+
+
+async def _guard_scenario(steps: list[tuple[str, float, float, int]]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = create_engine(f"sqlite+aiosqlite:///{Path(tmp) / 'g.db'}")
+        await migrate.upgrade(engine)
+        sessions = session_factory(engine)
+        row = await _account(sessions)
+        clock = Clock()
+        account = FakeAccount(fill_price=Decimal(90))  # every close realises a loss of 10 per unit
+        ex = Executor(sessions, LIMITS, clock=clock)
+        placed_at: list[datetime] = []
+        loss = 0.0
+        for i, (action, pct, conf, minutes) in enumerate(steps):
+            clock.now += timedelta(minutes=minutes)
+            loss_before = loss
+            out = await ex.execute(
+                row=row,
+                account=account,
+                position=POSITION,
+                decision=decision(action, pct, conf),
+                intent_id=f"s-{i}",
+                automated=True,
+            )
+            if out.placed:
+                intent = account.placed[-1]
+                assert intent.close_pct is not None and intent.close_pct <= Decimal(LIMITS.max_close_pct)
+                assert conf >= LIMITS.min_confidence
+                assert loss_before < LIMITS.daily_loss_limit_usd  # nothing goes out once the day's limit is hit
+                placed_at.append(clock.now)
+                loss -= out.realised_pnl or 0.0
+                recent = [t for t in placed_at if t > clock.now - timedelta(hours=1)]
+                assert len(recent) <= LIMITS.max_actions_per_hour
+        await engine.dispose()
