@@ -277,7 +277,8 @@ class PositionPlan(SQLModel, table=True):
     symbol: str = _str(32)
     side: str = _str(8)
     entry: float
-    initial_stop: float | None = None
+    initial_stop: float | None = Field(default=None, description="Stop at entry; defines 1R")
+    stop: float | None = Field(default=None, description="Stop the engine watches when the exchange holds none")
     targets: list[float] = _json(list)
     targets_hit: int = 0
     style: str = _str(8, default="swing")

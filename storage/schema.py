@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from sqlmodel import SQLModel
 
-import storage.models  # noqa: F401  (registers the application tables)
+import storage.models
+import storage.paper
 
+# Every module that defines tables is imported above, so Alembic and the tests see the whole schema.
+TABLE_MODULES = (storage.models, storage.paper)
 metadata = SQLModel.metadata

@@ -63,6 +63,7 @@ def upgrade() -> None:
         sa.Column("side", sa.String(length=8), nullable=False),
         sa.Column("entry", sa.Float(), nullable=False),
         sa.Column("initial_stop", sa.Float(), nullable=True),
+        sa.Column("stop", sa.Float(), nullable=True),
         sa.Column("targets", sa.JSON(), nullable=False),
         sa.Column("targets_hit", sa.Integer(), nullable=False),
         sa.Column("style", sa.String(length=8), nullable=False),

@@ -1,0 +1,177 @@
+"""Tables and repository functions of the paper exchange: balance, positions, orders, fills, intents."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel, select
+
+from storage.types import UTCDateTime, utcnow
+
+
+class DecimalText(TypeDecorator[Decimal]):
+    """Exact decimals stored as text: SQLite has no exact numeric type, and the same column works on PostgreSQL."""
+
+    impl = sa.String(64)
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> str | None:
+        """Plain (non-exponent) decimal text."""
+        if value is None:
+            return None
+        return format(Decimal(value), "f")
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        """Back to Decimal."""
+        return None if value is None else Decimal(value)
+
+
+def _money(nullable: bool = False) -> Any:
+    return Field(default=None if nullable else Decimal(0), sa_column=sa.Column(DecimalText(), nullable=nullable))
+
+
+def _when() -> Any:
+    return Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
+
+
+class PaperAccountRow(SQLModel, table=True):
+    """One paper account: its wallet (deposits + realised PnL - fees) and per-symbol leverage."""
+
+    __tablename__ = "paper_accounts"
+
+    account_id: str = Field(primary_key=True, max_length=128)
+    currency: str = Field(default="USDT", max_length=16)
+    initial_balance: Decimal = _money()
+    wallet_balance: Decimal = _money()
+    realised_pnl: Decimal = _money()
+    fees_paid: Decimal = _money()
+    leverage_json: str = Field(default="{}", description="symbol -> leverage for the next position")
+    created_at: datetime = _when()
+    updated_at: datetime = _when()
+
+
+class PaperPositionRow(SQLModel, table=True):
+    """An open paper position (one-way mode: at most one per account and symbol)."""
+
+    __tablename__ = "paper_positions"
+    __table_args__ = (sa.UniqueConstraint("account_id", "symbol", name="uq_paper_positions_account_symbol"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: str = Field(foreign_key="paper_accounts.account_id", index=True, max_length=128)
+    symbol: str = Field(max_length=64)
+    side: str = Field(max_length=8)
+    size: Decimal = _money()
+    entry_price: Decimal = _money()
+    leverage: int = 1
+    realised_pnl: Decimal = _money()
+    opened_at: datetime = _when()
+    updated_at: datetime = _when()
+
+
+class PaperOrderRow(SQLModel, table=True):
+    """A paper order; the client order id (derived from the intent) is unique per account."""
+
+    __tablename__ = "paper_orders"
+    __table_args__ = (sa.UniqueConstraint("account_id", "client_order_id", name="uq_paper_orders_client_id"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    account_id: str = Field(foreign_key="paper_accounts.account_id", index=True, max_length=128)
+    client_order_id: str = Field(max_length=64)
+    intent_id: str = Field(max_length=128, index=True)
+    symbol: str = Field(max_length=64)
+    side: str = Field(max_length=8)
+    type: str = Field(max_length=16)
+    role: str = Field(max_length=16)
+    status: str = Field(max_length=16, index=True)
+    amount: Decimal | None = _money(nullable=True)
+    price: Decimal | None = _money(nullable=True)
+    trigger_price: Decimal | None = _money(nullable=True)
+    reduce_only: bool = False
+    leverage: int = 1
+    filled: Decimal = _money()
+    average: Decimal | None = _money(nullable=True)
+    fee: Decimal = _money()
+    created_at: datetime = _when()
+    updated_at: datetime = _when()
+
+
+class PaperFillRow(SQLModel, table=True):
+    """One execution of a paper order, with the fee and the realised PnL it booked."""
+
+    __tablename__ = "paper_fills"
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: str = Field(foreign_key="paper_accounts.account_id", index=True, max_length=128)
+    order_id: str = Field(foreign_key="paper_orders.id", index=True, max_length=64)
+    symbol: str = Field(max_length=64)
+    side: str = Field(max_length=8)
+    amount: Decimal = _money()
+    price: Decimal = _money()
+    fee: Decimal = _money()
+    realised_pnl: Decimal = _money()
+    liquidation: bool = False
+    created_at: datetime = _when()
+
+
+class PaperIntentRow(SQLModel, table=True):
+    """Intent id -> what it produced, so the same intent placed twice returns the first result."""
+
+    __tablename__ = "paper_intents"
+
+    account_id: str = Field(foreign_key="paper_accounts.account_id", primary_key=True, max_length=128)
+    intent_id: str = Field(primary_key=True, max_length=128)
+    content_hash: str = Field(max_length=64)
+    result_json: str
+    created_at: datetime = _when()
+
+
+async def get_account(session: AsyncSession, account_id: str) -> PaperAccountRow | None:
+    """The account row, or None."""
+    return await session.get(PaperAccountRow, account_id)
+
+
+async def list_positions(session: AsyncSession, account_id: str) -> Sequence[PaperPositionRow]:
+    """Open positions of the account."""
+    rows = await session.execute(select(PaperPositionRow).where(PaperPositionRow.account_id == account_id))
+    return rows.scalars().all()
+
+
+async def list_orders(
+    session: AsyncSession, account_id: str, *, status: str | None = None, ids: Sequence[str] | None = None
+) -> Sequence[PaperOrderRow]:
+    """Orders of the account, optionally by status or ids, oldest first."""
+    query = select(PaperOrderRow).where(PaperOrderRow.account_id == account_id)
+    if status is not None:
+        query = query.where(PaperOrderRow.status == status)
+    if ids is not None:
+        query = query.where(PaperOrderRow.id.in_(list(ids)))  # type: ignore[attr-defined]
+    rows = await session.execute(query.order_by(sa.asc("created_at"), sa.asc("id")))
+    return rows.scalars().all()
+
+
+async def list_fills(session: AsyncSession, account_id: str) -> Sequence[PaperFillRow]:
+    """Every fill of the account, oldest first."""
+    query = select(PaperFillRow).where(PaperFillRow.account_id == account_id).order_by(sa.asc("id"))
+    return (await session.execute(query)).scalars().all()
+
+
+async def get_intent(session: AsyncSession, account_id: str, intent_id: str) -> PaperIntentRow | None:
+    """The recorded result of an intent, or None when it never ran."""
+    return await session.get(PaperIntentRow, (account_id, intent_id))
+
+
+async def delete_position(session: AsyncSession, account_id: str, symbol: str) -> None:
+    """Remove a closed position."""
+    await session.execute(
+        sa.delete(PaperPositionRow).where(
+            PaperPositionRow.account_id == account_id,
+            PaperPositionRow.symbol == symbol,  # type: ignore[arg-type]
+        )
+    )

@@ -1,0 +1,169 @@
+"""Paper account behaviour through its public API, persisted in a temporary SQLite database."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from storage import paper as repo
+from tests.exchange.fakes import FakeMarket
+from tools.exchange.base import Account
+from tools.exchange.errors import InsufficientFundsError, IntentConflictError, InvalidOrderError, NoPositionError
+from tools.exchange.models import IntentKind, OrderIntent, OrderStatus, OrderType, PositionSide, Side
+from tools.exchange.paper import PaperAccount
+from tools.exchange.paper_engine import PaperConfig
+
+BTC = "BTC/USDT:USDT"
+D = Decimal
+CFG = PaperConfig(initial_balance=D(10_000), taker_fee=D("0.0005"), maker_fee=D("0.0002"), slippage=D("0.001"))
+_n = 0
+
+
+def intent(kind: IntentKind, **kw: Any) -> OrderIntent:
+    """An intent with a fresh id unless one is given."""
+    global _n
+    _n += 1
+    kw.setdefault("intent_id", f"t-{_n}")
+    return OrderIntent(account_ref="user-1", symbol=kw.pop("symbol", BTC), kind=kind, **kw)
+
+
+@pytest.fixture
+def market() -> FakeMarket:
+    return FakeMarket(BTC=50_000)
+
+
+@pytest.fixture
+def account(paper_engine: AsyncEngine, market: FakeMarket) -> PaperAccount:
+    return PaperAccount("acct-1", market, async_sessionmaker(paper_engine, expire_on_commit=False), CFG)
+
+
+async def test_is_an_account(account: PaperAccount) -> None:
+    assert isinstance(account, Account)
+    assert account.simulated
+
+
+async def test_market_open_fills_at_price_with_slippage_and_fee(account: PaperAccount) -> None:
+    res = await account.place(intent(IntentKind.OPEN, side=Side.BUY, amount=D("0.1"), leverage=5))
+    order = res.orders[0]
+    assert order.status is OrderStatus.CLOSED
+    assert order.average == D(50_000) * D("1.001")
+    fee = D("0.1") * D(50_050) * D("0.0005")
+    assert order.fee == fee
+    (pos,) = await account.positions()
+    assert (pos.side, pos.size, pos.entry_price, pos.leverage) == (PositionSide.LONG, D("0.1"), D(50_050), D(5))
+    # isolated liquidation: entry * (1 - 1/5 + 0.005)
+    assert pos.liquidation_price == D(50_050) * D("0.805")
+    bal = await account.balance()
+    assert bal.wallet == D(10_000) - fee
+    assert bal.unrealised_pnl == (D(50_000) - D(50_050)) * D("0.1")
+    assert bal.used == D(50_050) * D("0.1") / 5
+
+
+async def test_partial_close_realises_pnl(account: PaperAccount, market: FakeMarket) -> None:
+    await account.place(intent(IntentKind.OPEN, side=Side.BUY, amount=D("0.2"), leverage=2))
+    market.set("BTC", 55_000)
+    res = await account.place(intent(IntentKind.CLOSE, close_pct=D(25)))
+    close = res.orders[0]
+    assert close.side is Side.SELL and close.reduce_only and close.filled == D("0.05")
+    exit_price = D(55_000) * D("0.999")
+    (pos,) = await account.positions()
+    assert pos.size == D("0.15")
+    assert pos.realised_pnl == (exit_price - D(50_050)) * D("0.05")
+
+
+async def test_limit_rests_then_fills_when_crossed_at_maker_fee(account: PaperAccount, market: FakeMarket) -> None:
+    res = await account.place(
+        intent(IntentKind.OPEN, side=Side.BUY, amount=D("0.1"), order_type=OrderType.LIMIT, price=D(48_000))
+    )
+    assert res.orders[0].status is OrderStatus.OPEN
+    assert await account.positions() == []
+    market.set("BTC", 47_900)
+    (pos,) = await account.positions()
+    assert pos.entry_price == D(48_000)
+    (filled,) = (await account.place(intent(IntentKind.CLOSE, intent_id=res.intent_id + "-x"))).orders[:1]
+    assert filled.filled == D("0.1")
+
+
+async def test_stop_loss_triggers_and_cancels_take_profit(account: PaperAccount, market: FakeMarket) -> None:
+    await account.place(
+        intent(IntentKind.OPEN, side=Side.BUY, amount=D("0.1"), stop_price=D(49_000), take_profit_price=D(53_000))
+    )
+    (pos,) = await account.positions()
+    assert (pos.stop_loss, pos.take_profit) == (D(49_000), D(53_000))
+    market.set("BTC", 48_800)
+    assert await account.positions() == []
+    assert await account.open_orders() == []
+    bal = await account.balance()
+    assert bal.wallet < D(10_000) and bal.used == 0
+
+
+async def test_set_stop_replaces_previous_and_refuses_wrong_side(account: PaperAccount) -> None:
+    await account.place(intent(IntentKind.OPEN, side=Side.SELL, amount=D("0.1")))
+    first = await account.place(intent(IntentKind.SET_STOP, stop_price=D(52_000)))
+    second = await account.place(intent(IntentKind.SET_STOP, stop_price=D(51_000)))
+    assert second.canceled_order_ids == [first.orders[0].id]
+    (pos,) = await account.positions()
+    assert pos.stop_loss == D(51_000)
+    with pytest.raises(InvalidOrderError, match="above"):
+        await account.place(intent(IntentKind.SET_STOP, stop_price=D(45_000)))
+
+
+async def test_liquidation_closes_at_liquidation_price(account: PaperAccount, market: FakeMarket) -> None:
+    await account.place(intent(IntentKind.OPEN, side=Side.BUY, amount=D("0.1"), leverage=10))
+    (pos,) = await account.positions()
+    liq = pos.liquidation_price
+    assert liq is not None
+    market.set("BTC", float(liq) - 1)
+    assert await account.positions() == []
+    bal = await account.balance()
+    expected_loss = (liq - D(50_050)) * D("0.1")
+    assert bal.wallet == pytest.approx(
+        D(10_000) + expected_loss - D("0.1") * D(50_050) * D("0.0005") - D("0.1") * liq * D("0.0005"), abs=D("1e-6")
+    )
+
+
+async def test_state_survives_restart(paper_engine: AsyncEngine, account: PaperAccount, market: FakeMarket) -> None:
+    await account.place(intent(IntentKind.OPEN, side=Side.BUY, amount=D("0.1"), stop_price=D(45_000)))
+    before = (await account.positions(), await account.balance())
+    reopened = PaperAccount("acct-1", market, async_sessionmaker(paper_engine, expire_on_commit=False), CFG)
+    assert (await reopened.positions(), await reopened.balance()) == before
+
+
+async def test_same_intent_twice_returns_first_order(account: PaperAccount, paper_engine: AsyncEngine) -> None:
+    it = intent(IntentKind.OPEN, side=Side.BUY, amount=D("0.1"))
+    first = await account.place(it)
+    second = await account.place(it)
+    assert second.duplicate and not first.duplicate
+    assert [o.id for o in second.orders] == [o.id for o in first.orders]
+    async with async_sessionmaker(paper_engine)() as s:
+        assert len(await repo.list_fills(s, "acct-1")) == 1
+    changed = it.model_copy(update={"amount": D("0.2")})
+    with pytest.raises(IntentConflictError):
+        await account.place(changed)
+
+
+async def test_insufficient_funds_records_nothing(account: PaperAccount, paper_engine: AsyncEngine) -> None:
+    it = intent(IntentKind.OPEN, side=Side.BUY, amount=D(5))  # 250k notional at 1x on 10k
+    with pytest.raises(InsufficientFundsError) as info:
+        await account.place(it)
+    assert "Insufficient funds" in info.value.user_message
+    async with async_sessionmaker(paper_engine)() as s:
+        assert await repo.list_fills(s, "acct-1") == []
+        assert await repo.list_orders(s, "acct-1") == []
+        assert await repo.get_intent(s, "acct-1", it.intent_id) is None
+    assert (await account.balance()).wallet == D(10_000)
+
+
+async def test_close_without_position_is_refused(account: PaperAccount) -> None:
+    with pytest.raises(NoPositionError):
+        await account.place(intent(IntentKind.CLOSE))
+
+
+async def test_opposite_open_nets_then_flips(account: PaperAccount) -> None:
+    await account.place(intent(IntentKind.OPEN, side=Side.BUY, amount=D("0.1"), leverage=5))
+    await account.place(intent(IntentKind.OPEN, side=Side.SELL, amount=D("0.3")))
+    (pos,) = await account.positions()
+    assert pos.side is PositionSide.SHORT and pos.size == D("0.2")

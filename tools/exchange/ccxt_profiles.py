@@ -1,0 +1,102 @@
+"""Per-exchange ccxt settings: construction options, and how conditional orders are queried and found."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import ccxt.async_support as ccxt_async
+
+from tools.exchange.ids import CCXT_EXCHANGES
+
+Lookup = Literal["fetch_order", "scan", "deribit_label"]
+
+
+@dataclass(frozen=True)
+class CcxtProfile:
+    """How Bastion drives one ccxt exchange for USDT (or USDC) linear perpetuals."""
+
+    exchange_id: str
+    # Options merged into ccxt's: load only linear swap markets (fewer, smaller requests).
+    options: dict[str, Any] = field(default_factory=dict)
+    # Name of the unified param ccxt reads the client order id from.
+    client_id_param: str = "clientOrderId"
+    # Extra params that make list/fetch/cancel calls address conditional (stop/take-profit) orders.
+    conditional_params: dict[str, Any] = field(default_factory=lambda: {"trigger": True})
+    # Params cancel_order needs for a conditional order (None: same as conditional_params).
+    cancel_conditional_params: dict[str, Any] | None = None
+    # How an order is found again by client id after an ambiguous failure.
+    lookup: Lookup = "fetch_order"
+    # List calls that together cover open and finished orders, for the "scan" lookup.
+    scan_methods: tuple[str, ...] = ("fetch_open_orders", "fetch_closed_orders")
+    # Exchange param that filters those lists by client id server-side, when there is one.
+    scan_filter: str | None = None
+    # Stop and take-profit can be attached to the entry order (else they are separate orders).
+    attach_sl_tp: bool = True
+    # Params set_leverage needs on this exchange.
+    leverage_params: dict[str, Any] = field(default_factory=dict)
+    # Conditional orders are listed by the same call as ordinary ones.
+    conditional_listed_with_regular: bool = False
+    settle: str = "USDT"
+
+
+PROFILES: dict[str, CcxtProfile] = {
+    "binanceusdm": CcxtProfile(
+        "binanceusdm",
+        options={"fetchOpenOrders": {"warnWithoutSymbol": False}},
+        # Attached SL/TP is not a Binance futures feature: they are separate algo (conditional) orders.
+        attach_sl_tp=False,
+    ),
+    "bybit": CcxtProfile(
+        "bybit",
+        options={"fetchMarkets": {"types": ["linear"]}, "defaultType": "swap", "defaultSubType": "linear"},
+        lookup="scan",
+        scan_methods=("fetch_open_orders", "fetch_canceled_and_closed_orders"),
+        scan_filter="orderLinkId",
+        # v5 cancels conditional linear orders by id on the ordinary endpoint.
+        cancel_conditional_params={},
+    ),
+    "okx": CcxtProfile(
+        "okx",
+        options={"fetchMarkets": {"types": ["swap"]}, "defaultType": "swap"},
+        # Stop-loss / take-profit orders made from stopLossPrice are okx "conditional" algo orders.
+        conditional_params={"ordType": "conditional"},
+        leverage_params={"marginMode": "cross"},
+    ),
+    "bitget": CcxtProfile(
+        "bitget",
+        options={"fetchMarkets": {"types": ["swap"]}, "defaultType": "swap", "defaultSubType": "linear"},
+        conditional_params={"trigger": True, "planType": "profit_loss"},
+        lookup="scan",
+        leverage_params={"marginMode": "cross"},
+    ),
+    "blofin": CcxtProfile(
+        "blofin",
+        options={"defaultType": "swap"},
+        conditional_params={"tpsl": True},
+        lookup="scan",
+        leverage_params={"marginMode": "cross"},
+    ),
+    "deribit": CcxtProfile(
+        "deribit",
+        options={"defaultType": "swap"},
+        client_id_param="label",
+        conditional_params={},
+        lookup="deribit_label",
+        attach_sl_tp=False,
+        conditional_listed_with_regular=True,
+        # Deribit lists linear perpetuals in USDC, not USDT.
+        settle="USDC",
+    ),
+}
+assert set(PROFILES) == set(CCXT_EXCHANGES)
+
+
+def make_exchange(exchange_id: str, *, timeout_ms: int = 10_000) -> Any:
+    """A credential-less async ccxt exchange configured for linear perpetuals (keys are set per call)."""
+    profile = PROFILES[exchange_id]
+    klass = getattr(ccxt_async, exchange_id)
+    exchange = klass({"enableRateLimit": True, "timeout": timeout_ms, "options": dict(profile.options)})
+    # Currencies metadata is not needed to trade perps and needs an extra (sometimes private) call.
+    exchange.has = {**exchange.has, "fetchCurrencies": False}
+    return exchange

@@ -1,0 +1,279 @@
+"""The built-in paper exchange: simulated fills at the market data provider's price, state in the database."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import ROUND_DOWN, Decimal
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.types import utcnow
+from tools.exchange.ccxt_intents import check_trigger_side
+from tools.exchange.client_ids import client_order_id
+from tools.exchange.errors import ExchangeUnavailableError, IntentConflictError, OrderNotFoundError
+from tools.exchange.ids import PAPER
+from tools.exchange.models import (
+    Balance,
+    IntentKind,
+    Order,
+    OrderIntent,
+    OrderRole,
+    OrderStatus,
+    OrderType,
+    PlaceResult,
+    Position,
+    Side,
+)
+from tools.exchange.paper_engine import (
+    ZERO,
+    PaperConfig,
+    PaperOrder,
+    PaperState,
+    check_amount,
+    evaluate,
+    execute,
+    liquidation_price,
+    market_price,
+    new_order_id,
+    require_position,
+    unrealised,
+    used_margin,
+)
+from tools.exchange.paper_store import load_state, record_result, recorded_result, save_state, to_public_order
+from tools.market.base import MarketData
+
+_QUANTUM = Decimal("1e-12")
+
+
+class PaperAccount:
+    """An `Account` that simulates a USDT-perpetuals exchange; market data decides fills."""
+
+    exchange_id = PAPER
+    simulated = True
+
+    def __init__(
+        self,
+        account_id: str,
+        market: MarketData,
+        sessions: async_sessionmaker[AsyncSession],
+        config: PaperConfig | None = None,
+    ) -> None:
+        self.account_id = account_id
+        self.market = market
+        self.sessions = sessions
+        self.config = config or PaperConfig()
+        # One writer per account in this process; the database transaction guards the rest.
+        self._lock = asyncio.Lock()
+
+    async def _price(self, symbol: str) -> Decimal:
+        try:
+            ticker = await self.market.ticker(symbol)
+        except Exception as exc:
+            raise ExchangeUnavailableError(f"No price for {symbol} right now, so the paper order cannot fill.") from exc
+        return Decimal(str(ticker.last))
+
+    async def _marks(self, state: PaperState, extra: str | None = None) -> dict[str, Decimal]:
+        symbols = set(state.positions) | {o.symbol for o in state.open_orders()}
+        if extra:
+            symbols.add(extra)
+        return {s: await self._price(s) for s in sorted(symbols)}
+
+    async def _synced(self, session: AsyncSession, extra: str | None = None) -> tuple[PaperState, dict[str, Decimal]]:
+        state = await load_state(session, self.account_id, self.config)
+        marks = await self._marks(state, extra)
+        for symbol, last in marks.items():
+            evaluate(state, symbol, last, self.config)
+        return state, marks
+
+    async def sync(self) -> None:
+        """Fill crossed limit orders, fire stops / take-profits and liquidations at current prices."""
+        async with self._lock, self.sessions.begin() as session:
+            state, _ = await self._synced(session)
+            await save_state(session, state)
+
+    async def balance(self) -> Balance:
+        """Wallet, unrealised PnL and margin, after processing triggers."""
+        async with self._lock, self.sessions.begin() as session:
+            state, marks = await self._synced(session)
+            await save_state(session, state)
+        pnl = sum((unrealised(p, marks[s]) for s, p in state.positions.items()), ZERO)
+        used = used_margin(state)
+        return Balance(
+            currency=self.config.currency,
+            total=state.wallet + pnl,
+            free=state.wallet + pnl - used,
+            used=used,
+            unrealised_pnl=pnl,
+            wallet=state.wallet,
+        )
+
+    async def positions(self, symbol: str | None = None) -> list[Position]:
+        """Open paper positions with liquidation price, PnL and attached stop / take-profit."""
+        async with self._lock, self.sessions.begin() as session:
+            state, marks = await self._synced(session)
+            await save_state(session, state)
+        result = []
+        for sym, pos in sorted(state.positions.items()):
+            if symbol is not None and sym != symbol:
+                continue
+            protect = {o.role: o.trigger_price for o in state.open_orders(sym) if o.trigger_price is not None}
+            result.append(
+                Position(
+                    symbol=sym,
+                    side=pos.side,
+                    size=pos.size,
+                    entry_price=pos.entry,
+                    mark_price=marks[sym],
+                    leverage=Decimal(pos.leverage),
+                    liquidation_price=liquidation_price(pos, self.config.maintenance_margin).quantize(_QUANTUM),
+                    unrealised_pnl=unrealised(pos, marks[sym]),
+                    realised_pnl=pos.realised,
+                    stop_loss=protect.get(OrderRole.STOP_LOSS),
+                    take_profit=protect.get(OrderRole.TAKE_PROFIT),
+                    margin_mode="isolated",
+                )
+            )
+        return result
+
+    async def open_orders(self, symbol: str | None = None) -> list[Order]:
+        """Resting limit, stop and take-profit orders."""
+        async with self._lock, self.sessions.begin() as session:
+            state, _ = await self._synced(session)
+            await save_state(session, state)
+        return [to_public_order(o) for o in state.open_orders(symbol)]
+
+    async def place(self, intent: OrderIntent) -> PlaceResult:
+        """Run the intent once; the same intent id again returns the first result (`duplicate=True`)."""
+        digest = intent.content_hash()
+        async with self._lock, self.sessions.begin() as session:
+            previous = await recorded_result(session, self.account_id, intent.intent_id)
+            if previous is not None:
+                stored_hash, result = previous
+                if stored_hash != digest:
+                    raise IntentConflictError()
+                return result
+            state, marks = await self._synced(session, intent.symbol)
+            result = self._apply(state, intent, marks)
+            await save_state(session, state)
+            record_result(session, self.account_id, digest, result)
+        return result
+
+    def _order(self, state: PaperState, intent: OrderIntent, role: OrderRole, **kw: object) -> PaperOrder:
+        order = PaperOrder(
+            id=new_order_id(),
+            client_order_id=client_order_id(intent.intent_id, role, PAPER),
+            intent_id=intent.intent_id,
+            symbol=intent.symbol,
+            role=role,
+            status=OrderStatus.OPEN,
+            leverage=state.leverage.get(intent.symbol, self.config.default_leverage),
+            created_at=utcnow(),
+            **kw,  # type: ignore[arg-type]
+        )
+        state.orders[order.id] = order
+        state.touched_orders.add(order.id)
+        return order
+
+    def _apply(self, state: PaperState, intent: OrderIntent, marks: dict[str, Decimal]) -> PlaceResult:
+        kind, cfg, last = intent.kind, self.config, marks[intent.symbol]
+        result = PlaceResult(intent_id=intent.intent_id, kind=kind)
+        if kind is IntentKind.SET_LEVERAGE:
+            assert intent.leverage is not None
+            state.leverage[intent.symbol] = intent.leverage
+            result.leverage = intent.leverage
+            return result
+        if kind is IntentKind.CANCEL:
+            order = state.orders.get(intent.order_id or "")
+            if order is None or order.status is not OrderStatus.OPEN:
+                raise OrderNotFoundError()
+            order.status = OrderStatus.CANCELED
+            state.touched_orders.add(order.id)
+            result.canceled_order_ids = [order.id]
+            return result
+        if kind in (IntentKind.SET_STOP, IntentKind.SET_TAKE_PROFIT):
+            return self._protect(state, intent, result, last)
+        if kind is IntentKind.OPEN:
+            assert intent.side is not None and intent.amount is not None
+            if intent.leverage is not None:
+                state.leverage[intent.symbol] = intent.leverage
+            side, amount, reduce_only = intent.side, intent.amount, False
+        else:
+            pos = require_position(state, intent.symbol)
+            side, reduce_only = pos.side.closing_side, True
+            if intent.amount is not None:
+                amount = min(intent.amount, pos.size)
+            elif intent.close_pct is not None and intent.close_pct < 100:
+                amount = (pos.size * intent.close_pct / 100).quantize(_QUANTUM, rounding=ROUND_DOWN)
+            else:
+                amount = pos.size
+        check_amount(amount, cfg, intent.symbol)
+        order = self._order(
+            state,
+            intent,
+            OrderRole.MAIN,
+            side=side,
+            type=intent.order_type.value,
+            amount=amount,
+            price=intent.price,
+            trigger_price=None,
+            reduce_only=reduce_only,
+        )
+        marketable = intent.order_type is OrderType.MARKET or (
+            intent.price is not None and (last <= intent.price if side is Side.BUY else last >= intent.price)
+        )
+        if marketable:
+            price = market_price(last, side, cfg.slippage)
+            if intent.order_type is OrderType.LIMIT and intent.price is not None:
+                price = min(price, intent.price) if side is Side.BUY else max(price, intent.price)
+            execute(state, order, price, cfg.taker_fee, marks)
+        result.orders.append(to_public_order(order))
+        if kind is IntentKind.OPEN:
+            protection = ((OrderRole.STOP_LOSS, intent.stop_price), (OrderRole.TAKE_PROFIT, intent.take_profit_price))
+            for role, trigger in protection:
+                if trigger is not None:
+                    protective = self._order(
+                        state,
+                        intent,
+                        role,
+                        side=side.opposite,
+                        type=_trigger_type(role),
+                        amount=None,
+                        price=None,
+                        trigger_price=trigger,
+                        reduce_only=True,
+                    )
+                    result.orders.append(to_public_order(protective))
+        return result
+
+    def _protect(self, state: PaperState, intent: OrderIntent, result: PlaceResult, last: Decimal) -> PlaceResult:
+        role = OrderRole.STOP_LOSS if intent.kind is IntentKind.SET_STOP else OrderRole.TAKE_PROFIT
+        trigger = intent.stop_price if role is OrderRole.STOP_LOSS else intent.take_profit_price
+        assert trigger is not None
+        pos = require_position(state, intent.symbol)
+        public = Position(symbol=pos.symbol, side=pos.side, size=pos.size, entry_price=pos.entry, mark_price=last)
+        check_trigger_side(public, role, trigger)
+        for old in state.open_orders(intent.symbol):
+            if old.role is role:
+                old.status = OrderStatus.CANCELED
+                state.touched_orders.add(old.id)
+                result.canceled_order_ids.append(old.id)
+        order = self._order(
+            state,
+            intent,
+            role,
+            side=pos.side.closing_side,
+            type=_trigger_type(role),
+            amount=None,
+            price=None,
+            trigger_price=trigger,
+            reduce_only=True,
+        )
+        result.orders.append(to_public_order(order))
+        return result
+
+    async def close(self) -> None:
+        """Nothing to release (the session factory belongs to the caller)."""
+
+
+def _trigger_type(role: OrderRole) -> str:
+    return "stop_market" if role is OrderRole.STOP_LOSS else "take_profit_market"

@@ -1,0 +1,179 @@
+"""Loading and saving the paper engine's state through the `storage.paper` tables."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage import paper as repo
+from storage.types import utcnow
+from tools.exchange.models import Order, OrderRole, OrderStatus, PlaceResult, PositionSide, Side
+from tools.exchange.paper_engine import PaperConfig, PaperOrder, PaperPosition, PaperState
+
+
+async def load_state(session: AsyncSession, account_id: str, config: PaperConfig) -> PaperState:
+    """The account's state (created with the configured starting balance on first use)."""
+    row = await repo.get_account(session, account_id)
+    if row is None:
+        row = repo.PaperAccountRow(
+            account_id=account_id,
+            currency=config.currency,
+            initial_balance=config.initial_balance,
+            wallet_balance=config.initial_balance,
+        )
+        session.add(row)
+        await session.flush()
+    state = PaperState(
+        account_id=account_id,
+        wallet=row.wallet_balance,
+        realised=row.realised_pnl,
+        fees=row.fees_paid,
+        leverage={k: int(v) for k, v in json.loads(row.leverage_json).items()},
+    )
+    for p in await repo.list_positions(session, account_id):
+        state.positions[p.symbol] = PaperPosition(
+            p.symbol, PositionSide(p.side), p.size, p.entry_price, p.leverage, p.realised_pnl
+        )
+    for o in await repo.list_orders(session, account_id, status=OrderStatus.OPEN.value):
+        state.orders[o.id] = _order_from_row(o)
+    return state
+
+
+def _order_from_row(o: repo.PaperOrderRow) -> PaperOrder:
+    return PaperOrder(
+        id=o.id,
+        client_order_id=o.client_order_id,
+        intent_id=o.intent_id,
+        symbol=o.symbol,
+        side=Side(o.side),
+        type=o.type,
+        role=OrderRole(o.role),
+        status=OrderStatus(o.status),
+        amount=o.amount,
+        price=o.price,
+        trigger_price=o.trigger_price,
+        reduce_only=o.reduce_only,
+        leverage=o.leverage,
+        created_at=o.created_at,
+        filled=o.filled,
+        average=o.average,
+        fee=o.fee,
+    )
+
+
+async def save_state(session: AsyncSession, state: PaperState) -> None:
+    """Write what the engine changed: wallet, touched positions and orders, new fills."""
+    now = utcnow()
+    row = await repo.get_account(session, state.account_id)
+    assert row is not None
+    row.wallet_balance, row.realised_pnl, row.fees_paid = state.wallet, state.realised, state.fees
+    row.leverage_json = json.dumps(state.leverage, sort_keys=True)
+    row.updated_at = now
+    existing = {p.symbol: p for p in await repo.list_positions(session, state.account_id)}
+    for symbol in state.touched_positions:
+        pos = state.positions.get(symbol)
+        current = existing.get(symbol)
+        if pos is None:
+            if current is not None:
+                await session.delete(current)
+            continue
+        if current is None:
+            current = repo.PaperPositionRow(account_id=state.account_id, symbol=symbol, side=pos.side.value)
+            session.add(current)
+        current.side, current.size, current.entry_price = pos.side.value, pos.size, pos.entry
+        current.leverage, current.realised_pnl, current.updated_at = pos.leverage, pos.realised, now
+    await session.flush()  # a flipped position deletes then re-adds the same (account, symbol)
+    for order_id in state.touched_orders:
+        o = state.orders[order_id]
+        stored = await session.get(repo.PaperOrderRow, order_id)
+        if stored is None:
+            stored = repo.PaperOrderRow(
+                id=o.id,
+                account_id=state.account_id,
+                client_order_id=o.client_order_id,
+                intent_id=o.intent_id,
+                symbol=o.symbol,
+                side=o.side.value,
+                type=o.type,
+                role=o.role.value,
+                status=o.status.value,
+                created_at=o.created_at,
+            )
+            session.add(stored)
+        stored.status, stored.amount, stored.price = o.status.value, o.amount, o.price
+        stored.trigger_price, stored.reduce_only, stored.leverage = o.trigger_price, o.reduce_only, o.leverage
+        stored.filled, stored.average, stored.fee, stored.updated_at = o.filled, o.average, o.fee, now
+    await session.flush()
+    for f in state.fills:
+        session.add(
+            repo.PaperFillRow(
+                account_id=state.account_id,
+                order_id=f.order_id,
+                symbol=f.symbol,
+                side=f.side.value,
+                amount=f.amount,
+                price=f.price,
+                fee=f.fee,
+                realised_pnl=f.realised,
+                liquidation=f.liquidation,
+            )
+        )
+    state.fills.clear()
+    state.touched_orders.clear()
+    state.touched_positions.clear()
+
+
+def to_public_order(o: PaperOrder) -> Order:
+    """The engine's order as the account API's Order."""
+    return Order(
+        id=o.id,
+        client_order_id=o.client_order_id,
+        symbol=o.symbol,
+        side=o.side,
+        type=o.type,
+        status=o.status,
+        amount=o.amount,
+        filled=o.filled,
+        price=o.price,
+        average=o.average,
+        trigger_price=o.trigger_price,
+        reduce_only=o.reduce_only,
+        role=o.role,
+        fee=o.fee,
+        timestamp=o.created_at,
+    )
+
+
+async def orders_by_id(session: AsyncSession, account_id: str, ids: list[str]) -> list[Order]:
+    """Current state of the given orders, in the given order."""
+    rows = {r.id: r for r in await repo.list_orders(session, account_id, ids=ids)}
+    return [to_public_order(_order_from_row(rows[i])) for i in ids if i in rows]
+
+
+async def recorded_result(session: AsyncSession, account_id: str, intent_id: str) -> tuple[str, PlaceResult] | None:
+    """(content hash, result) of an intent that already ran, with its orders refreshed."""
+    row = await repo.get_intent(session, account_id, intent_id)
+    if row is None:
+        return None
+    result = PlaceResult.model_validate_json(row.result_json)
+    fresh = await orders_by_id(session, account_id, [o.id for o in result.orders])
+    return row.content_hash, result.model_copy(update={"orders": fresh or result.orders, "duplicate": True})
+
+
+def record_result(session: AsyncSession, account_id: str, content_hash: str, result: PlaceResult) -> None:
+    """Remember what an intent produced (same transaction as its effects)."""
+    session.add(
+        repo.PaperIntentRow(
+            account_id=account_id,
+            intent_id=result.intent_id,
+            content_hash=content_hash,
+            result_json=result.model_dump_json(),
+        )
+    )
+
+
+def zero_if_none(value: Decimal | None) -> Decimal:
+    """Decimal(0) for None."""
+    return value if value is not None else Decimal(0)

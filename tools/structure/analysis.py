@@ -1,0 +1,230 @@
+"""Single-timeframe analysis: bars up to `as_of` in, `StructureReport` out. No I/O, no lookahead."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from tools.indicators import atr
+from tools.structure.autosupport import auto_support
+from tools.structure.config import DEFAULT_CONFIG, StructureConfig
+from tools.structure.levels import Level, detect_levels, nearest_levels, recent_major_breaks
+from tools.structure.pivots import HIGH, Pivots, find_pivots, market_trend
+from tools.structure.profile import VolumeProfile, volume_profile
+from tools.structure.report import (
+    LevelOut,
+    PivotOut,
+    PressurePointOut,
+    ProfileOut,
+    StructureReport,
+    SupportZoneOut,
+    TrendlineOut,
+)
+from tools.structure.trendlines import detect_trendlines, pressure_points
+
+
+def atr_as_of(high: np.ndarray, low: np.ndarray, close: np.ndarray, as_of: int, cfg: StructureConfig) -> float:
+    """ATR at `as_of`, fed from a start that depends only on `as_of` (so replays reproduce it)."""
+    a0 = max(0, as_of - cfg.window - cfg.atr_warmup + 1)
+    val = atr(high[a0 : as_of + 1], low[a0 : as_of + 1], close[a0 : as_of + 1], cfg.atr_period)[-1]
+    if np.isfinite(val) and val > 0:
+        return float(val)
+    # Too few bars for ATR: the mean range is the honest stand-in (never zero).
+    rng = float(np.mean(high[a0 : as_of + 1] - low[a0 : as_of + 1]))
+    return rng if rng > 0 else max(abs(float(close[as_of])) * 1e-4, 1e-12)
+
+
+def window_pivots(high: np.ndarray, low: np.ndarray, as_of: int, window_start: int, cfg: StructureConfig) -> Pivots:
+    """Pivots inside the window, confirmed <= `as_of` (computed on the smallest slice that decides them)."""
+    p0 = max(0, window_start - cfg.left)
+    piv = find_pivots(high[p0 : as_of + 1], low[p0 : as_of + 1], cfg.left, cfg.right).shifted(p0)
+    return piv.select(piv.bar >= window_start)
+
+
+def _bias(trend: int, close: float, prof: VolumeProfile) -> int:
+    """Trend decides; when mixed, acceptance above the value area is bullish, below it bearish."""
+    if trend:
+        return trend
+    return 1 if close > prof.vah else -1 if close < prof.val else 0
+
+
+def _time(times: pd.DatetimeIndex | None, bar: int) -> pd.Timestamp | None:
+    return None if times is None else times[bar].to_pydatetime()
+
+
+def _level_out(lv: Level, close: float, atr_value: float, times: pd.DatetimeIndex | None) -> LevelOut:
+    return LevelOut(
+        price=lv.price,
+        zone_low=lv.zone_low,
+        zone_high=lv.zone_high,
+        touches=lv.touches,
+        highs=lv.highs,
+        lows=lv.lows,
+        first_touch=lv.first_touch,
+        last_touch=lv.last_touch,
+        last_touch_time=_time(times, lv.last_touch),
+        confirmed_at=lv.confirmed_at,
+        grade=lv.grade,
+        role=lv.role,
+        state=lv.state,
+        broken_at=lv.broken_at,
+        break_direction=lv.break_direction,
+        distance_atr=(lv.price - close) / atr_value,
+    )
+
+
+def analyze_arrays(
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    volume: np.ndarray,
+    as_of: int,
+    symbol: str = "",
+    timeframe: str = "",
+    times: pd.DatetimeIndex | None = None,
+    config: StructureConfig = DEFAULT_CONFIG,
+) -> StructureReport:
+    """Full structure analysis of bar `as_of` from float64 arrays; only bars <= `as_of` are read."""
+    cfg = config
+    if not 0 <= as_of < len(close):
+        raise ValueError(f"as_of {as_of} outside the {len(close)} bars given")
+    ws = max(0, as_of - cfg.window + 1)
+    a = atr_as_of(high, low, close, as_of, cfg)
+    c = float(close[as_of])
+    piv = window_pivots(high, low, as_of, ws, cfg)
+
+    levels = detect_levels(piv, close, as_of, a, cfg.level_tol_atr, cfg.break_buffer_atr)
+    shown = nearest_levels(levels, c, cfg.max_levels_per_side)
+    breaks = recent_major_breaks(levels, as_of, cfg.recent_break_bars)
+    lines = detect_trendlines(
+        piv,
+        close,
+        as_of,
+        a,
+        cfg.trend_pivots,
+        cfg.trend_touch_tol_atr,
+        cfg.break_buffer_atr,
+        cfg.trend_min_gap,
+        cfg.trend_long_span,
+        cfg.max_trendlines_per_side,
+    )
+    pp = pressure_points(
+        lines,
+        np.array([lv.price for lv in shown]),
+        np.array([lv.grade for lv in shown], dtype=np.int64),
+        as_of,
+        cfg.pressure_horizon,
+    )
+    sl = slice(ws, as_of + 1)
+    prof = volume_profile(
+        high[sl], low[sl], close[sl], volume[sl], cfg.profile_bins, cfg.value_area, cfg.node_radius, cfg.max_nodes
+    )
+    zones = auto_support(high, low, close, as_of, ws, a, cfg.sensitivities, cfg.level_tol_atr, cfg.autosupport_top)
+    trend = market_trend(piv)
+    recent = [
+        PivotOut(
+            bar=int(piv.bar[i]),
+            confirmed_at=int(piv.confirmed[i]),
+            time=_time(times, int(piv.bar[i])),
+            price=float(piv.price[i]),
+            kind="high" if piv.kind[i] == HIGH else "low",
+        )
+        for i in range(max(0, len(piv) - cfg.recent_pivots), len(piv))
+    ]
+    total = prof.total
+    return StructureReport(
+        symbol=symbol,
+        timeframe=timeframe,
+        as_of=as_of,
+        as_of_time=_time(times, as_of),
+        window_start=ws,
+        bars=as_of - ws + 1,
+        close=c,
+        atr=a,
+        trend=trend,
+        bias=_bias(trend, c, prof),
+        levels=[_level_out(lv, c, a, times) for lv in shown],
+        major_breaks=[_level_out(lv, c, a, times) for lv in breaks],
+        trendlines=[
+            TrendlineOut(
+                kind=ln.kind,
+                anchor_bar=ln.anchor_bar,
+                anchor_price=ln.anchor_price,
+                slope=ln.slope,
+                touches=ln.touches,
+                first_touch=ln.first_touch,
+                last_touch=ln.last_touch,
+                confirmed_at=ln.confirmed_at,
+                span=ln.span,
+                grade=ln.grade,
+                state=ln.state,
+                broken_at=ln.broken_at,
+                value_now=ln.value_at_as_of,
+            )
+            for ln in lines
+        ],
+        pressure_points=[
+            PressurePointOut(
+                bars_ahead=p.bars_ahead,
+                price=p.price,
+                trendline_kind=p.trendline_kind,
+                trendline_grade=p.trendline_grade,
+                level_grade=p.level_grade,
+            )
+            for p in pp
+        ],
+        profile=ProfileOut(
+            bins=len(prof.volume),
+            low=float(prof.edges[0]),
+            high=float(prof.edges[-1]),
+            poc=prof.poc,
+            vah=prof.vah,
+            val=prof.val,
+            value_area_share=prof.value_area_volume / total if total > 0 else 0.0,
+            total_volume=total,
+            buy_volume=float(prof.buy.sum()),
+            sell_volume=float(prof.sell.sum()),
+            hvn=list(prof.hvn),
+            lvn=list(prof.lvn),
+            volume=prof.volume.tolist(),
+            buy=prof.buy.tolist(),
+            sell=prof.sell.tolist(),
+        ),
+        auto_support=[
+            SupportZoneOut(
+                price=z.price,
+                zone_low=z.zone_low,
+                zone_high=z.zone_high,
+                sensitivities=z.sensitivities,
+                touches=z.touches,
+                last_touch=z.last_touch,
+                score=z.score,
+                rank=z.rank,
+                role=z.role,
+            )
+            for z in zones
+        ],
+        recent_pivots=recent,
+    )
+
+
+def frame_arrays(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(high, low, close, volume) of an OHLCV frame as contiguous float64 arrays."""
+    h, lo, c, v = (np.ascontiguousarray(df[k].to_numpy(dtype=np.float64)) for k in ("high", "low", "close", "volume"))
+    return h, lo, c, v
+
+
+def analyze_frame(
+    df: pd.DataFrame,
+    symbol: str = "",
+    timeframe: str = "",
+    as_of: int | None = None,
+    config: StructureConfig = DEFAULT_CONFIG,
+) -> StructureReport:
+    """Analyse an OHLCV frame (closed candles) as of bar `as_of` (default: its last bar)."""
+    if len(df) == 0:
+        raise ValueError("empty OHLCV frame")
+    high, low, close, volume = frame_arrays(df)
+    idx = df.index if isinstance(df.index, pd.DatetimeIndex) else None
+    bar = len(df) - 1 if as_of is None else as_of
+    return analyze_arrays(high, low, close, volume, bar, symbol, timeframe, idx, config)
