@@ -1,0 +1,104 @@
+"""`bastion analyze SYMBOL --tf 4h [--chart out.png] [--data-dir DIR]`: market structure of one symbol."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pandas as pd
+import typer
+from rich.console import Console
+
+from tools.market.base import TIMEFRAME_SECONDS, MarketData, MarketDataError
+from tools.structure.analysis import analyze_frame
+from tools.structure.config import StructureConfig
+from tools.structure.mtf import closed_candles
+from tools.structure.render import fmt_price
+from tools.structure.report import StructureReport
+from tools.structure.targets import TradePlan, plan_from_report
+
+_out = Console(highlight=False, soft_wrap=True)
+_err = Console(stderr=True, highlight=False)
+
+
+def _provider(data_dir: Path | None) -> MarketData:
+    """Replay over candle files when a folder is given, else the offline simulated market."""
+    if data_dir is not None:
+        from tools.market.replay import ReplayMarketData
+
+        return ReplayMarketData(data_dir)
+    from tools.market.simulated import SimulatedMarketData
+
+    return SimulatedMarketData(seed=0)
+
+
+async def _fetch(md: MarketData, symbol: str, tf: str, bars: int) -> pd.DataFrame:
+    try:
+        return closed_candles(await md.ohlcv(symbol, tf, bars + 1), tf).iloc[-bars:]
+    finally:
+        await md.close()
+
+
+def _plan_line(plan: TradePlan) -> str:
+    targets = ", ".join(f"{t.name} {fmt_price(t.price)} ({t.take_pct:.0f}%, {t.rr:.1f}R)" for t in plan.targets)
+    return (
+        f"{plan.side:5s} entry {fmt_price(plan.entry)}  stop {fmt_price(plan.stop)} ({plan.stop_source}, "
+        f"{plan.risk_atr:.1f} ATR)  {targets}"
+    )
+
+
+def run_analyze(
+    symbol: str, tf: str, data_dir: Path | None, bars: int = 1000
+) -> tuple[pd.DataFrame, StructureReport, bool]:
+    """Fetch closed candles and analyse them; returns (frame, report, simulated)."""
+    md = _provider(data_dir)
+    df = asyncio.run(_fetch(md, symbol, tf, bars))
+    if len(df) == 0:
+        raise MarketDataError(f"No closed {tf} candles for {symbol}.")
+    unified = md.resolve(symbol) if hasattr(md, "resolve") else symbol
+    report = analyze_frame(df, unified, tf, config=StructureConfig(window=bars))
+    return df, report, bool(md.simulated)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `analyze` command."""
+
+    @app.command("analyze")
+    def analyze(
+        symbol: str = typer.Argument(..., help="Symbol in any common spelling: BTC, btcusdt, BTC/USDT."),
+        tf: str = typer.Option("4h", "--tf", help="Timeframe: 15m, 1h, 4h or 1d."),
+        chart: Path | None = typer.Option(None, "--chart", help="Write a PNG chart to this file."),
+        data_dir: Path | None = typer.Option(
+            None, "--data-dir", help="Replay candle files from this folder (default: the simulated market)."
+        ),
+        bars: int = typer.Option(1000, "--bars", min=100, max=5000, help="Visible range in bars."),
+        compact: bool = typer.Option(False, "--compact", help="Print the compact (model prompt) rendering."),
+        as_json: bool = typer.Option(False, "--json", help="Print the StructureReport as JSON."),
+    ) -> None:
+        """Market structure: levels, trendlines, volume profile, auto-support, stops and targets."""
+        if tf not in TIMEFRAME_SECONDS:
+            _err.print(f"Error: unknown timeframe {tf!r}; use one of {', '.join(TIMEFRAME_SECONDS)}.")
+            raise typer.Exit(2)
+        try:
+            df, report, simulated = run_analyze(symbol, tf, data_dir, bars)
+        except MarketDataError as exc:
+            _err.print(f"Error: {exc.user_message}")
+            raise typer.Exit(1) from None
+        if as_json:
+            _out.print_json(report.model_dump_json(exclude={"profile": {"volume", "buy", "sell"}}))
+        else:
+            if simulated:
+                _out.print("SIMULATED market data (offline default; pass --data-dir for real candles)\n")
+            _out.print(report.compact() if compact else report.human())
+            _out.print("\nTrade plans from structure:")
+            for side in ("long", "short"):
+                _out.print("  " + _plan_line(plan_from_report(report, side)))
+        if chart is not None:
+            from tools.charts import PositionLines, render_structure_chart
+
+            plan = plan_from_report(report, "long" if report.bias >= 0 else "short")
+            png = render_structure_chart(
+                df, report, PositionLines(plan.entry, plan.stop, [t.price for t in plan.targets], plan.side)
+            )
+            chart.write_bytes(png)
+            _err.print(f"Chart written to {chart} ({len(png) // 1024} KiB).")
