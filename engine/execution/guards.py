@@ -40,25 +40,30 @@ class GuardVerdict:
 def check_automated(decision: Decision, state: GuardState, limits: GuardLimits) -> GuardVerdict:
     """Guards for an action the engine takes on its own (auto mode); the close % is capped, never raised."""
     reasons = []
+    # A hard-rule exit (breached stop, max loss, no stop at high leverage) reduces risk: the discretionary
+    # limits (close cap, confidence, hourly count, daily loss) do not hold it back. Mode, arming and the
+    # kill switch still do.
+    exempt = decision.hard and decision.closes
     if state.kill_switches:
         reasons.append(f"kill switch engaged ({', '.join(state.kill_switches)})")
     if state.mode != "auto":
         reasons.append(f"account mode is {state.mode}, not auto")
     if not state.armed:
         reasons.append("account is not armed (read-only)")
-    if decision.confidence < limits.min_confidence:
+    if not exempt and decision.confidence < limits.min_confidence:
         reasons.append(f"confidence {decision.confidence:.2f} below the minimum {limits.min_confidence:.2f}")
-    if state.actions_last_hour >= limits.max_actions_per_hour:
+    if not exempt and state.actions_last_hour >= limits.max_actions_per_hour:
         reasons.append(
             f"{state.actions_last_hour} automated actions in the last hour (limit {limits.max_actions_per_hour})"
         )
-    if state.realised_pnl_today <= -limits.daily_loss_limit_usd:
+    if not exempt and state.realised_pnl_today <= -limits.daily_loss_limit_usd:
         reasons.append(
             f"daily realised loss {-state.realised_pnl_today:.2f} reached the limit {limits.daily_loss_limit_usd:.2f}"
         )
     close_pct = None
     if decision.closes:
-        close_pct = min(decision.effective_close_pct, limits.max_close_pct)
+        cap = 100.0 if exempt else limits.max_close_pct
+        close_pct = min(decision.effective_close_pct, cap)
     return GuardVerdict(allowed=not reasons, reasons=reasons, close_pct=close_pct)
 
 

@@ -269,3 +269,16 @@ async def _guard_scenario(steps: list[tuple[str, float, float, int]]) -> None:
                 recent = [t for t in placed_at if t > clock.now - timedelta(hours=1)]
                 assert len(recent) <= LIMITS.max_actions_per_hour
         await engine.dispose()
+
+
+def test_hard_exits_are_exempt_from_discretionary_limits_but_not_the_kill_switch() -> None:
+    from engine.execution.guards import GuardState, check_automated
+
+    hard = Decision(action="EMERGENCY_EXIT", confidence=0.5, reasoning="stop breached", rule="stop_breached", hard=True)
+    busy = GuardState(mode="auto", armed=True, actions_last_hour=99, realised_pnl_today=-10_000)
+    verdict = check_automated(hard, busy, LIMITS)
+    assert verdict.allowed and verdict.close_pct == 100.0
+    soft = hard.model_copy(update={"hard": False, "action": "EXIT_FULL"})
+    assert not check_automated(soft, busy, LIMITS).allowed
+    killed = GuardState(mode="auto", armed=True, kill_switches=("global",))
+    assert not check_automated(hard, killed, LIMITS).allowed

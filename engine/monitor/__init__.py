@@ -1,0 +1,1 @@
+"""Position monitor: a periodic cycle over advising and automated accounts."""

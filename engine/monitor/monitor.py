@@ -1,0 +1,388 @@
+"""One monitor cycle: for each advising/automated account, evaluate every position, alert, and propose or act.
+
+A cycle reads its state in a few queries (accounts, plans, recent alerts, pending approvals), builds each
+symbol's market view once, evaluates every position, writes all decisions in one transaction, and only
+then does the slow, per-position work (orders, approval requests) for the positions that need it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from engine.alerts import Alert, position_alerts
+from engine.execution.executor import ExecutionOutcome, Executor
+from engine.monitor.market_view import MarketViewSource
+from engine.monitor.notifier import Notifier
+from engine.risk.context import MarketView, RiskContext, RiskPosition
+from engine.risk.decision import Decision
+from engine.risk.evaluate import evaluate
+from engine.risk.merge import merge
+from engine.risk.opinion import RiskOpinion
+from storage.models import (
+    AccountMode,
+    Approval,
+    ApprovalStatus,
+    AuditLog,
+    ExchangeAccount,
+    PositionPlan,
+    RiskDecision,
+)
+from storage.repositories import approvals, audit
+from storage.repositories import engine as engine_repo
+from storage.types import utcnow
+from tools.exchange.base import Account
+from tools.exchange.errors import AccountError
+from tools.exchange.models import Position
+from tools.market.base import MarketDataError
+from tools.structure.targets import plan_from_report
+
+log = logging.getLogger(__name__)
+AccountOpener = Callable[[ExchangeAccount], Awaitable[Account]]
+PlanKey = tuple[int, str, str]
+MODEL_CONCURRENCY = 8
+
+
+@dataclass
+class CycleReport:
+    """What one cycle did, for logs, metrics and tests."""
+
+    positions: int = 0
+    decisions: list[Decision] = field(default_factory=list)
+    approvals: int = 0
+    executions: list[ExecutionOutcome] = field(default_factory=list)
+    alerts: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Item:
+    row: ExchangeAccount
+    account: Account
+    position: Position
+    plan: PositionPlan
+    new_plan: bool = False
+    ctx: RiskContext | None = None
+    decision: Decision | None = None
+
+
+@dataclass
+class _CycleState:
+    plans: dict[PlanKey, PositionPlan]
+    last_alerts: dict[str, datetime]
+    pending: set[tuple[int, str, str]]
+
+
+class Monitor:
+    """Watches positions of accounts in advise or auto mode (off accounts are never touched)."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        open_account: AccountOpener,
+        views: MarketViewSource,
+        executor: Executor,
+        notifier: Notifier,
+        opinion: RiskOpinion | None = None,
+        timeframe: str = "1h",
+        approval_ttl: timedelta = timedelta(minutes=5),
+        alert_cooldown: timedelta = timedelta(hours=1),
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.sessions = sessions
+        self.open_account = open_account
+        self.views = views
+        self.executor = executor
+        self.notifier = notifier
+        self.opinion = opinion
+        self.timeframe = timeframe
+        self.approval_ttl = approval_ttl
+        self.alert_cooldown = alert_cooldown
+        self.clock = clock
+
+    async def run_cycle(self) -> CycleReport:
+        """Evaluate every watched position once; one account's or symbol's failure never stops the others."""
+        report = CycleReport()
+        now = self.clock()
+        async with self.sessions() as session:
+            rows = await engine_repo.accounts_in_modes(session, (AccountMode.ADVISE, AccountMode.AUTO))
+            state = await self._load_state(session, [r.id for r in rows if r.id is not None], now)
+        items = await self._collect(rows, state, report)
+        views = await self._views({i.position.symbol for i in items}, report)
+        items = [i for i in items if i.position.symbol in views]
+        for item in items:
+            item.ctx = _context(item, views[item.position.symbol])
+            item.decision = evaluate(item.ctx)
+        if self.opinion is not None:
+            await self._ask_model([i for i in items if i.decision is not None and not i.decision.hard])
+        alerts = self._fresh_alerts(items, state, now)
+        await self._persist(items, alerts, now)
+        report.positions = len(items)
+        report.decisions = [i.decision for i in items if i.decision is not None]
+        for user_id, alert in alerts:
+            await self.notifier.send_alert(user_id, alert)
+        report.alerts = len(alerts)
+        await asyncio.gather(*(self._act(group, state, report) for group in _by_account(items).values()))
+        return report
+
+    async def _load_state(self, session: AsyncSession, account_ids: list[int], now: datetime) -> _CycleState:
+        plans = (await session.scalars(select(PositionPlan).where(PositionPlan.account_id.in_(account_ids)))).all()  # type: ignore[attr-defined]
+        alert_rows = (
+            await session.execute(
+                select(AuditLog.ref, AuditLog.created_at).where(
+                    AuditLog.kind == "alert", AuditLog.created_at >= now - self.alert_cooldown
+                )
+            )
+        ).all()
+        last_alerts: dict[str, datetime] = {}
+        for ref, created in alert_rows:
+            if ref and (ref not in last_alerts or created > last_alerts[ref]):
+                last_alerts[ref] = created
+        pending_rows = (
+            await session.scalars(
+                select(Approval).where(
+                    Approval.account_id.in_(account_ids),  # type: ignore[union-attr]
+                    Approval.status == ApprovalStatus.PENDING.value,
+                    Approval.expires_at > now,
+                )
+            )
+        ).all()
+        return _CycleState(
+            plans={(p.account_id, p.symbol, p.side): p for p in plans},
+            last_alerts=last_alerts,
+            pending={(a.account_id or 0, a.intent.get("symbol", ""), a.intent.get("action", "")) for a in pending_rows},
+        )
+
+    async def _collect(self, rows: list[ExchangeAccount], state: _CycleState, report: CycleReport) -> list[_Item]:
+        async def one(row: ExchangeAccount) -> list[_Item]:
+            try:
+                account = await self.open_account(row)
+                positions = await account.positions()
+            except (AccountError, MarketDataError) as exc:
+                report.errors.append(f"account {row.id}: {exc}")
+                log.warning("monitor: account %s skipped: %s", row.id, exc)
+                return []
+            return [_Item(row, account, p, *self._plan_for(row, p, state)) for p in positions]
+
+        return [item for items in await asyncio.gather(*(one(r) for r in rows)) for item in items]
+
+    def _plan_for(self, row: ExchangeAccount, position: Position, state: _CycleState) -> tuple[PositionPlan, bool]:
+        """The stored plan of a position, or a new one (second value True) for a position seen the first time."""
+        assert row.id is not None
+        key = (row.id, position.symbol, position.side.value)
+        plan = state.plans.get(key)
+        if plan is not None and abs(plan.entry - float(position.entry_price)) <= 1e-12:
+            return plan, False
+        # A new position (or a re-entry at another price): a fresh plan, targets filled from structure later.
+        plan = plan or PositionPlan(account_id=row.id, symbol=position.symbol, side=position.side.value, entry=0)
+        plan.entry, plan.stop, plan.targets, plan.targets_hit = float(position.entry_price), None, [], 0
+        plan.initial_stop = float(position.stop_loss) if position.stop_loss else None
+        plan.opened_at = self.clock()
+        state.plans[key] = plan
+        return plan, True
+
+    async def _views(self, symbols: set[str], report: CycleReport) -> dict[str, MarketView]:
+        async def one(symbol: str) -> tuple[str, MarketView | None]:
+            try:
+                return symbol, await self.views.view(symbol, self.timeframe)
+            except MarketDataError as exc:
+                report.errors.append(f"{symbol}: {exc.user_message}")
+                return symbol, None
+
+        return {s: v for s, v in await asyncio.gather(*(one(s) for s in sorted(symbols))) if v is not None}
+
+    async def _ask_model(self, items: list[_Item]) -> None:
+        assert self.opinion is not None
+        gate = asyncio.Semaphore(MODEL_CONCURRENCY)
+        opinion = self.opinion
+
+        async def one(item: _Item) -> None:
+            assert item.ctx is not None and item.decision is not None
+            async with gate:
+                proposal, error = await opinion.ask(item.ctx)
+            item.decision = merge(item.ctx, item.decision, proposal, error)
+
+        await asyncio.gather(*(one(i) for i in items))
+
+    def _fresh_alerts(self, items: list[_Item], state: _CycleState, now: datetime) -> list[tuple[int, Alert]]:
+        """Alerts whose condition did not fire within the cooldown (the audit log is the memory)."""
+        out = []
+        for item in items:
+            assert item.ctx is not None and item.decision is not None and item.row.id is not None
+            for alert in position_alerts(item.ctx, item.decision, item.row.id):
+                ref = f"alert:{alert.key}"
+                last = state.last_alerts.get(ref)
+                if last is not None and now - last < self.alert_cooldown:
+                    continue
+                state.last_alerts[ref] = now
+                out.append((item.row.user_id, alert))
+        return out
+
+    async def _persist(self, items: list[_Item], alerts: list[tuple[int, Alert]], now: datetime) -> None:
+        """Plans, decisions and alert records of the whole cycle in one transaction."""
+        async with self.sessions.begin() as session:
+            for item in items:
+                assert item.ctx is not None and item.decision is not None
+                if item.new_plan:
+                    item.plan.updated_at = now
+                    item.plan = await session.merge(item.plan)
+                d, ctx = item.decision, item.ctx
+                session.add(
+                    RiskDecision(
+                        account_id=item.row.id,
+                        symbol=ctx.position.symbol,
+                        side=ctx.position.side,
+                        action=d.action,
+                        confidence=d.confidence,
+                        reasoning=d.reasoning,
+                        close_pct=d.close_pct,
+                        new_stop=d.new_stop,
+                        source=d.source,
+                        created_at=now,
+                        context={
+                            "price": ctx.market.price,
+                            "atr": ctx.market.atr,
+                            "rule": d.rule,
+                            "notes": d.notes,
+                            "warnings": d.warnings,
+                        },
+                    )
+                )
+            for user_id, alert in alerts:
+                session.add(
+                    AuditLog(
+                        kind="alert", user_id=user_id, ref=f"alert:{alert.key}", data=alert.model_dump(), created_at=now
+                    )
+                )
+
+    async def _act(self, items: list[_Item], state: _CycleState, report: CycleReport) -> None:
+        """Orders or approval requests for one account's positions, in order (the executor locks the account)."""
+        for item in items:
+            decision, row = item.decision, item.row
+            if decision is None or decision.action == "HOLD":
+                continue
+            if row.mode == AccountMode.AUTO:
+                bucket = int(self.clock().timestamp() // 60)
+                intent_id = f"auto:{row.id}:{item.position.symbol}:{decision.action}:{bucket}"
+                outcome = await self.executor.execute(
+                    row=row,
+                    account=item.account,
+                    position=item.position,
+                    decision=decision,
+                    intent_id=intent_id,
+                    automated=True,
+                )
+                report.executions.append(outcome)
+                if outcome.placed and decision.rule in {"take_profit", "near_t1_leverage"}:
+                    await self._target_taken(item.plan)
+                if outcome.placed:
+                    continue
+                # Refused by a guard or failed: the person still has to know, and may approve by hand.
+            await self._propose(item, state, report)
+
+    async def _target_taken(self, plan: PositionPlan) -> None:
+        async with self.sessions.begin() as session:
+            stored = await engine_repo.get_plan(session, plan.account_id, plan.symbol, plan.side)
+            if stored is not None:
+                stored.targets_hit += 1
+                await engine_repo.save_plan(session, stored)
+
+    async def _propose(self, item: _Item, state: _CycleState, report: CycleReport) -> None:
+        """One approval request per (position, action) while an earlier one is still pending."""
+        decision, row, position = item.decision, item.row, item.position
+        assert decision is not None and row.id is not None
+        key = (row.id, position.symbol, decision.action)
+        if key in state.pending:
+            return
+        state.pending.add(key)
+        intent = {
+            "symbol": position.symbol,
+            "side": position.side.value,
+            "action": decision.action,
+            "close_pct": decision.close_pct,
+            "new_stop": decision.new_stop,
+            "account_id": row.id,
+        }
+        async with self.sessions.begin() as session:
+            approval = await approvals.create_approval(
+                session,
+                owner_user_id=row.user_id,
+                intent=intent,
+                summary=summarise(position, decision),
+                ttl=self.approval_ttl,
+                account_id=row.id,
+                now=self.clock(),
+            )
+            await audit.record(
+                session,
+                "approval_requested",
+                user_id=row.user_id,
+                account_id=row.id,
+                ref=approval.token,
+                data={"decision": decision.model_dump()},
+            )
+        await self.notifier.request_approval(row.user_id, approval, decision)
+        report.approvals += 1
+
+
+def _context(item: _Item, view: MarketView) -> RiskContext:
+    position, plan = item.position, item.plan
+    if item.new_plan:
+        _fill_targets(plan, view)
+    return RiskContext(
+        position=RiskPosition(
+            symbol=position.symbol,
+            side=position.side.value,
+            entry=float(position.entry_price),
+            size=float(position.size),
+            leverage=float(position.leverage or 1),
+            stop=float(position.stop_loss) if position.stop_loss else plan.stop,
+            initial_stop=plan.initial_stop,
+            targets=plan.targets,
+            targets_hit=plan.targets_hit,
+            opened_at=plan.opened_at,
+            style=plan.style,  # type: ignore[arg-type]
+        ),
+        market=view,
+    )
+
+
+def _fill_targets(plan: PositionPlan, view: MarketView) -> None:
+    """Targets (and 1R when no stop exists) of a new plan from the structure around its entry."""
+    structure = view.structure
+    if structure is None or plan.targets:
+        return
+    trade = plan_from_report(structure, plan.side, entry=plan.entry)  # type: ignore[arg-type]
+    plan.targets = [t.price for t in trade.targets]
+    plan.initial_stop = plan.initial_stop or trade.stop
+
+
+def _by_account(items: list[_Item]) -> dict[int, list[_Item]]:
+    groups: dict[int, list[_Item]] = {}
+    for item in items:
+        groups.setdefault(item.row.id or 0, []).append(item)
+    return groups
+
+
+def summarise(position: Position, decision: Decision) -> str:
+    """The exact action text a person approves, e.g. 'REDUCE 50% of SOL/USDT:USDT long (10)'."""
+    pct, stop = decision.effective_close_pct, decision.new_stop
+    labels = {
+        "TP_PARTIAL": f"TAKE PROFIT {pct:g}%",
+        "REDUCE_SIZE": f"REDUCE {pct:g}%",
+        "TP_FULL": "TAKE PROFIT 100%",
+        "EXIT_FULL": "EXIT 100%",
+        "EMERGENCY_EXIT": "EMERGENCY EXIT 100%",
+        "MOVE_STOP_BE": f"MOVE STOP to breakeven {stop:g}" if stop else "MOVE STOP to breakeven",
+        "TRAIL_STOP": f"TRAIL STOP to {stop:g}" if stop else "TRAIL STOP",
+        "ADJUST_STOP": f"SET STOP to {stop:g}" if stop else "ADJUST STOP",
+    }
+    what = labels.get(decision.action, decision.action)
+    return f"{what} of {position.symbol} {position.side.value} ({position.size:g}): {decision.reasoning}"

@@ -1,0 +1,61 @@
+"""Per-task model parameters and the retry policy, derived from ModelSettings."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, get_args
+
+if TYPE_CHECKING:
+    # Type only: inference sits below bastion in the import order, so it never imports it at run time.
+    from bastion.settings import ModelSettings
+
+Task = Literal["analyst", "risk"]
+TASKS: tuple[Task, ...] = get_args(Task)
+ENV_PREFIX = "BASTION_MODEL__"
+
+
+@dataclass(frozen=True, slots=True)
+class TaskConfig:
+    """Served model name and sampling limits of one task."""
+
+    model: str
+    temperature: float
+    max_tokens: int
+    timeout_s: float
+    model_setting: str  # the environment variable that names this model, for error messages
+
+
+def task_configs(settings: ModelSettings) -> dict[Task, TaskConfig]:
+    """The analyst and risk task parameters of `settings`."""
+    return {
+        "analyst": TaskConfig(
+            model=settings.analyst_model,
+            temperature=settings.analyst_temperature,
+            max_tokens=settings.max_tokens,
+            timeout_s=settings.timeout_s,
+            model_setting=f"{ENV_PREFIX}ANALYST_MODEL",
+        ),
+        "risk": TaskConfig(
+            model=settings.risk_model,
+            temperature=settings.risk_temperature,
+            max_tokens=settings.max_tokens,
+            timeout_s=settings.timeout_s,
+            model_setting=f"{ENV_PREFIX}RISK_MODEL",
+        ),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential backoff for connection failures: `attempts` tries in all, delays doubling up to a cap."""
+
+    attempts: int = 3
+    base_delay_s: float = 0.5
+    max_delay_s: float = 4.0
+    jitter: float = 0.2  # fraction of the delay added at random, so many monitors do not retry in lockstep
+
+    def delay_s(self, retry: int) -> float:
+        """Seconds to wait before retry number `retry` (0-based)."""
+        delay = min(self.max_delay_s, self.base_delay_s * 2**retry)
+        return delay * (1 + self.jitter * random.random())

@@ -1,0 +1,1 @@
+"""Local fakes of external services, over real protocols, for tests."""

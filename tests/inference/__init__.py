@@ -1,0 +1,1 @@
+"""Tests of the inference package: model client, health check, prompts and schemas."""
