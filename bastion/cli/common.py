@@ -17,6 +17,8 @@ from bastion.settings import Settings, SettingsError, load_settings
 from storage.errors import StorageError
 from storage.migrate import MigrationError
 from storage.secrets import SecretsError
+from tools.exchange.errors import AccountError
+from tools.market.base import MarketDataError
 
 T = TypeVar("T")
 
@@ -25,7 +27,7 @@ err_console = Console(stderr=True, soft_wrap=True)
 log = logging.getLogger("bastion.cli")
 
 # Errors whose message is written for people: shown as is, no traceback.
-USER_ERRORS: tuple[type[Exception], ...] = (StorageError, SecretsError, MigrationError)
+USER_ERRORS: tuple[type[Exception], ...] = (StorageError, SecretsError, MigrationError, MarketDataError, AccountError)
 
 
 def settings_or_exit() -> Settings:

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from engine.execution.guards import GuardLimits, GuardState, GuardVerdict, check_approved, check_automated
+from engine.execution.guards import GuardLimits, GuardState, check_approved, check_automated
 from engine.risk.decision import STOP_ACTIONS, Decision
 from storage.models import ExchangeAccount
 from storage.repositories import audit
@@ -137,16 +137,29 @@ class Executor:
             )
             if intent is None:
                 return ExecutionOutcome("nothing_to_do", intent_id, message=f"{decision.action} needs no order")
-            return await self._place(row, account, position, decision, intent, verdict, automated)
+            return await self._place(row, account, position, intent, decision.action, decision.model_dump(), automated)
+
+    async def execute_approved_intent(
+        self, *, row: ExchangeAccount, account: Account, intent: OrderIntent, position: Position | None, action: str
+    ) -> ExecutionOutcome:
+        """Place an intent a person approved with a button (manual actions: close, set stop/TP, breakeven)."""
+        assert row.id is not None
+        async with self.lock_for(row.id):
+            state = await self.guard_state(row)
+            if not state.armed:
+                reasons = ["the account is read-only: arm it first (`engine arm`)"]
+                await self._audit(row, "guard_refused", intent.intent_id, {"action": action, "reasons": reasons})
+                return ExecutionOutcome("refused", intent.intent_id, reasons, reasons[0])
+            return await self._place(row, account, position, intent, action, {"action": action}, automated=False)
 
     async def _place(
         self,
         row: ExchangeAccount,
         account: Account,
-        position: Position,
-        decision: Decision,
+        position: Position | None,
         intent: OrderIntent,
-        verdict: GuardVerdict,
+        action: str,
+        decision: dict[str, Any],
         automated: bool,
     ) -> ExecutionOutcome:
         intent_json = intent.model_dump(mode="json")
@@ -155,10 +168,10 @@ class Executor:
                 session,
                 intent_id=intent.intent_id,
                 account_id=row.id,
-                symbol=position.symbol,
-                action=decision.action,
+                symbol=intent.symbol,
+                action=action,
                 automated=automated,
-                close_pct=verdict.close_pct,
+                close_pct=float(intent.close_pct) if intent.close_pct is not None else None,
                 intent=intent_json,
                 created_at=self.clock(),
             )
@@ -169,7 +182,7 @@ class Executor:
                     user_id=row.user_id,
                     account_id=row.id,
                     ref=intent.intent_id,
-                    data={"intent": intent_json, "decision": decision.model_dump()},
+                    data={"intent": intent_json, "decision": decision},
                 )
         if not claimed:
             async with self.sessions() as session:
@@ -185,7 +198,7 @@ class Executor:
             log.exception("order placement crashed for %s", intent.intent_id)
             await self._finish(row, intent.intent_id, status="failed", error=f"{type(exc).__name__}")
             return ExecutionOutcome("failed", intent.intent_id, ["unexpected error"], "The order could not be placed.")
-        pnl = realised_pnl_of(position, result) if decision.closes else None
+        pnl = realised_pnl_of(position, result) if position is not None and intent.kind is IntentKind.CLOSE else None
         await self._finish(row, intent.intent_id, status="done", result=result.model_dump(mode="json"), pnl=pnl)
         return ExecutionOutcome("placed", intent.intent_id, message=result.message, result=result, realised_pnl=pnl)
 
