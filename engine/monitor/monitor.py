@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.alerts import Alert, position_alerts
@@ -38,6 +38,7 @@ from storage.repositories import approvals, audit
 from storage.repositories import engine as engine_repo
 from storage.types import utcnow
 from tools.exchange.base import Account
+from tools.exchange.bulk import positions_of
 from tools.exchange.errors import AccountError
 from tools.exchange.models import Position
 from tools.market.base import MarketDataError
@@ -45,6 +46,8 @@ from tools.structure.targets import plan_from_report
 
 log = logging.getLogger(__name__)
 AccountOpener = Callable[[ExchangeAccount], Awaitable[Account]]
+# Optional bulk reader: positions of many accounts at once (the paper exchange reads hundreds in three queries).
+PositionsReader = Callable[[list[Account]], Awaitable[list[list[Position] | BaseException]]]
 PlanKey = tuple[int, str, str]
 MODEL_CONCURRENCY = 8
 
@@ -91,6 +94,7 @@ class Monitor:
         executor: Executor,
         notifier: Notifier,
         opinion: RiskOpinion | None = None,
+        read_positions: PositionsReader | None = None,
         timeframe: str = "1h",
         approval_ttl: timedelta = timedelta(minutes=5),
         alert_cooldown: timedelta = timedelta(hours=1),
@@ -102,6 +106,7 @@ class Monitor:
         self.executor = executor
         self.notifier = notifier
         self.opinion = opinion
+        self.read_positions = read_positions
         self.timeframe = timeframe
         self.approval_ttl = approval_ttl
         self.alert_cooldown = alert_cooldown
@@ -161,17 +166,30 @@ class Monitor:
         )
 
     async def _collect(self, rows: list[ExchangeAccount], state: _CycleState, report: CycleReport) -> list[_Item]:
-        async def one(row: ExchangeAccount) -> list[_Item]:
+        async def open_one(row: ExchangeAccount) -> tuple[ExchangeAccount, Account] | None:
             try:
-                account = await self.open_account(row)
-                positions = await account.positions()
+                return row, await self.open_account(row)
             except (AccountError, MarketDataError) as exc:
                 report.errors.append(f"account {row.id}: {exc}")
-                log.warning("monitor: account %s skipped: %s", row.id, exc)
-                return []
-            return [_Item(row, account, p, *self._plan_for(row, p, state)) for p in positions]
+                return None
 
-        return [item for items in await asyncio.gather(*(one(r) for r in rows)) for item in items]
+        opened = [o for o in await asyncio.gather(*(open_one(r) for r in rows)) if o is not None]
+        reader = self.read_positions or positions_of
+        results = await reader([account for _, account in opened])
+        by_id: dict[int, list[Position]] = {}
+        for (row, _), result in zip(opened, results, strict=True):
+            if isinstance(result, AccountError | MarketDataError):
+                report.errors.append(f"account {row.id}: {result}")
+                log.warning("monitor: account %s skipped: %s", row.id, result)
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                by_id[row.id or 0] = result
+        return [
+            _Item(row, account, p, *self._plan_for(row, p, state))
+            for row, account in opened
+            for p in by_id.get(row.id or 0, [])
+        ]
 
     def _plan_for(self, row: ExchangeAccount, position: Position, state: _CycleState) -> tuple[PositionPlan, bool]:
         """The stored plan of a position, or a new one (second value True) for a position seen the first time."""
@@ -226,7 +244,12 @@ class Monitor:
         return out
 
     async def _persist(self, items: list[_Item], alerts: list[tuple[int, Alert]], now: datetime) -> None:
-        """Plans, decisions and alert records of the whole cycle in one transaction."""
+        """New plans, decisions worth keeping and alert records of the whole cycle, in one transaction.
+
+        A HOLD repeated every cycle carries no information: decisions are stored when they propose something,
+        and on a position's first evaluation.
+        """
+        decisions = []
         async with self.sessions.begin() as session:
             for item in items:
                 assert item.ctx is not None and item.decision is not None
@@ -234,32 +257,44 @@ class Monitor:
                     item.plan.updated_at = now
                     item.plan = await session.merge(item.plan)
                 d, ctx = item.decision, item.ctx
-                session.add(
-                    RiskDecision(
-                        account_id=item.row.id,
-                        symbol=ctx.position.symbol,
-                        side=ctx.position.side,
-                        action=d.action,
-                        confidence=d.confidence,
-                        reasoning=d.reasoning,
-                        close_pct=d.close_pct,
-                        new_stop=d.new_stop,
-                        source=d.source,
-                        created_at=now,
-                        context={
+                if d.action == "HOLD" and not item.new_plan:
+                    continue
+                decisions.append(
+                    {
+                        "account_id": item.row.id,
+                        "symbol": ctx.position.symbol,
+                        "side": ctx.position.side,
+                        "action": d.action,
+                        "confidence": d.confidence,
+                        "reasoning": d.reasoning,
+                        "close_pct": d.close_pct,
+                        "new_stop": d.new_stop,
+                        "source": d.source,
+                        "created_at": now,
+                        "context": {
                             "price": ctx.market.price,
                             "atr": ctx.market.atr,
                             "rule": d.rule,
                             "notes": d.notes,
                             "warnings": d.warnings,
                         },
-                    )
+                    }
                 )
-            for user_id, alert in alerts:
-                session.add(
-                    AuditLog(
-                        kind="alert", user_id=user_id, ref=f"alert:{alert.key}", data=alert.model_dump(), created_at=now
-                    )
+            if decisions:
+                await session.execute(insert(RiskDecision), decisions)
+            if alerts:
+                await session.execute(
+                    insert(AuditLog),
+                    [
+                        {
+                            "kind": "alert",
+                            "user_id": user_id,
+                            "ref": f"alert:{alert.key}",
+                            "data": alert.model_dump(),
+                            "created_at": now,
+                        }
+                        for user_id, alert in alerts
+                    ],
                 )
 
     async def _act(self, items: list[_Item], state: _CycleState, report: CycleReport) -> None:

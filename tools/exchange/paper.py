@@ -39,7 +39,14 @@ from tools.exchange.paper_engine import (
     unrealised,
     used_margin,
 )
-from tools.exchange.paper_store import load_state, record_result, recorded_result, save_state, to_public_order
+from tools.exchange.paper_store import (
+    load_state,
+    load_states,
+    record_result,
+    recorded_result,
+    save_state,
+    to_public_order,
+)
 from tools.market.base import MarketData
 
 _QUANTUM = Decimal("1e-12")
@@ -95,7 +102,8 @@ class PaperAccount:
         """Wallet, unrealised PnL and margin, after processing triggers."""
         async with self._lock, self.sessions.begin() as session:
             state, marks = await self._synced(session)
-            await save_state(session, state)
+            if changed(state):
+                await save_state(session, state)
         pnl = sum((unrealised(p, marks[s]) for s, p in state.positions.items()), ZERO)
         used = used_margin(state)
         return Balance(
@@ -111,7 +119,14 @@ class PaperAccount:
         """Open paper positions with liquidation price, PnL and attached stop / take-profit."""
         async with self._lock, self.sessions.begin() as session:
             state, marks = await self._synced(session)
-            await save_state(session, state)
+            if changed(state):
+                await save_state(session, state)
+        return self.public_positions(state, marks, symbol)
+
+    def public_positions(
+        self, state: PaperState, marks: dict[str, Decimal], symbol: str | None = None
+    ) -> list[Position]:
+        """The account API's view of the engine's positions."""
         result = []
         for sym, pos in sorted(state.positions.items()):
             if symbol is not None and sym != symbol:
@@ -277,3 +292,36 @@ class PaperAccount:
 
 def _trigger_type(role: OrderRole) -> str:
     return "stop_market" if role is OrderRole.STOP_LOSS else "take_profit_market"
+
+
+def changed(state: PaperState) -> bool:
+    """True when processing triggers changed something that must be written."""
+    return bool(state.fills or state.touched_orders or state.touched_positions)
+
+
+async def paper_positions_bulk(accounts: list[PaperAccount]) -> dict[str, list[Position]]:
+    """Positions of many paper accounts sharing one database and market: three reads for all of them.
+
+    Accounts whose resting orders trigger at the current prices (or that were never used) go through their
+    own `positions()`, which processes and stores the fills; the rest need no write at all.
+    """
+    if not accounts:
+        return {}
+    sessions = accounts[0].sessions
+    async with sessions() as session:
+        states = await load_states(session, [a.account_id for a in accounts])
+    symbols = sorted(
+        {sym for st in states.values() for sym in (set(st.positions) | {o.symbol for o in st.open_orders()})}
+    )
+    marks = {sym: await accounts[0]._price(sym) for sym in symbols}
+    out: dict[str, list[Position]] = {}
+    for account in accounts:
+        state = states.get(account.account_id)
+        if state is not None:
+            for sym in set(state.positions) | {o.symbol for o in state.open_orders()}:
+                evaluate(state, sym, marks[sym], account.config)
+        if state is None or changed(state):
+            out[account.account_id] = await account.positions()
+        else:
+            out[account.account_id] = account.public_positions(state, marks)
+    return out

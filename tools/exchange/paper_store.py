@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from decimal import Decimal
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import paper as repo
@@ -25,18 +27,55 @@ async def load_state(session: AsyncSession, account_id: str, config: PaperConfig
         )
         session.add(row)
         await session.flush()
+    positions = await repo.list_positions(session, account_id)
+    orders = await repo.list_orders(session, account_id, status=OrderStatus.OPEN.value)
+    return state_from_rows(row, positions, orders)
+
+
+async def load_states(session: AsyncSession, account_ids: Sequence[str]) -> dict[str, PaperState]:
+    """States of many existing accounts in three queries (the monitor reads hundreds per cycle)."""
+    ids = list(account_ids)
+    accounts = (
+        await session.scalars(select(repo.PaperAccountRow).where(repo.PaperAccountRow.account_id.in_(ids)))
+    ).all()  # type: ignore[attr-defined]
+    positions = (
+        await session.scalars(select(repo.PaperPositionRow).where(repo.PaperPositionRow.account_id.in_(ids)))
+    ).all()  # type: ignore[attr-defined]
+    orders = (
+        await session.scalars(
+            select(repo.PaperOrderRow)
+            .where(repo.PaperOrderRow.account_id.in_(ids), repo.PaperOrderRow.status == OrderStatus.OPEN.value)  # type: ignore[attr-defined]
+            .order_by(repo.PaperOrderRow.created_at)  # type: ignore[arg-type]
+        )
+    ).all()
+    by_account_pos: dict[str, list[repo.PaperPositionRow]] = {}
+    for p in positions:
+        by_account_pos.setdefault(p.account_id, []).append(p)
+    by_account_ord: dict[str, list[repo.PaperOrderRow]] = {}
+    for o in orders:
+        by_account_ord.setdefault(o.account_id, []).append(o)
+    return {
+        a.account_id: state_from_rows(a, by_account_pos.get(a.account_id, []), by_account_ord.get(a.account_id, []))
+        for a in accounts
+    }
+
+
+def state_from_rows(
+    row: repo.PaperAccountRow, positions: Sequence[repo.PaperPositionRow], orders: Sequence[repo.PaperOrderRow]
+) -> PaperState:
+    """Build the engine's in-memory state from its stored rows."""
     state = PaperState(
-        account_id=account_id,
+        account_id=row.account_id,
         wallet=row.wallet_balance,
         realised=row.realised_pnl,
         fees=row.fees_paid,
         leverage={k: int(v) for k, v in json.loads(row.leverage_json).items()},
     )
-    for p in await repo.list_positions(session, account_id):
+    for p in positions:
         state.positions[p.symbol] = PaperPosition(
             p.symbol, PositionSide(p.side), p.size, p.entry_price, p.leverage, p.realised_pnl
         )
-    for o in await repo.list_orders(session, account_id, status=OrderStatus.OPEN.value):
+    for o in orders:
         state.orders[o.id] = _order_from_row(o)
     return state
 

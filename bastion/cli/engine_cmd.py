@@ -1,0 +1,219 @@
+"""`bastion engine arm | disarm | kill | status` and `bastion risk check`: the risk engine from the shell."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from bastion.app import Services
+from bastion.cli.common import console, fail, run_with_services, settings_or_exit
+from bastion.cli.keys_cmd import USER_OPTION, _user_ref
+from engine.monitor.market_view import StructureMarketViews
+from engine.risk.context import RiskContext, RiskPosition
+from engine.risk.evaluate import evaluate, triggered
+from engine.risk.merge import merge
+from storage.models import AccountMode
+from storage.repositories import accounts as accounts_repo
+from storage.repositories import audit
+from storage.repositories import engine as engine_repo
+from storage.repositories.users import find_user
+from storage.types import utcnow
+from tools.market.replay import ReplayMarketData
+from tools.market.symbols import normalise_symbol
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `engine` group and the `risk` group."""
+    app.add_typer(_engine_group(), name="engine")
+    app.add_typer(_risk_group(), name="risk")
+
+
+def _engine_group() -> typer.Typer:
+    group = typer.Typer(help="Arm, disarm and stop automated execution.", no_args_is_help=True)
+
+    @group.command("arm")
+    def arm(
+        label: str = typer.Option("main", "--label", "-l", help="Account label."),
+        user: str = USER_OPTION,
+        mode: AccountMode = typer.Option(AccountMode.ADVISE, "--mode", help="advise (buttons) or auto (guards)."),
+    ) -> None:
+        """Allow orders on an account (advise: after a button press; auto: within the guards)."""
+        _set_mode(user, label, mode=mode, armed=True)
+
+    @group.command("disarm")
+    def disarm(label: str = typer.Option("main", "--label", "-l"), user: str = USER_OPTION) -> None:
+        """Make an account read-only again (no orders, proposals only)."""
+        _set_mode(user, label, mode=None, armed=False)
+
+    @group.command("kill")
+    def kill(
+        user: str | None = typer.Option(None, "--user", "-u", help="Only this user's automation (default: all)."),
+        reason: str = typer.Option("operator kill switch", "--reason", help="Recorded with the switch."),
+        release: bool = typer.Option(False, "--release", help="Release the kill switch instead."),
+    ) -> None:
+        """Stop all automated execution at once (persisted; survives restarts). --release undoes it."""
+        ref = _user_ref(user) if user else None
+
+        async def go(services: Services) -> str:
+            async with services.sessions.begin() as session:
+                scope = engine_repo.GLOBAL
+                if ref:
+                    owner = await find_user(session, *ref)
+                    assert owner.id is not None
+                    scope = engine_repo.user_scope(owner.id)
+                await engine_repo.set_kill_switch(session, scope, not release, reason)
+                await audit.record(
+                    session, "kill_switch", data={"scope": scope, "killed": not release, "reason": reason}
+                )
+                return scope
+
+        scope = run_with_services(go)
+        console.print(f"kill switch {scope}: {'released' if release else 'ENGAGED — automated execution stopped'}")
+
+    @group.command("status")
+    def status() -> None:
+        """Kill switches, and every account's mode, arming and automated actions in the last 24 h."""
+
+        async def go(services: Services) -> tuple[list[str], list[tuple[str, ...]]]:
+            async with services.sessions() as session:
+                switches = [f"{f.scope} ({f.reason})" for f in await engine_repo.kill_switches(session)]
+                rows = []
+                since = utcnow() - timedelta(hours=24)
+                for a in await accounts_repo.list_accounts(session):
+                    assert a.id is not None
+                    user_switches = await engine_repo.kill_switches(session, a.user_id)
+                    switches += [f"{f.scope} ({f.reason})" for f in user_switches if f.scope != engine_repo.GLOBAL]
+                    count = await engine_repo.automated_actions_since(session, a.id, since)
+                    pnl = await engine_repo.realised_pnl_since(session, a.id, since)
+                    rows.append(
+                        (
+                            str(a.id),
+                            str(a.user_id),
+                            a.exchange_id,
+                            a.label,
+                            a.mode,
+                            "armed" if not a.read_only else "read-only",
+                            str(count),
+                            f"{pnl:+.2f}",
+                        )
+                    )
+                return sorted(set(switches)), rows
+
+        switches, rows = run_with_services(go)
+        console.print("kill switches: " + (", ".join(switches) if switches else "none engaged"))
+        table = Table("id", "user", "exchange", "label", "mode", "state", "auto actions 24h", "realised 24h")
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+
+    return group
+
+
+def _set_mode(user: str, label: str, *, mode: AccountMode | None, armed: bool) -> None:
+    platform, uid = _user_ref(user)
+
+    async def go(services: Services) -> tuple[str, bool]:
+        async with services.sessions.begin() as session:
+            owner = await find_user(session, platform, uid)
+            assert owner.id is not None
+            account = await accounts_repo.get_account(session, owner.id, label)
+            assert account.id is not None
+            account = await engine_repo.set_account_mode(session, account.id, mode=mode, armed=armed)
+            await audit.record(
+                session,
+                "account_mode",
+                user_id=owner.id,
+                account_id=account.id,
+                data={"mode": account.mode, "armed": armed},
+            )
+            return account.mode, not account.read_only
+
+    final_mode, is_armed = run_with_services(go)
+    console.print(f"account {label!r} of {user}: mode {final_mode}, {'ARMED' if is_armed else 'read-only'}")
+
+
+def _risk_group() -> typer.Typer:
+    group = typer.Typer(help="Ask the risk engine about a position.", no_args_is_help=True)
+
+    @group.command("check")
+    def check(
+        symbol: str = typer.Option(..., "--symbol", "-s", help="e.g. SOL, BTCUSDT, ETH/USDT:USDT."),
+        side: str = typer.Option(..., "--side", help="long or short."),
+        entry: float = typer.Option(..., "--entry", min=0.0, help="Entry price."),
+        size: float = typer.Option(..., "--size", min=0.0, help="Size in base units."),
+        stop: float | None = typer.Option(None, "--stop", help="Stop-loss price (omit for none)."),
+        leverage: float = typer.Option(1.0, "--leverage", min=1.0, help="Leverage."),
+        targets: str = typer.Option("", "--targets", help="Comma-separated T1,T2,T3 (default: from structure)."),
+        timeframe: str = typer.Option("1h", "--tf", help="Evaluation timeframe."),
+        data_dir: Path | None = typer.Option(None, "--data-dir", help="Evaluate on replayed candle files."),
+    ) -> None:
+        """Print the engine's decision for a position, the rule behind it and every rule that fired."""
+        if side not in ("long", "short"):
+            raise fail("--side must be long or short", 2)
+        try:
+            target_list = [float(t) for t in targets.split(",") if t.strip()]
+        except ValueError:
+            raise fail("--targets must be numbers separated by commas, e.g. 105,110", 2) from None
+        if entry <= 0 or size <= 0:
+            raise fail("--entry and --size must be above 0", 2)
+        settings = settings_or_exit()
+
+        async def go(services: Services) -> None:
+            market = ReplayMarketData(data_dir) if data_dir else services.market
+            unified = normalise_symbol(symbol)
+            view = await StructureMarketViews(market).view(unified, timeframe)
+            plan_targets = target_list
+            if not plan_targets and view.structure is not None:
+                from tools.structure.targets import plan_from_report
+
+                plan_targets = [t.price for t in plan_from_report(view.structure, side, entry=entry).targets]  # type: ignore[arg-type]
+            ctx = RiskContext(
+                position=RiskPosition(
+                    symbol=unified,
+                    side=side,
+                    entry=entry,
+                    size=size,
+                    stop=stop,  # type: ignore[arg-type]
+                    leverage=leverage,
+                    targets=plan_targets,
+                ),
+                market=view,
+            )
+            decision = evaluate(ctx)
+            if not settings.model.offline and not decision.hard:
+                decision = await _with_model(services, ctx, decision)
+            label = " (SIMULATED market)" if getattr(market, "simulated", False) else ""
+            console.print(
+                f"{unified} {side} @ {entry:g}: price {view.price:g}, ATR {view.atr:.4g}{label}", highlight=False
+            )
+            extra = "".join(
+                f" {k}={v:g}" for k, v in (("close_pct", decision.close_pct), ("new_stop", decision.new_stop)) if v
+            )
+            console.print(
+                f"[bold]{decision.action}[/bold] (confidence {decision.confidence:.2f}, rule "
+                f"{decision.rule}{', hard rule' if decision.hard else ''}){extra}"
+            )
+            console.print(decision.reasoning, highlight=False)
+            for w in decision.warnings:
+                console.print(f"warning: {w}", highlight=False)
+            for note in decision.notes:
+                console.print(f"note: {note}", highlight=False)
+            fired = [d for d in triggered(ctx) if d.rule != decision.rule]
+            if fired:
+                console.print("also fired: " + "; ".join(f"{d.rule} → {d.action}" for d in fired), highlight=False)
+
+        run_with_services(go, settings)
+
+    return group
+
+
+async def _with_model(services: Services, ctx: RiskContext, rules_decision):  # type: ignore[no-untyped-def]
+    from engine.risk.opinion import RiskOpinion
+    from inference import ModelClient
+
+    async with ModelClient(services.settings.model) as client:
+        proposal, error = await RiskOpinion(client, timeout_s=services.settings.model.timeout_s).ask(ctx)
+    return merge(ctx, rules_decision, proposal, error)

@@ -1,0 +1,81 @@
+"""`bastion engine ...` and `bastion risk check` end to end on a temporary database."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bastion.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in list(os.environ):
+        if name.startswith("BASTION_") and name not in {"BASTION_TEST_POSTGRES_URL", "BASTION_DATA_DIR"}:
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BASTION_DATABASE__URL", f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output + (result.stderr if result.stderr_bytes else "")
+
+
+def test_arm_kill_status_disarm() -> None:
+    assert invoke("db", "upgrade")[0] == 0
+    assert invoke("keys", "add", "-e", "paper", "-l", "main", "-u", "telegram:5")[0] == 0
+    code, out = invoke("engine", "arm", "-l", "main", "-u", "telegram:5", "--mode", "auto")
+    assert code == 0 and "mode auto, ARMED" in out
+    code, out = invoke("engine", "kill", "-u", "telegram:5", "--reason", "going to sleep")
+    assert code == 0 and "ENGAGED" in out
+    code, out = invoke("engine", "status")
+    assert "user:1 (going to sleep)" in out and "armed" in out
+    code, out = invoke("engine", "kill", "-u", "telegram:5", "--release")
+    assert code == 0 and "released" in out
+    assert "none engaged" in invoke("engine", "status")[1]
+    code, out = invoke("engine", "disarm", "-l", "main", "-u", "telegram:5")
+    assert code == 0 and "read-only" in out
+    code, out = invoke("engine", "arm", "-l", "other", "-u", "telegram:5")
+    assert code == 1 and "no account labelled 'other'" in out
+
+
+def test_risk_check_on_real_candles(ohlcv_dir: Path) -> None:
+    code, out = invoke(
+        "risk",
+        "check",
+        "--symbol",
+        "SOL",
+        "--side",
+        "long",
+        "--entry",
+        "200",
+        "--size",
+        "5",
+        "--stop",
+        "190",
+        "--data-dir",
+        str(ohlcv_dir),
+    )
+    assert code == 0, out
+    # SOL closes the data far below 190: a breached stop is an emergency exit, and the output says why.
+    assert "EMERGENCY_EXIT" in out and "stop_breached" in out and "Stop 190.00 breached" in out
+
+
+def test_risk_check_simulated_and_bad_input() -> None:
+    code, out = invoke(
+        "risk", "check", "-s", "ETH", "--side", "long", "--entry", "1", "--size", "1", "--leverage", "25"
+    )
+    assert code == 0 and "SIMULATED" in out and "rule" in out
+    assert invoke("risk", "check", "-s", "ETH", "--side", "up", "--entry", "1", "--size", "1")[0] == 2
+    code, out = invoke("risk", "check", "-s", "ETH", "--side", "long", "--entry", "1", "--size", "1", "--targets", "a")
+    assert code == 2 and "--targets must be numbers" in out
+    code, out = invoke(
+        "risk", "check", "-s", "NOPE", "--side", "long", "--entry", "1", "--size", "1", "--data-dir", "/nonexistent"
+    )
+    assert code == 1 and "does not exist" in out
