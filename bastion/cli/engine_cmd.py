@@ -12,6 +12,9 @@ from bastion.app import Services
 from bastion.cli.common import console, fail, run_with_services, settings_or_exit
 from bastion.cli.keys_cmd import USER_OPTION, _user_ref
 from engine.monitor.market_view import StructureMarketViews
+from engine.monitor.monitor import CycleReport, Monitor
+from engine.monitor.notifier import PrintingNotifier
+from engine.monitor.runner import run_periodically
 from engine.risk.context import RiskContext, RiskPosition
 from engine.risk.evaluate import evaluate, triggered
 from engine.risk.merge import merge
@@ -72,6 +75,36 @@ def _engine_group() -> typer.Typer:
 
         scope = run_with_services(go)
         console.print(f"kill switch {scope}: {'released' if release else 'ENGAGED — automated execution stopped'}")
+
+    @group.command("watch")
+    def watch(
+        interval: float = typer.Option(60.0, "--interval", min=1.0, help="Seconds between cycles."),
+        cycles: int | None = typer.Option(None, "--cycles", min=1, help="Stop after this many cycles."),
+        timeframe: str = typer.Option("1h", "--tf", help="Evaluation timeframe of the rules."),
+    ) -> None:
+        """Run the position monitor here: evaluate advising/auto accounts, print alerts and proposals."""
+
+        async def go(services: Services) -> int:
+            printer = PrintingNotifier(lambda line: console.print(line, highlight=False))
+            monitor = Monitor(
+                services.sessions,
+                open_account=services.open_account,
+                views=StructureMarketViews(services.market),
+                executor=services.executor,
+                notifier=printer,
+                timeframe=timeframe,
+                approval_ttl=timedelta(seconds=services.settings.risk.approval_ttl_s),
+            )
+
+            def show(report: CycleReport) -> None:
+                placed = sum(e.placed for e in report.executions)
+                errors = f", errors: {'; '.join(report.errors)}" if report.errors else ""
+                line = f"cycle: {report.positions} positions, {report.approvals} proposals, {placed} orders"
+                console.print(f"{line}, {report.alerts} alerts{errors}", highlight=False)
+
+            return await run_periodically(monitor, interval, cycles=cycles, on_cycle=show)
+
+        run_with_services(go)
 
     @group.command("status")
     def status() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -36,3 +37,21 @@ class RecordingNotifier:
     async def request_approval(self, user_id: int, approval: Approval, decision: Decision) -> None:
         """Record the approval request."""
         self.approvals.append((user_id, approval, decision))
+
+
+@dataclass
+class PrintingNotifier:
+    """Writes alerts and approval requests to a text stream (the operator's terminal)."""
+
+    write: Callable[[str], None]
+
+    async def send_alert(self, user_id: int, alert: Alert) -> None:
+        """Print the alert."""
+        self.write(f"[{alert.severity.upper()}] user {user_id}: {alert.title} — {alert.message}")
+
+    async def request_approval(self, user_id: int, approval: Approval, decision: Decision) -> None:
+        """Print the proposal with its token (approve it from a channel, or let it expire)."""
+        self.write(
+            f"[PROPOSAL] user {user_id}: {approval.summary} (token {approval.token[:6]}…, "
+            f"expires {approval.expires_at:%H:%M:%S} UTC)"
+        )

@@ -79,3 +79,41 @@ def test_risk_check_simulated_and_bad_input() -> None:
         "risk", "check", "-s", "NOPE", "--side", "long", "--entry", "1", "--size", "1", "--data-dir", "/nonexistent"
     )
     assert code == 1 and "does not exist" in out
+
+
+def test_watch_runs_the_monitor_on_the_paper_account() -> None:
+    import asyncio
+    from decimal import Decimal
+
+    from bastion.app import build_services
+    from bastion.settings import load_settings
+    from storage.repositories import accounts as accounts_repo
+    from tools.exchange.models import IntentKind, OrderIntent, Side
+
+    invoke("db", "upgrade")
+    invoke("keys", "add", "-e", "paper", "-l", "main")
+    invoke("engine", "arm", "-l", "main", "--mode", "advise")
+
+    async def open_position() -> None:
+        async with build_services(load_settings()) as services:
+            async with services.sessions() as session:
+                (row,) = await accounts_repo.list_accounts(session)
+            account = await services.open_account(row)
+            await account.place(
+                OrderIntent(
+                    intent_id="w1",
+                    account_ref="t",
+                    symbol="ETH/USDT:USDT",
+                    kind=IntentKind.OPEN,
+                    side=Side.BUY,
+                    amount=Decimal("0.5"),
+                    leverage=25,
+                )
+            )
+
+    asyncio.run(open_position())
+    code, out = invoke("engine", "watch", "--cycles", "1", "--interval", "1")
+    assert code == 0, out
+    # 25x without a stop: the hard rule exits; in advise mode that is a proposal, never an order.
+    assert "cycle: 1 positions, 1 proposals, 0 orders" in out
+    assert "[PROPOSAL]" in out and "EXIT 100% of ETH/USDT:USDT long" in out
