@@ -256,3 +256,13 @@ async def test_returned_frames_are_copies_of_the_cached_series(data_dir: Path) -
     assert (await replay.ohlcv("AAA", "1h", 10))["close"].min() > 0
     with pytest.raises(MarketDataError):
         replay.candles("AAA", "1h", 0)
+
+
+async def test_a_file_that_ends_early_is_continued_from_a_lower_timeframe(ohlcv_dir: Path) -> None:
+    """The 4h files end before the 1h files: the missing 4h candles come from 1h, with no hole."""
+    md = ReplayMarketData(ohlcv_dir)
+    frame = await md.ohlcv("ETH", "4h", limit=30)
+    steps = frame.index.to_series().diff().dropna()
+    assert (steps == pd.Timedelta(hours=4)).all(), steps[steps != pd.Timedelta(hours=4)]
+    one_h = await md.ohlcv("ETH", "1h", limit=30)
+    assert frame.index[-1] >= one_h.index[-1].floor("4h")

@@ -282,11 +282,30 @@ class ReplayMarketData:
             return cached
         file = self._files.get(key)
         if file is not None:
-            series = load(file)
+            series = self._extend(base, timeframe, load(file))
         else:
             source = self._resample_source(base, timeframe)
             series = resample(self._full(base, source), timeframe_seconds(timeframe) * 1000)
         self._series[key] = series
+        return series
+
+    def _extend(self, base: str, timeframe: str, series: OhlcvArrays) -> OhlcvArrays:
+        """Continue a file that ends early with whole periods resampled from a lower file that goes further."""
+        tf_ms = timeframe_seconds(timeframe) * 1000
+        if len(series) == 0:
+            return series
+        next_open = int(series.ts[-1]) + tf_ms
+        for lower in reversed(TIMEFRAME_SECONDS):
+            lower_ms = TIMEFRAME_SECONDS[lower] * 1000
+            if lower_ms >= tf_ms or tf_ms % lower_ms or (base, lower) not in self._files:
+                continue
+            source = self._full(base, lower)
+            data_end = int(source.ts[-1]) + lower_ms if len(source) else 0
+            last_whole = (data_end // tf_ms) * tf_ms  # periods ending by data_end are complete
+            lo = int(np.searchsorted(source.ts, next_open, side="left"))
+            hi = int(np.searchsorted(source.ts, last_whole, side="left"))
+            if hi > lo:
+                return OhlcvArrays.concat([series, resample(source.slice(lo, hi), tf_ms)])
         return series
 
     def _resample_source(self, base: str, timeframe: str) -> str:
