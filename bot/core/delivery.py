@@ -1,0 +1,208 @@
+"""Outbox delivery: sends queued messages under per-platform rate limits, in order per chat, never losing one.
+
+Guarantees: messages to one chat go out in the order they were queued (one in flight per chat); a 429
+pauses the whole platform for `retry_after` and the message is retried; a recipient that blocked the bot
+(403) is marked inactive and its message failed; other errors back off exponentially up to
+`max_attempts`. Delivery is at-least-once: a crash between a send and its bookkeeping may resend it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.core.ratelimit import DEFAULT_LIMITS, PlatformLimits, RateLimiter
+from storage.models import Outbox, OutboxStatus, User
+from storage.repositories import outbox as outbox_repo
+from storage.types import utcnow
+
+log = logging.getLogger(__name__)
+
+
+class RetryAfter(Exception):
+    """The platform asked to slow down (HTTP 429) for `seconds`."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"retry after {seconds:g}s")
+        self.seconds = seconds
+
+
+class RecipientGone(Exception):
+    """The recipient can no longer be reached (blocked the bot, left, deleted): never retry."""
+
+
+class Sender(Protocol):
+    """One platform's way of sending an outbox payload."""
+
+    platform: str
+
+    def is_group(self, recipient: str) -> bool:
+        """True for group chats (slower per-chat limit)."""
+        ...
+
+    async def send(self, recipient: str, payload: dict[str, Any]) -> None:
+        """Deliver one message; raise RetryAfter, RecipientGone, or any other error for a retry."""
+        ...
+
+
+@dataclass
+class DeliveryStats:
+    """What a drain did."""
+
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    gone_recipients: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _Chat:
+    platform: str
+    recipient: str
+    rows: deque[Outbox]
+
+
+class DeliveryWorker:
+    """Drains the outbox through the platform senders."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        senders: Mapping[str, Sender],
+        *,
+        limits: Mapping[str, PlatformLimits] = DEFAULT_LIMITS,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        wall: Callable[[], datetime] = utcnow,
+        batch: int = 2000,
+        max_attempts: int = 8,
+        concurrency: int = 30,
+    ) -> None:
+        self.sessions = sessions
+        self.senders = dict(senders)
+        self.limiters = {p: RateLimiter(limits[p]) for p in self.senders}
+        self.clock, self.sleep, self.wall = clock, sleep, wall
+        self.batch, self.max_attempts = batch, max_attempts
+        self.gate = asyncio.Semaphore(concurrency)
+
+    async def drain(self, *, wait_for_retries: bool = False) -> DeliveryStats:
+        """Send everything due now (and what becomes due meanwhile); with `wait_for_retries`, until the
+        outbox is empty, sleeping through retry delays. Returns the counts."""
+        stats = DeliveryStats()
+        while True:
+            chats, next_due = await self._load()
+            if not chats:
+                if not (wait_for_retries and next_due is not None):
+                    return stats
+                await self.sleep(max(0.0, (next_due - self.wall()).total_seconds()))
+                continue
+            await self._round(chats, stats)
+
+    async def run(self, stop: asyncio.Event, idle_s: float = 1.0) -> None:
+        """Drain repeatedly until `stop` is set."""
+        while not stop.is_set():
+            try:
+                await self.drain()
+            except Exception:  # the worker must survive a database hiccup; rows stay pending
+                log.exception("outbox delivery round failed")
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=idle_s)
+            except TimeoutError:
+                continue
+
+    async def _load(self) -> tuple[list[_Chat], datetime | None]:
+        now = self.wall()
+        async with self.sessions() as session:
+            rows = (
+                await session.scalars(
+                    select(Outbox)
+                    .where(Outbox.status == OutboxStatus.PENDING.value, Outbox.platform.in_(list(self.senders)))  # type: ignore[attr-defined]
+                    .order_by(Outbox.id)  # type: ignore[arg-type]
+                    .limit(self.batch)
+                )
+            ).all()
+        chats: dict[tuple[str, str], _Chat] = {}
+        for row in rows:
+            key = (row.platform, row.recipient)
+            chats.setdefault(key, _Chat(row.platform, row.recipient, deque())).rows.append(row)
+        # A chat whose oldest message is waiting for a retry holds back its later ones: order per chat.
+        due = [c for c in chats.values() if c.rows[0].next_attempt_at <= now]
+        waiting = [c.rows[0].next_attempt_at for c in chats.values() if c.rows[0].next_attempt_at > now]
+        return due, min(waiting) if waiting else None
+
+    async def _round(self, chats: list[_Chat], stats: DeliveryStats) -> None:
+        await asyncio.gather(*(self._chat(c, stats) for c in chats))
+
+    async def _chat(self, chat: _Chat, stats: DeliveryStats) -> None:
+        sender, limiter = self.senders[chat.platform], self.limiters[chat.platform]
+        group = sender.is_group(chat.recipient)
+        while chat.rows:
+            row = chat.rows[0]
+            if row.next_attempt_at > self.wall():
+                return
+            async with self.gate:
+                # Check, record and start the request with no await in between: the limit holds exactly.
+                while (at := limiter.ready_at(chat.recipient, group, self.clock())) > self.clock():
+                    await self.sleep(at - self.clock())
+                limiter.record(chat.recipient, self.clock())
+                outcome = await self._send_one(sender, limiter, row, stats)
+            if outcome != "sent":
+                if outcome == "gone":
+                    stats.gone_recipients.add(f"{chat.platform}:{chat.recipient}")
+                    chat.rows.popleft()
+                    continue
+                return  # retry later: the rest of this chat waits behind it
+            chat.rows.popleft()
+
+    async def _send_one(self, sender: Sender, limiter: RateLimiter, row: Outbox, stats: DeliveryStats) -> str:
+        assert row.id is not None
+        try:
+            await sender.send(row.recipient, row.payload)
+        except RetryAfter as exc:
+            limiter.pause(self.clock() + exc.seconds)
+            await self._retry(row, f"429 retry after {exc.seconds:g}s", timedelta(seconds=exc.seconds))
+            stats.retried += 1
+            return "retry"
+        except RecipientGone as exc:
+            await self._gone(row, str(exc) or "recipient unreachable")
+            stats.failed += 1
+            return "gone"
+        except Exception as exc:
+            attempts = row.attempts + 1
+            delay = None if attempts >= self.max_attempts else timedelta(seconds=min(300, 2**attempts))
+            await self._retry(row, f"{type(exc).__name__}: {exc}", delay)
+            if delay is None:
+                stats.failed += 1
+                return "gone"
+            stats.retried += 1
+            return "retry"
+        async with self.sessions.begin() as session:
+            await outbox_repo.mark_sent(session, row.id, now=self.wall())
+        stats.sent += 1
+        return "sent"
+
+    async def _retry(self, row: Outbox, error: str, delay: timedelta | None) -> None:
+        assert row.id is not None
+        async with self.sessions.begin() as session:
+            await outbox_repo.mark_attempt_failed(session, row.id, error, retry_after=delay, now=self.wall())
+        row.attempts += 1
+        if delay is not None:
+            row.next_attempt_at = self.wall() + delay
+
+    async def _gone(self, row: Outbox, error: str) -> None:
+        assert row.id is not None
+        async with self.sessions.begin() as session:
+            await outbox_repo.mark_attempt_failed(session, row.id, error, retry_after=None, now=self.wall())
+            if row.user_id is not None:
+                await session.execute(
+                    update(User).where(User.id == row.user_id).values(active=False, updated_at=self.wall())
+                )
