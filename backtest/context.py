@@ -1,0 +1,113 @@
+"""Decision contexts at bar t, built only from bars <= t: the replay provider, the structure engine, RiskContext."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from engine.risk.context import MarketView, RiskContext, RiskPosition
+from tools.market.features import OhlcvArrays, timeframe_seconds
+from tools.market.replay import ReplayMarketData, ms_to_datetime
+from tools.structure.analysis import analyze_arrays, atr_as_of, window_pivots
+from tools.structure.config import DEFAULT_CONFIG, StructureConfig
+from tools.structure.levels import Level, detect_levels, nearest_levels
+from tools.structure.pivots import market_trend
+from tools.structure.report import StructureReport
+
+VOLUME_MEAN_BARS = 20  # MarketView.volume_ratio: last closed bar volume / mean of the last 20
+
+
+@dataclass(frozen=True, slots=True)
+class EntryLevels:
+    """The cheap part of the structure at an entry bar: ATR, graded levels and the pivot trend."""
+
+    close: float
+    atr: float
+    levels: list[Level]
+    trend: int
+
+
+class ReplayContexts:
+    """Contexts of one symbol and timeframe; every read goes through the replay clock, so nothing after t leaks."""
+
+    def __init__(
+        self,
+        md: ReplayMarketData,
+        symbol: str,
+        timeframe: str,
+        lookback: int = 1200,
+        config: StructureConfig = DEFAULT_CONFIG,
+    ) -> None:
+        self.md = md
+        self.symbol = md.resolve(symbol)
+        self.timeframe = timeframe
+        self.lookback = lookback
+        self.config = config
+        self.tf_ms = timeframe_seconds(timeframe) * 1000
+        md.set_now(None)
+        self.full = md.candles(self.symbol, timeframe, limit=10**9)  # the whole series (outcomes only)
+        self._reports: dict[int, StructureReport] = {}
+
+    def close_time_ms(self, bar: int) -> int:
+        """Epoch ms at which bar `bar` of the full series has closed."""
+        return int(self.full.ts[bar]) + self.tf_ms
+
+    def visible(self, bar: int) -> OhlcvArrays:
+        """The last `lookback` closed candles when bar `bar` has just closed, from the replay provider."""
+        self.md.set_now(self.close_time_ms(bar))
+        return self.md.candles(self.symbol, self.timeframe, self.lookback)
+
+    def entry_levels(self, bar: int) -> EntryLevels:
+        """ATR, levels and trend at `bar` (the level pass of the structure engine only: ~0.4 ms)."""
+        c = self.visible(bar)
+        cfg, as_of = self.config, len(c) - 1
+        a = atr_as_of(c.high, c.low, c.close, as_of, cfg)
+        piv = window_pivots(c.high, c.low, as_of, max(0, as_of - cfg.window + 1), cfg)
+        found = detect_levels(piv, c.close, as_of, a, cfg.level_tol_atr, cfg.break_buffer_atr)
+        close = float(c.close[as_of])
+        return EntryLevels(close, a, nearest_levels(found, close, cfg.max_levels_per_side), market_trend(piv))
+
+    def report(self, bar: int) -> StructureReport:
+        """Full structure report as of `bar` (cached: one per bar, shared by every scenario there)."""
+        cached = self._reports.get(bar)
+        if cached is None:
+            c = self.visible(bar)
+            times = pd.DatetimeIndex(pd.to_datetime(c.ts, unit="ms", utc=True))
+            cached = analyze_arrays(
+                c.high, c.low, c.close, c.volume, len(c) - 1, self.symbol, self.timeframe, times, self.config
+            )
+            self._reports[bar] = cached
+        return cached
+
+    def market_view(self, bar: int) -> MarketView:
+        """What the market looks like when bar `bar` has closed (price = its close)."""
+        report = self.report(bar)
+        c = self.visible(bar)
+        vol = c.volume[-VOLUME_MEAN_BARS:]
+        mean = float(np.mean(vol)) if len(vol) else 0.0
+        return MarketView(
+            price=report.close,
+            close=report.close,
+            atr=report.atr,
+            volume_ratio=float(vol[-1]) / mean if mean > 0 else None,
+            structure=report,
+            now=ms_to_datetime(self.close_time_ms(bar)),
+            timeframe=self.timeframe,
+        )
+
+    def forget(self) -> None:
+        """Drop cached reports (a worker keeps only the bars it is working on)."""
+        self._reports.clear()
+
+
+def risk_context(position: RiskPosition, view: MarketView) -> RiskContext:
+    """The rules' input; the same object the model's prompt is rendered from."""
+    return RiskContext(position=position, market=view)
+
+
+def opened_at(contexts: ReplayContexts, bar: int) -> datetime:
+    """Entry time of a position entered at the close of `bar`."""
+    return ms_to_datetime(contexts.close_time_ms(bar))

@@ -1,0 +1,83 @@
+"""The whole backtest in one call: scenarios → rules → optional model → scores → files."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from backtest.config import BacktestConfig
+from backtest.makers import Choices, baselines
+from backtest.model_maker import CACHE_FILE, PromptCache, model_choices
+from backtest.report import BacktestResult, build_result, write_all
+from backtest.runner import Progress, ScenarioRun, run_scenarios, score_all
+from inference import ModelClient
+
+if TYPE_CHECKING:
+    # Type only: backtest sits below bastion in the import order; the CLI builds the settings.
+    from bastion.settings import ModelSettings
+
+
+@dataclass(slots=True)
+class BacktestOutput:
+    """A finished run: the scenarios, the scored result and the files written."""
+
+    run: ScenarioRun
+    result: BacktestResult
+    files: list[Path]
+
+
+async def ask_model(
+    run: ScenarioRun,
+    settings: ModelSettings,
+    cache_dir: Path | None,
+    concurrency: int = 8,
+    progress: Callable[[int], None] | None = None,
+) -> Choices:
+    """Score a served model on the run's prompts (the cache lives in `cache_dir`)."""
+    if run.prompts is None:
+        raise ValueError("the run was made without prompts (with_prompts=False)")
+    cache = PromptCache(cache_dir / CACHE_FILE) if cache_dir is not None else None
+    try:
+        async with ModelClient(settings) as client:
+            return await model_choices(
+                client,
+                settings.risk_model,
+                run.scenarios,
+                run.prompts,
+                cache,
+                concurrency=concurrency,
+                name=f"model:{settings.risk_model}",
+                progress=progress,
+            )
+    finally:
+        if cache is not None:
+            cache.close()
+
+
+def run_backtest(
+    data_dir: Path | str,
+    cfg: BacktestConfig,
+    out_dir: Path | None = None,
+    model: ModelSettings | None = None,
+    *,
+    concurrency: int = 8,
+    progress: Progress | None = None,
+    model_progress: Callable[[int], None] | None = None,
+) -> BacktestOutput:
+    """Run, score every maker side by side and (with `out_dir`) write JSON, Markdown and PNG plots."""
+    started = time.perf_counter()
+    run = run_scenarios(data_dir, cfg, with_prompts=model is not None, progress=progress)
+    extra = []
+    if model is not None:
+        extra.append(asyncio.run(ask_model(run, model, out_dir, concurrency, model_progress)))
+    scores = score_all(run, extra)
+    result = build_result(run, scores, time.perf_counter() - started)
+    files: list[Path] = []
+    if out_dir is not None:
+        makers = [*baselines(run.outcomes, cfg.seed), run.rules, *extra]
+        files = write_all(run, result, {m.name: m.classes for m in makers}, out_dir)
+    return BacktestOutput(run, result, files)

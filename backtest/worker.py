@@ -1,0 +1,98 @@
+"""One unit of work: a symbol's range of scenario groups → scenarios, rules decisions, prompts, outcomes."""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from backtest.config import BacktestConfig
+from backtest.context import ReplayContexts, opened_at, risk_context
+from backtest.outcomes import Path as BarPath
+from backtest.outcomes import simulate_actions
+from backtest.scenarios import ScenarioSet, generate
+from engine.risk.context import MarketView, RiskContext, RiskPosition
+from engine.risk.evaluate import evaluate
+from engine.risk.opinion import build_risk_context
+from tools.market.replay import ReplayMarketData
+
+
+@dataclass(slots=True)
+class ChunkResult:
+    """Everything computed for one chunk; rows align with `scenarios`."""
+
+    symbol: str
+    first_group: int
+    scenarios: ScenarioSet
+    outcomes: np.ndarray  # (N, 4) R per action class
+    rules_action: list[str]
+    rules_confidence: np.ndarray
+    rules_rule: list[str]
+    prompts: list[str] | None  # the model's user turn, when a model maker is scored
+
+
+@functools.lru_cache(maxsize=16)
+def _contexts(data_dir: str, symbol: str, timeframe: str, lookback: int) -> ReplayContexts:
+    # Per process: the candle files are parsed once and reused by every chunk of the symbol.
+    return ReplayContexts(ReplayMarketData(data_dir), symbol, timeframe, lookback)
+
+
+def contexts_for(data_dir: Path | str, symbol: str, cfg: BacktestConfig) -> ReplayContexts:
+    """The (process-cached) context builder of one symbol."""
+    return _contexts(str(data_dir), symbol, cfg.timeframe, cfg.lookback)
+
+
+def position_at(sc: ScenarioSet, i: int, ctx: ReplayContexts) -> RiskPosition:
+    """Scenario row `i` as the engine's position at its evaluation bar."""
+    stop, initial = float(sc.stop[i]), float(sc.initial_stop[i])
+    return RiskPosition(
+        symbol=ctx.symbol,
+        side="long" if sc.d[i] > 0 else "short",
+        entry=float(sc.entry[i]),
+        size=1.0,
+        leverage=float(sc.leverage[i]),
+        stop=None if math.isnan(stop) else stop,
+        initial_stop=None if math.isnan(initial) else initial,
+        targets=[float(sc.t1[i]), float(sc.t2[i]), float(sc.t3[i])],
+        targets_hit=int(sc.targets_hit[i]),
+        opened_at=opened_at(ctx, int(sc.entry_bar[i])),
+    )
+
+
+def decision_contexts(sc: ScenarioSet, ctx: ReplayContexts) -> list[RiskContext]:
+    """The RiskContext of every scenario (one structure report per evaluation bar, shared)."""
+    views: dict[int, MarketView] = {}
+    out = []
+    for i in range(len(sc)):
+        bar = int(sc.bar[i])
+        view = views.get(bar)
+        if view is None:
+            view = views[bar] = ctx.market_view(bar)
+        out.append(risk_context(position_at(sc, i, ctx), view))
+    return out
+
+
+def run_chunk(data_dir: str, cfg: BacktestConfig, symbol: str, groups: range, with_prompts: bool) -> ChunkResult:
+    """Generate, decide (rules), render prompts if asked, and simulate the outcomes of `groups`."""
+    ctx = contexts_for(data_dir, symbol, cfg)
+    sc = generate(ctx, cfg, groups)
+    contexts = decision_contexts(sc, ctx)
+    decisions = [evaluate(c) for c in contexts]
+    prompts = [build_risk_context(c) for c in contexts] if with_prompts else None
+    f = ctx.full
+    path = BarPath.take(f.open, f.high, f.low, f.close, sc.bar + 1, cfg.horizon)
+    outcomes = simulate_actions(sc.position(), path, cfg)
+    ctx.forget()
+    return ChunkResult(
+        symbol=ctx.symbol,
+        first_group=groups.start,
+        scenarios=sc,
+        outcomes=outcomes,
+        rules_action=[d.action for d in decisions],
+        rules_confidence=np.array([d.confidence for d in decisions]),
+        rules_rule=[d.rule for d in decisions],
+        prompts=prompts,
+    )
