@@ -48,7 +48,7 @@ def position_alerts(ctx: RiskContext, decision: Decision, account_id: int) -> li
                     suggested_actions=["review the position", "close part"],
                 )
             )
-    if decision.rule in {"take_profit", "take_profit_final", "near_t1_leverage"}:
+    if decision.rule in {"take_profit", "take_profit_final", "near_t1_leverage", "early_partial"}:
         out.append(
             Alert(
                 key=f"{base}:target:{pos.targets_hit}",

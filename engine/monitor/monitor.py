@@ -315,7 +315,7 @@ class Monitor:
                     automated=True,
                 )
                 report.executions.append(outcome)
-                if outcome.placed and decision.rule in {"take_profit", "near_t1_leverage"}:
+                if outcome.placed and decision.rule in {"take_profit", "near_t1_leverage", "early_partial"}:
                     await self._target_taken(item.plan)
                 if outcome.placed:
                     continue

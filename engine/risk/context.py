@@ -63,6 +63,13 @@ class RiskParams(BaseModel):
     min_stop_step_atr: float = Field(default=0.25, description="Smallest stop improvement worth an action")
     t1_share_pct: float = Field(default=40.0, description="Share taken at T1 when no level grade is known")
     t2_share_pct: float = Field(default=35.0, description="Share taken at T2 when no level grade is known")
+    failed_entry_atr: float | None = Field(
+        default=0.5, description="Exit a trade this far against its entry before any target (None: off)"
+    )
+    early_partial_r: float | None = Field(
+        default=0.5, description="Bank part of a trade this far in profit before T1 (None: off)"
+    )
+    early_partial_pct: float = Field(default=50.0, description="Share banked by the early partial")
     max_hold_scalp: timedelta = timedelta(hours=24)
     max_hold_swing: timedelta = timedelta(days=14)
 

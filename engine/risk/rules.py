@@ -249,6 +249,44 @@ def breakeven(ctx: RiskContext) -> Decision | None:
     )
 
 
+def early_partial(ctx: RiskContext) -> Decision | None:
+    """Bank part of a trade that is 0.5R in profit before T1 (the first partial then counts as taken).
+
+    Measured on the backtest (BTC/ETH/SOL 1h, three seeds): with `failed_entry` it lifts the mean realised R
+    above the random baseline on every symbol; holding such trades to T1 gave back more than it gained.
+    """
+    limit, r = ctx.params.early_partial_r, ctx.r_multiple
+    if limit is None or r is None or r < limit or ctx.position.targets_hit > 0:
+        return None
+    pct = ctx.params.early_partial_pct
+    return Decision(
+        action="TP_PARTIAL",
+        confidence=0.6,
+        close_pct=pct,
+        rule="early_partial",
+        reasoning=f"In profit {r:.2f}R before T1: bank {pct:.0f}% and let the rest run to the targets.",
+    )
+
+
+def failed_entry(ctx: RiskContext) -> Decision | None:
+    """Exit a trade that went 0.5 ATR against its entry without taking any target: the entry failed.
+
+    The hard stop (2 ATR) still bounds the worst case; this cuts the trades that did not work much earlier.
+    """
+    limit = ctx.params.failed_entry_atr
+    if limit is None or ctx.adverse_atr < limit or ctx.position.targets_hit > 0:
+        return None
+    return Decision(
+        action="EXIT_FULL",
+        confidence=0.6,
+        rule="failed_entry",
+        reasoning=(
+            f"Price {_fmt(ctx.market.price)} is {ctx.adverse_atr:.2f} ATR against entry {_fmt(ctx.position.entry)} "
+            f"with no target taken: the entry failed, exit before the hard stop."
+        ),
+    )
+
+
 def time_exit(ctx: RiskContext) -> Decision | None:
     """Maximum holding time (24h for scalps, 14 days for swings by default)."""
     pos = ctx.position
@@ -268,7 +306,16 @@ def time_exit(ctx: RiskContext) -> Decision | None:
 
 
 HARD_RULES: tuple[Rule, ...] = (stop_breached, hard_max_loss, no_stop_by_leverage, near_t1_with_leverage)
-HIERARCHY: tuple[Rule, ...] = (safety_net, guarding_line, take_profit, trailing_stop, breakeven, time_exit)
+HIERARCHY: tuple[Rule, ...] = (
+    safety_net,
+    guarding_line,
+    take_profit,
+    trailing_stop,
+    breakeven,
+    failed_entry,
+    early_partial,
+    time_exit,
+)
 
 
 def validate_stop(side_direction: int, price: float, new_stop: float, current_stop: float | None) -> str | None:

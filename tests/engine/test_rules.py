@@ -73,6 +73,14 @@ CASES = [
     ("time exit scalp", ctx(100.5, style="scalp", opened_at=NOW - timedelta(hours=25)), "EXIT_FULL", "time_exit"),
     ("scalp within time holds", ctx(100.5, style="scalp", opened_at=NOW - timedelta(hours=5)), "HOLD", "hold"),
     ("quiet market holds", ctx(101.0, targets=[110.0]), "HOLD", "hold"),
+    ("failed entry: 0.5 ATR against, no target yet", ctx(98.9, targets=[110.0]), "EXIT_FULL", "failed_entry"),
+    (
+        "after T1 a pullback is not a failed entry",
+        ctx(98.9, targets=[100.5, 110.0], targets_hit=1, stop=98.0),
+        "HOLD",
+        "hold",
+    ),
+    ("0.5R before T1 banks half", ctx(102.2, targets=[110.0]), "TP_PARTIAL", "early_partial"),
     (
         "safety net: grade 3 broken down with volume",
         ctx(99.0, structure=report(major_breaks=[level(99.5, 3, "resistance", broken="down")]), volume_ratio=2.1),
