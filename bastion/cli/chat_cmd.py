@@ -1,14 +1,18 @@
-"""`bastion chat`: the console channel. For now it greets, lists the commands and exits cleanly on EOF."""
+"""`bastion chat`: the console channel — the analyst graph in this terminal (interactive or piped stdin)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sys
 
 import typer
 from typer.main import get_command
 
 from bastion import __version__
-from bastion.cli.common import settings_or_exit
+from bastion.app import Services
+from bastion.cli.common import run_with_services, settings_or_exit
+from storage import migrate
 
 EXIT_WORDS = frozenset({"exit", "quit", "/exit", "/quit"})
 
@@ -27,26 +31,47 @@ def command_lines(app: typer.Typer) -> list[str]:
     return lines
 
 
+async def _ensure_schema(services: Services) -> None:
+    # An embedded SQLite file is brought to the current schema so `bastion chat` works with zero setup;
+    # a shared PostgreSQL database is migrated deliberately with `bastion db upgrade`.
+    if services.settings.database.is_sqlite and await migrate.current(services.engine) != migrate.head_revision():
+        await migrate.upgrade(services.engine)
+
+
 def register(app: typer.Typer) -> None:
     """Add the `chat` command."""
 
     @app.command("chat")
     def chat() -> None:
         """Talk to Bastion in this terminal (offline defaults; Ctrl-D to leave)."""
+        from agents.offline.render import COMMANDS
+        from agents.wiring import open_chat
+        from bot.console import ConsoleChat, ensure_console_user
+        from bot.console.adapter import line_reader
+
         settings = settings_or_exit()
         market = "simulated market" if settings.exchange.market_data == "simulated" else settings.exchange.market_data
-        typer.echo(f"Bastion {__version__} — console chat ({market}, {settings.exchange.default_id} exchange).")
+        model = "offline model" if settings.model.offline else f"model {settings.model.analyst_model}"
+        typer.echo(
+            f"Bastion {__version__} — console chat ({market}, {settings.exchange.default_id} exchange, {model})."
+        )
         typer.echo("Type /help for the commands, Ctrl-D or 'exit' to leave.")
-        help_lines = command_lines(app)
-        for raw in sys.stdin:
-            text = raw.strip()
-            if not text:
-                continue
-            if text.lower() in EXIT_WORDS:
-                break
-            if text.lower() in {"/help", "help", "/start"}:
-                typer.echo("\n".join(help_lines))
-                continue
-            typer.echo("Free-text analysis is not available in this build yet. The commands are:")
-            typer.echo("\n".join(help_lines))
+        help_text = "\n".join([COMMANDS, "", "CLI commands:", *command_lines(app)])
+        interactive = sys.stdin.isatty()
+
+        def write(text: str) -> None:
+            typer.echo(text)
+
+        def prompt(text: str) -> None:
+            typer.echo(text, nl=False)
+
+        async def main(services: Services) -> None:
+            await _ensure_schema(services)
+            user_id = await ensure_console_user(services.sessions)
+            async with open_chat(services) as analyst:
+                console = ConsoleChat(analyst, user_id, write, help_text)
+                await console.run(line_reader(sys.stdin), prompt if interactive else None)
+
+        with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
+            run_with_services(main, settings)
         typer.echo("Bye.")

@@ -44,6 +44,11 @@ class Decision:
         return self.outcome is Outcome.OK
 
 
+def new_token() -> str:
+    """A fresh unguessable approval token."""
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
 def intent_hash(intent: dict[str, Any]) -> str:
     """SHA-256 of the intent's canonical JSON (sorted keys, no spaces)."""
     canonical = json.dumps(intent, sort_keys=True, separators=(",", ":"), default=str)
@@ -61,11 +66,12 @@ async def create_approval(
     platform: str | None = None,
     chat_ref: str | None = None,
     now: datetime | None = None,
+    token: str | None = None,
 ) -> Approval:
-    """Store a pending approval for `intent` with a fresh unguessable token."""
+    """Store a pending approval for `intent` with a fresh unguessable token (or `token`, drawn earlier)."""
     now = now or utcnow()
     approval = Approval(
-        token=secrets.token_urlsafe(TOKEN_BYTES),
+        token=token or new_token(),
         owner_user_id=owner_user_id,
         account_id=account_id,
         intent=intent,

@@ -1,0 +1,179 @@
+"""The order path: risk_check (validate, no side effect) → approve (Approval row + interrupt) → execute."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from langchain_core.messages import ToolMessage
+from langgraph.config import get_config
+from langgraph.runtime import Runtime
+from langgraph.types import interrupt
+from sqlalchemy.exc import IntegrityError
+
+from agents.deps import AgentDeps
+from agents.nodes import answered_ids, fixed_answer, last_ai
+from agents.state import AgentState, TurnContext, to_dicts
+from storage.models import Approval, ApprovalStatus, ExchangeAccount
+from storage.repositories import approvals as approvals_repo
+from storage.repositories import audit
+from tools.agent_tools import PROPOSE_ORDER, ToolContext
+from tools.exchange.models import OrderIntent
+
+log = logging.getLogger(__name__)
+DECISIONS = ("approve", "reject", "expired", "superseded")
+_NOT_PLACED = {
+    "reject": "Rejected: no order was placed.",
+    "expired": "The confirmation expired: no order was placed.",
+    "superseded": "The pending order was cancelled because the conversation moved on: no order was placed.",
+}
+
+
+def intent_id_for(token: str) -> str:
+    """The execution id of an approval: a resumed or repeated approval can never place twice."""
+    return f"appr:{token}"
+
+
+def pending_proposal_call(state: AgentState) -> dict[str, Any] | None:
+    """The model's propose_order call that has no result yet."""
+    ai = last_ai(state)
+    if ai is None:
+        return None
+    done = answered_ids(state)
+    return next((c for c in ai.tool_calls if c["name"] == PROPOSE_ORDER and c["id"] not in done), None)
+
+
+def make_risk_check_node(deps: AgentDeps) -> Any:
+    """Deterministic validation of the proposal against account, position, fresh price and guards."""
+
+    async def risk_check(state: AgentState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
+        call = pending_proposal_call(state)
+        assert call is not None
+        ctx = ToolContext(user_id=runtime.context.user_id, store=runtime.store)  # type: ignore[arg-type]
+        result = await deps.toolkit.run(PROPOSE_ORDER, call["args"], ctx)
+        if result.error or result.data is None:
+            msg = ToolMessage(result.content, tool_call_id=call["id"], name=PROPOSE_ORDER, status="error")
+            return {"messages": to_dicts([msg]), "pending": None}
+        # The token is drawn here, in a node that completes before the interrupt, so it is checkpointed and
+        # the approve node (which re-runs on resume) finds the same Approval row instead of making a second.
+        return {"pending": {**result.data, "tool_call_id": call["id"], "token": approvals_repo.new_token()}}
+
+    return risk_check
+
+
+async def ensure_approval(deps: AgentDeps, pending: dict[str, Any], ctx: TurnContext, thread_id: str) -> Approval:
+    """The Approval row of this proposal, created on first run only (idempotent by token)."""
+    token = pending["token"]
+    async with deps.sessions.begin() as session:
+        row = await approvals_repo.get_approval(session, token)
+        if row is not None:
+            return row
+    try:
+        async with deps.sessions.begin() as session:
+            row = await approvals_repo.create_approval(
+                session,
+                owner_user_id=ctx.user_id,
+                intent=pending["intent"],
+                summary=pending["summary"],
+                ttl=timedelta(seconds=deps.approval_ttl_s),
+                account_id=pending["account_id"],
+                platform=ctx.platform,
+                chat_ref=thread_id[:64],
+                token=token,
+            )
+            await audit.record(
+                session,
+                "approval_requested",
+                user_id=ctx.user_id,
+                account_id=row.account_id,
+                ref=token,
+                data={"intent": pending["intent"], "summary": pending["summary"]},
+            )
+    except IntegrityError:
+        async with deps.sessions() as session:
+            existing = await approvals_repo.get_approval(session, token)
+        assert existing is not None
+        return existing
+    return row
+
+
+def make_approve_node(deps: AgentDeps) -> Any:
+    """Stores the Approval row and interrupts with the exact action text; resumes with the person's decision."""
+
+    async def approve(state: AgentState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
+        pending = dict(state["pending"] or {})
+        thread_id = str(get_config()["configurable"]["thread_id"])
+        row = await ensure_approval(deps, pending, runtime.context, thread_id)
+        answer = interrupt(
+            {
+                "type": "approval",
+                "token": row.token,
+                "summary": row.summary,
+                "expires_at": row.expires_at.isoformat(),
+                "account": pending.get("account"),
+            }
+        )
+        decision = answer.get("decision") if isinstance(answer, dict) else None
+        return {"pending": {**pending, "decision": decision if decision in DECISIONS else "reject"}}
+
+    return approve
+
+
+def make_execute_node(deps: AgentDeps) -> Any:
+    """Places an approved intent through the execution engine (idempotent by the token's intent id)."""
+
+    async def execute(state: AgentState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
+        pending = dict(state["pending"] or {})
+        decision = pending.get("decision")
+        if decision != "approve":
+            text = _NOT_PLACED.get(str(decision), _NOT_PLACED["reject"])
+        else:
+            text = await _place(deps, pending, runtime.context.user_id)
+        result = ToolMessage(text, tool_call_id=pending["tool_call_id"], name=PROPOSE_ORDER)
+        return {"messages": to_dicts([result, fixed_answer(text)]), "pending": None}
+
+    return execute
+
+
+async def _place(deps: AgentDeps, pending: dict[str, Any], user_id: int) -> str:
+    token = pending["token"]
+    async with deps.sessions() as session:
+        row = await approvals_repo.get_approval(session, token)
+        account_row = await session.get(ExchangeAccount, pending["account_id"])
+    # The resume value alone never places an order: the row must have been consumed by its owner.
+    if row is None or row.owner_user_id != user_id or row.status != ApprovalStatus.CONSUMED.value:
+        return "This order was not confirmed, so nothing was placed."
+    if row.intent != pending["intent"] or row.intent_hash != approvals_repo.intent_hash(row.intent):
+        return "The confirmed order does not match the proposal, so nothing was placed."
+    if account_row is None:
+        return "The account of this order no longer exists; nothing was placed."
+    account = await deps.open_account(account_row)
+    intent = OrderIntent(intent_id=intent_id_for(token), **row.intent)
+    side = pending.get("position", {}).get("side")
+    positions = [p for p in await account.positions(intent.symbol) if p.side.value == side]
+    outcome = await deps.executor.execute_approved_intent(
+        row=account_row,
+        account=account,
+        intent=intent,
+        position=positions[0] if positions else None,
+        action=f"manual_{pending.get('action', 'order')}",
+    )
+    async with deps.sessions.begin() as session:
+        await approvals_repo.record_result(
+            session, token, {"status": outcome.status, "message": outcome.message, "intent_id": outcome.intent_id}
+        )
+    return render_outcome(pending, outcome.status, outcome.message, outcome.realised_pnl)
+
+
+def render_outcome(pending: dict[str, Any], status: str, message: str, pnl: float | None) -> str:
+    """What happened to the approved order, for the user."""
+    summary = pending.get("summary", "the order")
+    if status == "placed":
+        extra = f" Realised PnL {pnl:+.2f} USDT." if pnl is not None else ""
+        return f"Executed: {summary}{(' ' + message) if message else ''}{extra}".strip()
+    if status == "duplicate":
+        return f"Already executed earlier ({message}); no second order was placed."
+    if status == "refused":
+        return f"Not executed: {message}"
+    return f"The order failed: {message}" if message else "The order failed."

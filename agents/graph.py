@@ -1,0 +1,57 @@
+"""The analyst graph: agent ⇄ read-only tools; propose_order → risk_check → approve (interrupt) → execute."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.messages import AIMessage
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.store.base import BaseStore
+
+from agents.approval import make_approve_node, make_execute_node, make_risk_check_node, pending_proposal_call
+from agents.deps import AgentDeps
+from agents.nodes import make_agent_node, make_ground_node, make_tools_node
+from agents.state import GROUNDING_NUDGE, AgentState, TurnContext, from_dicts
+
+
+def _after_agent(state: AgentState) -> str:
+    last = from_dicts(state["messages"][-1:])[0]
+    if isinstance(last, AIMessage) and (last.tool_calls or last.invalid_tool_calls):
+        return "tools"
+    return "ground"
+
+
+def _after_tools(state: AgentState) -> str:
+    return "risk_check" if pending_proposal_call(state) is not None else "agent"
+
+
+def _after_risk_check(state: AgentState) -> str:
+    return "approve" if state.get("pending") else "agent"
+
+
+def _after_ground(state: AgentState) -> str:
+    last = from_dicts(state["messages"][-1:])[0]
+    return "agent" if last.type == "human" and last.name == GROUNDING_NUDGE else END
+
+
+def build_graph(
+    deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any] | None = None, store: BaseStore | None = None
+) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """Compile the analyst graph with its checkpointer (conversation memory) and store (preferences)."""
+    g = StateGraph(AgentState, context_schema=TurnContext)
+    g.add_node("agent", make_agent_node(deps))
+    g.add_node("tools", make_tools_node(deps))
+    g.add_node("risk_check", make_risk_check_node(deps))
+    g.add_node("approve", make_approve_node(deps))
+    g.add_node("execute", make_execute_node(deps))
+    g.add_node("ground", make_ground_node(deps))
+    g.add_edge(START, "agent")
+    g.add_conditional_edges("agent", _after_agent, ["tools", "ground"])
+    g.add_conditional_edges("tools", _after_tools, ["risk_check", "agent"])
+    g.add_conditional_edges("risk_check", _after_risk_check, ["approve", "agent"])
+    g.add_edge("approve", "execute")
+    g.add_edge("execute", END)
+    g.add_conditional_edges("ground", _after_ground, ["agent", END])
+    return g.compile(checkpointer=checkpointer, store=store)

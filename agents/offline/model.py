@@ -1,0 +1,227 @@
+"""A deterministic chat model with the LangChain interface: maps common requests to tool calls, renders answers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from typing import Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ToolMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable
+from langchain_core.tools import BaseTool
+from pydantic import Field
+
+from agents.offline import render
+from agents.offline.intents import Request, parse_request
+from agents.state import turn_start
+
+Call = tuple[str, dict[str, Any]]
+
+
+class OfflineChatModel(BaseChatModel):
+    """The default analyst when no model URL is set: same tools, answers built only from their results."""
+
+    tool_names: list[str] = Field(default_factory=list)
+
+    @property
+    def _llm_type(self) -> str:
+        return "bastion-offline"
+
+    def bind_tools(
+        self, tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool], **kwargs: Any
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """A copy that knows the tool names (the schemas need no parsing: its calls are its own)."""
+        names = [t.name if isinstance(t, BaseTool) else str(getattr(t, "__name__", t)) for t in tools]
+        return self.model_copy(update={"tool_names": names})
+
+    def respond(self, messages: Sequence[BaseMessage]) -> AIMessage:
+        """The next message: tool calls for the request, or the answer once their results are in."""
+        start = turn_start(messages)
+        text = messages[start].content if messages else ""
+        request = parse_request(text if isinstance(text, str) else "")
+        results: dict[str, Any] = {}
+        for m in messages[start + 1 :]:
+            if isinstance(m, ToolMessage) and m.name:
+                results[m.name] = _parse(m)
+        step = plan(request, results)
+        if isinstance(step, str):
+            return AIMessage(content=render.PREFIX + step)
+        base = len(messages)
+        calls = [
+            {"name": name, "args": args, "id": f"offline_{base}_{i}", "type": "tool_call"}
+            for i, (name, args) in enumerate(step)
+        ]
+        return AIMessage(content="", tool_calls=calls)
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        return ChatResult(generations=[ChatGeneration(message=self.respond(messages))])
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        # No I/O: answering inline avoids the default thread-pool hop.
+        return self._generate(messages, stop, **kwargs)
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        yield from _chunks(self.respond(messages))
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        for chunk in _chunks(self.respond(messages)):
+            if run_manager is not None and isinstance(chunk.message.content, str) and chunk.message.content:
+                await run_manager.on_llm_new_token(chunk.message.content, chunk=chunk)
+            yield chunk
+
+
+def _chunks(message: AIMessage) -> Iterator[ChatGenerationChunk]:
+    if message.tool_calls:
+        tool_chunks = [
+            {"name": c["name"], "args": json.dumps(c["args"]), "id": c["id"], "index": i, "type": "tool_call_chunk"}
+            for i, c in enumerate(message.tool_calls)
+        ]
+        yield ChatGenerationChunk(message=AIMessageChunk(content="", tool_call_chunks=tool_chunks))  # type: ignore[arg-type]
+        return
+    text = str(message.content)
+    lines = text.splitlines(keepends=True) or [text]
+    for i, line in enumerate(lines):
+        chunk = AIMessageChunk(content=line, chunk_position="last" if i == len(lines) - 1 else None)
+        yield ChatGenerationChunk(message=chunk)
+
+
+def _parse(m: ToolMessage) -> Any:
+    content = m.content if isinstance(m.content, str) else json.dumps(m.content)
+    if m.status == "error":
+        return ToolFailure(content)
+    try:
+        return json.loads(content)
+    except json.JSONDecodeError:
+        return ToolFailure(content)
+
+
+class ToolFailure(str):
+    """A tool's error text (kept apart from data so renderers can say what went wrong)."""
+
+
+def _first_error(results: dict[str, Any]) -> str | None:
+    return next((str(v) for v in results.values() if isinstance(v, ToolFailure)), None)
+
+
+def _ask_symbol(what: str) -> str:
+    return f"Which symbol? For example: {what} btc"
+
+
+def plan(req: Request, results: dict[str, Any]) -> list[Call] | str:
+    """Tool calls still needed for `req`, or the rendered answer."""
+    if err := _first_error(results):
+        return err.removeprefix("Error: ")
+    sym, tf = req.symbol, req.timeframe or "1h"
+    simple: dict[str, tuple[str, Callable[[Any], str]]] = {
+        "price": ("get_price", render.price),
+        "levels": ("get_structure", render.levels),
+        "chart": ("get_chart", render.chart),
+        "overview": ("get_market_overview", render.overview),
+        "evaluate": ("evaluate_position", render.evaluation),
+    }
+    if req.kind in simple:
+        tool, renderer = simple[req.kind]
+        if tool in results:
+            return renderer(results[tool])
+        if not sym:
+            return _ask_symbol(req.kind)
+        args: dict[str, Any] = {"symbol": sym}
+        if req.kind in ("levels", "chart", "evaluate"):
+            args["timeframe"] = tf
+        return [(tool, args)]
+    if req.kind in ("positions", "balance"):
+        tool = f"get_{req.kind}"
+        return getattr(render, req.kind)(results[tool]) if tool in results else [(tool, {})]
+    if req.kind == "size":
+        return _size(req, results)
+    if req.kind in ("close", "set_stop", "set_tp", "breakeven"):
+        return _order(req, results)
+    if req.kind == "analyze":
+        return _analyze(req, results)
+    if req.kind == "help":
+        return render.COMMANDS
+    if sym and "get_structure" not in results:
+        return [("get_market_overview", {"symbol": sym}), ("get_structure", {"symbol": sym, "timeframe": "1h"})]
+    brief = render.brief(results.get("get_structure"), results.get("get_market_overview"))
+    return "\n".join(x for x in (render.NOT_CONNECTED, brief, render.COMMANDS) if x)
+
+
+def _size(req: Request, results: dict[str, Any]) -> list[Call] | str:
+    if "size_trade" in results:
+        return render.size(results["size_trade"])
+    extra = {k: v for k, v in (("risk_pct", req.risk_pct), ("capital", req.capital)) if v}
+    if req.entry and req.stop:
+        return [
+            (
+                "size_trade",
+                {"entry": req.entry, "stop": req.stop, **({"symbol": req.symbol} if req.symbol else {}), **extra},
+            )
+        ]
+    if not req.symbol:
+        return "Give entry and stop, e.g.: size btc entry 60000 stop 59000 risk 1%"
+    if "get_structure" not in results:
+        return [("get_structure", {"symbol": req.symbol, "timeframe": req.timeframe or "1h"})]
+    s = results["get_structure"]
+    plan_ = s["plans"].get(render.favoured_side(s, req.side))
+    if not plan_:
+        return "No trade plan could be built from the structure; give entry and stop."
+    return [("size_trade", {"entry": plan_["entry"], "stop": plan_["stop"], "symbol": req.symbol, **extra})]
+
+
+def _order(req: Request, results: dict[str, Any]) -> list[Call] | str:
+    if "propose_order" in results:
+        return str(results["propose_order"].get("summary", "Order proposed."))
+    if not req.symbol:
+        return "Which position? For example: close half my sol long"
+    action = {"close": "close", "set_stop": "set_stop", "set_tp": "set_take_profit", "breakeven": "move_stop_breakeven"}
+    args: dict[str, Any] = {"symbol": req.symbol, "action": action[req.kind]}
+    if req.kind == "close":
+        args["close_pct"] = req.pct or 100.0
+    if req.price is not None and req.kind in ("set_stop", "set_tp"):
+        args["price"] = req.price
+    if req.side:
+        args["side"] = req.side
+    return [("propose_order", args)]
+
+
+def _analyze(req: Request, results: dict[str, Any]) -> list[Call] | str:
+    if not req.symbol:
+        return _ask_symbol("analyze")
+    tf = req.timeframe or "1h"
+    if "get_structure" not in results:
+        return [
+            ("get_market_overview", {"symbol": req.symbol}),
+            ("get_structure", {"symbol": req.symbol, "timeframe": tf}),
+        ]
+    s = results["get_structure"]
+    plan_ = s["plans"].get(render.favoured_side(s, req.side))
+    if plan_ and "size_trade" not in results:
+        return [("size_trade", {"entry": plan_["entry"], "stop": plan_["stop"], "symbol": req.symbol})]
+    return render.analysis(s, results.get("get_market_overview"), results.get("size_trade"), req.side)

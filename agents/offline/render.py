@@ -1,0 +1,232 @@
+"""Answers of the offline model, rendered from tool results only (SPEC section 2 layout for trade questions)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tools.structure.render import fmt_price
+
+PREFIX = "[offline model] "
+NOT_CONNECTED = "The analyst model is not connected, so free-form questions get this data brief instead."
+COMMANDS = """Commands (no language model needed):
+  price <symbol>                       last price and 24h change
+  levels <symbol> [15m|1h|4h|1d]       support/resistance with grade and touches
+  chart <symbol> [timeframe]           chart with levels and your position
+  analyze <symbol> [timeframe]         levels, setup, scenarios, sizing, verdict
+  overview <symbol>                    funding, open interest, volatility
+  positions | balance                  your account
+  evaluate <symbol>                    risk engine check of an open position
+  size <symbol> entry <p> stop <p> [risk 1%]   position size
+  close [half|25%] <symbol> [long|short]       propose a close (asks for confirmation)
+  set stop <price> <symbol> | breakeven <symbol>"""
+
+Data = dict[str, Any]
+
+
+def p(x: float | None) -> str:
+    """A price as shown to people, precise enough (4+ significant digits) to pass the grounding check."""
+    if x is None:
+        return "n/a"
+    a = abs(float(x))
+    if a >= 100:
+        return fmt_price(float(x))
+    return f"{x:.2f}" if a >= 10 else f"{x:.3f}" if a >= 1 else f"{x:.4g}"
+
+
+def sim(data: Data | None) -> str:
+    """The simulated-data label, when it applies."""
+    return " (simulated data)" if data and data.get("simulated") else ""
+
+
+def price(d: Data) -> str:
+    """Last price answer."""
+    change = f", {d['change_24h_pct']:+.2f}% in 24h" if d.get("change_24h_pct") is not None else ""
+    return f"{d['symbol']}: {p(d['last'])}{change} (bid {p(d.get('bid'))}, ask {p(d.get('ask'))}){sim(d)}."
+
+
+def _levels(items: list[Data]) -> str:
+    if not items:
+        return "none in range"
+    return "; ".join(f"{p(lv['price'])} (grade {lv['grade']}, {lv['touches']} touches{_state(lv)})" for lv in items)
+
+
+def _state(lv: Data) -> str:
+    return ", broken" if lv.get("state") == "broken" else ""
+
+
+def levels(s: Data) -> str:
+    """Structure answer: levels, trend, volume profile."""
+    pr = s["profile"]
+    lines = [
+        f"{s['symbol']} {s['timeframe']} structure{sim(s)}: close {p(s['close'])}, ATR {p(s['atr'])}, "
+        f"trend {s['trend']}, bias {s['bias']}.",
+        f"- Resistance: {_levels(s['resistances'])}",
+        f"- Support: {_levels(s['supports'])}",
+        f"- Volume profile: POC {p(pr['poc'])}, value area {p(pr['val'])} - {p(pr['vah'])}.",
+    ]
+    for b in s.get("major_breaks") or []:
+        lines.append(f"- Grade {b['grade']} level {p(b['price'])} broke {b['direction']}.")
+    return "\n".join(lines)
+
+
+def chart(c: Data) -> str:
+    """Chart answer: where the picture is and the levels drawn on it."""
+    drawn = " with your position" if c.get("position_drawn") else ""
+    return (
+        f"Chart of {c['symbol']} {c['timeframe']}{drawn}{sim(c)}: {c['chart']}\n"
+        f"- Resistance: {_levels(c['resistances'])}\n- Support: {_levels(c['supports'])}"
+    )
+
+
+def positions(d: Data) -> str:
+    """Open positions answer."""
+    rows = d.get("positions") or []
+    head = f"Account {d['account']} ({d['exchange']}){sim(d)}:"
+    if not rows:
+        return head + " no open positions."
+    lines = [head]
+    for r in rows:
+        extra = f", stop {p(r['stop'])}" if r.get("stop") else ", no stop"
+        lines.append(
+            f"- {r['symbol']} {r['side']} {r['size']:g} @ {p(r['entry'])}, mark {p(r['mark'])}, "
+            f"PnL {r['unrealised_pnl']:+g} USDT ({r['pnl_pct']:+.2f}%), {r['leverage']:g}x{extra}"
+        )
+    return "\n".join(lines)
+
+
+def balance(d: Data) -> str:
+    """Balance answer."""
+    return (
+        f"Account {d['account']} ({d['exchange']}){sim(d)}: total {d['total']:,.2f} {d['currency']}, "
+        f"free {d['free']:,.2f}, used {d['used']:,.2f}, unrealised PnL {d['unrealised_pnl']:+,.2f}."
+    )
+
+
+def size(d: Data) -> str:
+    """Pre-trade calculator answer."""
+    cap = " (capped by max leverage)" if d.get("capped") else ""
+    return (
+        f"Position size{' for ' + d['symbol'] if d.get('symbol') else ''}: {d['units']:g} units, "
+        f"{d['notional_usd']:,.2f} USD notional{cap}.\n"
+        f"- Capital {d['capital']:,.2f} ({d['capital_source']}), "
+        f"risk {d['risk_pct']:g}% = {d['risk_amount']:,.2f} USD\n"
+        f"- Entry {p(d['entry'])}, stop {p(d['stop'])} ({d['stop_distance_pct']:.2f}% away), "
+        f"leverage needed {d['leverage_needed']:g}x"
+    )
+
+
+def overview(o: Data) -> str:
+    """Market overview answer."""
+    v = o.get("volatility") or {}
+    parts = [f"{o['symbol']}{sim(o)}: {p(o['last'])}"]
+    if o.get("change_24h_pct") is not None:
+        parts[0] += f" ({o['change_24h_pct']:+.2f}% 24h)"
+    if o.get("funding_pct_per_8h") is not None:
+        parts.append(f"funding {o['funding_pct_per_8h']:+.4f}% per 8h")
+    if o.get("open_interest_usd") is not None:
+        parts.append(f"open interest {o['open_interest_usd']:,.0f} USD ({o['open_interest_change_pct']:+.2f}% 4h)")
+    if v:
+        parts.append(f"volatility {v['regime']} (ATR {v['atr_pct']:.2f}%, percentile {v['percentile']:g})")
+    if o.get("book_imbalance") is not None:
+        parts.append(f"book imbalance {o['book_imbalance']:+.3f}")
+    return "; ".join(parts) + "."
+
+
+def evaluation(e: Data) -> str:
+    """Risk engine decision answer."""
+    pos = e["position"]
+    lines = [
+        f"{pos['symbol']} {pos['side']} {pos['size']:g} @ {p(pos['entry'])}, mark {p(pos['mark'])}: "
+        f"**{e['action']}** (confidence {100 * e['confidence']:.0f}%).",
+        e["reasoning"],
+    ]
+    lines += [f"- Warning: {w}" for w in e.get("warnings") or []]
+    return "\n".join(lines)
+
+
+def _plan_line(name: str, plan: Data | None) -> str:
+    if not plan:
+        return f"- {name}: no plan (not enough structure)."
+    t = plan["targets"]
+    t2 = f", T2 {p(t[1]['price'])}" if len(t) > 1 else ""
+    return (
+        f"- {name}: entry {p(plan['entry'])}, T1 {p(t[0]['price'])}{t2}, stop {p(plan['stop'])} "
+        f"({plan['stop_source']}), R:R {plan['rr_t1']:.2f} to T1"
+    )
+
+
+def favoured_side(s: Data, wanted: str | None) -> str:
+    """The side to size: the one asked about, else the structural bias (long when neutral)."""
+    return wanted or ("short" if s["bias"] == "bearish" else "long")
+
+
+def analysis(s: Data, o: Data | None, z: Data | None, wanted: str | None) -> str:
+    """The full trade-question layout: levels, setup, scenarios, sizing, verdict."""
+    side = favoured_side(s, wanted)
+    plan = (s.get("plans") or {}).get(side)
+    res, sup = s["resistances"], s["supports"]
+    near_r = next((lv for lv in res if lv["state"] == "holding"), None)
+    near_s = next((lv for lv in sup if lv["state"] == "holding"), None)
+    atr = s["atr"] or 1.0
+    near = [lv for lv in (near_r, near_s) if lv and abs(lv["price"] - s["close"]) <= 0.5 * atr]
+    phase = "break" if s.get("major_breaks") else "test" if near else "range (no level within 0.5 ATR)"
+    trigger = near_r if side == "long" else near_s
+    rr = plan["rr_t1"] if plan else 0.0
+    reasons = []
+    if rr < 1.5:
+        reasons.append(f"R:R to T1 is {rr:.2f}, below 1.5")
+    if plan and plan["stop_source"] != "structure":
+        reasons.append("the stop is not behind a structure level")
+    if (s["bias"] == "bullish" and side == "short") or (s["bias"] == "bearish" and side == "long"):
+        reasons.append(f"the {s['timeframe']} bias is {s['bias']}")
+    confidence = 50 + (10 if s["bias"] != "neutral" else 0) + (10 if rr >= 2 else 0) - 10 * len(reasons)
+    confidence = max(20, min(80, confidence))
+    out = [
+        f"{s['symbol']} {s['timeframe']} analysis{sim(s)}.",
+        "**1. Key structural levels**",
+        f"- Resistance: {_levels(res)}",
+        f"- Support: {_levels(sup)}",
+        f"- Volume profile: POC {p(s['profile']['poc'])}, value area {p(s['profile']['val'])} - "
+        f"{p(s['profile']['vah'])}",
+        "**2. Entry setup**",
+        f"- Phase: {phase}; close {p(s['close'])}, ATR {p(s['atr'])}.",
+    ]
+    if trigger:
+        verb = "above" if side == "long" else "below"
+        out.append(
+            f"- Trigger ({side}): a {s['timeframe']} close {verb} {p(trigger['price'])}; confirmation: a retest "
+            "that holds, with volume above average."
+        )
+    out += [
+        "**3. Scenarios**",
+        _plan_line("Bullish", s["plans"].get("long")),
+        _plan_line("Bearish", s["plans"].get("short")),
+    ]
+    out.append("**4. Position sizing**")
+    if z:
+        out.append(
+            f"- Capital {z['capital']:,.2f}, risk {z['risk_pct']:g}% = {z['risk_amount']:,.2f} USD; "
+            f"{side} size {z['units']:g} units = {z['notional_usd']:,.2f} USD (stop {p(z['stop'])})."
+        )
+    else:
+        out.append("- Not sized: no valid plan.")
+    bias = s["bias"]
+    if o:
+        out.append(f"- Context: {overview(o)}")
+    out.append("**5. Verdict**")
+    if reasons:
+        out.append(f"- Bias {bias}, confidence {confidence}%. Setup rejected: {'; '.join(reasons)}.")
+        out.append("- Action: no trade now; wait for a test of a graded level with a better R:R.")
+    else:
+        out.append(f"- Bias {bias}, confidence {confidence}%. Action: {side} on the trigger above, stop as planned.")
+    return "\n".join(out)
+
+
+def brief(s: Data | None, o: Data | None) -> str:
+    """A data brief of a symbol for questions the offline model cannot map."""
+    parts = []
+    if o:
+        parts.append(overview(o))
+    if s:
+        parts.append(levels(s))
+    return "\n".join(parts)

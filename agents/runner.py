@@ -1,0 +1,192 @@
+"""Channel-agnostic driver of the analyst graph: one turn per message, and the approve/reject button handler."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.messages import HumanMessage
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Command, Durability
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from agents.state import TurnContext, to_dicts
+from storage.models import ApprovalStatus
+from storage.repositories import approvals as approvals_repo
+from storage.repositories.approvals import Outcome
+
+log = logging.getLogger(__name__)
+TokenSink = Callable[[str], None]
+MAX_THREAD_ID = 64  # the approval row keeps the thread id in a 64-character column
+FAILED = "Something went wrong while answering; please try again."
+
+
+@dataclass
+class ApprovalRequest:
+    """An order waiting for the user's confirmation: show `summary` with approve/reject carrying `token`."""
+
+    token: str
+    summary: str
+    expires_at: str
+
+
+@dataclass
+class Reply:
+    """What to show the user after a turn."""
+
+    text: str
+    approval: ApprovalRequest | None = None
+    attachments: list[str] = field(default_factory=list)
+    grounding: dict[str, Any] | None = None
+
+
+class AnalystChat:
+    """Runs turns of the analyst graph per conversation thread; resumes it on approval decisions."""
+
+    def __init__(
+        self,
+        graph: CompiledStateGraph[Any, Any, Any, Any],
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        command_graph: CompiledStateGraph[Any, Any, Any, Any] | None = None,
+        durability: Durability = "exit",
+    ) -> None:
+        # "exit": one checkpoint write per run (and at an interrupt) instead of one per step. A crash mid-turn
+        # loses that turn only; an approved order re-runs `execute`, which is idempotent by the token.
+        self.durability = durability
+        self.graph = graph
+        self.command_graph = command_graph or graph
+        self.sessions = sessions
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def _lock(self, thread_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(thread_id, asyncio.Lock())
+
+    @staticmethod
+    def _config(thread_id: str) -> dict[str, Any]:
+        return {"configurable": {"thread_id": thread_id}, "recursion_limit": 40}
+
+    async def ask(self, ctx: TurnContext, thread_id: str, text: str, on_token: TokenSink | None = None) -> Reply:
+        """Answer one message of the conversation `thread_id` (slash commands use the deterministic graph)."""
+        if len(thread_id) > MAX_THREAD_ID:
+            raise ValueError(f"thread ids are at most {MAX_THREAD_ID} characters")
+        graph = self.command_graph if text.startswith("/") else self.graph
+        async with self._lock(thread_id):
+            await self._supersede(ctx, thread_id)
+            state = {
+                "messages": to_dicts([HumanMessage(text.removeprefix("/") if text.startswith("/") else text)]),
+                "pending": None,
+                "attachments": [],
+                "steps": 0,
+                "corrections": 0,
+                "grounding": None,
+            }
+            return await self._run(graph, state, ctx, thread_id, on_token)
+
+    async def pending_approval(self, thread_id: str) -> ApprovalRequest | None:
+        """The approval the conversation is waiting for, if any."""
+        snapshot = await self.graph.aget_state(self._config(thread_id))  # type: ignore[arg-type]
+        for intr in snapshot.interrupts:
+            value = intr.value
+            if isinstance(value, dict) and value.get("type") == "approval":
+                return ApprovalRequest(value["token"], value["summary"], value["expires_at"])
+        return None
+
+    async def _supersede(self, ctx: TurnContext, thread_id: str) -> None:
+        # A new message while an order waits: that order is dropped (its button stops working) so every tool
+        # call in the history has a result and the conversation can go on.
+        waiting = await self.pending_approval(thread_id)
+        if waiting is None:
+            return
+        async with self.sessions.begin() as session:
+            await approvals_repo.reject_approval(session, waiting.token, ctx.user_id)
+        await self._run(self.graph, Command(resume={"decision": "superseded"}), ctx, thread_id, None)
+
+    async def decide(self, ctx: TurnContext, token: str, approve: bool) -> Reply:
+        """Handle an approve/reject press: atomically flip the row, then resume the waiting conversation."""
+        async with self.sessions.begin() as session:
+            fn = approvals_repo.consume_approval if approve else approvals_repo.reject_approval
+            decision = await fn(session, token, ctx.user_id)
+        row = decision.approval
+        if decision.outcome in (Outcome.NOT_FOUND, Outcome.NOT_OWNER) or row is None:
+            return Reply("This confirmation is not valid for you.")
+        resume = _resume_value(decision.outcome, row.status, approve)
+        thread_id = row.chat_ref or ""
+        async with self._lock(thread_id):
+            waiting = await self.pending_approval(thread_id)
+            if waiting is None or waiting.token != token:
+                return Reply(_already(row.status, row.result))
+            return await self._run(self.graph, Command(resume={"decision": resume}), ctx, thread_id, None)
+
+    async def _run(
+        self,
+        graph: CompiledStateGraph[Any, Any, Any, Any],
+        payload: Any,
+        ctx: TurnContext,
+        thread_id: str,
+        on_token: TokenSink | None,
+    ) -> Reply:
+        reply = Reply("")
+        try:
+            async for mode, chunk in graph.astream(
+                payload,
+                self._config(thread_id),  # type: ignore[arg-type]
+                context=ctx,
+                stream_mode=["updates", "custom"],
+                durability=self.durability,
+            ):
+                if mode == "custom":
+                    if on_token is not None and isinstance(chunk, dict) and chunk.get("token"):
+                        on_token(chunk["token"])
+                    continue
+                _collect(reply, chunk)
+        except Exception:
+            log.exception("analyst turn failed (thread %s)", thread_id)
+            return Reply(FAILED)
+        return reply
+
+
+def _collect(reply: Reply, chunk: dict[str, Any]) -> None:
+    for node, update in chunk.items():
+        if node == "__interrupt__":
+            for intr in update:
+                v = intr.value
+                if isinstance(v, dict) and v.get("type") == "approval":
+                    reply.approval = ApprovalRequest(v["token"], v["summary"], v["expires_at"])
+                    reply.text = f"Proposed order: {v['summary']}"
+            continue
+        if not isinstance(update, dict):
+            continue
+        for m in update.get("messages") or []:
+            if m["type"] == "ai" and isinstance(m["data"].get("content"), str) and not m["data"].get("tool_calls"):
+                reply.text = m["data"]["content"]
+        if update.get("attachments"):
+            reply.attachments = list(update["attachments"])
+        if update.get("grounding") is not None:
+            reply.grounding = update["grounding"]
+
+
+def _resume_value(outcome: Outcome, status: str, approve: bool) -> str:
+    if outcome is Outcome.OK:
+        return "approve" if approve else "reject"
+    if outcome is Outcome.EXPIRED:
+        return "expired"
+    # Already decided: a consumed row whose conversation still waits (the process stopped before executing)
+    # is resumed; execution is idempotent by the token, so this never places a second order.
+    if status == ApprovalStatus.CONSUMED.value:
+        return "approve"
+    if status == ApprovalStatus.EXPIRED.value:
+        return "expired"
+    return "reject"
+
+
+def _already(status: str, result: dict[str, Any] | None) -> str:
+    if status == ApprovalStatus.CONSUMED.value:
+        detail = f" ({result['status']})" if result and result.get("status") else ""
+        return f"This order was already confirmed{detail}; nothing more was placed."
+    if status == ApprovalStatus.EXPIRED.value:
+        return "This confirmation has expired; no order was placed."
+    return "This order was already rejected or cancelled; no order was placed."

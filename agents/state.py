@@ -1,0 +1,84 @@
+"""Graph state (JSON-like values only) and the per-run context that is never checkpointed."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, TypedDict
+
+from langchain_core.messages import BaseMessage, message_to_dict, messages_from_dict
+
+# Messages kept in a thread's checkpoint; the model sees a token-trimmed tail of them anyway.
+MAX_STORED_MESSAGES = 300
+GROUNDING_NUDGE = "grounding_check"
+
+
+def merge_messages(left: list[dict[str, Any]] | None, right: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """Append messages; a message whose id is already present replaces it (corrected answers)."""
+    merged = list(left or [])
+    if not right:
+        return merged
+    index = {m["data"].get("id"): i for i, m in enumerate(merged) if m["data"].get("id")}
+    for m in right:
+        i = index.get(m["data"].get("id"))
+        if i is None:
+            merged.append(m)
+        else:
+            merged[i] = m
+    if len(merged) > MAX_STORED_MESSAGES:
+        merged = _cut_at_human(merged)
+    return merged
+
+
+def _cut_at_human(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    # Drop whole old turns so a tool call is never separated from its result.
+    start = len(messages) - MAX_STORED_MESSAGES
+    for i in range(start, len(messages)):
+        if messages[i]["type"] == "human":
+            return messages[i:]
+    return messages[start:]
+
+
+class AgentState(TypedDict, total=False):
+    """A conversation: LangChain messages as dicts, the order awaiting approval, this turn's extras."""
+
+    messages: Annotated[list[dict[str, Any]], merge_messages]
+    pending: dict[str, Any] | None
+    attachments: list[str]
+    steps: int
+    corrections: int
+    grounding: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class TurnContext:
+    """Who is talking, where: passed with every run (and resume), never stored in the checkpoint."""
+
+    user_id: int
+    platform: str = "console"
+    chat_ref: str = ""
+
+
+def to_dicts(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
+    """Messages as JSON-like dicts, each with an id so it can be replaced later."""
+    out = []
+    for m in messages:
+        if not m.id:
+            m = m.model_copy(update={"id": uuid.uuid4().hex})
+        out.append(message_to_dict(m))
+    return out
+
+
+def from_dicts(messages: Sequence[dict[str, Any]]) -> list[BaseMessage]:
+    """Messages back from their dicts."""
+    return messages_from_dict(list(messages))
+
+
+def turn_start(messages: Sequence[BaseMessage]) -> int:
+    """Index of this turn's user message (grounding nudges do not start a turn)."""
+    for i in range(len(messages) - 1, -1, -1):
+        m = messages[i]
+        if m.type == "human" and m.name != GROUNDING_NUDGE:
+            return i
+    return 0

@@ -1,0 +1,97 @@
+"""The console adapter: reads lines, runs turns, asks `approve? [y/N]` for proposed orders."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from agents.runner import AnalystChat, Reply
+from agents.state import TurnContext
+from storage.models import AccountMode
+from storage.repositories import accounts as accounts_repo
+from storage.repositories import engine as engine_repo
+from storage.repositories import users as users_repo
+from tools.exchange.ids import PAPER
+
+PLATFORM = "console"
+CONSOLE_USER = "local"
+EXIT_WORDS = frozenset({"exit", "quit", "/exit", "/quit"})
+HELP_WORDS = frozenset({"/help", "help", "/start"})
+YES = frozenset({"y", "yes"})
+
+
+async def ensure_console_user(
+    sessions: async_sessionmaker[AsyncSession], label: str = "paper", platform_user_id: str = CONSOLE_USER
+) -> int:
+    """The console user's id; on first start it gets an armed paper account in advise mode (zero setup)."""
+    async with sessions.begin() as session:
+        user = await users_repo.get_or_create_user(session, PLATFORM, platform_user_id, display_name="console")
+        assert user.id is not None
+        if not await accounts_repo.list_accounts(session, user.id):
+            row = await accounts_repo.add_account(
+                session, None, user_id=user.id, exchange_id=PAPER, label=label, credentials={}
+            )
+            assert row.id is not None
+            await engine_repo.set_account_mode(session, row.id, mode=AccountMode.ADVISE, armed=True)
+        return user.id
+
+
+class ConsoleChat:
+    """One console conversation: every line is a turn; an order proposal reads the next line as the answer."""
+
+    def __init__(
+        self,
+        chat: AnalystChat,
+        user_id: int,
+        write: Callable[[str], None],
+        help_text: str,
+        thread_id: str = "console:local",
+    ) -> None:
+        self.chat = chat
+        self.ctx = TurnContext(user_id=user_id, platform=PLATFORM, chat_ref=thread_id)
+        self.thread_id = thread_id
+        self.write = write
+        self.help_text = help_text
+
+    async def run(self, lines: Iterator[str], prompt: Callable[[str], None] | None = None) -> None:
+        """Handle lines until EOF or an exit word."""
+        for raw in lines:
+            text = raw.strip()
+            if not text:
+                continue
+            if text.lower() in EXIT_WORDS:
+                return
+            if text.lower() in HELP_WORDS:
+                self.write(self.help_text)
+                continue
+            reply = await self.chat.ask(self.ctx, self.thread_id, text)
+            self.show(reply)
+            if reply.approval is not None:
+                await self._confirm(reply, lines, prompt)
+
+    async def _confirm(self, reply: Reply, lines: Iterator[str], prompt: Callable[[str], None] | None) -> None:
+        assert reply.approval is not None
+        (prompt or self.write)("approve? [y/N] ")
+        answer = next(lines, "").strip().lower()
+        if prompt is None:
+            self.write(answer or "(no answer)")
+        result = await self.chat.decide(self.ctx, reply.approval.token, approve=answer in YES)
+        self.show(result)
+
+    def show(self, reply: Reply) -> None:
+        """Print a reply and the files it carries."""
+        if reply.text:
+            self.write(reply.text)
+        for path in reply.attachments:
+            self.write(f"(chart saved to {path})")
+
+
+def line_reader(stream: Any) -> Iterator[str]:
+    """Lines of a text stream, read lazily (so approvals read the line after the proposal)."""
+    while True:
+        line = stream.readline()
+        if not line:
+            return
+        yield line

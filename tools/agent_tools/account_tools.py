@@ -1,0 +1,80 @@
+"""Read-only account tools: positions, balance, evaluation of a position."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tools.agent_tools.base import ToolContext, ToolDeps, ToolError, num, symbol_of, user_account
+from tools.agent_tools.schemas import AccountArgs, EvaluateArgs
+from tools.exchange.models import Position
+
+
+def position_json(p: Position) -> dict[str, Any]:
+    """One position with every figure an answer may cite."""
+    mark = float(p.mark_price) if p.mark_price is not None else None
+    entry = float(p.entry_price)
+    d = 1 if p.side.value == "long" else -1
+    return {
+        "symbol": p.symbol,
+        "side": p.side.value,
+        "size": num(p.size),
+        "entry": num(entry),
+        "mark": num(mark),
+        "notional_usd": num(float(p.size) * mark) if mark is not None else None,
+        "pnl_pct": round(d * 100 * (mark - entry) / entry, 2) if mark is not None else None,
+        "unrealised_pnl": num(p.unrealised_pnl),
+        "leverage": num(p.leverage),
+        "liquidation": num(p.liquidation_price),
+        "stop": num(p.stop_loss),
+        "take_profit": num(p.take_profit),
+    }
+
+
+async def get_positions(deps: ToolDeps, ctx: ToolContext, args: AccountArgs) -> dict[str, Any]:
+    """Open positions of the user's account."""
+    row, account = await user_account(deps, ctx, args.account)
+    positions = await account.positions()
+    return {
+        "account": row.label,
+        "exchange": row.exchange_id,
+        "simulated": account.simulated,
+        "positions": [position_json(p) for p in positions],
+    }
+
+
+async def get_balance(deps: ToolDeps, ctx: ToolContext, args: AccountArgs) -> dict[str, Any]:
+    """Margin balance of the user's account."""
+    row, account = await user_account(deps, ctx, args.account)
+    b = await account.balance()
+    return {
+        "account": row.label,
+        "exchange": row.exchange_id,
+        "simulated": account.simulated,
+        "currency": b.currency,
+        "total": num(b.total),
+        "free": num(b.free),
+        "used": num(b.used),
+        "unrealised_pnl": num(b.unrealised_pnl),
+    }
+
+
+async def find_position(account: Any, symbol: str, side: str | None = None) -> Position:
+    """The open position on `symbol` (and `side`), or ToolError naming what is open."""
+    positions = [p for p in await account.positions() if p.symbol == symbol]
+    if side is not None:
+        positions = [p for p in positions if p.side.value == side]
+    if not positions:
+        open_ = ", ".join(f"{p.symbol} {p.side.value}" for p in await account.positions()) or "none"
+        wanted = f"{symbol} {side}" if side else symbol
+        raise ToolError(f"There is no open {wanted} position (open positions: {open_}).")
+    return positions[0]
+
+
+async def evaluate_position(deps: ToolDeps, ctx: ToolContext, args: EvaluateArgs) -> dict[str, Any]:
+    """The risk engine's decision for one open position (exit hierarchy and hard rules)."""
+    if deps.evaluate is None:
+        raise ToolError("Position evaluation is not available here.")
+    _, account = await user_account(deps, ctx, args.account)
+    position = await find_position(account, symbol_of(args.symbol))
+    result = await deps.evaluate(position, args.timeframe)
+    return {"position": position_json(position), **result}

@@ -1,0 +1,120 @@
+"""Read-only market tools: price, market overview, structure, chart."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from typing import Any
+
+from tools.agent_tools.base import ToolContext, ToolDeps, num, symbol_of, user_account
+from tools.agent_tools.schemas import ChartArgs, StructureArgs, SymbolArgs
+from tools.agent_tools.structure_data import structure_json, structure_of
+from tools.market.base import MarketDataError
+
+# matplotlib figures are not thread-safe: one render at a time.
+_CHART_LOCK = asyncio.Lock()
+
+
+async def get_price(deps: ToolDeps, ctx: ToolContext, args: SymbolArgs) -> dict[str, Any]:
+    """Last price, 24h change and bid/ask."""
+    t = await deps.market.ticker(symbol_of(args.symbol))
+    return {
+        "symbol": t.symbol,
+        "last": num(t.last),
+        "change_24h_pct": round(t.change_24h_pct, 2) if t.change_24h_pct is not None else None,
+        "bid": num(t.bid),
+        "ask": num(t.ask),
+        "source": t.source,
+        "simulated": t.simulated,
+        "time": t.timestamp.isoformat(),
+    }
+
+
+async def _optional(coro: Any) -> Any:
+    try:
+        return await coro
+    except MarketDataError:
+        return None
+
+
+async def get_market_overview(deps: ToolDeps, ctx: ToolContext, args: SymbolArgs) -> dict[str, Any]:
+    """Price, funding, open interest, volatility regime, book imbalance and long/short ratio."""
+    symbol = symbol_of(args.symbol)
+    md = deps.market
+    ticker = await md.ticker(symbol)
+    funding, oi, vol, book, ls = await asyncio.gather(
+        _optional(md.funding(symbol)),
+        _optional(md.open_interest(symbol)),
+        _optional(md.volatility(symbol, "1h")),
+        _optional(md.book_imbalance(symbol)),
+        _optional(md.long_short_ratio(symbol)),
+    )
+    return {
+        "symbol": ticker.symbol,
+        "simulated": ticker.simulated,
+        "last": num(ticker.last),
+        "change_24h_pct": round(ticker.change_24h_pct, 2) if ticker.change_24h_pct is not None else None,
+        "funding_pct_per_8h": round(funding.rate * 100 * 8 / funding.interval_hours, 4) if funding else None,
+        "open_interest_usd": num(oi.value_usd, 4) if oi else None,
+        "open_interest_change_pct": round(oi.change_pct, 2) if oi and oi.change_pct is not None else None,
+        "volatility": {
+            "atr_1h": num(vol.atr),
+            "atr_pct": round(vol.atr_pct_of_price, 2),
+            "percentile": round(vol.percentile, 1),
+            "regime": vol.regime,
+        }
+        if vol
+        else None,
+        "book_imbalance": round(book.imbalance, 3) if book else None,
+        "long_short_ratio": round(ls.ratio, 3) if ls else None,
+    }
+
+
+async def get_structure(deps: ToolDeps, ctx: ToolContext, args: StructureArgs) -> dict[str, Any]:
+    """Levels with grade and touches, trendlines, volume profile and long/short trade plans."""
+    report, _ = await structure_of(deps, symbol_of(args.symbol), args.timeframe)
+    return structure_json(report, deps.market.simulated)
+
+
+async def get_chart(deps: ToolDeps, ctx: ToolContext, args: ChartArgs) -> dict[str, Any]:
+    """Render a candlestick chart with levels and volume profile (and the user's position) to a PNG file."""
+    from tools.charts import render_structure_chart
+
+    symbol = symbol_of(args.symbol)
+    report, frame = await structure_of(deps, symbol, args.timeframe)
+    lines = None
+    if args.with_position:
+        lines = await _position_lines(deps, ctx, symbol)
+    async with _CHART_LOCK:
+        png = await asyncio.to_thread(render_structure_chart, frame, report, lines)
+    deps.charts_dir.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256(png).hexdigest()[:12]
+    path = deps.charts_dir / f"{symbol.split('/')[0].lower()}-{args.timeframe}-{digest}.png"
+    path.write_bytes(png)
+    data = structure_json(report, deps.market.simulated, per_side=3)
+    return {
+        "chart": str(path),
+        "symbol": symbol,
+        "timeframe": args.timeframe,
+        "simulated": data["simulated"],
+        "close": data["close"],
+        "resistances": data["resistances"],
+        "supports": data["supports"],
+        "position_drawn": lines is not None,
+    }
+
+
+async def _position_lines(deps: ToolDeps, ctx: ToolContext, symbol: str) -> Any:
+    from tools.charts.structure_chart import PositionLines
+
+    try:
+        _, account = await user_account(deps, ctx, None)
+        positions = await account.positions(symbol)
+    except Exception:  # a chart without the position beats no chart
+        return None
+    if not positions:
+        return None
+    p = positions[0]
+    targets = [float(p.take_profit)] if p.take_profit else []
+    stop = float(p.stop_loss) if p.stop_loss else None
+    return PositionLines(entry=float(p.entry_price), stop=stop, targets=targets, side=p.side.value)

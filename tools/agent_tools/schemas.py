@@ -1,0 +1,77 @@
+"""Typed arguments of the agent tools (what the model sees as each tool's JSON schema)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Timeframe = Literal["15m", "1h", "4h", "1d"]
+OrderAction = Literal["close", "set_stop", "set_take_profit", "move_stop_breakeven"]
+
+
+class _Args(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SymbolArgs(_Args):
+    """A market symbol in any common spelling."""
+
+    symbol: str = Field(min_length=1, max_length=40, description="e.g. BTC, ETH, SOLUSDT, BTC/USDT:USDT")
+
+
+class StructureArgs(SymbolArgs):
+    """Structure of one symbol on one timeframe."""
+
+    timeframe: Timeframe = Field(default="1h", description="15m, 1h, 4h or 1d")
+
+
+class ChartArgs(StructureArgs):
+    """A candlestick chart with the structure drawn on it."""
+
+    with_position: bool = Field(default=True, description="Draw the user's open position (entry/stop/targets)")
+
+
+class AccountArgs(_Args):
+    """Which of the user's exchange accounts (the first one when omitted)."""
+
+    account: str | None = Field(default=None, max_length=64, description="Account label, e.g. 'paper'")
+
+
+class EvaluateArgs(AccountArgs):
+    """Risk evaluation of one open position."""
+
+    symbol: str = Field(min_length=1, max_length=40)
+    timeframe: Timeframe = "1h"
+
+
+class SizeArgs(_Args):
+    """Pre-trade calculator inputs."""
+
+    entry: float = Field(gt=0, description="Entry price")
+    stop: float = Field(gt=0, description="Stop-loss price")
+    symbol: str | None = Field(default=None, max_length=40)
+    risk_pct: float | None = Field(default=None, gt=0, le=10, description="Risk per trade in % (default: saved or 2)")
+    capital: float | None = Field(default=None, gt=0, description="Capital in USDT (default: saved or balance)")
+    max_leverage: float | None = Field(default=None, ge=1, le=125)
+    win_rate: float | None = Field(default=None, gt=0, lt=1, description="For a Kelly fraction")
+    payoff: float | None = Field(default=None, gt=0, description="Average win / average loss, for Kelly")
+
+
+class PreferencesArgs(_Args):
+    """Preferences to save for the user; omitted fields are unchanged."""
+
+    risk_pct: float | None = Field(default=None, gt=0, le=10)
+    capital: float | None = Field(default=None, gt=0)
+    watchlist: list[str] | None = Field(default=None, max_length=30)
+
+
+class ProposeOrderArgs(AccountArgs):
+    """An order to propose to the user; it is only executed after the user confirms it."""
+
+    symbol: str = Field(min_length=1, max_length=40)
+    action: OrderAction = Field(description="close (all or close_pct), set_stop, set_take_profit, move_stop_breakeven")
+    close_pct: float | None = Field(default=None, gt=0, le=100, description="Percent of the position to close")
+    price: float | None = Field(default=None, gt=0, description="Trigger price for set_stop / set_take_profit")
+    side: Literal["long", "short"] | None = Field(default=None, description="Which position, when it matters")
+    reason: str | None = Field(default=None, max_length=300)
