@@ -9,7 +9,7 @@ from typing import Any
 import ccxt
 import pytest
 
-from tests.exchange.fakehttp import HttpError, offline_exchange
+from tests.exchange.fakehttp import HttpError, load_fixture, offline_exchange
 from tools.exchange.ccxt_account import CcxtAccount, RetryPolicy
 from tools.exchange.client_ids import client_order_id
 from tools.exchange.errors import (
@@ -195,3 +195,45 @@ async def test_broken_credentials_provider_is_an_authentication_error(caplog: py
         await account.positions()
     assert info.value.__cause__ is None and info.value.__context__ is not None
     assert SECRET not in caplog.text and SECRET not in str(info.value)
+
+
+def _fill_cid(value: Any, cid: str) -> Any:
+    if value == "CID":
+        return cid
+    if isinstance(value, list):
+        return [_fill_cid(v, cid) for v in value]
+    if isinstance(value, dict):
+        return {k: _fill_cid(v, cid) for k, v in value.items()}
+    return value
+
+
+FAULT_EXCHANGES = [e for e in ("okx", "bitget", "blofin", "deribit") if "faultLookup" in load_fixture(e)]
+
+
+@pytest.mark.parametrize("exchange_id", FAULT_EXCHANGES)
+async def test_timeout_then_found_by_client_id_gives_exactly_one_order_on(exchange_id: str) -> None:
+    ex, http, fx = offline_exchange(exchange_id)
+    creds = {**CREDS, "password": "PASS-phrase-1"}  # okx, bitget and blofin need the API passphrase
+    account = CcxtAccount(exchange_id, lambda: creds, exchange=ex, sleep=Sleeps(), retry=RetryPolicy(4, 0.5))
+    spec = fx["faultLookup"]
+    cid = client_order_id("approval-77", OrderRole.MAIN, exchange_id)
+    create = spec["create"]
+    http.add(create["method"], create["url"], ccxt.RequestTimeout(f"{exchange_id} timed out (10000 ms)"))
+    for lookup in spec["lookups"]:
+        responses = [
+            HttpError(r["status"], r["body"]) if "status" in r else _fill_cid(r["body"], cid)
+            for r in lookup["responses"]
+        ]
+        http.add(lookup["method"], lookup["url"], *responses)
+    intent = _close_intent().model_copy(update={"symbol": fx["symbol"]})
+    result = await account.place(intent)
+    creates = [r for r in http.requests if r.method == create["method"] and r.url.split("?")[0].endswith(create["url"])]
+    assert len(creates) == 1  # never re-sent: the first attempt had gone through
+    looked = [r for lk in spec["lookups"] for r in http.find(lk["method"], lk["url"])]
+    assert len(looked) == 2  # the pre-check (not there yet), then the reconcile that finds it
+    if spec["lookupParam"]:
+        assert all(r.params[spec["lookupParam"]] == cid for r in looked)
+    assert result.duplicate is True
+    assert result.orders[0].client_order_id == cid
+    assert result.orders[0].filled == Decimal(spec["filled"])
+    await account.close()

@@ -134,14 +134,17 @@ class CcxtAccount:
 
     def contract_size(self, symbol: str) -> Decimal:
         """Base units per contract (1 on most USDT perps, e.g. 0.01 BTC on okx)."""
-        return dec(self.market(symbol).get("contractSize")) or Decimal(1)
+        market = self.market(symbol)
+        if self.profile.amount_in_base:
+            return Decimal(1)
+        return dec(market.get("contractSize")) or Decimal(1)
 
     # --- reads ----------------------------------------------------------------------------------
 
     async def balance(self) -> Balance:
         """Margin balance in the settlement currency; unrealised PnL summed over positions."""
         raw = await self._read("fetch_balance")
-        positions = [to_position(r) for r in await self._read("fetch_positions", None)]
+        positions = [to_position(self._in_base(r)) for r in await self._read("fetch_positions", None)]
         unrealised = sum((p.unrealised_pnl or Decimal(0) for p in positions if p is not None), Decimal(0))
         return to_balance(raw, self.profile.settle, unrealised)
 
@@ -149,7 +152,7 @@ class CcxtAccount:
         """Open positions, with stop / take-profit filled from open conditional orders when missing."""
         await self.ensure_markets()
         raw = await self._read("fetch_positions", [symbol] if symbol else None)
-        result = [p for p in (to_position(r) for r in raw) if p is not None]
+        result = [p for p in (to_position(self._in_base(r)) for r in raw) if p is not None]
         if symbol:
             result = [p for p in result if p.symbol == symbol]
         if not result or all(p.stop_loss and p.take_profit for p in result):
@@ -166,7 +169,12 @@ class CcxtAccount:
 
     async def _regular_open_orders(self, symbol: str | None) -> list[Order]:
         raw = await self._read("fetch_open_orders", symbol)
-        return [to_order(r, contract_size=self._csize(r)) for r in raw]
+        return [to_order(_with_trigger(r), contract_size=self._csize(r)) for r in raw]
+
+    def _in_base(self, raw: dict[str, Any]) -> dict[str, Any]:
+        # ccxt fills a position's contractSize from the market; where amounts are already base units
+        # (deribit linear) multiplying by it would shrink the position 1000-fold.
+        return {**raw, "contractSize": 1} if self.profile.amount_in_base else raw
 
     async def open_orders(self, symbol: str | None = None) -> list[Order]:
         """Open orders, conditional ones included."""
@@ -185,8 +193,10 @@ class CcxtAccount:
 
     async def find_by_client_id(self, symbol: str, client_id: str, conditional: bool) -> Order | None:
         """The order with `client_id`, or None when the exchange definitely does not have it."""
-        extra = dict(self.profile.conditional_params) if conditional else {}
-        lookup = self.profile.lookup
+        profile = self.profile
+        cond = profile.lookup_conditional_params
+        extra = dict(profile.conditional_params if cond is None else cond) if conditional else {}
+        lookup = profile.lookup
         if lookup == "fetch_order":
             try:
                 raw = await self._read("fetch_order", None, symbol, {"clientOrderId": client_id, **extra})
@@ -227,6 +237,8 @@ class CcxtAccount:
         amount_text = self.exchange.amount_to_precision(symbol, float(amount))
         price_f = float(self.exchange.price_to_precision(symbol, float(price))) if price is not None else None
         params = {**params, self.profile.client_id_param: client_id}
+        if conditional and self.profile.conditional_client_id_param:
+            params[self.profile.conditional_client_id_param] = client_id
         csize = self.contract_size(symbol)
         if self._precheck:
             existing = await self.find_by_client_id(symbol, client_id, conditional)
@@ -319,6 +331,14 @@ def _match(raw_orders: list[dict[str, Any]], client_id: str, csize: Decimal, lab
         if cid == client_id:
             return to_order(raw, contract_size=csize, client_order_id=client_id)
     return None
+
+
+def _with_trigger(raw: dict[str, Any]) -> dict[str, Any]:
+    # ccxt's deribit parser reads the retired `stop_price`; deribit now reports `trigger_price`.
+    info = raw.get("info") or {}
+    if raw.get("triggerPrice") is None and isinstance(info, dict) and info.get("trigger_price") is not None:
+        return {**raw, "triggerPrice": info["trigger_price"]}
+    return raw
 
 
 def _is_not_found(exc: Exception) -> bool:

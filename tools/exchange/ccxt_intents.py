@@ -103,6 +103,7 @@ async def _protective(
 ) -> tuple[Order, bool]:
     key = "stopLossPrice" if role is OrderRole.STOP_LOSS else "takeProfitPrice"
     params: dict[str, Any] = {
+        **account.profile.protective_params,
         key: float(account.exchange.price_to_precision(intent.symbol, float(trigger))),
         "reduceOnly": True,
     }

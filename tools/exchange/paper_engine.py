@@ -100,6 +100,9 @@ class PaperState:
         ]
 
 
+MONEY_QUANTUM = Decimal("1e-10")
+
+
 def new_order_id() -> str:
     """A fresh paper order id."""
     return "P" + uuid.uuid4().hex[:20]
@@ -161,7 +164,8 @@ def execute(
         order.status = OrderStatus.CANCELED
         state.touched_orders.add(order.id)
         return None
-    fee = amount * price * fee_rate
+    # Money is kept at a fixed quantum so wallet = initial + realised - fees holds exactly, whatever the prices.
+    fee = (amount * price * fee_rate).quantize(MONEY_QUANTUM)
     if opening > 0:
         lev = order.leverage
         need = opening * price / lev + fee
@@ -171,7 +175,8 @@ def execute(
             )
     realised = ZERO
     if closing > 0 and pos is not None:
-        realised = (price - pos.entry) * closing if pos.side is PositionSide.LONG else (pos.entry - price) * closing
+        per_unit = price - pos.entry if pos.side is PositionSide.LONG else pos.entry - price
+        realised = (per_unit * closing).quantize(MONEY_QUANTUM)
         pos.size -= closing
         pos.realised += realised
         if pos.size <= DUST:
