@@ -6,18 +6,11 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-Action = Literal[
-    "HOLD",
-    "TP_PARTIAL",
-    "TP_FULL",
-    "EXIT_FULL",
-    "EMERGENCY_EXIT",
-    "REDUCE_SIZE",
-    "MOVE_STOP_BE",
-    "TRAIL_STOP",
-    "ADJUST_STOP",
-]
-ACTIONS: tuple[str, ...] = Action.__args__  # type: ignore[attr-defined]
+from inference.schemas import RISK_ACTIONS, RiskAction
+
+# One vocabulary for rules, model and executor: the model's schema defines it.
+Action = RiskAction
+ACTIONS: tuple[str, ...] = RISK_ACTIONS
 CLOSING_ACTIONS = frozenset({"TP_PARTIAL", "TP_FULL", "EXIT_FULL", "EMERGENCY_EXIT", "REDUCE_SIZE"})
 FULL_CLOSE_ACTIONS = frozenset({"TP_FULL", "EXIT_FULL", "EMERGENCY_EXIT"})
 STOP_ACTIONS = frozenset({"MOVE_STOP_BE", "TRAIL_STOP", "ADJUST_STOP"})
