@@ -41,7 +41,7 @@ from tools.market.features import (
     cvd_from_trades,
     rows_to_arrays,
     timeframe_seconds,
-    volatility_regime,
+    volatility_of,
     window_seconds,
 )
 from tools.market.replay import ms_to_datetime
@@ -365,19 +365,7 @@ class CcxtMarketData:
     async def volatility(self, symbol: str, timeframe: str = "1h", lookback: int = 500) -> Volatility:
         """ATR(14) percentile regime over closed candles."""
         frame = await self.ohlcv(symbol, timeframe, lookback + 15)
-        if frame.attrs.get("forming"):
-            frame = frame.iloc[:-1]
-        reading = volatility_regime(frame, lookback)
-        return Volatility(
-            symbol=str(frame.attrs["symbol"]),
-            source=str(frame.attrs["source"]),
-            timestamp=self._stamp(None),
-            timeframe=timeframe,
-            atr=reading.atr,
-            atr_pct_of_price=reading.atr_pct_of_price,
-            percentile=reading.percentile,
-            regime=reading.regime,
-        )
+        return volatility_of(frame, timeframe, lookback, self._stamp(None))
 
     async def close(self) -> None:
         """Close the exchanges' HTTP sessions (concurrently: each waits a moment for aiohttp to settle)."""

@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from tools.indicators import atr
-from tools.market.base import OHLCV_COLUMNS, TIMEFRAME_SECONDS, MarketDataError, VolRegime
+from tools.market.base import OHLCV_COLUMNS, TIMEFRAME_SECONDS, MarketDataError, Volatility, VolRegime
 
 ATR_PERIOD = 14
 # Percentile cut-offs of the regime buckets: the bottom fifth is quiet, the top 5% is exceptional.
@@ -191,4 +192,22 @@ def volatility_regime(frame: pd.DataFrame, lookback: int = 500) -> VolatilityRea
         atr_pct_of_price=100.0 * current,
         percentile=min(100.0, max(0.0, percentile)),
         regime=regime_for(percentile),
+    )
+
+
+def volatility_of(frame: pd.DataFrame, timeframe: str, lookback: int, timestamp: datetime) -> Volatility:
+    """The Volatility value of a provider's OHLCV frame (its attrs name symbol and source); the candle
+    still forming is left out, so every provider reads the regime from closed candles only."""
+    closed = frame.iloc[:-1] if frame.attrs.get("forming") else frame
+    reading = volatility_regime(closed, lookback)
+    return Volatility(
+        symbol=str(frame.attrs["symbol"]),
+        source=str(frame.attrs["source"]),
+        simulated=bool(frame.attrs.get("simulated", False)),
+        timestamp=timestamp,
+        timeframe=timeframe,
+        atr=reading.atr,
+        atr_pct_of_price=reading.atr_pct_of_price,
+        percentile=reading.percentile,
+        regime=reading.regime,
     )

@@ -25,7 +25,7 @@ from tools.market.features import (
     cvd_from_candles,
     resample,
     timeframe_seconds,
-    volatility_regime,
+    volatility_of,
     window_seconds,
 )
 from tools.market.files import CandleFile, discover, load
@@ -238,21 +238,8 @@ class ReplayMarketData:
 
     async def volatility(self, symbol: str, timeframe: str = "1h", lookback: int = 500) -> Volatility:
         """ATR(14) percentile regime over closed candles visible at now."""
-        unified, base = self.resolve(symbol), self._base(symbol)
-        frame = await self.ohlcv(unified, timeframe, lookback + 15)
-        if frame.attrs.get("forming"):
-            frame = frame.iloc[:-1]
-        reading = volatility_regime(frame, lookback)
-        return Volatility(
-            symbol=unified,
-            source=SOURCE,
-            timestamp=ms_to_datetime(self._effective_now(base)),
-            timeframe=timeframe,
-            atr=reading.atr,
-            atr_pct_of_price=reading.atr_pct_of_price,
-            percentile=reading.percentile,
-            regime=reading.regime,
-        )
+        frame = await self.ohlcv(symbol, timeframe, lookback + 15)
+        return volatility_of(frame, timeframe, lookback, ms_to_datetime(self._effective_now(self._base(symbol))))
 
     async def close(self) -> None:
         """Nothing to release."""

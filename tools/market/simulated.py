@@ -19,7 +19,7 @@ from tools.market.base import (
     Ticker,
     Volatility,
 )
-from tools.market.features import OhlcvArrays, resample, timeframe_seconds, volatility_regime, window_seconds
+from tools.market.features import OhlcvArrays, resample, timeframe_seconds, volatility_of, window_seconds
 from tools.market.replay import Instant, ms_to_datetime, to_ms
 from tools.market.simgen import BAR_MS, ORIGIN_MS, SymbolPath, symbol_key
 from tools.market.symbols import parse_symbol
@@ -204,22 +204,8 @@ class SimulatedMarketData:
 
     async def volatility(self, symbol: str, timeframe: str = "1h", lookback: int = 500) -> Volatility:
         """ATR(14) percentile regime over closed simulated candles."""
-        unified = self.resolve(symbol)
-        frame = await self.ohlcv(unified, timeframe, lookback + 15)
-        if frame.attrs.get("forming"):
-            frame = frame.iloc[:-1]
-        reading = volatility_regime(frame, lookback)
-        return Volatility(
-            symbol=unified,
-            source=SOURCE,
-            simulated=True,
-            timestamp=ms_to_datetime(self.now_ms()),
-            timeframe=timeframe,
-            atr=reading.atr,
-            atr_pct_of_price=reading.atr_pct_of_price,
-            percentile=reading.percentile,
-            regime=reading.regime,
-        )
+        frame = await self.ohlcv(symbol, timeframe, lookback + 15)
+        return volatility_of(frame, timeframe, lookback, ms_to_datetime(self.now_ms()))
 
     async def close(self) -> None:
         """Nothing to release."""
