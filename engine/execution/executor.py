@@ -126,7 +126,10 @@ class Executor:
         assert row.id is not None
         async with self.lock_for(row.id):
             state = await self.guard_state(row)
-            verdict = check_automated(decision, state, self.limits) if automated else check_approved(decision, state)
+            if automated:
+                verdict = check_automated(decision, state, self.limits)
+            else:
+                verdict = check_approved(state, decision.effective_close_pct if decision.closes else None)
             if not verdict.allowed:
                 await self._audit(
                     row, "guard_refused", intent_id, {"action": decision.action, "reasons": verdict.reasons}
@@ -145,11 +148,12 @@ class Executor:
         """Place an intent a person approved with a button (manual actions: close, set stop/TP, breakeven)."""
         assert row.id is not None
         async with self.lock_for(row.id):
-            state = await self.guard_state(row)
-            if not state.armed:
-                reasons = ["the account is read-only: arm it first (`engine arm`)"]
-                await self._audit(row, "guard_refused", intent.intent_id, {"action": action, "reasons": reasons})
-                return ExecutionOutcome("refused", intent.intent_id, reasons, reasons[0])
+            verdict = check_approved(await self.guard_state(row))
+            if not verdict.allowed:
+                await self._audit(
+                    row, "guard_refused", intent.intent_id, {"action": action, "reasons": verdict.reasons}
+                )
+                return ExecutionOutcome("refused", intent.intent_id, verdict.reasons, verdict.reasons[0])
             return await self._place(row, account, position, intent, action, {"action": action}, automated=False)
 
     async def _place(

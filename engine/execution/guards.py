@@ -67,9 +67,9 @@ def check_automated(decision: Decision, state: GuardState, limits: GuardLimits) 
     return GuardVerdict(allowed=not reasons, reasons=reasons, close_pct=close_pct)
 
 
-def check_approved(decision: Decision, state: GuardState) -> GuardVerdict:
+def check_approved(state: GuardState, close_pct: float | None = None) -> GuardVerdict:
     """Guards for an action a person approved with a button: the account must be armed; the kill switch
     stops automated execution only, so it does not block a human's explicit confirmation."""
     if not state.armed:
         return GuardVerdict(False, ["the account is read-only: arm it first (`engine arm`)"])
-    return GuardVerdict(True, [], decision.effective_close_pct if decision.closes else None)
+    return GuardVerdict(True, [], close_pct)
