@@ -51,11 +51,11 @@ class Services:
         if row.exchange_id == PAPER:
             account: Account = PaperAccount(f"paper:{row.id}", self.market, self.sessions, self.paper_config())
         else:
-            box, stored = self.secret_box(), row.credentials_encrypted
+            box = self.secret_box()
 
             def credentials() -> dict[str, Any]:
                 # Decrypted at call time only; nothing keeps the plaintext around.
-                return credentials_of(box, row.model_copy(update={"credentials_encrypted": stored}))
+                return credentials_of(box, row)
 
             account = CcxtAccount(row.exchange_id, credentials)
         self._accounts[row.id] = account
