@@ -182,6 +182,15 @@ class DiscordSettings(BaseModel):
         return self
 
 
+class BotSettings(BaseModel):
+    """Behaviour shared by the chat channels."""
+
+    rate_per_minute: float = Field(default=20.0, gt=0, le=600, description="Messages per user per minute.")
+    burst: int = Field(default=5, ge=1, le=100, description="Messages a user may send at once before the limit.")
+    stream_interval_s: float = Field(default=1.0, ge=0.5, le=10, description="Seconds between streamed edits.")
+    approval_sweep_s: float = Field(default=15.0, ge=1, le=600, description="Seconds between expiry sweeps.")
+
+
 class ApiSettings(BaseModel):
     """HTTP API: webhooks, health, metrics."""
 
@@ -251,6 +260,7 @@ class Settings(BaseSettings):
     exchange: ExchangeSettings = Field(default_factory=ExchangeSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     discord: DiscordSettings = Field(default_factory=DiscordSettings)
+    bot: BotSettings = Field(default_factory=BotSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     risk: RiskSettings = Field(default_factory=RiskSettings)

@@ -31,7 +31,8 @@ def command_lines(app: typer.Typer) -> list[str]:
     return lines
 
 
-async def _ensure_schema(services: Services) -> None:
+async def ensure_schema(services: Services) -> None:
+    """Bring an embedded SQLite database to the current schema (PostgreSQL is migrated deliberately)."""
     # An embedded SQLite file is brought to the current schema so `bastion chat` works with zero setup;
     # a shared PostgreSQL database is migrated deliberately with `bastion db upgrade`.
     if services.settings.database.is_sqlite and await migrate.current(services.engine) != migrate.head_revision():
@@ -66,7 +67,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(text, nl=False)
 
         async def main(services: Services) -> None:
-            await _ensure_schema(services)
+            await ensure_schema(services)
             user_id = await ensure_console_user(services.sessions)
             async with open_chat(services) as analyst:
                 console = ConsoleChat(analyst, user_id, write, help_text)

@@ -5,7 +5,17 @@ from __future__ import annotations
 import typer
 
 from bastion import __version__
-from bastion.cli import analyze, backtest_cmd, chat_cmd, config_cmd, db_cmd, engine_cmd, keys_cmd, market
+from bastion.cli import (
+    analyze,
+    backtest_cmd,
+    chat_cmd,
+    config_cmd,
+    db_cmd,
+    engine_cmd,
+    keys_cmd,
+    market,
+    serve_cmd,
+)
 
 app = typer.Typer(
     name="bastion",
@@ -29,5 +39,5 @@ def root(
     """Bastion command line."""
 
 
-for module in (config_cmd, db_cmd, keys_cmd, engine_cmd, market, analyze, backtest_cmd, chat_cmd):
+for module in (config_cmd, db_cmd, keys_cmd, engine_cmd, market, analyze, backtest_cmd, chat_cmd, serve_cmd):
     module.register(app)

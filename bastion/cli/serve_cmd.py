@@ -1,0 +1,42 @@
+"""`bastion serve`: the configured chat channels, the HTTP API and the background jobs in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+
+import typer
+
+from bastion import __version__
+from bastion.app import Services
+from bastion.cli.chat_cmd import ensure_schema
+from bastion.cli.common import console, run_with_services, settings_or_exit
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `serve` command."""
+
+    @app.command("serve")
+    def serve() -> None:
+        """Run the enabled channels (Telegram), the API, the position monitor and message delivery."""
+        from bastion.serve import open_server
+
+        settings = settings_or_exit()
+
+        async def main(services: Services) -> None:
+            await ensure_schema(services)
+            async with open_server(services) as server:
+                loop = asyncio.get_running_loop()
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    with contextlib.suppress(NotImplementedError):
+                        loop.add_signal_handler(sig, server.stop.set)
+                channels = ["telegram" if server.telegram else None]
+                names = ", ".join(c for c in channels if c) or "no chat channel (enable BASTION_TELEGRAM__ENABLED)"
+                api = f"API on {settings.api.host}:{settings.api.port}" if settings.api.enabled else "API off"
+                console.print(f"Bastion {__version__} serving: {names}; {api}. Ctrl-C to stop.", highlight=False)
+                await server.run()
+
+        with contextlib.suppress(KeyboardInterrupt):
+            run_with_services(main, settings)
+        console.print("Stopped.")

@@ -1,0 +1,180 @@
+"""`bastion serve` wiring: the bot core, the configured channels, the API and the background jobs on one loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import uvicorn
+from bot.core.userlimit import UserRateLimiter
+
+from agents.runner import AnalystChat
+from bastion import __version__
+from bastion.app import Services
+from bot.api.app import create_app, database_check
+from bot.core.approvals import ApprovalsService
+from bot.core.delivery import DeliveryWorker, Sender
+from bot.core.dispatcher import BotCore, MessageEditor
+from bot.core.handlers import CommandDeps, build_registry
+from bot.core.notify import APPROVAL_TOKEN, OutboxNotifier
+from bot.core.permissions import AccessPolicy
+from bot.telegram.app import TelegramChannel
+from bot.telegram.sender import TelegramSender
+from engine.monitor.market_view import StructureMarketViews
+from engine.monitor.monitor import Monitor
+from engine.monitor.runner import run_periodically
+from tools.agent_tools.base import PreferenceStore
+
+log = logging.getLogger(__name__)
+
+
+def build_core(services: Services, chat: AnalystChat, store: PreferenceStore | None) -> BotCore:
+    """The channel-agnostic core over the services and the analyst."""
+    s = services.settings
+    approvals = ApprovalsService(services.sessions, chat, services.executor, services.open_account)
+    forget: list[BotCore] = []
+    registry = build_registry(
+        CommandDeps(
+            chat=chat,
+            sessions=services.sessions,
+            secret_box=services.secret_box,
+            store=store,
+            forget_user=lambda platform, uid: forget[0].forget_user(platform, uid),
+        )
+    )
+    core = BotCore(
+        registry=registry,
+        chat=chat,
+        approvals=approvals,
+        sessions=services.sessions,
+        policy=AccessPolicy.from_settings(s.allowed_users, s.admin_users),
+        limiter=UserRateLimiter(rate_per_minute=s.bot.rate_per_minute, burst=s.bot.burst),
+        stream_interval_s=s.bot.stream_interval_s,
+    )
+    forget.append(core)
+    return core
+
+
+def build_telegram(services: Services, core: BotCore) -> TelegramChannel:
+    """The Telegram channel from the settings."""
+    t = services.settings.telegram
+    return TelegramChannel(
+        core,
+        t.token.get_secret_value(),
+        base_url=t.base_url,
+        mode=t.mode,
+        webhook_url=t.webhook_url,
+        webhook_secret=t.webhook_secret.get_secret_value() or None,
+    )
+
+
+@dataclass
+class Server:
+    """Everything `bastion serve` runs; `run` returns after `stop` is set and all parts stopped."""
+
+    services: Services
+    core: BotCore
+    telegram: TelegramChannel | None = None
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    api_port: int | None = None  # the bound port once the API is up (0 in settings = any free port)
+    _uvicorn: uvicorn.Server | None = None
+
+    def senders(self) -> dict[str, Sender]:
+        """Outbox senders of the running channels."""
+        out: dict[str, Sender] = {}
+        if self.telegram is not None:
+            out["telegram"] = TelegramSender(self.telegram.out, on_sent=self._remember_button_message)
+        return out
+
+    def editors(self) -> dict[str, MessageEditor]:
+        """Message editors of the running channels (approval expiry)."""
+        return {"telegram": self.telegram.editor} if self.telegram is not None else {}
+
+    async def _remember_button_message(self, payload: dict[str, Any], ref: str) -> None:
+        token = payload.get(APPROVAL_TOKEN)
+        if token:
+            await self.core.approvals.attach_message(str(token), "telegram", ref)
+
+    async def _sweep(self) -> None:
+        interval = self.services.settings.bot.approval_sweep_s
+        while not self.stop.is_set():
+            try:
+                await self.core.expire_approvals(self.editors())
+            except Exception:
+                log.exception("approval expiry sweep failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), timeout=interval)
+
+    def _api(self) -> uvicorn.Server:
+        s = self.services.settings
+        webhook = self.telegram if self.telegram is not None and self.telegram.mode == "webhook" else None
+        app = create_app(
+            database_ok=database_check(self.services.engine),
+            telegram=webhook,
+            telegram_secret=s.telegram.webhook_secret.get_secret_value() or None,
+            version=__version__,
+        )
+        config = uvicorn.Config(app, host=s.api.host, port=s.api.port, log_level="warning", lifespan="off")
+        return uvicorn.Server(config)
+
+    async def run(self) -> None:
+        """Start the channels, the API and the jobs; stop them all when `stop` is set."""
+        s = self.services.settings
+        senders = self.senders()
+        tasks: list[asyncio.Task[Any]] = []
+        if s.api.enabled:
+            self._uvicorn = self._api()
+            tasks.append(asyncio.create_task(self._uvicorn.serve(), name="api"))
+            while not self._uvicorn.started:
+                if tasks[-1].done():
+                    await tasks[-1]  # surfaces the bind error
+                await asyncio.sleep(0.02)
+            self.api_port = self._uvicorn.servers[0].sockets[0].getsockname()[1]
+            log.info("API listening on %s:%s", s.api.host, self.api_port)
+        if self.telegram is not None:
+            await self.telegram.start()
+        if senders:
+            worker = DeliveryWorker(self.services.sessions, senders)
+            tasks.append(asyncio.create_task(worker.run(self.stop), name="delivery"))
+        tasks.append(asyncio.create_task(self._sweep(), name="approval-expiry"))
+        if s.scheduler.enabled:
+            monitor = Monitor(
+                self.services.sessions,
+                open_account=self.services.open_account,
+                views=StructureMarketViews(self.services.market),
+                executor=self.services.executor,
+                notifier=OutboxNotifier(self.services.sessions, frozenset(senders)),
+                approval_ttl=timedelta(seconds=s.risk.approval_ttl_s),
+            )
+            tasks.append(
+                asyncio.create_task(
+                    run_periodically(monitor, s.scheduler.monitor_interval_s, stop=self.stop), name="monitor"
+                )
+            )
+        try:
+            await self.stop.wait()
+        finally:
+            if self.telegram is not None:
+                await self.telegram.stop()
+            if self._uvicorn is not None:
+                self._uvicorn.should_exit = True
+            self.stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+@contextlib.asynccontextmanager
+async def open_server(services: Services) -> AsyncIterator[Server]:
+    """A `Server` over the services, with the analyst's persistence open for its lifetime."""
+    from agents.persistence import open_persistence
+    from agents.wiring import build_chat
+
+    async with open_persistence(services.settings.database) as persistence:
+        chat = build_chat(services, persistence)
+        core = build_core(services, chat, persistence.store)
+        telegram = build_telegram(services, core) if services.settings.telegram.enabled else None
+        yield Server(services, core, telegram)

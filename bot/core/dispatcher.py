@@ -1,0 +1,238 @@
+"""The channel-agnostic heart of the bots: permissions, rate limit, commands, free text, button presses."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from agents.runner import AnalystChat, Reply
+from agents.state import TurnContext
+from bot.core.approvals import EXPIRED_TEXT, ApprovalsService, closed_text
+from bot.core.commands import CommandCall, CommandRegistry, Permission, UsageError
+from bot.core.messages import (
+    ButtonPress,
+    ButtonReplier,
+    Inbound,
+    Outbound,
+    Replier,
+    approval_buttons,
+    parse_button,
+)
+from bot.core.permissions import AccessPolicy, refusal
+from bot.core.streaming import StreamedAnswer
+from bot.core.userlimit import UserRateLimiter, polite_message
+from storage.models import User
+from storage.repositories import users as users_repo
+from storage.types import utcnow
+
+log = logging.getLogger(__name__)
+SORRY = "Something went wrong on my side; please try again in a moment."
+USER_CACHE_S = 60.0
+
+
+class MessageEditor(Protocol):
+    """Edits a message the bot sent earlier, by its stored ref (approval expiry)."""
+
+    async def edit_ref(self, message_ref: str, out: Outbound) -> None:
+        """Replace the text of the message and remove its buttons."""
+        ...
+
+
+@dataclass
+class _CachedUser:
+    user_id: int
+    permission: Permission
+    at: float
+
+
+def thread_id_of(msg: Inbound | ButtonPress) -> str:
+    """The conversation: the private chat, or one user within a group (memories never mix)."""
+    if msg.chat_kind == "private":
+        return f"{msg.platform}:{msg.chat_ref}"
+    return f"{msg.platform}:{msg.chat_ref}:{msg.user_ref}"
+
+
+def reply_outbound(reply: Reply) -> Outbound:
+    """A graph reply as a message: text, the first chart as a picture, approval buttons."""
+    text = reply.text
+    if reply.approval is not None:
+        text += "\n\nApprove or reject below (the buttons stop working when the confirmation expires)."
+    return Outbound(
+        text=text,
+        buttons=approval_buttons(reply.approval.token) if reply.approval else [],
+        photo=Path(reply.attachments[0]) if reply.attachments else None,
+    )
+
+
+class BotCore:
+    """Turns inbound messages and button presses into answers; shared by Telegram, Discord and the console."""
+
+    def __init__(
+        self,
+        *,
+        registry: CommandRegistry,
+        chat: AnalystChat,
+        approvals: ApprovalsService,
+        sessions: async_sessionmaker[AsyncSession],
+        policy: AccessPolicy,
+        limiter: UserRateLimiter,
+        stream_interval_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.registry = registry
+        self.chat = chat
+        self.approvals = approvals
+        self.sessions = sessions
+        self.policy = policy
+        self.limiter = limiter
+        self.stream_interval_s = stream_interval_s
+        self.clock = clock
+        self._users: dict[tuple[str, str], _CachedUser] = {}
+
+    async def user(self, platform: str, user_ref: str, display_name: str | None = None) -> _CachedUser:
+        """The user's id and permission (created on first contact; cached briefly)."""
+        key = (platform, user_ref)
+        cached = self._users.get(key)
+        if cached is not None and self.clock() - cached.at < USER_CACHE_S:
+            return cached
+        async with self.sessions.begin() as session:
+            row = await users_repo.get_or_create_user(session, platform, user_ref, display_name)
+            if not row.active:  # they wrote to us again, so they are reachable again
+                await session.execute(update(User).where(User.id == row.id).values(active=True, updated_at=utcnow()))
+        assert row.id is not None
+        fresh = _CachedUser(row.id, self.policy.permission(platform, user_ref, row.roles or []), self.clock())
+        self._users[key] = fresh
+        return fresh
+
+    def forget_user(self, platform: str, user_ref: str) -> None:
+        """Drop a cached permission (after roles changed)."""
+        self._users.pop((platform, user_ref), None)
+
+    async def handle(self, msg: Inbound, replier: Replier) -> None:
+        """Answer one inbound message; never raises (a failure becomes a polite message and a log entry)."""
+        command = msg.command
+        if command is None and not msg.addressed:
+            return  # group chatter not meant for the bot
+        try:
+            verdict = self.limiter.check(f"{msg.platform}:{msg.user_ref}")
+            if not verdict.allowed:
+                if verdict.notify:
+                    await replier.send(Outbound(polite_message(verdict)))
+                return
+            user = await self.user(msg.platform, msg.user_ref, msg.display_name)
+            if command is not None:
+                await self._command(msg, command[0], command[1], user, replier)
+            else:
+                await self._free_text(msg, user, replier)
+        except Exception:
+            log.exception("handling a %s message failed", msg.platform)
+            try:
+                await replier.send(Outbound(SORRY))
+            except Exception:
+                log.exception("could not even apologise on %s", msg.platform)
+
+    async def _command(self, msg: Inbound, name: str, arg_text: str, user: _CachedUser, replier: Replier) -> None:
+        command = self.registry.get(name)
+        if command is None:
+            await replier.send(Outbound(f"Unknown command /{name}. Send /help for the list."))
+            return
+        if command.permission > user.permission:
+            await replier.send(Outbound(refusal(command.permission)))
+            return
+        if command.private_only and not msg.is_private:
+            if command.name == "connect":
+                # Keys typed in a group are compromised: never store them, and remove the message if we can.
+                deleted = await replier.delete_user_message()
+                note = " I deleted your message." if deleted else " Delete that message and rotate those keys now."
+                await replier.send(Outbound(f"Keys are only accepted in a private chat with me.{note}"))
+            else:
+                await replier.send(Outbound(f"/{command.name} works only in a private chat with me."))
+            return
+        try:
+            args = self.registry.parse_args(command, arg_text)
+        except UsageError as exc:
+            await replier.send(Outbound(str(exc)))
+            return
+        call = CommandCall(msg, user.user_id, args, replier, user.permission)
+        result = await command.handler(call)
+        outs = [result] if isinstance(result, Outbound) else list(result or [])
+        for out in outs:
+            await self.deliver(msg, out, replier)
+
+    async def deliver(self, msg: Inbound, out: Outbound, replier: Replier) -> str | None:
+        """Send an answer; personal data asked for in a group goes to the user's private chat instead."""
+        if out.empty:
+            return None
+        if out.private and not msg.is_private:
+            ref = await replier.send_private(out)
+            note = (
+                "I sent you the answer in a private chat."
+                if ref
+                else "That is personal: open a private chat with me (press Start there) and ask again."
+            )
+            await replier.send(Outbound(note))
+            return ref
+        ref = await replier.send(out)
+        await self._track_buttons(msg.platform, out, ref)
+        return ref
+
+    async def _track_buttons(self, platform: str, out: Outbound, ref: str | None) -> None:
+        for button in out.buttons:
+            parsed = parse_button(button.data)
+            if parsed is not None and ref is not None:
+                await self.approvals.attach_message(parsed[0], platform, ref)
+                return
+
+    async def _free_text(self, msg: Inbound, user: _CachedUser, replier: Replier) -> None:
+        ctx = TurnContext(user_id=user.user_id, platform=msg.platform, chat_ref=thread_id_of(msg))
+        stream = StreamedAnswer(replier, self.stream_interval_s)
+        reply = await self.chat.ask(ctx, thread_id_of(msg), msg.text, on_token=stream.on_token)
+        out = reply_outbound(reply)
+        ref = await stream.finish(out)
+        await self._track_buttons(msg.platform, out, ref)
+
+    async def press(self, press: ButtonPress, replier: ButtonReplier) -> None:
+        """Handle an approval button: answer at once, decide once, edit the message with the outcome."""
+        try:
+            parsed = parse_button(press.data)
+            if parsed is None:
+                await replier.answer("This button is no longer valid.")
+                return
+            token, approve = parsed
+            user = await self.user(press.platform, press.user_ref, press.display_name)
+            async with self.approvals.lock(token):
+                problem = await self.approvals.refusal(token, user.user_id)
+                if problem is not None:
+                    await replier.answer(problem)
+                    return
+                await replier.answer("Confirmed, placing the order…" if approve else "Rejected.")
+                row = await self.approvals.get(token)
+                ctx = TurnContext(user_id=user.user_id, platform=press.platform, chat_ref=thread_id_of(press))
+                outcome = await self.approvals.decide(ctx, token, approve)
+                await replier.edit(Outbound(closed_text(row.summary if row else "", outcome)))
+        except Exception:
+            log.exception("handling a %s button press failed", press.platform)
+            try:
+                await replier.answer(SORRY)
+            except Exception:
+                log.debug("the press could not be answered any more", exc_info=True)
+
+    async def expire_approvals(self, editors: Mapping[str, MessageEditor]) -> int:
+        """Expire overdue approvals and edit their button messages to say so; returns how many expired."""
+        rows = await self.approvals.expire()
+        for row in rows:
+            editor = editors.get(row.platform or "")
+            if editor is None or not row.message_ref:
+                continue
+            try:
+                await editor.edit_ref(row.message_ref, Outbound(closed_text(row.summary, EXPIRED_TEXT)))
+            except Exception:
+                log.warning("could not mark approval %s… as expired in its chat", row.token[:6], exc_info=True)
+        return len(rows)

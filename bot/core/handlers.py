@@ -1,0 +1,425 @@
+"""The bot's slash commands, defined once: arguments, help, permission and handler of each.
+
+Market and account commands run through the analyst's deterministic command graph (the same tools, the
+same rendering and the same approval step as free text), so no command needs the language model.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from agents.runner import AnalystChat
+from agents.state import TurnContext
+from bot.core.commands import (
+    Command,
+    CommandCall,
+    CommandRegistry,
+    Permission,
+    UsageError,
+    number_token,
+)
+from bot.core.dispatcher import reply_outbound, thread_id_of
+from bot.core.messages import Outbound
+from bot.core.permissions import ROLES
+from storage.errors import StorageError
+from storage.models import AccountMode, User
+from storage.repositories import accounts as accounts_repo
+from storage.repositories import audit
+from storage.repositories import engine as engine_repo
+from storage.repositories import users as users_repo
+from storage.secrets import SecretBox, SecretsError
+from tools.agent_tools.base import PREFS_KEY, PreferenceStore, prefs_namespace
+from tools.exchange.ids import NEEDS_PASSWORD, PAPER, SUPPORTED_EXCHANGES
+from tools.market.base import UnknownSymbolError
+from tools.market.symbols import normalise_symbol
+
+FRACTIONS = {"all": 100.0, "full": 100.0, "half": 50.0, "third": 33.33, "quarter": 25.0}
+SIDES = ("long", "short")
+
+
+def _symbol(value: str) -> str:
+    try:
+        return normalise_symbol(value)
+    except (ValueError, UnknownSymbolError):
+        raise ValueError(f"{value!r} is not a symbol (try BTC, ETH or SOLUSDT)") from None
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+Symbol = Annotated[str, Field(min_length=1, max_length=40), AfterValidator(_symbol)]
+Timeframe = Annotated[Literal["15m", "1h", "4h", "1d"], BeforeValidator(_lower)]
+Side = Annotated[Literal["long", "short"] | None, BeforeValidator(_lower)]
+
+
+class _Args(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SymbolArgs(_Args):
+    """One symbol."""
+
+    symbol: Symbol
+
+
+class SymbolTfArgs(SymbolArgs):
+    """A symbol and a timeframe."""
+
+    timeframe: Timeframe = "1h"
+
+
+class SizeArgs(_Args):
+    """Pre-trade calculator."""
+
+    symbol: Symbol
+    entry: float = Field(gt=0)
+    stop: float = Field(gt=0)
+    risk: float | None = Field(default=None, gt=0, le=10, description="risk % per trade")
+
+
+class CloseArgs(_Args):
+    """What to close."""
+
+    symbol: Symbol
+    pct: float = Field(default=100.0, gt=0, le=100)
+    side: Side = None
+
+
+class PriceArgs(_Args):
+    """A trigger price on a position."""
+
+    symbol: Symbol
+    price: float = Field(gt=0)
+    side: Side = None
+
+
+class SideArgs(_Args):
+    """A position."""
+
+    symbol: Symbol
+    side: Side = None
+
+
+class ConnectArgs(_Args):
+    """Exchange credentials."""
+
+    exchange: Annotated[str, BeforeValidator(_lower)]
+    api_key: str | None = Field(default=None, min_length=4, max_length=256)
+    secret: str | None = Field(default=None, min_length=4, max_length=512)
+    passphrase: str | None = Field(default=None, max_length=256)
+
+
+class LabelArgs(_Args):
+    """An account label (the first account when omitted)."""
+
+    label: str | None = Field(default=None, max_length=64)
+
+
+class ArmArgs(_Args):
+    """Arm an account in a mode."""
+
+    mode: Annotated[Literal["advise", "auto"], BeforeValidator(_lower)] = "advise"
+    label: str | None = Field(default=None, max_length=64)
+
+
+class KillArgs(_Args):
+    """Engage or release a kill switch."""
+
+    action: Annotated[Literal["on", "release"], BeforeValidator(_lower)] = "on"
+
+
+class SettingsArgs(_Args):
+    """Show or change a preference."""
+
+    key: Annotated[Literal["risk", "capital"] | None, BeforeValidator(_lower)] = None
+    value: float | None = Field(default=None, gt=0)
+
+
+class GrantArgs(_Args):
+    """A role for a user of this platform."""
+
+    user: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_:.-]+$")
+    role: Annotated[Literal["trader", "admin"], BeforeValidator(_lower)]
+
+
+def parse_close(tokens: list[str]) -> dict[str, Any]:
+    """`/close sol half long`, `/close 25% btc`: a symbol, an optional amount and an optional side, any order."""
+    out: dict[str, Any] = {}
+    for tok in tokens:
+        low = tok.lower()
+        if low in SIDES:
+            out["side"] = low
+        elif low in FRACTIONS:
+            out["pct"] = FRACTIONS[low]
+        elif re.fullmatch(r"\d+(\.\d+)?%?", low):
+            out["pct"] = number_token(low)
+        elif "symbol" not in out:
+            out["symbol"] = tok
+        else:
+            raise UsageError(f"I do not understand {tok!r}")
+    return out
+
+
+def parse_trigger(tokens: list[str]) -> dict[str, Any]:
+    """`/stop sol 140 long` or `/stop 140 sol`: a symbol, a price and an optional side."""
+    out: dict[str, Any] = {}
+    for tok in tokens:
+        low, num = tok.lower(), number_token(tok)
+        if low in SIDES:
+            out["side"] = low
+        elif re.fullmatch(r"\d+(\.\d+)?", num) and "price" not in out:
+            out["price"] = num
+        elif "symbol" not in out:
+            out["symbol"] = tok
+        else:
+            raise UsageError(f"I do not understand {tok!r}")
+    return out
+
+
+def base_text(symbol: str) -> str:
+    """'SOL/USDT:USDT' → 'SOLUSDT' (what the command graph's reader recognises unambiguously)."""
+    base, _, rest = symbol.partition("/")
+    return base + rest.split(":")[0]
+
+
+@dataclass
+class CommandDeps:
+    """What the command handlers use."""
+
+    chat: AnalystChat
+    sessions: async_sessionmaker[AsyncSession]
+    secret_box: Callable[[], SecretBox]
+    store: PreferenceStore | None = None
+    forget_user: Callable[[str, str], None] | None = None
+
+
+async def ask_agent(chat: AnalystChat, call: CommandCall, text: str) -> Outbound:
+    """Run a command through the deterministic command graph (same tools and approvals as the analyst)."""
+    msg = call.inbound
+    ctx = TurnContext(user_id=call.user_id, platform=msg.platform, chat_ref=thread_id_of(msg))
+    return reply_outbound(await chat.ask(ctx, thread_id_of(msg), "/" + text))
+
+
+def build_registry(deps: CommandDeps) -> CommandRegistry:
+    """Every command of the bot."""
+    reg = CommandRegistry()
+
+    def via_agent(render: Callable[[Any], str], private: bool = False) -> Callable[[CommandCall], Awaitable[Outbound]]:
+        async def handler(call: CommandCall) -> Outbound:
+            out = await ask_agent(deps.chat, call, render(call.args))
+            out.private = private
+            return out
+
+        return handler
+
+    async def start(call: CommandCall) -> Outbound:
+        name = call.inbound.display_name or "there"
+        return Outbound(
+            f"Hi {name}. I am Bastion: market structure, position risk and confirmed exits.\n"
+            "Ask me anything in plain words, or use a command. Orders are only placed after you press Approve.\n"
+            "`/connect paper` gives you a paper account to try everything safely.\n\n"
+            + reg.help_text(call.permission)
+        )
+
+    async def help_(call: CommandCall) -> Outbound:
+        return Outbound(reg.help_text(call.permission))
+
+    async def connect(call: CommandCall) -> Outbound:
+        a: ConnectArgs = call.args
+        # The message carried keys: remove it from the chat before anything else can go wrong.
+        carried_keys = bool(a.api_key or a.secret or a.passphrase)
+        deleted = await call.replier.delete_user_message() if carried_keys else True
+        warn = "" if deleted else "\nI could not delete your message; delete it yourself."
+        if a.exchange not in SUPPORTED_EXCHANGES:
+            return Outbound(f"Unknown exchange {a.exchange!r}; supported: {', '.join(SUPPORTED_EXCHANGES)}.{warn}")
+        creds = {"apiKey": a.api_key or "", "secret": a.secret or "", "password": a.passphrase or ""}
+        if a.exchange != PAPER and a.exchange not in NEEDS_PASSWORD:
+            creds.pop("password")
+        try:
+            box = deps.secret_box() if a.exchange != PAPER else None
+            async with deps.sessions.begin() as session:
+                row = await accounts_repo.add_account(
+                    session, box, user_id=call.user_id, exchange_id=a.exchange, label=a.exchange, credentials=creds
+                )
+                await audit.record(
+                    session, "account_added", user_id=call.user_id, account_id=row.id, data={"exchange": a.exchange}
+                )
+        except SecretsError:
+            return Outbound(f"Keys cannot be stored: the operator has not configured encryption.{warn}")
+        except StorageError as exc:
+            return Outbound(f"Not connected: {exc.user_message}.{warn}")
+        return Outbound(
+            f"Connected {a.exchange} as account `{row.label}` (read-only, advise mode). "
+            f"Your keys are stored encrypted and will never be shown again. Use `/arm` to allow orders.{warn}"
+        )
+
+    async def accounts_text(user_id: int) -> str:
+        async with deps.sessions() as session:
+            rows = await accounts_repo.list_accounts(session, user_id)
+            switches = await engine_repo.kill_switches(session, user_id)
+        if not rows:
+            return "No account connected yet: `/connect paper` or `/connect <exchange> <key> <secret>`."
+        lines = ["**Accounts**"]
+        for r in rows:
+            armed = "armed" if not r.read_only else "read-only"
+            lines.append(f"- `{r.label}` ({r.exchange_id}): {r.mode}, {armed}")
+        if switches:
+            lines.append("Kill switch engaged: " + ", ".join(f.scope for f in switches))
+        return "\n".join(lines)
+
+    async def set_mode(call: CommandCall, label: str | None, mode: AccountMode | None, armed: bool) -> Outbound:
+        async with deps.sessions.begin() as session:
+            rows = await accounts_repo.list_accounts(session, call.user_id)
+            chosen = [r for r in rows if label is None or r.label.lower() == label.lower()]
+            if not chosen:
+                have = ", ".join(r.label for r in rows) or "none"
+                return Outbound(f"No account labelled {label!r} (yours: {have}).")
+            row = chosen[0]
+            assert row.id is not None
+            await engine_repo.set_account_mode(session, row.id, mode=mode, armed=armed)
+            await audit.record(
+                session,
+                "account_mode",
+                user_id=call.user_id,
+                account_id=row.id,
+                data={"mode": mode.value if mode else row.mode, "armed": armed},
+            )
+        return Outbound(await accounts_text(call.user_id))
+
+    async def arm(call: CommandCall) -> Outbound:
+        a: ArmArgs = call.args
+        return await set_mode(call, a.label, AccountMode(a.mode), True)
+
+    async def disarm(call: CommandCall) -> Outbound:
+        return await set_mode(call, call.args.label, None, False)
+
+    async def kill_switch(call: CommandCall, scope: str) -> Outbound:
+        killed = call.args.action == "on"
+        async with deps.sessions.begin() as session:
+            await engine_repo.set_kill_switch(session, scope, killed, f"chat command by user {call.user_id}")
+            await audit.record(session, "kill_switch", user_id=call.user_id, data={"scope": scope, "killed": killed})
+        if killed:
+            return Outbound(f"Kill switch {scope} ENGAGED: no automated orders until `/kill release`.")
+        return Outbound(f"Kill switch {scope} released.")
+
+    async def kill(call: CommandCall) -> Outbound:
+        return await kill_switch(call, engine_repo.user_scope(call.user_id))
+
+    async def killall(call: CommandCall) -> Outbound:
+        return await kill_switch(call, engine_repo.GLOBAL)
+
+    async def settings(call: CommandCall) -> Outbound:
+        a: SettingsArgs = call.args
+        namespace = prefs_namespace(call.user_id)
+        prefs: dict[str, Any] = {}
+        if deps.store is not None:
+            item = await deps.store.aget(namespace, PREFS_KEY)
+            prefs = dict(item.value) if item is not None else {}
+        if a.key is not None:
+            if a.value is None:
+                raise UsageError(f"{a.key} needs a value")
+            if a.key == "risk" and a.value > 10:
+                return Outbound("Risk per trade must be at most 10%.")
+            if deps.store is None:
+                return Outbound("Preferences cannot be saved on this deployment.")
+            prefs["risk_pct" if a.key == "risk" else "capital"] = a.value
+            await deps.store.aput(namespace, PREFS_KEY, prefs)
+        risk = prefs.get("risk_pct")
+        cap = prefs.get("capital")
+        lines = [
+            "**Settings**",
+            f"- Risk per trade: {f'{risk:g}%' if risk else 'default'}",
+            f"- Capital for sizing: {f'{cap:,.2f} USDT' if cap else 'account balance'}",
+            "Change with `/settings risk 1.5` or `/settings capital 5000`.",
+            "",
+            await accounts_text(call.user_id),
+        ]
+        return Outbound("\n".join(lines), private=True)
+
+    async def grant(call: CommandCall, add: bool) -> Outbound:
+        a: GrantArgs = call.args
+        platform = call.inbound.platform
+        uid = a.user.split(":", 1)[1] if a.user.startswith(f"{platform}:") else a.user
+        async with deps.sessions.begin() as session:
+            user = await users_repo.get_or_create_user(session, platform, uid)
+            roles = [r for r in (user.roles or []) if r in ROLES and r != a.role] + ([a.role] if add else [])
+            row = await session.get(User, user.id)
+            assert row is not None
+            row.roles = roles
+            await audit.record(session, "role_change", user_id=call.user_id, data={"user": uid, "roles": roles})
+        if deps.forget_user is not None:
+            deps.forget_user(platform, uid)
+        return Outbound(f"{platform}:{uid} roles: {', '.join(roles) or 'none'}.")
+
+    async def grant_role(call: CommandCall) -> Outbound:
+        return await grant(call, True)
+
+    async def revoke_role(call: CommandCall) -> Outbound:
+        return await grant(call, False)
+
+    def tf(a: SymbolTfArgs) -> str:
+        return f"{base_text(a.symbol)} {a.timeframe}"
+
+    def side(a: Any) -> str:
+        return f" {a.side}" if a.side else ""
+
+    T = Permission.TRADER
+    for c in (
+        Command("start", "Welcome and the list of commands", start),
+        Command("help", "What I can do", help_),
+        Command("price", "Last price and 24h change", via_agent(lambda a: f"price {base_text(a.symbol)}"),
+                SymbolArgs, "<symbol>", "/price btc"),
+        Command("levels", "Support/resistance with grade and touches", via_agent(lambda a: f"levels {tf(a)}"),
+                SymbolTfArgs, "<symbol> [15m|1h|4h|1d]", "/levels eth 4h", aliases=("structure",)),
+        Command("chart", "Chart with levels and your position", via_agent(lambda a: f"chart {tf(a)}"),
+                SymbolTfArgs, "<symbol> [15m|1h|4h|1d]", "/chart sol 1h"),
+        Command("analyze", "Levels, setup, scenarios, sizing and verdict", via_agent(lambda a: f"analyze {tf(a)}"),
+                SymbolTfArgs, "<symbol> [15m|1h|4h|1d]", "/analyze btc 4h"),
+        Command("overview", "Funding, open interest, volatility, book imbalance",
+                via_agent(lambda a: f"overview {base_text(a.symbol)}"), SymbolArgs, "<symbol>", "/overview sol"),
+        Command("size", "Position size for an entry and a stop",
+                via_agent(lambda a: f"size {base_text(a.symbol)} entry {a.entry:g} stop {a.stop:g}"
+                          + (f" risk {a.risk:g}%" if a.risk else "")),
+                SizeArgs, "<symbol> <entry> <stop> [risk%]", "/size btc 60000 59000 1"),
+        Command("positions", "Your open positions", via_agent(lambda a: "positions", private=True), permission=T),
+        Command("balance", "Your account balance", via_agent(lambda a: "balance", private=True), permission=T),
+        Command("risk", "Risk engine check of one of your positions",
+                via_agent(lambda a: f"evaluate {tf(a)}", private=True), SymbolTfArgs, "<symbol> [timeframe]",
+                "/risk sol", permission=T),
+        Command("close", "Close all or part of a position (asks for confirmation)",
+                via_agent(lambda a: f"close {a.pct:g}% {base_text(a.symbol)}{side(a)}"), CloseArgs,
+                "<symbol> [half|25%|all] [long|short]", "/close sol half", permission=T, parse=parse_close),
+        Command("stop", "Set the stop of a position (asks for confirmation)",
+                via_agent(lambda a: f"set stop {a.price:g} {base_text(a.symbol)}{side(a)}"), PriceArgs,
+                "<symbol> <price> [long|short]", "/stop sol 140", permission=T, parse=parse_trigger),
+        Command("tp", "Set the take-profit of a position (asks for confirmation)",
+                via_agent(lambda a: f"set tp {a.price:g} {base_text(a.symbol)}{side(a)}"), PriceArgs,
+                "<symbol> <price> [long|short]", "/tp sol 260", permission=T, parse=parse_trigger),
+        Command("breakeven", "Move a position's stop to its entry (asks for confirmation)",
+                via_agent(lambda a: f"breakeven {base_text(a.symbol)}{side(a)}"), SideArgs, "<symbol> [long|short]",
+                "/breakeven btc", permission=T, aliases=("be",)),
+        Command("connect", "Connect an exchange account (keys are stored encrypted)", connect, ConnectArgs,
+                "<exchange> [api_key secret [passphrase]]", "/connect paper", permission=T, private_only=True),
+        Command("arm", "Allow orders on an account (advise: after your press; auto: within guards)", arm, ArmArgs,
+                "[advise|auto] [label]", "/arm advise", permission=T),
+        Command("disarm", "Make an account read-only again", disarm, LabelArgs, "[label]", permission=T),
+        Command("kill", "Stop all automated orders on your accounts (/kill release undoes it)", kill, KillArgs,
+                "[release]", permission=T),
+        Command("settings", "Your risk %, capital and accounts", settings, SettingsArgs,
+                "[risk <pct> | capital <usdt>]", "/settings risk 1.5", permission=T),
+        Command("killall", "Admin: stop automated orders for everyone", killall, KillArgs, "[release]",
+                permission=Permission.ADMIN),
+        Command("grant", "Admin: give a user a role", grant_role, GrantArgs, "<user id> <trader|admin>",
+                "/grant 123456 trader", permission=Permission.ADMIN),
+        Command("revoke", "Admin: take a role away", revoke_role, GrantArgs, "<user id> <trader|admin>",
+                permission=Permission.ADMIN),
+    ):
+        reg.add(c)
+    return reg

@@ -1,0 +1,172 @@
+"""Sending, editing and deleting on Telegram for the core: HTML rendering, splitting, 429 retries."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from telegram import Bot, CallbackQuery, Message
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, RetryAfter
+
+from bot.core.messages import Outbound
+from bot.core.render import render_for
+from bot.telegram.convert import PLATFORM, keyboard, message_ref, retry_seconds, split_ref
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+CAPTION_LIMIT = 1024
+ATTEMPTS = 3
+MAX_WAIT_S = 30.0
+
+
+async def _once(call: Callable[[], Awaitable[T]]) -> T:
+    return await call()
+
+
+async def with_retry(call: Callable[[], Awaitable[T]]) -> T:
+    """Run a Bot API call, sleeping through up to two 429 answers (Telegram's retry_after)."""
+    for attempt in range(ATTEMPTS):
+        try:
+            return await call()
+        except RetryAfter as exc:
+            if attempt == ATTEMPTS - 1 or retry_seconds(exc) > MAX_WAIT_S:
+                raise
+            await asyncio.sleep(retry_seconds(exc))
+    raise AssertionError("unreachable")
+
+
+class TelegramOut:
+    """Telegram operations on the bot's own messages, shared by replies, button presses and expiry edits."""
+
+    def __init__(self, bot: Bot, *, retry: bool = True) -> None:
+        self.bot = bot
+        # Interactive answers sleep through a 429; the outbox worker sends once and paces the platform itself.
+        self.call = with_retry if retry else _once
+
+    async def send(self, chat_id: int | str, out: Outbound) -> Message | None:
+        """Send `out` (split if long; a picture with its caption); returns the message carrying the buttons."""
+        chunks = render_for(PLATFORM, out.text) if out.text else []
+        markup = keyboard(out.buttons)
+        last: Message | None = None
+        if out.photo is not None:
+            caption = chunks.pop(0) if chunks and len(chunks[0]) <= CAPTION_LIMIT else None
+            photo = out.photo.read_bytes()
+            last = await self.call(
+                lambda: self.bot.send_photo(
+                    chat_id,
+                    photo=photo,
+                    caption=caption,
+                    parse_mode=ParseMode.HTML if caption else None,
+                    reply_markup=markup if not chunks else None,
+                )
+            )
+        return await self._send_rendered(chat_id, chunks, markup) or last
+
+    async def _send_rendered(self, chat_id: int | str, chunks: list[str], markup: Any) -> Message | None:
+        last: Message | None = None
+        for i, chunk in enumerate(chunks):
+            is_last = i == len(chunks) - 1
+
+            def send_chunk(chunk: str = chunk, is_last: bool = is_last) -> Awaitable[Message]:
+                return self.bot.send_message(
+                    chat_id, chunk, parse_mode=ParseMode.HTML, reply_markup=markup if is_last else None
+                )
+
+            last = await self.call(send_chunk)
+        return last
+
+    async def edit(self, ref: str, out: Outbound) -> None:
+        """Replace a message's text and buttons; text beyond one message goes out as new messages."""
+        chat_id, message_id = split_ref(ref)
+        chunks = render_for(PLATFORM, out.text) or [" "]
+        markup = keyboard(out.buttons)
+        try:
+            await self.call(
+                lambda: self.bot.edit_message_text(
+                    chunks[0],
+                    chat_id=chat_id,
+                    message_id=message_id,
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=markup if len(chunks) == 1 else None,
+                )
+            )
+        except BadRequest as exc:
+            if "not modified" not in str(exc).lower():
+                raise
+        if len(chunks) > 1:
+            await self._send_rendered(chat_id, chunks[1:], markup)
+
+
+class TelegramReplier:
+    """The core's `Replier` for one incoming Telegram message."""
+
+    def __init__(self, out: TelegramOut, chat_id: int, user_id: int, message_id: int | None) -> None:
+        self.out = out
+        self.chat_id = chat_id
+        self.user_id = user_id
+        self.message_id = message_id
+
+    async def send(self, out: Outbound) -> str | None:
+        """Send into the chat of the message."""
+        msg = await self.out.send(self.chat_id, out)
+        return message_ref(msg.chat_id, msg.message_id) if msg else None
+
+    async def edit(self, ref: str, out: Outbound) -> None:
+        """Edit a message the bot sent."""
+        await self.out.edit(ref, out)
+
+    async def send_private(self, out: Outbound) -> str | None:
+        """Send to the user's private chat; None when they never started one or blocked the bot."""
+        try:
+            msg = await self.out.send(self.user_id, out)
+        except (Forbidden, BadRequest):
+            return None
+        return message_ref(msg.chat_id, msg.message_id) if msg else None
+
+    async def delete_user_message(self) -> bool:
+        """Delete the message being handled."""
+        if self.message_id is None:
+            return False
+        try:
+            return bool(await with_retry(lambda: self.out.bot.delete_message(self.chat_id, self.message_id or 0)))
+        except (BadRequest, Forbidden):
+            log.warning("could not delete a message in chat %s", self.chat_id)
+            return False
+
+
+class TelegramButtonReplier:
+    """The core's `ButtonReplier` for one callback query."""
+
+    def __init__(self, out: TelegramOut, query: CallbackQuery) -> None:
+        self.out = out
+        self.query = query
+        self.answered = False
+
+    async def answer(self, text: str) -> None:
+        """Answer the callback query (once)."""
+        if self.answered:
+            return
+        self.answered = True
+        try:
+            await with_retry(lambda: self.query.answer(text[:200]))
+        except BadRequest:
+            log.info("callback query too old to answer")
+
+    async def edit(self, out: Outbound) -> None:
+        """Edit the message whose button was pressed."""
+        msg: Any = self.query.message
+        await self.out.edit(message_ref(msg.chat.id, msg.message_id), out)
+
+
+class TelegramEditor:
+    """Edits messages by ref (approval expiry)."""
+
+    def __init__(self, out: TelegramOut) -> None:
+        self.out = out
+
+    async def edit_ref(self, message_ref: str, out: Outbound) -> None:
+        """Replace the text of the message and remove its buttons."""
+        await self.out.edit(message_ref, out)

@@ -1,0 +1,130 @@
+"""Benchmark: the Telegram channel end to end over real HTTP against the fake Bot API (offline model, SQLite).
+
+1. 5,000 updates from 500 users: each user sends 10 messages one after the other (waiting for each answer),
+   all users at once, through PTB long polling → core → command graph / analyst → sendMessage.
+   Prints sustained updates/s and handling latency (update queued at the API → answer received by the API).
+2. 10,000 queued alerts to 500 chats delivered by the outbox worker through the same bot with 429 storms:
+   prints the highest number of messages in any one-second window, the smallest gap per chat, losses.
+   At Telegram's 30 msg/s this phase takes about 6 minutes of real time (`--alerts` to shorten it).
+
+Run: `python tests/bench/bench_telegram.py [--users 500] [--per-user 10] [--alerts 10000]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from bot.core.delivery import DeliveryWorker
+from bot.core.messages import Outbound
+from bot.core.notify import payload_of
+from bot.telegram.sender import TelegramSender
+from storage.repositories import outbox as outbox_repo
+from tests.bot.telegram_harness import bot_settings, running, telegram_services
+from tests.fakes.telegram_api import FakeTelegram
+
+MESSAGES = ("/price btc", "/levels eth 4h", "price of sol?", "/size btc 60000 59000 1", "/help", "/overview sol")
+
+
+async def updates_phase(fake: FakeTelegram, run: object, users: int, per_user: int) -> None:
+    """Closed-loop users; prints throughput and latency."""
+    latencies: list[float] = []
+    failures = 0
+
+    async def user(i: int) -> None:
+        nonlocal failures
+        chat = 10_000 + i
+        for n in range(per_user):
+            before = len(fake.sent(chat))
+            started = time.monotonic()
+            fake.user_message(chat, chat, MESSAGES[(i + n) % len(MESSAGES)])
+            try:
+                await fake.wait_for(lambda c=chat, b=before: len(fake.sent(c)) > b, timeout=120)
+            except AssertionError:
+                failures += 1
+                continue
+            latencies.append(fake.sent(chat)[before].at - started)
+
+    started = time.monotonic()
+    await asyncio.gather(*(user(i) for i in range(users)))
+    wall = time.monotonic() - started
+    q = statistics.quantiles(latencies, n=100)
+    print(f"updates: {users} users x {per_user} = {users * per_user} updates, answered {len(latencies)}, "
+          f"failures {failures}")
+    print(f"  wall {wall:.1f} s  sustained {len(latencies) / wall:.1f} updates/s")
+    print(f"  handling latency p50 {1000 * q[49]:.0f} ms  p99 {1000 * q[98]:.0f} ms  max {1000 * max(latencies):.0f} ms")
+
+
+async def delivery_phase(fake: FakeTelegram, run: object, alerts: int, chats: int) -> None:
+    """Queue alerts, inject 429 storms, drain, and check limits from the API's own timestamps."""
+    services, server = run.services, run.server  # type: ignore[attr-defined]
+    first_chat = 900_000
+    async with services.sessions.begin() as session:
+        for i in range(alerts):
+            chat = first_chat + i % chats
+            await outbox_repo.enqueue(
+                session, platform="telegram", recipient=str(chat), payload=payload_of(Outbound(f"alert {i}"))
+            )
+    already = len(fake.sent())
+    worker = DeliveryWorker(services.sessions, {"telegram": TelegramSender(server.telegram.out)})
+
+    async def storms() -> None:
+        while True:
+            await asyncio.sleep(20)
+            fake.fail_next("sendMessage", status=429, retry_after=2, count=3)
+
+    storm = asyncio.create_task(storms())
+    started = time.monotonic()
+    stats = await worker.drain(wait_for_retries=True)
+    wall = time.monotonic() - started
+    storm.cancel()
+    sent = [m for m in fake.sent()[already:] if m.chat_id >= first_chat]
+    per_second: dict[int, int] = defaultdict(int)
+    by_chat: dict[int, list[float]] = defaultdict(list)
+    for m in sent:
+        per_second[int(m.at)] += 1
+        by_chat[m.chat_id].append(m.at)
+    gaps = [b - a for ts in by_chat.values() for a, b in zip(ts, ts[1:], strict=False)]
+    in_order = all(
+        [int((m.text or "").split()[1]) for m in sent if m.chat_id == c] == sorted(
+            int((m.text or "").split()[1]) for m in sent if m.chat_id == c
+        )
+        for c in list(by_chat)[:50]
+    )
+    print(f"delivery: {alerts} alerts to {chats} chats in {wall:.1f} s ({len(sent) / wall:.1f} msg/s); "
+          f"delivered {len(sent)}, lost {alerts - len(sent)}, 429 retries {stats.retried}")
+    print(f"  max in any 1 s window {max(per_second.values())} (limit 30), min gap per chat {min(gaps):.3f} s "
+          f"(limit 1.0), order kept per chat: {in_order}")
+
+
+async def main(users: int, per_user: int, alerts: int, chats: int) -> None:
+    """Both phases on one running bot."""
+    logging.basicConfig(level=logging.WARNING)
+    with tempfile.TemporaryDirectory() as tmp:
+        async with FakeTelegram() as fake:
+            settings = bot_settings(fake, f"sqlite+aiosqlite:///{tmp}/app.db", Path(tmp))
+            settings.bot.rate_per_minute = 600  # the benchmark measures throughput, not the spam limit
+            settings.bot.burst = 100
+            async with telegram_services(settings) as services, running(services, fake) as run:
+                await updates_phase(fake, run, users, per_user)
+                if alerts:
+                    await delivery_phase(fake, run, alerts, chats)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--users", type=int, default=500)
+    parser.add_argument("--per-user", type=int, default=10)
+    parser.add_argument("--alerts", type=int, default=10_000)
+    parser.add_argument("--chats", type=int, default=500)
+    args = parser.parse_args()
+    asyncio.run(main(args.users, args.per_user, args.alerts, args.chats))
