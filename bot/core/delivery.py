@@ -155,6 +155,7 @@ class DeliveryWorker:
                     await self.sleep(at - self.clock())
                 limiter.record(chat.recipient, self.clock())
                 outcome = await self._send_one(sender, limiter, row, stats)
+                limiter.delivered(chat.recipient, self.clock())
             if outcome != "sent":
                 if outcome == "gone":
                     stats.gone_recipients.add(f"{chat.platform}:{chat.recipient}")

@@ -47,6 +47,10 @@ class RateLimiter:
         self._window.append(at)
         self._last_by_chat[chat] = at
 
+    def delivered(self, chat: str, at: float) -> None:
+        """Note that the message to `chat` finished at `at`: the per-chat spacing counts from its arrival."""
+        self._last_by_chat[chat] = max(self._last_by_chat.get(chat, at), at)
+
     def pause(self, until: float) -> None:
         """Stop all sending until `until` (the platform answered 429 with retry_after)."""
         self._paused_until = max(self._paused_until, until)
