@@ -6,6 +6,7 @@ Defaults everywhere else: simulated market, paper exchange, offline model, SQLit
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -297,3 +298,24 @@ async def test_webhook_mode_checks_the_secret(fake: FakeTelegram, sqlite_url: st
             health = await client.get(f"http://127.0.0.1:{port}/health")
         assert bad.status_code == 403
         assert health.json()["database"] is True
+
+
+async def test_model_answer_is_streamed_by_edits_at_most_once_per_second(
+    fake: FakeTelegram, sqlite_url: str, tmp_path: Path
+) -> None:
+    from tests.fakes.openai_server import FakeOpenAIServer, Reply
+
+    words = [f"word{i} " for i in range(14)]
+    async with FakeOpenAIServer(models=["bastion"]) as model:
+        model.script(Reply.stream(["The market is quiet. ", *words], chunk_delay_s=0.25))
+        settings = bot_settings(fake, sqlite_url, tmp_path)
+        settings.model.base_url = model.base_url
+        async with telegram_services(settings) as services, running(services, fake):
+            fake.user_message(ALICE, ALICE, "how does the market feel today?")
+            await fake.wait_for(lambda: any("word13" in (m.plain or "") for m in fake.sent(ALICE)), timeout=20)
+            await asyncio.sleep(1.2)  # the final edit waits for its slot
+    (msg,) = fake.sent(ALICE)
+    assert len(msg.edits) >= 2  # shown while the tokens were arriving, then completed
+    assert "word13" in (msg.plain or "") and not (msg.plain or "").endswith("…")
+    edit_times = [c.at for c in fake.calls if c.method == "editMessageText" and c.status == 200]
+    assert all(b - a >= 0.95 for a, b in itertools.pairwise(edit_times))
