@@ -13,7 +13,7 @@ from langgraph.types import interrupt
 from sqlalchemy.exc import IntegrityError
 
 from agents.deps import AgentDeps
-from agents.nodes import answered_ids, fixed_answer, last_ai
+from agents.nodes import SUPERSEDED, answered_ids, fixed_answer, last_ai
 from agents.state import AgentState, TurnContext, to_dicts
 from storage.models import Approval, ApprovalStatus, ExchangeAccount
 from storage.repositories import approvals as approvals_repo
@@ -26,7 +26,7 @@ DECISIONS = ("approve", "reject", "expired", "superseded")
 _NOT_PLACED = {
     "reject": "Rejected: no order was placed.",
     "expired": "The confirmation expired: no order was placed.",
-    "superseded": "The pending order was cancelled because the conversation moved on: no order was placed.",
+    "superseded": SUPERSEDED,
 }
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import Runnable
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -18,6 +19,18 @@ from tools.exchange.base import Account
 
 # Model calls per turn before the agent gives up on tools and answers.
 MAX_STEPS = 8
+
+
+@runtime_checkable
+class DirectModel(Protocol):
+    """A local, synchronous, deterministic model (the offline one) that the agent may call without LangChain's
+    streaming and callback machinery: it answers whole at once (nothing is streamed), from the current turn alone
+    (system prompt, the user's message, this turn's tool calls and results); its read-only tool calls run inside
+    the agent node."""
+
+    def respond(self, messages: Sequence[BaseMessage]) -> AIMessage:
+        """The next message for `messages` (the system prompt and the current turn)."""
+        ...
 
 
 @dataclass
@@ -36,6 +49,11 @@ class AgentDeps:
     grounding: bool = True
     timeout_s: float | None = None
     _bound: Runnable[Any, Any] | None = None
+
+    @property
+    def direct_model(self) -> DirectModel | None:
+        """The model itself when it can be called directly (no network, no callbacks needed), else None."""
+        return self.model if isinstance(self.model, DirectModel) else None
 
     @property
     def bound_model(self) -> Runnable[Any, Any]:

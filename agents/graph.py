@@ -1,10 +1,13 @@
-"""The analyst graph: agent ⇄ read-only tools; propose_order → risk_check → approve (interrupt) → execute."""
+"""The analyst graph: agent ⇄ read-only tools; propose_order → risk_check → approve (interrupt) → execute.
+
+A turn runs agent → tools → agent: the agent node also takes the message in and checks the answer's figures,
+so the common turn is three graph steps (one when no tool is needed).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from langchain_core.messages import AIMessage
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
@@ -12,15 +15,17 @@ from langgraph.store.base import BaseStore
 
 from agents.approval import make_approve_node, make_execute_node, make_risk_check_node, pending_proposal_call
 from agents.deps import AgentDeps
-from agents.nodes import make_agent_node, make_ground_node, make_tools_node
-from agents.state import GROUNDING_NUDGE, AgentState, TurnContext, from_dicts
+from agents.nodes import make_agent_node, make_tools_node
+from agents.state import GROUNDING_NUDGE, AgentState, TurnContext
 
 
 def _after_agent(state: AgentState) -> str:
-    last = from_dicts(state["messages"][-1:])[0]
-    if isinstance(last, AIMessage) and (last.tool_calls or last.invalid_tool_calls):
+    last = state["messages"][-1]
+    if last["type"] == "ai" and (last["data"].get("tool_calls") or last["data"].get("invalid_tool_calls")):
         return "tools"
-    return "ground"
+    if last["type"] == "human" and last["data"].get("name") == GROUNDING_NUDGE:
+        return "agent"  # the answer goes back once for correction
+    return END
 
 
 def _after_tools(state: AgentState) -> str:
@@ -29,11 +34,6 @@ def _after_tools(state: AgentState) -> str:
 
 def _after_risk_check(state: AgentState) -> str:
     return "approve" if state.get("pending") else "agent"
-
-
-def _after_ground(state: AgentState) -> str:
-    last = from_dicts(state["messages"][-1:])[0]
-    return "agent" if last.type == "human" and last.name == GROUNDING_NUDGE else END
 
 
 def build_graph(
@@ -46,12 +46,10 @@ def build_graph(
     g.add_node("risk_check", make_risk_check_node(deps))
     g.add_node("approve", make_approve_node(deps))
     g.add_node("execute", make_execute_node(deps))
-    g.add_node("ground", make_ground_node(deps))
     g.add_edge(START, "agent")
-    g.add_conditional_edges("agent", _after_agent, ["tools", "ground"])
+    g.add_conditional_edges("agent", _after_agent, ["tools", "agent", END])
     g.add_conditional_edges("tools", _after_tools, ["risk_check", "agent"])
     g.add_conditional_edges("risk_check", _after_risk_check, ["approve", "agent"])
     g.add_edge("approve", "execute")
     g.add_edge("execute", END)
-    g.add_conditional_edges("ground", _after_ground, ["agent", END])
     return g.compile(checkpointer=checkpointer, store=store)

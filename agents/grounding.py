@@ -72,15 +72,22 @@ def price_figures(answer: str) -> list[_Figure]:
 
 
 class _Index:
-    """Sorted source values (and their pairwise sums/differences) for tolerance lookups."""
+    """Sorted source values (and, when a figure is not among them, their pairwise sums/differences)."""
 
     def __init__(self, sources: Sequence[float]) -> None:
-        base = sorted({abs(x) for x in sources if x != 0})
-        self.direct = base
-        pool = base[-MAX_PAIR_SOURCES:] if len(base) > MAX_PAIR_SOURCES else base
-        derived = {abs(a - b) for i, a in enumerate(pool) for b in pool[i + 1 :]}
-        derived |= {a + b for i, a in enumerate(pool) for b in pool[i:]}
-        self.derived = sorted(derived)
+        self.direct = sorted({abs(x) for x in sources if x != 0})
+        self._derived: list[float] | None = None
+
+    @property
+    def derived(self) -> list[float]:
+        """Pairwise sums and differences, built on first use: most answers quote the data directly."""
+        if self._derived is None:
+            base = self.direct
+            pool = base[-MAX_PAIR_SOURCES:] if len(base) > MAX_PAIR_SOURCES else base
+            derived = {abs(a - b) for i, a in enumerate(pool) for b in pool[i + 1 :]}
+            derived |= {a + b for i, a in enumerate(pool) for b in pool[i:]}
+            self._derived = sorted(derived)
+        return self._derived
 
     @staticmethod
     def _near(values: list[float], x: float) -> bool:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage, trim_messages
 from langchain_core.messages.utils import count_tokens_approximately
 
@@ -21,6 +24,21 @@ def model_history(messages: list[BaseMessage], budget: int = DEFAULT_TOKEN_BUDGE
     if not trimmed and messages:
         trimmed = messages[-1:]  # one oversized message still beats an empty prompt
     return repair_tool_pairs(trimmed)
+
+
+def stored_tail(messages: Sequence[dict[str, Any]], budget: int = DEFAULT_TOKEN_BUDGET) -> list[dict[str, Any]]:
+    """The stored messages `model_history` can reach, so a long thread is not parsed whole every step.
+
+    A message costs at least len(text) / 4 tokens, so once the tail's text alone is over the budget,
+    everything older is cut by the trim anyway.
+    """
+    limit, chars = 4 * budget, 0
+    for i in range(len(messages) - 1, -1, -1):
+        content = messages[i]["data"].get("content")
+        chars += len(content) if isinstance(content, str) else 0
+        if chars > limit:
+            return list(messages[i:])
+    return list(messages)
 
 
 def repair_tool_pairs(messages: list[BaseMessage]) -> list[BaseMessage]:

@@ -1,9 +1,10 @@
-"""The conversational nodes: agent (model call), read-only tools, grounding check."""
+"""The conversational nodes: agent (turn intake, model call, grounding check) and the read-only tools."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from typing import Any
 
 import openai
@@ -13,13 +14,23 @@ from langgraph.runtime import Runtime
 
 from agents import grounding
 from agents.deps import AgentDeps
-from agents.history import model_history
-from agents.state import GROUNDING_NUDGE, AgentState, TurnContext, from_dicts, to_dicts, turn_start
+from agents.history import model_history, stored_tail
+from agents.state import (
+    GROUNDING_NUDGE,
+    AgentState,
+    TurnContext,
+    from_dicts,
+    is_turn_start,
+    to_dicts,
+    turn_start_index,
+)
 from inference.errors import InferenceError
+from storage.repositories import approvals as approvals_repo
 from tools.agent_tools import PROPOSE_ORDER, ToolContext
 
 log = logging.getLogger(__name__)
 FIXED = "bastion_fixed"  # marks answers written by the graph itself: not model output, not grounding-checked
+SUPERSEDED = "The pending order was cancelled because the conversation moved on: no order was placed."
 
 
 def fixed_answer(text: str) -> AIMessage:
@@ -42,6 +53,10 @@ def model_error_text(exc: BaseException, timeout_s: float | None) -> str:
 
 
 async def _call_model(deps: AgentDeps, messages: list[BaseMessage]) -> AIMessage:
+    if (direct := deps.direct_model) is not None:
+        # A local deterministic model answers whole at once: nothing to stream (the reply carries the text), and
+        # no chat-model callback layer around a function call.
+        return direct.respond(messages)
     writer = get_stream_writer()
     full: AIMessageChunk | None = None
     async for chunk in deps.bound_model.astream(messages):
@@ -60,97 +75,171 @@ async def _call_model(deps: AgentDeps, messages: list[BaseMessage]) -> AIMessage
     )
 
 
-def make_agent_node(deps: AgentDeps) -> Any:
-    """The model call: system prompt + token-budgeted history; failures become a short answer."""
+def waiting_proposal(state: AgentState) -> dict[str, Any] | None:
+    """The order proposal that still waits for its approval (checked by risk_check, not yet decided)."""
+    pending = state.get("pending")
+    if pending and pending.get("token") and not pending.get("decision"):
+        return pending
+    return None
 
-    async def agent(state: AgentState) -> dict[str, Any]:
+
+async def supersede(deps: AgentDeps, pending: dict[str, Any], user_id: int) -> list[BaseMessage]:
+    """Drop a waiting order because a new message arrived: its button stops working, its tool call gets a result."""
+    async with deps.sessions.begin() as session:
+        await approvals_repo.reject_approval(session, pending["token"], user_id)
+    result = ToolMessage(SUPERSEDED, tool_call_id=pending["tool_call_id"], name=PROPOSE_ORDER)
+    return [result, fixed_answer(SUPERSEDED)]
+
+
+def _sources(stored: list[dict[str, Any]], new: list[BaseMessage]) -> list[str]:
+    """This turn's tool results and the user's own words: what an answer's figures may come from."""
+    start = next((i for i, m in enumerate(new) if isinstance(m, HumanMessage) and m.name != GROUNDING_NUDGE), None)
+    earlier: list[str] = []
+    if start is None:
+        turn = stored[turn_start_index(stored) :]
+        earlier = [str(m["data"].get("content")) for m in turn if m["type"] == "tool" or is_turn_start(m)]
+    fresh = new[start or 0 :]
+    return earlier + [
+        str(m.content)
+        for m in fresh
+        if isinstance(m, ToolMessage) or (isinstance(m, HumanMessage) and m.name != GROUNDING_NUDGE)
+    ]
+
+
+def _grounded(state: AgentState, stored: list[dict[str, Any]], new: list[BaseMessage], ai: AIMessage) -> dict[str, Any]:
+    """The answer checked against this turn's data: accepted, sent back once for correction, or cleaned."""
+    if ai.additional_kwargs.get(FIXED) or not isinstance(ai.content, str):
+        return {"messages": to_dicts([*new, ai])}
+    result = grounding.check_answer(ai.content, _sources(stored, new))
+    if result.ok:
+        return {"messages": to_dicts([*new, ai]), "grounding": {"ok": True, "checked": len(result.checked)}}
+    if state.get("corrections", 0) < 1:
+        nudge = HumanMessage(grounding.correction_request(result.unsupported), name=GROUNDING_NUDGE)
+        return {"messages": to_dicts([*new, ai, nudge]), "corrections": 1, "grounding": {"ok": False, "retry": True}}
+    cleaned = ai.model_copy(update={"content": grounding.remove_unsupported(ai.content, result.unsupported)})
+    return {"messages": to_dicts([*new, cleaned]), "grounding": {"ok": False, "removed": result.unsupported}}
+
+
+def _earlier(deps: AgentDeps, stored: list[dict[str, Any]], new: list[BaseMessage]) -> list[BaseMessage]:
+    """The stored messages the model gets before this step's new ones (parsed only as far as they are needed).
+
+    A direct model answers from the current turn alone; other models get the token-budgeted history.
+    """
+    if deps.direct_model is None:
+        return from_dicts(stored_tail(stored, deps.token_budget))
+    if any(isinstance(m, HumanMessage) and m.name != GROUNDING_NUDGE for m in new):
+        return []
+    return from_dicts(stored[turn_start_index(stored) :])
+
+
+def _inline(deps: AgentDeps, ai: AIMessage) -> bool:
+    """Whether the agent node runs this message's tool calls itself (direct model, read-only calls only)."""
+    if deps.direct_model is None or not ai.tool_calls or ai.invalid_tool_calls:
+        return False
+    return all(c["name"] != PROPOSE_ORDER for c in ai.tool_calls)
+
+
+def make_agent_node(deps: AgentDeps) -> Any:
+    """The model call: takes in the turn's message, calls the model on the token-budgeted history, and checks
+    a final answer's figures against this turn's tool data (one correction, then removal).
+
+    The grounding check runs here rather than in a node of its own, and a direct (local, deterministic) model's
+    read-only tool calls run here too: the offline model answers most turns in one graph step. Order proposals
+    always leave through the tools node to risk_check and the approval step.
+    """
+
+    async def agent(state: AgentState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
+        stored = state.get("messages") or []
+        new: list[BaseMessage] = []
+        update: dict[str, Any] = {}
+        text = state.get("inbox")
+        if text is not None:
+            if (waiting := waiting_proposal(state)) is not None:
+                new += await supersede(deps, waiting, runtime.context.user_id)
+            new.append(HumanMessage(text, id=uuid.uuid4().hex))
+            update = {"inbox": None, "pending": None}
+        earlier = _earlier(deps, stored, new)
         steps = state.get("steps", 0)
-        if steps >= deps.max_steps:
-            msg = fixed_answer("I could not finish this with the tools available; please ask more specifically.")
-            return {"messages": to_dicts([msg])}
-        history = model_history(from_dicts(state.get("messages", [])), deps.token_budget)
-        try:
-            ai = await _call_model(deps, [SystemMessage(deps.system_prompt), *history])
-        except Exception as exc:
-            log.warning("analyst model failed: %r", exc, exc_info=not isinstance(exc, openai.APIError))
-            ai = fixed_answer(model_error_text(exc, deps.timeout_s))
-        return {"messages": to_dicts([ai]), "steps": steps + 1}
+        attachments: list[str] = []
+        while True:
+            if steps >= deps.max_steps:
+                ai = fixed_answer("I could not finish this with the tools available; please ask more specifically.")
+                break
+            history = [*earlier, *new] if deps.direct_model else model_history([*earlier, *new], deps.token_budget)
+            try:
+                ai = await _call_model(deps, [SystemMessage(deps.system_prompt), *history])
+            except Exception as exc:
+                log.warning("analyst model failed: %r", exc, exc_info=not isinstance(exc, openai.APIError))
+                ai = fixed_answer(model_error_text(exc, deps.timeout_s))
+            steps += 1
+            if not _inline(deps, ai):
+                break
+            results, charts = await run_tool_calls(deps, ai, runtime)
+            new += [ai, *results]
+            attachments += charts
+        update["steps"] = steps
+        if attachments:
+            update["attachments"] = [*(state.get("attachments") or []), *attachments]
+        if ai.tool_calls or ai.invalid_tool_calls or not deps.grounding:
+            return {**update, "messages": to_dicts([*new, ai])}
+        return {**update, **_grounded(state, stored, new, ai)}
 
     return agent
 
 
 def last_ai(state: AgentState) -> AIMessage | None:
     """The latest model message of the state."""
-    for m in reversed(from_dicts(state.get("messages", [])[-12:])):
-        if isinstance(m, AIMessage):
-            return m
+    for m in reversed(state.get("messages", [])[-12:]):
+        if m["type"] == "ai":
+            found = from_dicts([m])[0]
+            return found if isinstance(found, AIMessage) else None
     return None
 
 
 def answered_ids(state: AgentState) -> set[str]:
     """Tool call ids that already have a result in this turn."""
-    msgs = from_dicts(state.get("messages", [])[-60:])
-    return {m.tool_call_id for m in msgs[turn_start(msgs) :] if isinstance(m, ToolMessage)}
+    msgs = state.get("messages", [])
+    return {str(m["data"]["tool_call_id"]) for m in msgs[turn_start_index(msgs) :] if m["type"] == "tool"}
+
+
+async def run_tool_calls(
+    deps: AgentDeps, ai: AIMessage, runtime: Runtime[TurnContext]
+) -> tuple[list[ToolMessage], list[str]]:
+    """Results of a model message's read-only tool calls (run concurrently) and the charts they drew.
+
+    Bad calls are answered with an error for the model; propose_order calls are left to risk_check
+    (a second proposal in one message is refused).
+    """
+    ctx = ToolContext(user_id=runtime.context.user_id, store=runtime.store)  # type: ignore[arg-type]
+    out: list[ToolMessage] = []
+    proposals = [c for c in ai.tool_calls if c["name"] == PROPOSE_ORDER]
+    for extra in proposals[1:]:
+        out.append(_error(extra["id"], PROPOSE_ORDER, "One order proposal at a time; propose the others later."))
+    for bad in ai.invalid_tool_calls:
+        detail = bad.get("error") or "the arguments are not valid JSON"
+        out.append(_error(bad.get("id") or "", bad.get("name") or "unknown", f"Invalid tool call: {detail}."))
+    calls = [c for c in ai.tool_calls if c["name"] != PROPOSE_ORDER]
+    results = await asyncio.gather(*(deps.toolkit.run(c["name"], c["args"], ctx) for c in calls))
+    charts: list[str] = []
+    for call, res in zip(calls, results, strict=True):
+        status = "error" if res.error else "success"
+        out.append(ToolMessage(res.content, tool_call_id=call["id"], name=call["name"], status=status))
+        if res.data and isinstance(res.data.get("chart"), str):
+            charts.append(res.data["chart"])
+    return out, charts
 
 
 def make_tools_node(deps: AgentDeps) -> Any:
-    """Runs the read-only tool calls (concurrently); bad calls are answered with an error for the model."""
+    """Runs the read-only tool calls of the model's last message."""
 
     async def tools(state: AgentState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
         ai = last_ai(state)
         assert ai is not None
-        ctx = ToolContext(user_id=runtime.context.user_id, store=runtime.store)  # type: ignore[arg-type]
-        out: list[BaseMessage] = []
-        proposals = [c for c in ai.tool_calls if c["name"] == PROPOSE_ORDER]
-        for extra in proposals[1:]:
-            out.append(_error(extra["id"], PROPOSE_ORDER, "One order proposal at a time; propose the others later."))
-        for bad in ai.invalid_tool_calls:
-            detail = bad.get("error") or "the arguments are not valid JSON"
-            out.append(_error(bad.get("id") or "", bad.get("name") or "unknown", f"Invalid tool call: {detail}."))
-        calls = [c for c in ai.tool_calls if c["name"] != PROPOSE_ORDER]
-        results = await asyncio.gather(*(deps.toolkit.run(c["name"], c["args"], ctx) for c in calls))
-        attachments = list(state.get("attachments") or [])
-        for call, res in zip(calls, results, strict=True):
-            out.append(
-                ToolMessage(
-                    res.content, tool_call_id=call["id"], name=call["name"], status="error" if res.error else "success"
-                )
-            )
-            if res.data and isinstance(res.data.get("chart"), str):
-                attachments.append(res.data["chart"])
-        return {"messages": to_dicts(out), "attachments": attachments}
+        out, charts = await run_tool_calls(deps, ai, runtime)
+        return {"messages": to_dicts(out), "attachments": [*(state.get("attachments") or []), *charts]}
 
     return tools
 
 
 def _error(call_id: str, name: str, text: str) -> ToolMessage:
     return ToolMessage(text, tool_call_id=call_id, name=name, status="error")
-
-
-def make_ground_node(deps: AgentDeps) -> Any:
-    """Checks the final answer's figures against this turn's tool data: one correction, then removal."""
-
-    async def ground(state: AgentState) -> dict[str, Any]:
-        messages = from_dicts(state.get("messages", []))
-        ai = messages[-1] if messages else None
-        if not isinstance(ai, AIMessage) or ai.additional_kwargs.get(FIXED) or not isinstance(ai.content, str):
-            return {}
-        start = turn_start(messages)
-        sources = [
-            str(m.content)
-            for m in messages[start:]
-            if isinstance(m, ToolMessage) or (isinstance(m, HumanMessage) and m.name != GROUNDING_NUDGE)
-        ]
-        result = grounding.check_answer(ai.content, sources)
-        if result.ok:
-            return {"grounding": {"ok": True, "checked": len(result.checked)}}
-        if state.get("corrections", 0) < 1:
-            nudge = HumanMessage(grounding.correction_request(result.unsupported), name=GROUNDING_NUDGE)
-            return {"messages": to_dicts([nudge]), "corrections": 1, "grounding": {"ok": False, "retry": True}}
-        cleaned = ai.model_copy(update={"content": grounding.remove_unsupported(ai.content, result.unsupported)})
-        return {
-            "messages": to_dicts([cleaned]),
-            "grounding": {"ok": False, "removed": result.unsupported},
-        }
-
-    return ground

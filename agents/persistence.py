@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.store.base import BaseStore
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    DeltaChannelHistory,
+)
+from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.store.base import BaseStore, Op, Result
+from langgraph.store.sqlite import SqliteStore
 from sqlalchemy.engine import make_url
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -26,24 +42,108 @@ def psycopg_url(sqlalchemy_url: str) -> str:
     return make_url(sqlalchemy_url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+class ThreadedSqliteSaver(SqliteSaver):
+    """LangGraph's SqliteSaver for asyncio: each call runs whole on the persistence thread.
+
+    One thread hop per checkpoint read or write, where AsyncSqliteSaver (aiosqlite) makes one per SQL call
+    (five or six to load a checkpoint): the event loop of a busy bot spends its time on turns instead.
+    Same tables and format as AsyncSqliteSaver, so either can open the other's file.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, executor: ThreadPoolExecutor) -> None:
+        super().__init__(conn)
+        self._executor = executor
+
+    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, partial(fn, *args, **kwargs))
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """The checkpoint of `config` (the thread's latest without a checkpoint id), with its pending writes."""
+        return await self._call(self.get_tuple, config)
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        """Checkpoints matching the arguments, newest first."""
+        found = await self._call(lambda: list(self.list(config, filter=filter, before=before, limit=limit)))
+        for item in found:
+            yield item
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Store a checkpoint (committed when this returns)."""
+        return await self._call(self.put, config, checkpoint, metadata, new_versions)
+
+    async def aput_writes(
+        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
+    ) -> None:
+        """Store a task's pending writes."""
+        await self._call(self.put_writes, config, writes, task_id, task_path)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        """Delete a thread's checkpoints and writes."""
+        await self._call(self.delete_thread, thread_id)
+
+    async def aget_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> Mapping[str, DeltaChannelHistory]:
+        """History of delta channels (unused by the analyst graph; kept complete for LangGraph)."""
+        return await self._call(self.get_delta_channel_history, config=config, channels=channels)
+
+
+class ThreadedSqliteStore(SqliteStore):
+    """LangGraph's SqliteStore for asyncio: each batch runs whole on the persistence thread."""
+
+    def __init__(self, conn: sqlite3.Connection, executor: ThreadPoolExecutor) -> None:
+        super().__init__(conn)
+        self._executor = executor
+
+    async def abatch(self, ops: Iterable[Op]) -> list[Result]:
+        """Run the operations on the persistence thread."""
+        batch = list(ops)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self.batch, batch)
+
+
+def _connect(path: str, *, autocommit: bool) -> sqlite3.Connection:
+    kwargs: dict[str, Any] = {"isolation_level": None} if autocommit else {}
+    conn = sqlite3.connect(path, check_same_thread=False, timeout=10.0, **kwargs)
+    # WAL + NORMAL: a commit per checkpoint without an fsync each; a power cut may lose the last turn only.
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
 @asynccontextmanager
 async def sqlite_persistence(path: Path | str) -> AsyncIterator[Persistence]:
-    """AsyncSqliteSaver and AsyncSqliteStore on one SQLite file."""
-    import aiosqlite
-    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-    from langgraph.store.sqlite.aio import AsyncSqliteStore
-
+    """Checkpointer and store on one SQLite file, driven from one persistence thread."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    async with aiosqlite.connect(str(path)) as conn:
-        # WAL + NORMAL: a commit per checkpoint without an fsync each; a power cut may lose the last turn only.
-        await conn.execute("PRAGMA journal_mode=WAL")
-        await conn.execute("PRAGMA synchronous=NORMAL")
-        await conn.execute("PRAGMA busy_timeout=10000")
-        saver = AsyncSqliteSaver(conn)
-        await saver.setup()
-        async with AsyncSqliteStore.from_conn_string(str(path)) as store:
-            await store.setup()
-            yield Persistence(saver, store)
+    # One thread: SQLite has one writer anyway, and a single thread keeps each connection on it.
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bastion-checkpoints")
+    loop = asyncio.get_running_loop()
+    saver_conn = store_conn = None
+    try:
+        saver_conn = await loop.run_in_executor(executor, partial(_connect, str(path), autocommit=False))
+        store_conn = await loop.run_in_executor(executor, partial(_connect, str(path), autocommit=True))
+        saver = ThreadedSqliteSaver(saver_conn, executor)
+        store = ThreadedSqliteStore(store_conn, executor)
+        await loop.run_in_executor(executor, saver.setup)
+        await loop.run_in_executor(executor, store.setup)
+        yield Persistence(saver, store)
+    finally:
+        for conn in (saver_conn, store_conn):
+            if conn is not None:
+                await loop.run_in_executor(executor, conn.close)
+        executor.shutdown(wait=True)
 
 
 @asynccontextmanager

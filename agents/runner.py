@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from langchain_core.messages import HumanMessage
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, Durability
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from agents.state import TurnContext, to_dicts
+from agents.state import TurnContext
 from storage.models import ApprovalStatus
 from storage.repositories import approvals as approvals_repo
 from storage.repositories.approvals import Outcome
@@ -60,10 +60,14 @@ class AnalystChat:
         self.graph = graph
         self.command_graph = command_graph or graph
         self.sessions = sessions
-        self._locks: dict[str, asyncio.Lock] = {}
+        # One turn at a time per thread; a lock lives only while someone holds or waits for it.
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     def _lock(self, thread_id: str) -> asyncio.Lock:
-        return self._locks.setdefault(thread_id, asyncio.Lock())
+        lock = self._locks.get(thread_id)
+        if lock is None:
+            lock = self._locks[thread_id] = asyncio.Lock()
+        return lock
 
     @staticmethod
     def _config(thread_id: str) -> dict[str, Any]:
@@ -74,16 +78,16 @@ class AnalystChat:
         if len(thread_id) > MAX_THREAD_ID:
             raise ValueError(f"thread ids are at most {MAX_THREAD_ID} characters")
         graph = self.command_graph if text.startswith("/") else self.graph
+        # No "pending" key: the agent node reads it from the checkpoint to drop an order still waiting for
+        # approval (one checkpoint read per turn, and correct whichever process ran the previous turn).
+        state = {
+            "inbox": text.removeprefix("/"),
+            "attachments": [],
+            "steps": 0,
+            "corrections": 0,
+            "grounding": None,
+        }
         async with self._lock(thread_id):
-            await self._supersede(ctx, thread_id)
-            state = {
-                "messages": to_dicts([HumanMessage(text.removeprefix("/") if text.startswith("/") else text)]),
-                "pending": None,
-                "attachments": [],
-                "steps": 0,
-                "corrections": 0,
-                "grounding": None,
-            }
             return await self._run(graph, state, ctx, thread_id, on_token)
 
     async def pending_approval(self, thread_id: str) -> ApprovalRequest | None:
@@ -95,30 +99,26 @@ class AnalystChat:
                 return ApprovalRequest(value["token"], value["summary"], value["expires_at"])
         return None
 
-    async def _supersede(self, ctx: TurnContext, thread_id: str) -> None:
-        # A new message while an order waits: that order is dropped (its button stops working) so every tool
-        # call in the history has a result and the conversation can go on.
-        waiting = await self.pending_approval(thread_id)
-        if waiting is None:
-            return
-        async with self.sessions.begin() as session:
-            await approvals_repo.reject_approval(session, waiting.token, ctx.user_id)
-        await self._run(self.graph, Command(resume={"decision": "superseded"}), ctx, thread_id, None)
-
     async def decide(self, ctx: TurnContext, token: str, approve: bool) -> Reply:
         """Handle an approve/reject press: atomically flip the row, then resume the waiting conversation."""
-        async with self.sessions.begin() as session:
-            fn = approvals_repo.consume_approval if approve else approvals_repo.reject_approval
-            decision = await fn(session, token, ctx.user_id)
-        row = decision.approval
-        if decision.outcome in (Outcome.NOT_FOUND, Outcome.NOT_OWNER) or row is None:
+        async with self.sessions() as session:
+            found = await approvals_repo.get_approval(session, token)
+        if found is None:
             return Reply("This confirmation is not valid for you.")
-        resume = _resume_value(decision.outcome, row.status, approve)
-        thread_id = row.chat_ref or ""
+        thread_id = found.chat_ref or ""
+        # The flip happens under the conversation's lock: a message arriving at the same moment either comes
+        # before (and cancels the order: this press then finds it rejected) or after (the order runs first).
         async with self._lock(thread_id):
+            async with self.sessions.begin() as session:
+                fn = approvals_repo.consume_approval if approve else approvals_repo.reject_approval
+                decision = await fn(session, token, ctx.user_id)
+            row = decision.approval
+            if decision.outcome in (Outcome.NOT_FOUND, Outcome.NOT_OWNER) or row is None:
+                return Reply("This confirmation is not valid for you.")
             waiting = await self.pending_approval(thread_id)
             if waiting is None or waiting.token != token:
                 return Reply(_already(row.status, row.result))
+            resume = _resume_value(decision.outcome, row.status, approve)
             return await self._run(self.graph, Command(resume={"decision": resume}), ctx, thread_id, None)
 
     async def _run(
@@ -161,7 +161,9 @@ def _collect(reply: Reply, chunk: dict[str, Any]) -> None:
         if not isinstance(update, dict):
             continue
         for m in update.get("messages") or []:
-            if m["type"] == "ai" and isinstance(m["data"].get("content"), str) and not m["data"].get("tool_calls"):
+            if m["type"] == "human":
+                reply.text = ""  # what came before the user's message (a superseded order) is not the answer
+            elif m["type"] == "ai" and isinstance(m["data"].get("content"), str) and not m["data"].get("tool_calls"):
                 reply.text = m["data"]["content"]
         if update.get("attachments"):
             reply.attachments = list(update["attachments"])

@@ -41,9 +41,14 @@ def _cut_at_human(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 class AgentState(TypedDict, total=False):
-    """A conversation: LangChain messages as dicts, the order awaiting approval, this turn's extras."""
+    """A conversation: LangChain messages as dicts, the order awaiting approval, this turn's extras.
+
+    A turn's text arrives in `inbox`; the agent node moves it into `messages` (after closing an order
+    proposal that still waits for approval, which the new message supersedes).
+    """
 
     messages: Annotated[list[dict[str, Any]], merge_messages]
+    inbox: str | None
     pending: dict[str, Any] | None
     attachments: list[str]
     steps: int
@@ -73,6 +78,19 @@ def to_dicts(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
 def from_dicts(messages: Sequence[dict[str, Any]]) -> list[BaseMessage]:
     """Messages back from their dicts."""
     return messages_from_dict(list(messages))
+
+
+def is_turn_start(m: dict[str, Any]) -> bool:
+    """True for a stored user message that starts a turn (grounding nudges do not)."""
+    return m["type"] == "human" and m["data"].get("name") != GROUNDING_NUDGE
+
+
+def turn_start_index(messages: Sequence[dict[str, Any]]) -> int:
+    """Index of the latest turn's user message in stored (dict) messages; 0 when there is none."""
+    for i in range(len(messages) - 1, -1, -1):
+        if is_turn_start(messages[i]):
+            return i
+    return 0
 
 
 def turn_start(messages: Sequence[BaseMessage]) -> int:

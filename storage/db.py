@@ -27,6 +27,8 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> AsyncE
     parsed = make_url(url)
     kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
     if parsed.get_backend_name() == "sqlite":
+        # A SQLite file connection cannot drop like a server's: a ping per checkout would only cost round trips.
+        kwargs["pool_pre_ping"] = False
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}

@@ -17,6 +17,7 @@ from pydantic import Field
 from agents.offline import render
 from agents.offline.intents import Request, parse_request
 from agents.state import turn_start
+from tools.agent_tools.base import num
 
 Call = tuple[str, dict[str, Any]]
 
@@ -49,7 +50,8 @@ class OfflineChatModel(BaseChatModel):
         step = plan(request, results)
         if isinstance(step, str):
             return AIMessage(content=render.PREFIX + step)
-        base = len(messages)
+        # Ids unique across turns: the turn's message id (when it has one) and the step within the turn.
+        base = f"{(messages[start].id or '')[:8]}_{len(messages) - start}"
         calls = [
             {"name": name, "args": args, "id": f"offline_{base}_{i}", "type": "tool_call"}
             for i, (name, args) in enumerate(step)
@@ -204,11 +206,57 @@ def _order(req: Request, results: dict[str, Any]) -> list[Call] | str:
     args: dict[str, Any] = {"symbol": req.symbol, "action": action[req.kind]}
     if req.kind == "close":
         args["close_pct"] = req.pct or 100.0
-    if req.price is not None and req.kind in ("set_stop", "set_tp"):
-        args["price"] = req.price
     if req.side:
         args["side"] = req.side
+    if req.kind in ("set_stop", "set_tp"):
+        if req.price is not None:
+            args["price"] = req.price
+        elif req.offset is not None:
+            level = _relative_level(req, results)
+            if not isinstance(level, tuple):
+                return level
+            args["price"], side = level
+            if side:
+                args["side"] = side
+        else:
+            what = "stop" if req.kind == "set_stop" else "tp"
+            return f"At what price? For example: set {what} 230 on my {req.symbol.lower()} long"
     return [("propose_order", args)]
+
+
+def _relative_level(req: Request, results: dict[str, Any]) -> tuple[float, str | None] | list[Call] | str:
+    """The price of "2% below entry" / "10 above the price": (price, position side), the data still needed,
+    or a question when the anchor is missing or there is no such position."""
+    assert req.symbol is not None and req.offset is not None
+    what = "stop" if req.kind == "set_stop" else "tp"
+    if req.anchor is None:
+        direction = "below" if req.offset < 0 else "above"
+        return (
+            f"{abs(req.offset):g}{'%' if req.offset_pct else ''} {direction} what: your entry or the current price? "
+            f"For example: set {what} {abs(req.offset):g}{'%' if req.offset_pct else ''} {direction} entry on my "
+            f"{req.symbol.lower()} long"
+        )
+    side: str | None = None
+    if req.anchor == "entry":
+        if "get_positions" not in results:
+            return [("get_positions", {})]
+        mine = [
+            p
+            for p in results["get_positions"].get("positions", [])
+            if str(p.get("symbol", "")).split("/")[0] == req.symbol and req.side in (None, p.get("side"))
+        ]
+        if not mine:
+            wanted = f"{req.symbol} {req.side}" if req.side else req.symbol
+            return f"There is no open {wanted} position to set a {what} on."
+        base, side = float(mine[0]["entry"]), str(mine[0]["side"])
+    else:
+        if "get_price" not in results:
+            return [("get_price", {"symbol": req.symbol})]
+        base = float(results["get_price"]["last"])
+    level = base * (1 + req.offset / 100) if req.offset_pct else base + req.offset
+    if level <= 0:
+        return f"That would put the {what} at {level:g}; give a smaller distance."
+    return float(num(level) or 0.0), side
 
 
 def _analyze(req: Request, results: dict[str, Any]) -> list[Call] | str:

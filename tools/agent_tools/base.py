@@ -19,6 +19,7 @@ from tools.exchange.base import Account
 from tools.exchange.errors import AccountError
 from tools.exchange.models import Position
 from tools.market.base import MarketData, MarketDataError
+from tools.market.cache import CoalescingCache
 from tools.market.symbols import normalise_symbol
 from tools.structure.mtf import StructureCache
 
@@ -65,6 +66,8 @@ class ToolDeps:
     cache: StructureCache = field(default_factory=StructureCache)
     # Risk evaluation lives in engine/, above tools/: the composition root passes it in.
     evaluate: PositionEvaluator | None = None
+    # Market tool results shared by every user for a moment (see market_tools): many people ask about one coin.
+    results: CoalescingCache = field(default_factory=lambda: CoalescingCache(max_entries=1024))
 
 
 @dataclass

@@ -13,6 +13,10 @@ from tools.market.base import MarketDataError
 
 # matplotlib figures are not thread-safe: one render at a time.
 _CHART_LOCK = asyncio.Lock()
+# How long a market tool's answer is shared by everyone asking about the same symbol (SPEC freshness: price
+# 0.5 s, live candles 1 s). Orders never rely on these: propose_order reads its own fresh ticker.
+OVERVIEW_TTL_S = 0.5
+STRUCTURE_TTL_S = 1.0
 
 
 async def get_price(deps: ToolDeps, ctx: ToolContext, args: SymbolArgs) -> dict[str, Any]:
@@ -40,6 +44,11 @@ async def _optional(coro: Any) -> Any:
 async def get_market_overview(deps: ToolDeps, ctx: ToolContext, args: SymbolArgs) -> dict[str, Any]:
     """Price, funding, open interest, volatility regime, book imbalance and long/short ratio."""
     symbol = symbol_of(args.symbol)
+    return dict(await deps.results.get(("overview", symbol), OVERVIEW_TTL_S, lambda: market_overview(deps, symbol)))
+
+
+async def market_overview(deps: ToolDeps, symbol: str) -> dict[str, Any]:
+    """The overview of one symbol, freshly read from the provider."""
     md = deps.market
     ticker = await md.ticker(symbol)
     funding, oi, vol, book, ls = await asyncio.gather(
@@ -72,8 +81,13 @@ async def get_market_overview(deps: ToolDeps, ctx: ToolContext, args: SymbolArgs
 
 async def get_structure(deps: ToolDeps, ctx: ToolContext, args: StructureArgs) -> dict[str, Any]:
     """Levels with grade and touches, trendlines, volume profile and long/short trade plans."""
-    report, _ = await structure_of(deps, symbol_of(args.symbol), args.timeframe)
-    return structure_json(report, deps.market.simulated)
+    symbol, tf = symbol_of(args.symbol), args.timeframe
+
+    async def load() -> dict[str, Any]:
+        report, _ = await structure_of(deps, symbol, tf)
+        return structure_json(report, deps.market.simulated)
+
+    return dict(await deps.results.get(("structure", symbol, tf), STRUCTURE_TTL_S, load))
 
 
 async def get_chart(deps: ToolDeps, ctx: ToolContext, args: ChartArgs) -> dict[str, Any]:

@@ -53,6 +53,8 @@ class SimulatedMarketData:
         self._frozen_ms: int | None = None if now is None else to_ms(now)
         self._origin_ms = origin_ms
         self._paths: dict[str, SymbolPath] = {}
+        # Open interest per closed bar only changes when a bar closes: the last series per symbol is kept.
+        self._oi: dict[str, tuple[int, np.ndarray]] = {}
 
     # -- time -------------------------------------------------------------------------------
 
@@ -232,6 +234,16 @@ class SimulatedMarketData:
         return float(path.minute_path(index)[min(15, elapsed // 60_000)])
 
     def _oi_series(self, path: SymbolPath, index: int) -> np.ndarray:
+        """Open interest per closed bar up to `index` (computed once per bar and symbol)."""
+        cached = self._oi.get(path.base)
+        if cached is not None and cached[0] == index:
+            return cached[1]
+        series = self._compute_oi_series(path, index)
+        series.flags.writeable = False  # shared by every caller until the next bar
+        self._oi[path.base] = (index, series)
+        return series
+
+    def _compute_oi_series(self, path: SymbolPath, index: int) -> np.ndarray:
         """Open interest per closed bar up to `index`: a slow random level times a trend-following build-up."""
         log_close = np.log(path.column("close")[: index + 1])
         # Causal filters only, so the value at a bar never depends on later bars.
