@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import sys
 
 import typer
@@ -70,6 +71,8 @@ def register(app: typer.Typer) -> None:
             await ensure_schema(services)
             user_id = await ensure_console_user(services.sessions)
             async with open_chat(services) as analyst:
+                gc.collect()
+                gc.freeze()  # the start-up heap is permanent; later collections need not walk it
                 console = ConsoleChat(analyst, user_id, write, help_text)
                 await console.run(line_reader(sys.stdin), prompt if interactive else None)
 

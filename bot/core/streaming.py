@@ -32,6 +32,7 @@ class StreamedAnswer:
         self._shown = ""
         self._last_write = float("-inf")
         self._task: asyncio.Task[None] | None = None
+        self._writing = asyncio.Lock()  # the pump is never cancelled in the middle of a send or edit
 
     def on_token(self, token: str) -> None:
         """Add a token (called synchronously from the agent's stream); starts the pump on the first one."""
@@ -49,7 +50,8 @@ class StreamedAnswer:
             await asyncio.sleep(max(0.0, self._last_write + self.interval_s - self.clock()))
             preview = self.text[: self.preview_chars]
             if preview.strip() and preview != self._shown:
-                await self._write(Outbound(preview + CURSOR))
+                async with self._writing:
+                    await self._write(Outbound(preview + CURSOR))
                 self._shown = preview
             else:
                 await asyncio.sleep(self.interval_s / 4)
@@ -65,7 +67,8 @@ class StreamedAnswer:
     async def finish(self, out: Outbound) -> str | None:
         """Show the final answer (edit of the streamed message, or a new one); returns its message ref."""
         if self._task is not None:
-            self._task.cancel()
+            async with self._writing:  # a first send still in flight completes, so the answer is never posted twice
+                self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         if self.message_ref is None:

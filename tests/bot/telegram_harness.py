@@ -72,7 +72,7 @@ async def running(services: Services, fake: FakeTelegram) -> AsyncIterator[Runni
         task = asyncio.create_task(server.run())
         run = Running(fake, services, server, task)
         try:
-            await fake.wait_for(lambda: bool(fake.commands) or task.done(), timeout=10)
+            await fake.wait_for(lambda: server.started.is_set() or task.done(), timeout=15)
             if task.done():
                 await task
             yield run
