@@ -102,10 +102,17 @@ class BotCore:
         cached = self._users.get(key)
         if cached is not None and self.clock() - cached.at < USER_CACHE_S:
             return cached
-        async with self.sessions.begin() as session:
-            row = await users_repo.get_or_create_user(session, platform, user_ref, display_name)
-            if not row.active:  # they wrote to us again, so they are reachable again
-                await session.execute(update(User).where(User.id == row.id).values(active=True, updated_at=utcnow()))
+        # Read first: a returning user costs no write (SQLite has one writer; a burst of messages must not queue
+        # on it just to look people up).
+        async with self.sessions() as session:
+            row = await users_repo.find_user_or_none(session, platform, user_ref)
+        if row is None or not row.active:
+            async with self.sessions.begin() as session:
+                row = await users_repo.get_or_create_user(session, platform, user_ref, display_name)
+                if not row.active:  # they wrote to us again, so they are reachable again
+                    await session.execute(
+                        update(User).where(User.id == row.id).values(active=True, updated_at=utcnow())
+                    )
         assert row.id is not None
         fresh = _CachedUser(row.id, self.policy.permission(platform, user_ref, row.roles or []), self.clock())
         self._users[key] = fresh

@@ -15,7 +15,9 @@ from bot.telegram.replier import TelegramButtonReplier, TelegramEditor, Telegram
 
 log = logging.getLogger(__name__)
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
-CONCURRENT_UPDATES = 256  # per-conversation locks in the core keep one user's messages in order
+# Updates handled at once; per-conversation locks keep one user's messages in order. Bounded so a burst queues
+# in PTB instead of in front of the database's connection pool (SQLite has a single writer).
+CONCURRENT_UPDATES = 32
 
 
 class TelegramChannel:

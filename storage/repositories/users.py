@@ -42,6 +42,11 @@ async def get_or_create_user(
     return (await session.scalars(_by_identity(platform, platform_user_id))).one()
 
 
+async def find_user_or_none(session: AsyncSession, platform: str, platform_user_id: str) -> User | None:
+    """The user with this identity, or None (a read only)."""
+    return (await session.scalars(_by_identity(platform, platform_user_id))).first()
+
+
 async def find_user(session: AsyncSession, platform: str, platform_user_id: str) -> User:
     """The existing user with this identity; NotFoundError otherwise."""
     user = (await session.scalars(_by_identity(platform, platform_user_id))).first()
