@@ -38,18 +38,9 @@ def build_core(services: Services, chat: AnalystChat, store: PreferenceStore | N
     """The channel-agnostic core over the services and the analyst."""
     s = services.settings
     approvals = ApprovalsService(services.sessions, chat, services.executor, services.open_account)
-    forget: list[BotCore] = []
-    registry = build_registry(
-        CommandDeps(
-            chat=chat,
-            sessions=services.sessions,
-            secret_box=services.secret_box,
-            store=store,
-            forget_user=lambda platform, uid: forget[0].forget_user(platform, uid),
-        )
-    )
+    deps = CommandDeps(chat=chat, sessions=services.sessions, secret_box=services.secret_box, store=store)
     core = BotCore(
-        registry=registry,
+        registry=build_registry(deps),
         chat=chat,
         approvals=approvals,
         sessions=services.sessions,
@@ -57,7 +48,7 @@ def build_core(services: Services, chat: AnalystChat, store: PreferenceStore | N
         limiter=UserRateLimiter(rate_per_minute=s.bot.rate_per_minute, burst=s.bot.burst),
         stream_interval_s=s.bot.stream_interval_s,
     )
-    forget.append(core)
+    deps.forget_user = core.forget_user  # /grant and /revoke drop the core's cached permission
     return core
 
 
@@ -90,7 +81,7 @@ class Server:
         """Outbox senders of the running channels."""
         out: dict[str, Sender] = {}
         if self.telegram is not None:
-            out["telegram"] = TelegramSender(self.telegram.out, on_sent=self._remember_button_message)
+            out["telegram"] = TelegramSender(self.telegram.application.bot, on_sent=self._remember_button_message)
         return out
 
     def editors(self) -> dict[str, MessageEditor]:

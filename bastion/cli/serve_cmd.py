@@ -31,8 +31,7 @@ def register(app: typer.Typer) -> None:
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     with contextlib.suppress(NotImplementedError):
                         loop.add_signal_handler(sig, server.stop.set)
-                channels = ["telegram" if server.telegram else None]
-                names = ", ".join(c for c in channels if c) or "no chat channel (enable BASTION_TELEGRAM__ENABLED)"
+                names = "telegram" if server.telegram else "no chat channel (enable BASTION_TELEGRAM__ENABLED)"
                 api = f"API on {settings.api.host}:{settings.api.port}" if settings.api.enabled else "API off"
                 console.print(f"Bastion {__version__} serving: {names}; {api}. Ctrl-C to stop.", highlight=False)
                 await server.run()

@@ -9,6 +9,7 @@ of any number of presses, in any number of processes, exactly one places the ord
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Callable
 from datetime import datetime
 
@@ -58,20 +59,23 @@ class ApprovalsService:
         self.executor = executor
         self.open_account = open_account
         self.clock = clock
-        self._locks: dict[str, asyncio.Lock] = {}
+        # Weak values: a lock lives only while a press holds or awaits it, so buttons never pile up here.
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     def lock(self, token: str) -> asyncio.Lock:
         """Serialises presses of one button within this process (the database guards across processes)."""
-        return self._locks.setdefault(token, asyncio.Lock())
+        lock = self._locks.get(token)
+        if lock is None:
+            lock = self._locks[token] = asyncio.Lock()
+        return lock
 
     async def get(self, token: str) -> Approval | None:
         """The approval behind a token."""
         async with self.sessions() as session:
             return await approvals_repo.get_approval(session, token)
 
-    async def refusal(self, token: str, user_id: int) -> str | None:
-        """Why this user's press cannot work (read-only pre-check), or None when it may proceed."""
-        row = await self.get(token)
+    def refusal(self, row: Approval | None, user_id: int) -> str | None:
+        """Why this user's press of the approval `row` cannot work (pre-check), or None when it may proceed."""
         if row is None:
             return NOT_VALID
         if row.owner_user_id != user_id:
@@ -82,11 +86,9 @@ class ApprovalsService:
             return already_text(ApprovalStatus.EXPIRED.value)
         return None
 
-    async def decide(self, ctx: TurnContext, token: str, approve: bool) -> str:
+    async def decide(self, ctx: TurnContext, row: Approval, approve: bool) -> str:
         """Consume (approve) or reject the approval once and carry it out; returns the outcome for the user."""
-        row = await self.get(token)
-        if row is None:
-            return NOT_VALID
+        token = row.token
         if not is_monitor_proposal(row):
             return (await self.chat.decide(ctx, token, approve)).text
         async with self.sessions.begin() as session:

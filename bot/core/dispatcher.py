@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agents.runner import AnalystChat, Reply
 from agents.state import TurnContext
-from bot.core.approvals import EXPIRED_TEXT, ApprovalsService, closed_text
+from bot.core.approvals import EXPIRED_TEXT, NOT_VALID, ApprovalsService, closed_text
 from bot.core.commands import CommandCall, CommandRegistry, Permission, UsageError
 from bot.core.messages import (
     ButtonPress,
@@ -57,6 +57,11 @@ def thread_id_of(msg: Inbound | ButtonPress) -> str:
     if msg.chat_kind == "private":
         return f"{msg.platform}:{msg.chat_ref}"
     return f"{msg.platform}:{msg.chat_ref}:{msg.user_ref}"
+
+
+def turn_context(msg: Inbound | ButtonPress, user_id: int) -> TurnContext:
+    """The analyst's context for a message or press: the user, the platform, the conversation."""
+    return TurnContext(user_id=user_id, platform=msg.platform, chat_ref=thread_id_of(msg))
 
 
 def reply_outbound(reply: Reply) -> Outbound:
@@ -198,9 +203,9 @@ class BotCore:
                 return
 
     async def _free_text(self, msg: Inbound, user: _CachedUser, replier: Replier) -> None:
-        ctx = TurnContext(user_id=user.user_id, platform=msg.platform, chat_ref=thread_id_of(msg))
         stream = StreamedAnswer(replier, self.stream_interval_s)
-        reply = await self.chat.ask(ctx, thread_id_of(msg), msg.text, on_token=stream.on_token)
+        ctx = turn_context(msg, user.user_id)
+        reply = await self.chat.ask(ctx, ctx.chat_ref, msg.text, on_token=stream.on_token)
         out = reply_outbound(reply)
         ref = await stream.finish(out)
         await self._track_buttons(msg.platform, out, ref)
@@ -210,20 +215,19 @@ class BotCore:
         try:
             parsed = parse_button(press.data)
             if parsed is None:
-                await replier.answer("This button is no longer valid.")
+                await replier.answer(NOT_VALID)
                 return
             token, approve = parsed
             user = await self.user(press.platform, press.user_ref, press.display_name)
             async with self.approvals.lock(token):
-                problem = await self.approvals.refusal(token, user.user_id)
-                if problem is not None:
-                    await replier.answer(problem)
+                row = await self.approvals.get(token)
+                problem = self.approvals.refusal(row, user.user_id)
+                if problem is not None or row is None:
+                    await replier.answer(problem or NOT_VALID)
                     return
                 await replier.answer("Confirmed, placing the order…" if approve else "Rejected.")
-                row = await self.approvals.get(token)
-                ctx = TurnContext(user_id=user.user_id, platform=press.platform, chat_ref=thread_id_of(press))
-                outcome = await self.approvals.decide(ctx, token, approve)
-                await replier.edit(Outbound(closed_text(row.summary if row else "", outcome)))
+                outcome = await self.approvals.decide(turn_context(press, user.user_id), row, approve)
+                await replier.edit(Outbound(closed_text(row.summary, outcome)))
         except Exception:
             log.exception("handling a %s button press failed", press.platform)
             try:

@@ -15,7 +15,6 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agents.runner import AnalystChat
-from agents.state import TurnContext
 from bot.core.commands import (
     Command,
     CommandCall,
@@ -24,7 +23,7 @@ from bot.core.commands import (
     UsageError,
     number_token,
 )
-from bot.core.dispatcher import reply_outbound, thread_id_of
+from bot.core.dispatcher import reply_outbound, turn_context
 from bot.core.messages import Outbound
 from bot.core.permissions import ROLES
 from storage.errors import StorageError
@@ -202,9 +201,8 @@ class CommandDeps:
 
 async def ask_agent(chat: AnalystChat, call: CommandCall, text: str) -> Outbound:
     """Run a command through the deterministic command graph (same tools and approvals as the analyst)."""
-    msg = call.inbound
-    ctx = TurnContext(user_id=call.user_id, platform=msg.platform, chat_ref=thread_id_of(msg))
-    return reply_outbound(await chat.ask(ctx, thread_id_of(msg), "/" + text))
+    ctx = turn_context(call.inbound, call.user_id)
+    return reply_outbound(await chat.ask(ctx, ctx.chat_ref, "/" + text))
 
 
 def build_registry(deps: CommandDeps) -> CommandRegistry:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from telegram import Bot
 from telegram.error import BadRequest, Forbidden, RetryAfter
 
 from bot.core.delivery import RecipientGone
@@ -22,8 +23,8 @@ class TelegramSender:
 
     platform = PLATFORM
 
-    def __init__(self, out: TelegramOut, on_sent: OnSent | None = None) -> None:
-        self.out = TelegramOut(out.bot, retry=False)
+    def __init__(self, bot: Bot, on_sent: OnSent | None = None) -> None:
+        self.out = TelegramOut(bot, retry=False)
         self.on_sent = on_sent
 
     def is_group(self, recipient: str) -> bool:
