@@ -22,7 +22,6 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -30,10 +29,10 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from tests.fakes.replies import Reply, Responder, completion_body, content_chunks, stream_events
+from tests.fakes.threaded import QuickExitServer, serve_in_thread
 
 __all__ = ["FakeOpenAIServer", "RecordedRequest", "Reply", "Responder"]
 
-STARTUP_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,17 +62,6 @@ class _DropResponse(Response):
         raise _DroppedConnection
 
 
-class _Server(uvicorn.Server):
-    """uvicorn server that exits as soon as it is told to, instead of on its next 0.1 s tick."""
-
-    wake: asyncio.Event | None = None
-
-    async def main_loop(self) -> None:
-        await self.on_tick(0)  # sets the default headers, as uvicorn's own loop does first
-        assert self.wake is not None
-        await self.wake.wait()
-
-
 class FakeOpenAIServer:
     """OpenAI-protocol server on 127.0.0.1 (free port) in a background thread; use as a (async) context manager."""
 
@@ -96,7 +84,7 @@ class FakeOpenAIServer:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
-        self._server: _Server | None = None
+        self._server: QuickExitServer | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
 
@@ -105,24 +93,7 @@ class FakeOpenAIServer:
     def start(self) -> FakeOpenAIServer:
         """Bind a free port and serve in a background thread; returns once it accepts connections."""
         logging.getLogger("uvicorn.error").addFilter(_QUIET_DROPS)
-        # With the protocol given explicitly asyncio sets TCP_NODELAY (no 40 ms delayed-ACK stall per response).
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self._app(), log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=1
-        )
-        server = self._server = _Server(config)
-        self._thread = threading.Thread(
-            target=lambda: asyncio.run(self._serve(server, sock)), name=f"fake-openai-{self.port}", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while not server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("fake OpenAI server did not start")
-            time.sleep(0.005)
+        self._server, self._thread, self.port = serve_in_thread(self._app(), "fake-openai", self._serve)
         return self
 
     def stop(self) -> None:
@@ -136,10 +107,10 @@ class FakeOpenAIServer:
         self._server = self._thread = None
         self._loop = self._wake = None
 
-    async def _serve(self, server: _Server, sock: socket.socket) -> None:
+    async def _serve(self, server: QuickExitServer, sock: socket.socket) -> None:
         self._loop = asyncio.get_running_loop()
         # One event ends both the serve loop and scripted delays in progress.
-        self._wake = server.wake = asyncio.Event()
+        self._wake = server.stop_event = asyncio.Event()
         await server.serve(sockets=[sock])
 
     def __enter__(self) -> FakeOpenAIServer:

@@ -32,15 +32,15 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tests.fakes.threaded import QuickExitServer, serve_in_thread
+
 __all__ = ["ApiCall", "FakeTelegram", "SentMessage"]
 
-STARTUP_TIMEOUT_S = 10.0
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
 MAX_CALLBACK_DATA = 64
@@ -199,17 +199,6 @@ class _Upload:
     data: bytes
 
 
-class _Server(uvicorn.Server):
-    """uvicorn server that exits as soon as it is told to, instead of on its next 0.1 s tick."""
-
-    stop_event: asyncio.Event | None = None
-
-    async def main_loop(self) -> None:
-        await self.on_tick(0)  # sets the default headers, as uvicorn's own loop does first
-        assert self.stop_event is not None
-        await self.stop_event.wait()
-
-
 class FakeTelegram:
     """Telegram Bot API server on 127.0.0.1 (free port) in a background thread; use as an async context manager."""
 
@@ -252,7 +241,7 @@ class FakeTelegram:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._changed: asyncio.Event | None = None  # set (on the server loop) whenever pollers should look again
         self._delivery_queue: asyncio.Queue[dict[str, Any]] | None = None
-        self._server: _Server | None = None
+        self._server: QuickExitServer | None = None
         self._thread: threading.Thread | None = None
         self._methods = self._method_table()
 
@@ -260,27 +249,9 @@ class FakeTelegram:
 
     def start(self) -> FakeTelegram:
         """Bind a free port and serve in a background thread; returns once it accepts connections."""
-        # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets that say so, and without it every
-        # JSON answer waits ~40 ms for a delayed ACK (Nagle).
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self._app(), log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=1
-        )
-        server = self._server = _Server(config)
         with self._lock:
             self._stopping = False
-        self._thread = threading.Thread(
-            target=lambda: asyncio.run(self._serve(server, sock)), name=f"fake-telegram-{self.port}", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while not server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("fake Telegram server did not start")
-            time.sleep(0.005)
+        self._server, self._thread, self.port = serve_in_thread(self._app(), "fake-telegram", self._serve)
         return self
 
     def stop(self) -> None:
@@ -297,13 +268,13 @@ class FakeTelegram:
             self._thread.join(timeout=5)
         self._server = self._thread = None
 
-    def _stop_on_loop(self, server: _Server) -> None:
+    def _stop_on_loop(self, server: QuickExitServer) -> None:
         if self._changed is not None:
             self._changed.set()
         if server.stop_event is not None:
             server.stop_event.set()
 
-    async def _serve(self, server: _Server, sock: socket.socket) -> None:
+    async def _serve(self, server: QuickExitServer, sock: socket.socket) -> None:
         self._loop = asyncio.get_running_loop()
         self._changed = asyncio.Event()
         self._delivery_queue = asyncio.Queue()
