@@ -10,26 +10,18 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bot.core.messages import Inbound, Outbound
+from engine.access import Permission
 
 if TYPE_CHECKING:
     from bot.core.messages import Replier
 
 _NUMBER = re.compile(r"^[+-]?\$?\d{1,3}(,\d{3})+(\.\d+)?%?$|^[+-]?\$?\d+(\.\d+)?%?$")
 MENU_DESCRIPTION_MAX = 256  # Telegram's BotCommand description limit
-
-
-class Permission(IntEnum):
-    """Who may run a command; each level includes the ones below it."""
-
-    ANYONE = 0
-    TRADER = 1
-    ADMIN = 2
 
 
 class UsageError(Exception):
