@@ -18,7 +18,7 @@ from tools.structure.report import StructureReport
 from tools.structure.targets import TradePlan, plan_from_report
 
 _out = Console(highlight=False, soft_wrap=True)
-_err = Console(stderr=True, highlight=False)
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _provider(data_dir: Path | None) -> MarketData:

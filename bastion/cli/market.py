@@ -131,7 +131,8 @@ def _provider(source: str | None, data_dir: Path | None, at: str | None, seed: i
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
-    Console(stderr=True).print(f"[red]{message}[/red]")
+    # soft_wrap: one message, one line, whatever the terminal width (scripts grep it).
+    Console(stderr=True, soft_wrap=True, highlight=False).print(f"[red]{message}[/red]")
     raise typer.Exit(code)
 
 

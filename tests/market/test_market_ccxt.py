@@ -70,7 +70,7 @@ async def test_unknown_symbol_lists_close_matches(live: tuple[CcxtMarketData, Re
     with pytest.raises(UnknownSymbolError) as info:
         await provider.ticker("BTCC")
     assert "BTC/USDT:USDT" in info.value.suggestions
-    assert "Did you mean" in info.value.user_message
+    assert "did you mean" in info.value.user_message
 
 
 async def test_ticker_parsed_by_ccxt(live: tuple[CcxtMarketData, Recorder, Recorder]) -> None:

@@ -60,8 +60,19 @@ def test_unknown_symbol_and_bad_options_fail_cleanly(app: typer.Typer, tmp_path:
         "timestamp,datetime,open,high,low,close,volume\n1629579600000,2021-08-21T21:00:00Z,1,2,0.5,1.5,10\n"
     )
     code, out = invoke(app, "price", "BTX", "--data-dir", str(tmp_path))
-    assert code == 1 and "Did you mean BTC/USDT:USDT" in out and "Traceback" not in out
+    assert code == 1 and "did you mean BTC/USDT:USDT" in out and "Traceback" not in out
     code, out = invoke(app, "candles", "BTC", "--tf", "3h")
     assert code == 2 and "Unsupported timeframe" in out
     code, out = invoke(app, "price", "BTC", "--data-dir", str(tmp_path / "missing"))
     assert code == 1 and "does not exist" in out
+
+
+@pytest.mark.parametrize("symbol", ["NOTACOIN", "ZZZNOTACOIN", "BTCC"])
+def test_unknown_symbol_on_the_simulated_market_is_refused(app: typer.Typer, symbol: str) -> None:
+    for command in ("price", "candles"):
+        code, out = invoke(app, command, symbol)
+        assert code == 1, out
+        lines = out.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"Unknown symbol '{symbol}'"), out
+    code, out = invoke(app, "price", "BTCC")
+    assert "did you mean BTC/USDT:USDT" in out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 from tools.market.base import MarketData, MarketDataError, UnknownSymbolError
 from tools.market.features import OhlcvArrays, resample
 from tools.market.replay import ReplayMarketData, to_ms
+from tools.market.simgen import ORIGIN_MS
 from tools.market.simulated import SimulatedMarketData
 
 NOW = to_ms(pd.Timestamp("2025-09-01 13:37:20", tz="UTC"))
@@ -115,13 +117,48 @@ async def test_funding_and_open_interest_are_plausible_series() -> None:
     assert 0.2 < min(ois) / max(ois) < 1.0
 
 
-def test_any_well_formed_symbol_is_simulated_but_garbage_is_refused() -> None:
+def test_only_the_fixed_universe_exists_and_typos_get_suggestions() -> None:
     market = SimulatedMarketData(seed=0, now=NOW)
-    assert len(market.candles("NEWCOIN", "1h", 10)) == 10
+    assert len(market.symbols()) >= 25
+    for base in ("BTC", "ETH", "SOL", "AVAX", "XRP", "DOGE", "LINK", "ADA", "POL"):  # SPEC §7 report symbols
+        assert f"{base}/USDT:USDT" in market.symbols()
+        assert len(market.candles(base.lower() + "usdt", "1h", 10)) == 10
+    with pytest.raises(UnknownSymbolError, match="did you mean BTC/USDT:USDT") as typo:
+        market.candles("BTCC", "1h", 10)
+    assert typo.value.suggestions[0] == "BTC/USDT:USDT"
+    for unknown in ("NEWCOIN", "ZZZNOTACOIN", "NOTACOIN/USDT:USDT"):
+        with pytest.raises(UnknownSymbolError, match=f"Unknown symbol '{re.escape(unknown)}'"):
+            market.candles(unknown, "1h", 10)
+    with pytest.raises(UnknownSymbolError, match="available: BTC, ETH"):
+        market.candles("QQQQQQQQ", "1h", 10)  # nothing close: the listing tells what exists
     with pytest.raises(UnknownSymbolError):
         market.candles("B@D", "1h", 10)
     with pytest.raises(MarketDataError, match="starts at"):
         SimulatedMarketData(now="2020-01-01").candles("BTC", "1h", 10)
+
+
+async def test_every_value_of_an_unknown_symbol_is_refused() -> None:
+    market = SimulatedMarketData(seed=0, now=NOW)
+    for call in (
+        market.ticker,
+        market.funding,
+        market.open_interest,
+        market.book_imbalance,
+        market.cvd,
+        market.long_short_ratio,
+        market.volatility,
+    ):
+        with pytest.raises(UnknownSymbolError):
+            await call("NOTACOIN")  # type: ignore[operator]
+    with pytest.raises(UnknownSymbolError):
+        await market.ohlcv("NOTACOIN", "1h", 10)
+
+
+def test_universe_prices_are_plausible() -> None:
+    market = SimulatedMarketData(seed=0, now=ORIGIN_MS + 3_600_000)
+    first = {s: float(market.candles(s, "1h", 1).open[0]) for s in market.symbols()}
+    assert 80_000 < first["BTC/USDT:USDT"] < 110_000 and 1e-6 < first["PEPE/USDT:USDT"] < 1e-4
+    assert all(p > 0 for p in first.values())
 
 
 def _returns(close: np.ndarray) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Literal, Protocol, runtime_checkable
 
@@ -29,9 +30,16 @@ class MarketDataError(Exception):
 class UnknownSymbolError(MarketDataError):
     """The symbol does not exist on the provider; carries close matches."""
 
-    def __init__(self, symbol: str, suggestions: list[str]) -> None:
-        hint = f" Did you mean {', '.join(suggestions)}?" if suggestions else ""
-        super().__init__(f"Unknown symbol {symbol!r}.{hint}")
+    def __init__(self, symbol: str, suggestions: list[str], available: Iterable[str] = ()) -> None:
+        # Without a close match, a short listing (the simulated market's universe) tells what does exist.
+        listed = list(available)
+        if suggestions:
+            hint = f"; did you mean {', '.join(suggestions)}?"
+        elif listed:
+            hint = f"; available: {', '.join(listed)}."
+        else:
+            hint = "."
+        super().__init__(f"Unknown symbol {symbol!r}{hint}")
         self.symbol = symbol
         self.suggestions = suggestions
 

@@ -43,6 +43,13 @@ class AssetProfile:
     open_interest: float
 
 
+def _usd(price: float, annual_vol: float, usd_volume: float, usd_open_interest: float) -> AssetProfile:
+    """A profile from dollar figures (volume per 15m bar, open interest), converted into base units."""
+    return AssetProfile(price, annual_vol, usd_volume / price, usd_open_interest / price)
+
+
+# The simulated market's fixed universe: the SPEC's report symbols plus the largest USDT perpetuals, each with a
+# plausible early-2025 price, volatility and size. A name outside it does not exist in the simulated market.
 _PROFILES: dict[str, AssetProfile] = {
     "BTC": AssetProfile(94_000.0, 0.50, 260.0, 85_000.0),
     "ETH": AssetProfile(3_350.0, 0.70, 5_200.0, 2_100_000.0),
@@ -50,7 +57,28 @@ _PROFILES: dict[str, AssetProfile] = {
     "BNB": AssetProfile(700.0, 0.55, 4_000.0, 700_000.0),
     "XRP": AssetProfile(2.1, 0.85, 9_000_000.0, 1_300_000_000.0),
     "DOGE": AssetProfile(0.32, 0.95, 60_000_000.0, 7_000_000_000.0),
+    "AVAX": _usd(36.0, 0.95, 3e6, 5.0e8),
+    "LINK": _usd(21.0, 0.90, 3e6, 6.0e8),
+    "ADA": _usd(0.95, 0.90, 4e6, 7.0e8),
+    "POL": _usd(0.45, 0.95, 8e5, 1.2e8),
+    "DOT": _usd(6.8, 0.90, 1.5e6, 2.5e8),
+    "LTC": _usd(105.0, 0.80, 2e6, 3.5e8),
+    "BCH": _usd(440.0, 0.85, 1e6, 3.0e8),
+    "TRX": _usd(0.25, 0.60, 8e5, 2.0e8),
+    "TON": _usd(5.3, 0.80, 8e5, 2.0e8),
+    "SUI": _usd(4.2, 1.10, 5e6, 9.0e8),
+    "APT": _usd(9.0, 1.00, 1e6, 2.0e8),
+    "ARB": _usd(0.75, 1.00, 1e6, 2.5e8),
+    "OP": _usd(1.9, 1.00, 8e5, 1.8e8),
+    "NEAR": _usd(5.0, 1.00, 1.2e6, 2.5e8),
+    "ATOM": _usd(6.5, 0.90, 6e5, 1.5e8),
+    "UNI": _usd(13.0, 0.95, 8e5, 2.0e8),
+    "AAVE": _usd(330.0, 1.00, 1.2e6, 2.5e8),
+    "WIF": _usd(1.9, 1.30, 2e6, 3.0e8),
+    "PEPE": _usd(0.000018, 1.20, 5e6, 6.0e8),
+    "SHIB": _usd(0.000021, 1.00, 1e6, 1.5e8),
 }
+UNIVERSE: tuple[str, ...] = tuple(_PROFILES)
 
 
 def symbol_key(text: str) -> int:
@@ -59,13 +87,8 @@ def symbol_key(text: str) -> int:
 
 
 def profile_for(base: str) -> AssetProfile:
-    """The profile of a known asset, else a plausible one derived from the name."""
-    known = _PROFILES.get(base)
-    if known is not None:
-        return known
-    key = symbol_key(base)
-    price = float(10 ** (-1.5 + 3.5 * (key % 10_000) / 10_000))  # 0.03 .. 100
-    return AssetProfile(price, 0.9 + 0.4 * ((key >> 14) % 100) / 100, 2_000_000.0 / price, 60_000_000.0 / price)
+    """The profile of an asset of the simulated universe; KeyError for any other name."""
+    return _PROFILES[base]
 
 
 def seasonality(ts_ms: np.ndarray) -> np.ndarray:

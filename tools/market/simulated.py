@@ -17,17 +17,21 @@ from tools.market.base import (
     MarketDataError,
     OpenInterest,
     Ticker,
+    UnknownSymbolError,
     Volatility,
 )
 from tools.market.features import OhlcvArrays, resample, timeframe_seconds, volatility_of, window_seconds
 from tools.market.replay import Instant, ms_to_datetime, to_ms
-from tools.market.simgen import BAR_MS, ORIGIN_MS, SymbolPath, symbol_key
-from tools.market.symbols import parse_symbol
+from tools.market.simgen import BAR_MS, ORIGIN_MS, UNIVERSE, SymbolPath, symbol_key
+from tools.market.symbols import resolve_symbol
 
 SOURCE = "simulated"
 _FUNDING_MS = 8 * 3_600_000
 _DAY_MS = 86_400_000
 _SPREAD = 0.5e-4  # half the bid/ask spread, as a fraction of price
+# The simulated exchange lists one linear USDT perpetual per asset of the universe.
+SYMBOLS: frozenset[str] = frozenset(f"{base}/USDT:USDT" for base in UNIVERSE)
+_RESOLVED_MAX = 1024  # spellings remembered; user input is unbounded, so the memo is too unless capped
 
 
 class SimulatedMarketData:
@@ -55,6 +59,7 @@ class SimulatedMarketData:
         self._paths: dict[str, SymbolPath] = {}
         # Open interest per closed bar only changes when a bar closes: the last series per symbol is kept.
         self._oi: dict[str, tuple[int, np.ndarray]] = {}
+        self._resolved: dict[str, str] = {}
 
     # -- time -------------------------------------------------------------------------------
 
@@ -68,9 +73,22 @@ class SimulatedMarketData:
 
     # -- candles ----------------------------------------------------------------------------
 
+    def symbols(self) -> list[str]:
+        """The unified perp symbols the simulated market lists."""
+        return sorted(SYMBOLS)
+
     def resolve(self, symbol: str) -> str:
-        """Unified symbol: any well-formed symbol exists in the simulated market."""
-        return parse_symbol(symbol).unified
+        """Unified symbol of a listed asset in any spelling; UnknownSymbolError with close matches otherwise."""
+        found = self._resolved.get(symbol)
+        if found is None:
+            try:
+                found = resolve_symbol(symbol, SYMBOLS)
+            except UnknownSymbolError as exc:
+                raise UnknownSymbolError(symbol, exc.suggestions, available=UNIVERSE) from None
+            if len(self._resolved) >= _RESOLVED_MAX:
+                self._resolved.clear()
+            self._resolved[symbol] = found
+        return found
 
     def candles(self, symbol: str, timeframe: str, limit: int = 500) -> OhlcvArrays:
         """The last `limit` candles at now; the newest is the forming one, built from elapsed minutes."""
@@ -79,7 +97,9 @@ class SimulatedMarketData:
         path, now = self._path(symbol), self.now_ms()
         tf_ms = timeframe_seconds(timeframe) * 1000
         index, elapsed = self._bar_at(path, now)
-        first_ts = max(self._origin_ms, (now // tf_ms) * tf_ms - (limit - 1) * tf_ms)
+        # The newest candle is the one holding the last millisecond before now: at an exact boundary, the one
+        # that just closed (not an empty one opening at now).
+        first_ts = max(self._origin_ms, ((now - 1) // tf_ms) * tf_ms - (limit - 1) * tf_ms)
         start = (first_ts - self._origin_ms) // BAR_MS
         closed = path.bars(start, index)
         forming, _ = path.forming(index, elapsed)
@@ -215,7 +235,7 @@ class SimulatedMarketData:
     # -- internals --------------------------------------------------------------------------
 
     def _path(self, symbol: str) -> SymbolPath:
-        base = parse_symbol(symbol).base
+        base = self.resolve(symbol).split("/", 1)[0]
         path = self._paths.get(base)
         if path is None:
             path = self._paths[base] = SymbolPath(self.seed, base, self._origin_ms)
