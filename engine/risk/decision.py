@@ -30,6 +30,12 @@ class Decision(BaseModel):
     source: Literal["rules", "model", "merged"] = "rules"
     warnings: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list, description="Why the model's opinion was or was not used")
+    condition: str = Field(
+        default="", description="What distinguishes this firing of the rule (a target, a level): one action each"
+    )
+    suggested_stop: float | None = Field(
+        default=None, gt=0, description="The protective stop a position without one should get (no-stop rules)"
+    )
 
     @property
     def closes(self) -> bool:
@@ -42,3 +48,9 @@ class Decision(BaseModel):
         if self.action in FULL_CLOSE_ACTIONS:
             return 100.0
         return float(self.close_pct or 0.0) if self.closes else 0.0
+
+    @property
+    def protection(self) -> tuple[float, int]:
+        """How protective the action is: the share it closes, then an emergency over a plain exit and a stop
+        move over a hold. Comparing these is how 'the most protective decision wins' is decided."""
+        return self.effective_close_pct, int(self.action == "EMERGENCY_EXIT" or self.action in STOP_ACTIONS)

@@ -15,14 +15,28 @@ def triggered(ctx: RiskContext) -> list[Decision]:
 
 
 def evaluate(ctx: RiskContext) -> Decision:
-    """The rules' decision for one position: the highest-priority rule that fires wins."""
+    """The rules' decision for one position: the most protective rule that fires wins (priority breaks ties).
+
+    Taking the first rule in priority order let a softer hard rule hide a stronger exit (a losing short without a
+    stop got REDUCE 33% at 5x but EXIT at 3x and 10x). With the maximum, more leverage, which only adds or
+    strengthens rules, can never soften the decision. When a hard rule fired, the winner is marked hard: it is at
+    least as protective as that rule, so no model opinion may soften it either.
+    """
+    fired = triggered(ctx)
     warnings: list[str] = []
-    for decision in triggered(ctx):
+    for decision in fired:
         warnings.extend(w for w in decision.warnings if w not in warnings)
-        if decision.action == "HOLD":
-            continue  # a warning-only rule (e.g. no stop at 3x) does not end the search
-        return _finish(ctx, decision.model_copy(update={"warnings": warnings}))
-    return _finish(ctx, _hold(ctx, warnings))
+    acting = [d for d in fired if d.action != "HOLD"]  # a warning-only rule (e.g. no stop at 3x) decides nothing
+    if not acting:
+        return _finish(ctx, _hold(ctx, warnings))
+    best = most_protective(acting)
+    hard = any(d.hard for d in acting)
+    return _finish(ctx, best.model_copy(update={"warnings": warnings, "hard": hard}))
+
+
+def most_protective(decisions: list[Decision]) -> Decision:
+    """The most protective of `decisions` (see Decision.protection); the earliest, i.e. highest priority, on a tie."""
+    return max(enumerate(decisions), key=lambda pair: (pair[1].protection, -pair[0]))[1]
 
 
 def _hold(ctx: RiskContext, warnings: list[str]) -> Decision:

@@ -57,8 +57,8 @@ def no_stop_by_leverage(ctx: RiskContext) -> Decision | None:
     if pos.stop is not None:
         return None
     lev = pos.leverage
-    suggested = round(ctx.market.price - ctx.d * ctx.params.trail_atr * ctx.market.atr, 10)
-    hint = f"Set a stop, e.g. {_fmt(suggested)} ({ctx.params.trail_atr:.1f} ATR from price)."
+    suggested, where = suggested_stop(ctx)
+    hint = f"Set a stop, e.g. {_fmt(suggested)} ({where})."
     base = f"No stop at {lev:g}x leverage."
     if lev >= 20:
         return Decision(
@@ -84,6 +84,7 @@ def no_stop_by_leverage(ctx: RiskContext) -> Decision | None:
             close_pct=50.0,
             rule="no_stop_10x",
             hard=True,
+            suggested_stop=suggested,
             reasoning=f"{base} At 10x half is closed until a stop exists. {hint}",
             warnings=[hint],
         )
@@ -94,6 +95,7 @@ def no_stop_by_leverage(ctx: RiskContext) -> Decision | None:
             close_pct=33.0,
             rule="no_stop_5x",
             hard=True,
+            suggested_stop=suggested,
             reasoning=f"{base} At 5x a third is closed until a stop exists. {hint}",
             warnings=[hint],
         )
@@ -102,11 +104,24 @@ def no_stop_by_leverage(ctx: RiskContext) -> Decision | None:
             action="HOLD",
             confidence=0.6,
             rule="no_stop_3x",
-            new_stop=None,
+            suggested_stop=suggested,
             reasoning=f"{base} Holding, but this needs a stop. {hint}",
             warnings=[f"{base} {hint}"],
         )
     return None
+
+
+def suggested_stop(ctx: RiskContext) -> tuple[float, str]:
+    """The stop a position without one should get: its structural stop when that is on the right side of price
+    and within the hard stop, else one trailing ATR distance from price."""
+    p, m, structural = ctx.params, ctx.market, ctx.position.initial_stop
+    if (
+        structural is not None
+        and validate_stop(ctx.d, m.price, structural, None) is None
+        and ctx.d * (ctx.position.entry - structural) <= p.hard_stop_atr * m.atr + EPS
+    ):
+        return round(structural, 10), "the structural stop"
+    return round(m.price - ctx.d * p.trail_atr * m.atr, 10), f"{p.trail_atr:.1f} ATR from price"
 
 
 def near_t1_with_leverage(ctx: RiskContext) -> Decision | None:
@@ -125,6 +140,7 @@ def near_t1_with_leverage(ctx: RiskContext) -> Decision | None:
         close_pct=pct,
         rule="near_t1_leverage",
         hard=True,
+        condition="T1",
         reasoning=(
             f"Price {_fmt(ctx.market.price)} is {gap_atr:.2f} ATR from T1 {_fmt(t1)} at {pos.leverage:g}x: "
             f"take {pct:.0f}% rather than hold through it."
@@ -149,6 +165,7 @@ def safety_net(ctx: RiskContext) -> Decision | None:
             confidence=0.6,
             close_pct=50.0,
             rule="structure_break_low_volume",
+            condition=f"level {level.price:.10g}",
             reasoning=(
                 f"Grade {level.grade} level {_fmt(level.price)} ({level.touches} touches) broken {against}, "
                 f"volume {'unknown' if vol is None else f'{vol:.1f}x average'} does not confirm: reduce by half."
@@ -158,6 +175,7 @@ def safety_net(ctx: RiskContext) -> Decision | None:
         action="EXIT_FULL",
         confidence=0.85,
         rule="safety_net",
+        condition=f"level {level.price:.10g}",
         reasoning=(
             f"Safety net: grade {level.grade} level {_fmt(level.price)} ({level.touches} touches) closed beyond "
             f"{against} on {vol:.1f}x average volume."
@@ -209,6 +227,7 @@ def take_profit(ctx: RiskContext) -> Decision | None:
             action="TP_FULL",
             confidence=0.85,
             rule="take_profit_final",
+            condition=name,
             reasoning=f"{name} {_fmt(target)} reached (price {_fmt(ctx.market.price)}): close the rest.",
         )
     pct = _share_at(ctx, target, first=pos.targets_hit == 0)
@@ -217,6 +236,7 @@ def take_profit(ctx: RiskContext) -> Decision | None:
         confidence=0.85,
         close_pct=pct,
         rule="take_profit",
+        condition=name,
         reasoning=f"{name} {_fmt(target)} reached (price {_fmt(ctx.market.price)}): take {pct:.0f}%.",
     )
 
@@ -258,6 +278,9 @@ def early_partial(ctx: RiskContext) -> Decision | None:
     limit, r = ctx.params.early_partial_r, ctx.r_multiple
     if limit is None or r is None or r < limit or ctx.position.targets_hit > 0:
         return None
+    targets = ctx.position.targets
+    if targets and ctx.d * (ctx.market.price - targets[0]) >= -EPS:
+        return None  # at T1 already: the take-profit rule sizes the partial from the level there
     pct = ctx.params.early_partial_pct
     return Decision(
         action="TP_PARTIAL",

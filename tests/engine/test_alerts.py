@@ -45,7 +45,7 @@ def test_each_position_alert() -> None:
     assert "funding" in kinds(ctx(103.0, funding=0.001))  # long pays 0.1% per 8h
     assert "funding" not in kinds(ctx(103.0, funding=-0.001))  # a long is paid: no alert
     assert "emergency" in kinds(ctx(98.0))
-    trailing = ctx(106.0, targets=[130.0])
+    trailing = ctx(106.0, targets=[104.0, 130.0], targets_hit=1)  # T1 taken: no early partial
     trail = [a for a in position_alerts(trailing, evaluate(trailing), 1) if ":trail:" in a.key]
     assert trail and trail[0].severity == "info"
 

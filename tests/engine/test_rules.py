@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from engine.risk import rules
 from engine.risk.context import MarketView, RiskContext, RiskPosition
 from engine.risk.evaluate import evaluate, triggered
+from engine.risk.merge import merge
 from engine.risk.rules import validate_stop
 from tests.engine.structure_fixtures import level, pivot, report
 
@@ -48,7 +49,18 @@ CASES = [
     ("no stop 10x in loss exits", ctx(99.5, stop=None, leverage=10), "EXIT_FULL", "no_stop_10x"),
     ("no stop 20x exits", ctx(100.5, stop=None, leverage=20), "EXIT_FULL", "no_stop_20x"),
     ("no stop 50x exits", ctx(100.5, stop=None, leverage=50), "EXIT_FULL", "no_stop_20x"),
-    ("near T1 at 5x takes partial", ctx(107.6, leverage=5, targets=[108.0, 112.0]), "TP_PARTIAL", "near_t1_leverage"),
+    (
+        "near T1 at 5x takes partial",
+        ctx(107.6, leverage=5, stop=80.0, targets=[108.0, 112.0]),
+        "TP_PARTIAL",
+        "near_t1_leverage",
+    ),
+    (
+        "near T1 at 5x and 0.5R: the larger partial wins",
+        ctx(107.6, leverage=5, targets=[108.0, 112.0]),
+        "TP_PARTIAL",
+        "early_partial",
+    ),
     ("T1 reached takes partial", ctx(108.1, targets=[108.0, 112.0, 120.0]), "TP_PARTIAL", "take_profit"),
     (
         "last target closes",
@@ -56,10 +68,11 @@ CASES = [
         "TP_FULL",
         "take_profit_final",
     ),
-    ("in profit 1R+ trails", ctx(106.0, targets=[120.0]), "TRAIL_STOP", "trailing_stop"),
+    ("in profit 1R+ trails", ctx(106.0, targets=[104.0, 120.0], targets_hit=1), "TRAIL_STOP", "trailing_stop"),
+    ("in profit 1R+ before T1: banking beats trailing", ctx(106.0, targets=[120.0]), "TP_PARTIAL", "early_partial"),
     (
         "1R but trail behind entry: breakeven",
-        ctx(104.5, atr=4.0, stop=99.0, initial_stop=96.0, targets=[130.0]),
+        ctx(104.5, atr=4.0, stop=99.0, initial_stop=96.0, targets=[103.0, 130.0], targets_hit=1),
         "MOVE_STOP_BE",
         "breakeven",
     ),
@@ -89,9 +102,15 @@ CASES = [
     ),
     (
         "grade 3 break without volume reduces",
-        ctx(99.0, structure=report(major_breaks=[level(99.5, 3, "resistance", broken="down")]), volume_ratio=0.8),
+        ctx(99.2, structure=report(major_breaks=[level(99.5, 3, "resistance", broken="down")]), volume_ratio=0.8),
         "REDUCE_SIZE",
         "structure_break_low_volume",
+    ),
+    (
+        "a low-volume break never softens a failed entry's exit",
+        ctx(99.0, structure=report(major_breaks=[level(99.5, 3, "resistance", broken="down")]), volume_ratio=0.8),
+        "EXIT_FULL",
+        "failed_entry",
     ),
     (
         "a break in the position's favour is ignored",
@@ -107,7 +126,7 @@ CASES = [
     ),
     (
         "guarding line moves the stop",
-        ctx(103.0, structure=report(pivots=[pivot(100.5, "low", 95)])),
+        ctx(103.0, targets=[102.0, 120.0], targets_hit=1, structure=report(pivots=[pivot(100.5, "low", 95)])),
         "TRAIL_STOP",
         "guarding_line_trail",
     ),
@@ -201,9 +220,47 @@ def test_long_and_short_are_mirrors(
     targets_hit: int,
     held_h: float,
 ) -> None:
+    a, b = (evaluate(c) for c in _contexts(entry, stop_dist, move, atr, leverage, t_dists, targets_hit, held_h))
+    assert (a.action, a.rule, a.close_pct, a.hard) == (b.action, b.rule, b.close_pct, b.hard)
+    if a.new_stop is None:
+        assert b.new_stop is None
+    else:
+        assert b.new_stop == pytest.approx(mirror(a.new_stop), abs=1e-6)
+
+
+# --- the most protective decision wins --------------------------------------------------------------
+
+LEVERAGES = (1, 3, 5, 10, 20)
+
+
+@pytest.mark.parametrize("leverage", LEVERAGES)
+def test_losing_short_without_stop_exits_at_every_leverage(leverage: int) -> None:
+    # 0.6 ATR against a short: the failed entry exits; at 5x the no-stop tier (reduce a third) used to win.
+    decision = evaluate(ctx(101.2, side="short", stop=None, leverage=leverage))
+    assert decision.action == "EXIT_FULL", (leverage, decision.rule, decision.reasoning)
+    assert decision.hard is (leverage >= 5)  # a hard rule fired: the exit may not be softened by a model
+
+
+def test_a_hard_floor_survives_the_model() -> None:
+    context = ctx(101.2, side="short", stop=None, leverage=5)
+    decision = evaluate(context)
+    merged = merge(context, decision, {"action": "HOLD", "confidence": 0.9, "reasoning": "looks fine"})
+    assert (merged.action, merged.rule) == ("EXIT_FULL", decision.rule)
+
+
+def _contexts(
+    entry: float,
+    stop_dist: float | None,
+    move: float,
+    atr: float,
+    leverage: int,
+    t_dists: list[float],
+    targets_hit: int,
+    held_h: float,
+) -> tuple[RiskContext, RiskContext]:
+    """A long and its mirrored short."""
     targets = [entry + sum(t_dists[: i + 1]) for i in range(len(t_dists))]
     targets_hit = min(targets_hit, len(targets))
-    price = entry + move
     long_pos = dict(
         side="long",
         entry=entry,
@@ -220,10 +277,35 @@ def test_long_and_short_are_mirrors(
         targets=[mirror(t) for t in targets],
         stop=None if stop_dist is None else mirror(entry - stop_dist),
     )
-    a = evaluate(ctx(price, atr=atr, **long_pos))
-    b = evaluate(ctx(mirror(price), atr=atr, **short_pos))
-    assert (a.action, a.rule, a.close_pct, a.hard) == (b.action, b.rule, b.close_pct, b.hard)
-    if a.new_stop is None:
-        assert b.new_stop is None
-    else:
-        assert b.new_stop == pytest.approx(mirror(a.new_stop), abs=1e-6)
+    return ctx(entry + move, atr=atr, **long_pos), ctx(mirror(entry + move), atr=atr, **short_pos)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    entry=st.floats(800, 1200),
+    stop_dist=st.floats(5, 80) | st.none(),
+    move=st.floats(-150, 150),
+    atr=st.floats(2, 40),
+    t_dists=st.lists(st.floats(5, 150), min_size=0, max_size=3),
+    targets_hit=st.integers(0, 3),
+    held_h=st.floats(0, 500),
+)
+def test_more_leverage_never_softens_and_no_fired_rule_is_stronger(
+    entry: float,
+    stop_dist: float | None,
+    move: float,
+    atr: float,
+    t_dists: list[float],
+    targets_hit: int,
+    held_h: float,
+) -> None:
+    for side in (0, 1):
+        previous: tuple[float, int] | None = None
+        for leverage in LEVERAGES:
+            context = _contexts(entry, stop_dist, move, atr, leverage, t_dists, targets_hit, held_h)[side]
+            decision = evaluate(context)
+            fired = [d.protection for d in triggered(context)]
+            assert all(decision.protection >= p for p in fired), (leverage, decision.rule, triggered(context))
+            if previous is not None:
+                assert decision.protection >= previous, (leverage, decision.action, decision.rule)
+            previous = decision.protection
