@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
 import re
 from dataclasses import dataclass, replace
@@ -93,6 +94,25 @@ def find_symbol(text: str) -> str | None:
                 return up[: -len(quote)]
         if up in KNOWN_BASES:
             return up
+    return _named_after_command(text)
+
+
+# "price ethh", "/chart NOTACOIN 4h": a symbol in a command's place that the loop above did not know. Returned as
+# written, so the market refuses it with its "did you mean"; only a caps token or a near-miss of a known coin
+# counts, so "chart please" still asks which symbol.
+_SYMBOL_COMMAND = re.compile(
+    r"^/?(?:price|levels|structure|chart|analy[sz]e|overview)\s+(?:(?:of|for|on)\s+)?([A-Za-z0-9]{2,20})\b",
+    re.IGNORECASE,
+)
+
+
+def _named_after_command(text: str) -> str | None:
+    m = _SYMBOL_COMMAND.match(text.strip())
+    if m is None:
+        return None
+    token = m.group(1)
+    if token.isupper() or difflib.get_close_matches(token.upper(), KNOWN_BASES, n=1, cutoff=0.75):
+        return token.upper()
     return None
 
 
