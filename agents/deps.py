@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from langchain_core.language_models import BaseChatModel
@@ -12,6 +12,7 @@ from langchain_core.runnables import Runnable
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agents.history import DEFAULT_TOKEN_BUDGET
+from engine.access import AccessPolicy
 from engine.execution.executor import Executor
 from storage.models import ExchangeAccount
 from tools.agent_tools import Toolkit
@@ -48,7 +49,9 @@ class AgentDeps:
     max_steps: int = MAX_STEPS
     grounding: bool = True
     timeout_s: float | None = None
-    _bound: Runnable[Any, Any] | None = None
+    # Who may trade: risk_check asks it fresh from the database at the moment an order is proposed.
+    access: AccessPolicy = field(default_factory=AccessPolicy)
+    _bound: dict[bool, Runnable[Any, Any]] = field(default_factory=dict)
 
     @property
     def direct_model(self) -> DirectModel | None:
@@ -57,7 +60,12 @@ class AgentDeps:
 
     @property
     def bound_model(self) -> Runnable[Any, Any]:
-        """The model with the tool schemas bound (built once)."""
-        if self._bound is None:
-            self._bound = self.model.bind_tools(self.toolkit.langchain_tools())
-        return self._bound
+        """The model with every tool schema bound (built once)."""
+        return self.bound_for(True)
+
+    def bound_for(self, may_trade: bool) -> Runnable[Any, Any]:
+        """The model with the tools this user may have bound: all of them, or only the public read-only ones."""
+        bound = self._bound.get(may_trade)
+        if bound is None:
+            bound = self._bound[may_trade] = self.model.bind_tools(self.toolkit.langchain_tools(may_trade))
+        return bound

@@ -27,10 +27,16 @@ from agents.state import (
 from inference.errors import InferenceError
 from storage.repositories import approvals as approvals_repo
 from tools.agent_tools import PROPOSE_ORDER, ToolContext
+from tools.agent_tools.registry import TRADER_ONLY_NOTICE
 
 log = logging.getLogger(__name__)
 FIXED = "bastion_fixed"  # marks answers written by the graph itself: not model output, not grounding-checked
 SUPERSEDED = "The pending order was cancelled because the conversation moved on: no order was placed."
+# Appended to the system prompt for a user without the trader permission (the tools offered already say so).
+NO_TRADING_NOTE = (
+    "This user has no trading access: you can show market data, structure, charts and sizing, but not their "
+    "positions or balance, and you cannot propose orders. If they ask for those, tell them to ask an admin."
+)
 
 
 def fixed_answer(text: str) -> AIMessage:
@@ -52,14 +58,14 @@ def model_error_text(exc: BaseException, timeout_s: float | None) -> str:
     return "The language model failed to answer; commands such as `price btc` still work."
 
 
-async def _call_model(deps: AgentDeps, messages: list[BaseMessage]) -> AIMessage:
+async def _call_model(deps: AgentDeps, messages: list[BaseMessage], may_trade: bool) -> AIMessage:
     if (direct := deps.direct_model) is not None:
         # A local deterministic model answers whole at once: nothing to stream (the reply carries the text), and
         # no chat-model callback layer around a function call.
         return direct.respond(messages)
     writer = get_stream_writer()
     full: AIMessageChunk | None = None
-    async for chunk in deps.bound_model.astream(messages):
+    async for chunk in deps.bound_for(may_trade).astream(messages):
         if isinstance(chunk, AIMessageChunk):
             full = chunk if full is None else full + chunk
             if isinstance(chunk.content, str) and chunk.content:
@@ -161,13 +167,15 @@ def make_agent_node(deps: AgentDeps) -> Any:
         earlier = _earlier(deps, stored, new)
         steps = state.get("steps", 0)
         attachments: list[str] = []
+        may_trade = runtime.context.may_trade
+        system = SystemMessage(deps.system_prompt if may_trade else f"{deps.system_prompt}\n\n{NO_TRADING_NOTE}")
         while True:
             if steps >= deps.max_steps:
                 ai = fixed_answer("I could not finish this with the tools available; please ask more specifically.")
                 break
             history = [*earlier, *new] if deps.direct_model else model_history([*earlier, *new], deps.token_budget)
             try:
-                ai = await _call_model(deps, [SystemMessage(deps.system_prompt), *history])
+                ai = await _call_model(deps, [system, *history], may_trade)
             except Exception as exc:
                 log.warning("analyst model failed: %r", exc, exc_info=not isinstance(exc, openai.APIError))
                 ai = fixed_answer(model_error_text(exc, deps.timeout_s))
@@ -208,17 +216,23 @@ async def run_tool_calls(
     """Results of a model message's read-only tool calls (run concurrently) and the charts they drew.
 
     Bad calls are answered with an error for the model; propose_order calls are left to risk_check
-    (a second proposal in one message is refused).
+    (a second proposal in one message is refused). A user without the trader permission gets a refusal for
+    the personal tools and for propose_order, whatever the model asked for.
     """
     ctx = ToolContext(user_id=runtime.context.user_id, store=runtime.store)  # type: ignore[arg-type]
+    may_trade = runtime.context.may_trade
     out: list[ToolMessage] = []
-    proposals = [c for c in ai.tool_calls if c["name"] == PROPOSE_ORDER]
+    refused = [c for c in ai.tool_calls if not deps.toolkit.allowed(c["name"], may_trade)]
+    for call in refused:
+        out.append(_error(call["id"], call["name"], TRADER_ONLY_NOTICE))
+    allowed = [c for c in ai.tool_calls if deps.toolkit.allowed(c["name"], may_trade)]
+    proposals = [c for c in allowed if c["name"] == PROPOSE_ORDER]
     for extra in proposals[1:]:
         out.append(_error(extra["id"], PROPOSE_ORDER, "One order proposal at a time; propose the others later."))
     for bad in ai.invalid_tool_calls:
         detail = bad.get("error") or "the arguments are not valid JSON"
         out.append(_error(bad.get("id") or "", bad.get("name") or "unknown", f"Invalid tool call: {detail}."))
-    calls = [c for c in ai.tool_calls if c["name"] != PROPOSE_ORDER]
+    calls = [c for c in allowed if c["name"] != PROPOSE_ORDER]
     results = await asyncio.gather(*(deps.toolkit.run(c["name"], c["args"], ctx) for c in calls))
     charts: list[str] = []
     for call, res in zip(calls, results, strict=True):

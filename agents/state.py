@@ -63,6 +63,9 @@ class TurnContext:
     user_id: int
     platform: str = "console"
     chat_ref: str = ""
+    # Whether the user held the trader permission when the message arrived. False unless the channel says so:
+    # a context built without thinking gets read-only public tools, never the account or the order tools.
+    may_trade: bool = False
 
 
 def to_dicts(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:

@@ -68,6 +68,7 @@ def build_deps(services: Any, model: BaseChatModel | None = None, toolkit: Toolk
         system_prompt=load_prompt("analyst").text,
         approval_ttl_s=settings.risk.approval_ttl_s,
         timeout_s=None if isinstance(model, OfflineChatModel) else settings.model.timeout_s,
+        access=settings.access_policy(),
     )
 
 
@@ -77,7 +78,7 @@ def build_chat(services: Any, persistence: Persistence, model: BaseChatModel | N
     graph = build_graph(deps, persistence.checkpointer, persistence.store)
     command_graph = graph
     if not isinstance(deps.model, OfflineChatModel):
-        offline = AgentDeps(**{**deps.__dict__, "model": OfflineChatModel(), "_bound": None, "timeout_s": None})
+        offline = AgentDeps(**{**deps.__dict__, "model": OfflineChatModel(), "_bound": {}, "timeout_s": None})
         command_graph = build_graph(offline, persistence.checkpointer, persistence.store)
     return AnalystChat(graph, services.sessions, command_graph=command_graph)
 

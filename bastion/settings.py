@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from engine.access import AccessPolicy
 from tools.exchange.ids import CCXT_EXCHANGES, SUPPORTED_EXCHANGES
 
 ENV_PREFIX = "BASTION_"
@@ -252,9 +253,15 @@ class Settings(BaseSettings):
     )
     allowed_users: list[str] = Field(
         default_factory=list,
-        description='Who may trade, as platform:id (JSON list, e.g. ["telegram:123"]); empty = everyone.',
+        description='Who may trade, as platform:id (JSON list, e.g. ["telegram:123"]); empty = nobody but admins '
+        "and users granted the trader role (see BASTION_TRADING_OPEN).",
     )
     admin_users: list[str] = Field(default_factory=list, description="Admins, as platform:id (JSON list).")
+    trading_open: bool = Field(
+        default=False,
+        description="Let every chat user trade on their own accounts (default false: only allowed users, "
+        "admins and /grant-ed traders). The console always may.",
+    )
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     model: ModelSettings = Field(default_factory=ModelSettings)
     exchange: ExchangeSettings = Field(default_factory=ExchangeSettings)
@@ -285,6 +292,10 @@ class Settings(BaseSettings):
             if platform not in ("telegram", "discord", "console", "api") or not uid:
                 raise ValueError(f"{ref!r} is not platform:id (platform one of telegram, discord, console, api)")
         return value
+
+    def access_policy(self) -> AccessPolicy:
+        """Who may trade and administer, from BASTION_ALLOWED_USERS, BASTION_ADMIN_USERS and BASTION_TRADING_OPEN."""
+        return AccessPolicy.from_settings(self.allowed_users, self.admin_users, self.trading_open)
 
     def secret_values(self) -> list[str]:
         """Every configured secret value, for the log redaction filter."""

@@ -38,19 +38,22 @@ KNOWN_BASES = frozenset(
 ALIASES = {"bitcoin": "BTC", "ethereum": "ETH", "ether": "ETH", "solana": "SOL", "ripple": "XRP", "dogecoin": "DOGE"}
 _TF = re.compile(r"\b(15m|1h|4h|1d)\b")
 _TF_WORDS = {"15 min": "15m", "hourly": "1h", "1 hour": "1h", "4 hour": "4h", "daily": "1d", "1 day": "1d"}
-_PCT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
+# A number as typed: 60000, 60,000.5, 0.00001234, and scientific forms (1e6, 1.234e-05) read exactly.
+_EXP = r"(?:e[+-]?\d+)?"
+_DEC = rf"\d+(?:\.\d+)?{_EXP}"
+_PCT = re.compile(rf"({_DEC})\s*%")
 _FRACTIONS = {"half": 50.0, "a third": 33.33, "third": 33.33, "quarter": 25.0, "all": 100.0, "everything": 100.0}
-_KEYWORD_NUMBER = r"\b{}\b\s*(?:at|=|:|of)?\s*\$?(\d[\d,]*(?:\.\d+)?)"
+_KEYWORD_NUMBER = r"\b{}\b\s*(?:at|=|:|of)?\s*\$?(\d[\d,]*(?:\.\d+)?" + _EXP + ")"
 _STOP = r"(?:stop[ -]?loss|stop|sl)"
 _TP = r"(?:take[ -]?profits?|tp\d?|target)"
 # "2% below entry", "10 above my entry", "1.5 % under the current price": an offset from an anchor.
 _OFFSET = re.compile(
-    r"(\d+(?:\.\d+)?)\s*(%|percent)?\s+(below|under|above|over)\b"
+    rf"({_DEC})\s*(%|percent)?\s+(below|under|above|over)\b"
     r"(?:\s+(?:the|my|current|last|mark|our)\b)*(?:\s+(entry|breakeven|price|market)\b)?"
 )
 _ANCHORS = {"entry": "entry", "breakeven": "entry", "price": "price", "market": "price"}
 # A plain price token after a stop / take-profit keyword: "230", "$230", "@230", "60,500.5", "60k".
-_LEVEL_TOKEN = re.compile(r"[@=:]?\$?(\d[\d,]*(?:\.\d+)?)(k)?[,;.!?]?")
+_LEVEL_TOKEN = re.compile(rf"[@=:]?\$?(\d[\d,]*(?:\.\d+)?{_EXP})(k)?[,;.!?]?")
 _STOP_TO_ENTRY = re.compile(rf"\b{_STOP}\b(?:\s+\w+){{0,3}}?\s+(?:to|at)\s+(?:be|entry|my entry|the entry)\b")
 _PARTIAL_CLOSE = re.compile(
     r"\btake\s+(?:half|a third|a quarter|\d+(?:\.\d+)?\s*%)\s+(?:off|out|profits?)\b"
@@ -221,7 +224,7 @@ def parse_request(raw: str) -> Request:
             kind="size",
             entry=_number_after("entry", text),
             stop=_number_after(_STOP, text),
-            risk_pct=(float(m.group(1)) if (m := re.search(r"risk\s*(\d+(?:\.\d+)?)\s*%?", text)) else None),
+            risk_pct=(float(m.group(1)) if (m := re.search(rf"risk\s*({_DEC})\s*%?", text)) else None),
             capital=_number_after("capital", text),
         )
     if _has(text, "chart", "picture", "plot"):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from tools.structure.render import fmt_price
 
 PREFIX = "[offline model] "
@@ -31,7 +33,10 @@ def p(x: float | None) -> str:
     a = abs(float(x))
     if a >= 100:
         return fmt_price(float(x))
-    return f"{x:.2f}" if a >= 10 else f"{x:.3f}" if a >= 1 else f"{x:.4g}"
+    if a >= 1:
+        return f"{x:.2f}" if a >= 10 else f"{x:.3f}"
+    # Positional, never "1.234e-05": people (and the grounding check) read 0.00001234.
+    return np.format_float_positional(float(x), precision=4, unique=False, fractional=False, trim="-")
 
 
 def sim(data: Data | None) -> str:

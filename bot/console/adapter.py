@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agents.runner import AnalystChat, Reply
 from agents.state import TurnContext
+from engine.access import LOCAL_PLATFORMS
 from storage.models import AccountMode
 from storage.repositories import accounts as accounts_repo
 from storage.repositories import engine as engine_repo
@@ -50,7 +51,10 @@ class ConsoleChat:
         thread_id: str = "console:local",
     ) -> None:
         self.chat = chat
-        self.ctx = TurnContext(user_id=user_id, platform=PLATFORM, chat_ref=thread_id)
+        # The console is the operator's own terminal: a local platform, which always trades its paper account.
+        self.ctx = TurnContext(
+            user_id=user_id, platform=PLATFORM, chat_ref=thread_id, may_trade=PLATFORM in LOCAL_PLATFORMS
+        )
         self.thread_id = thread_id
         self.write = write
         self.help_text = help_text

@@ -43,6 +43,8 @@ class CommandCall:
     args: Any
     replier: Replier
     permission: Permission
+    # True/False when the access chain deleted (or failed to delete) the message because it carried secrets.
+    deleted: bool | None = None
 
 
 Handler = Callable[[CommandCall], Awaitable[Outbound | list[Outbound] | None]]

@@ -1,4 +1,4 @@
-"""The channel-agnostic heart of the bots: permissions, rate limit, commands, free text, button presses."""
+"""The channel-agnostic heart of the bots: the access chain, commands, free text, button presses."""
 
 from __future__ import annotations
 
@@ -25,16 +25,18 @@ from bot.core.messages import (
     approval_buttons,
     parse_button,
 )
-from bot.core.permissions import AccessPolicy, refusal
+from bot.core.middleware import Data, Event, access_chain
+from bot.core.permissions import AccessPolicy
 from bot.core.streaming import StreamedAnswer
-from bot.core.userlimit import UserRateLimiter, polite_message
+from bot.core.userlimit import UserRateLimiter
 from storage.models import User
 from storage.repositories import users as users_repo
 from storage.types import utcnow
+from tools.market.cache import CoalescingCache
 
 log = logging.getLogger(__name__)
-SORRY = "Something went wrong on my side; please try again in a moment."
 USER_CACHE_S = 60.0
+USER_CACHE_MAX = 4096
 
 
 class MessageEditor(Protocol):
@@ -59,9 +61,9 @@ def thread_id_of(msg: Inbound | ButtonPress) -> str:
     return f"{msg.platform}:{msg.chat_ref}:{msg.user_ref}"
 
 
-def turn_context(msg: Inbound | ButtonPress, user_id: int) -> TurnContext:
-    """The analyst's context for a message or press: the user, the platform, the conversation."""
-    return TurnContext(user_id=user_id, platform=msg.platform, chat_ref=thread_id_of(msg))
+def turn_context(msg: Inbound | ButtonPress, user_id: int, *, may_trade: bool = False) -> TurnContext:
+    """The analyst's context for a message or press: the user, the platform, the conversation, trading access."""
+    return TurnContext(user_id=user_id, platform=msg.platform, chat_ref=thread_id_of(msg), may_trade=may_trade)
 
 
 def reply_outbound(reply: Reply) -> Outbound:
@@ -90,6 +92,7 @@ class BotCore:
         limiter: UserRateLimiter,
         stream_interval_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        user_cache_size: int = USER_CACHE_MAX,
     ) -> None:
         self.registry = registry
         self.chat = chat
@@ -99,14 +102,18 @@ class BotCore:
         self.limiter = limiter
         self.stream_interval_s = stream_interval_s
         self.clock = clock
-        self._users: dict[tuple[str, str], _CachedUser] = {}
+        # Bounded: every user who ever wrote would otherwise stay in memory for the life of the process.
+        self._users = CoalescingCache(max_entries=user_cache_size, clock=clock)
+        self.not_valid = NOT_VALID
+        self._inbound = access_chain(self, self._on_inbound)
+        self._press = access_chain(self, self._on_press)
 
     async def user(self, platform: str, user_ref: str, display_name: str | None = None) -> _CachedUser:
-        """The user's id and permission (created on first contact; cached briefly)."""
+        """The user's id and permission (created on first contact; cached briefly, in a bounded LRU)."""
         key = (platform, user_ref)
-        cached = self._users.get(key)
-        if cached is not None and self.clock() - cached.at < USER_CACHE_S:
-            return cached
+        cached = self._users.peek(key)
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
         # Read first: a returning user costs no write (SQLite has one writer; a burst of messages must not queue
         # on it just to look people up).
         async with self.sessions() as session:
@@ -120,48 +127,48 @@ class BotCore:
                     )
         assert row.id is not None
         fresh = _CachedUser(row.id, self.policy.permission(platform, user_ref, row.roles or []), self.clock())
-        self._users[key] = fresh
+        self._users.put(key, fresh, USER_CACHE_S)
         return fresh
 
     def forget_user(self, platform: str, user_ref: str) -> None:
         """Drop a cached permission (after roles changed)."""
-        self._users.pop((platform, user_ref), None)
+        self._users.invalidate((platform, user_ref))
+
+    @property
+    def cached_users(self) -> int:
+        """How many users' permissions are cached (bounded by `user_cache_size`)."""
+        return len(self._users)
+
+    async def may_trade_now(self, user_id: int) -> bool:
+        """Whether the user may trade, read fresh from the database (the cache is for reads, not for orders)."""
+        async with self.sessions() as session:
+            return await self.policy.may_trade(session, user_id)
 
     async def handle(self, msg: Inbound, replier: Replier) -> None:
-        """Answer one inbound message; never raises (a failure becomes a polite message and a log entry)."""
-        command = msg.command
-        if command is None and not msg.addressed:
+        """Answer one inbound message through the access chain; never raises (failures become a polite message)."""
+        if msg.command is None and not msg.addressed:
             return  # group chatter not meant for the bot
-        try:
-            verdict = self.limiter.check(f"{msg.platform}:{msg.user_ref}")
-            if not verdict.allowed:
-                if verdict.notify:
-                    await replier.send(Outbound(polite_message(verdict)))
-                return
-            user = await self.user(msg.platform, msg.user_ref, msg.display_name)
-            if command is not None:
-                await self._command(msg, command[0], command[1], user, replier)
-            else:
-                await self._free_text(msg, user, replier)
-        except Exception:
-            log.exception("handling a %s message failed", msg.platform)
-            try:
-                await replier.send(Outbound(SORRY))
-            except Exception:
-                log.exception("could not even apologise on %s", msg.platform)
+        await self._inbound(msg, {"replier": replier})
 
-    async def _command(self, msg: Inbound, name: str, arg_text: str, user: _CachedUser, replier: Replier) -> None:
-        command = self.registry.get(name)
+    async def _on_inbound(self, event: Event, data: Data) -> None:
+        assert isinstance(event, Inbound)
+        command = event.command
+        if command is not None:
+            await self._command(event, command[0], command[1], data)
+        else:
+            await self._free_text(event, data["user"], bool(data.get("may_trade")), data["replier"])
+
+    async def _command(self, msg: Inbound, name: str, arg_text: str, data: Data) -> None:
+        replier: Replier = data["replier"]
+        user: _CachedUser = data["user"]
+        command = data.get("command") or self.registry.get(name)
         if command is None:
             await replier.send(Outbound(f"Unknown command /{name}. Send /help for the list."))
             return
-        if command.permission > user.permission:
-            await replier.send(Outbound(refusal(command.permission)))
-            return
+        deleted: bool | None = data.get("deleted")
         if command.private_only and not msg.is_private:
-            if command.name == "connect":
-                # Keys typed in a group are compromised: never store them, and remove the message if we can.
-                deleted = await replier.delete_user_message()
+            if command.name == "connect" and deleted is not None:
+                # Keys typed in a group are compromised: never store them (the chain already removed the message).
                 note = " I deleted your message." if deleted else " Delete that message and rotate those keys now."
                 await replier.send(Outbound(f"Keys are only accepted in a private chat with me.{note}"))
             else:
@@ -172,7 +179,7 @@ class BotCore:
         except UsageError as exc:
             await replier.send(Outbound(str(exc)))
             return
-        call = CommandCall(msg, user.user_id, args, replier, user.permission)
+        call = CommandCall(msg, user.user_id, args, replier, user.permission, deleted=deleted)
         result = await command.handler(call)
         outs = [result] if isinstance(result, Outbound) else list(result or [])
         for out in outs:
@@ -202,38 +209,33 @@ class BotCore:
                 await self.approvals.attach_message(parsed[0], platform, ref)
                 return
 
-    async def _free_text(self, msg: Inbound, user: _CachedUser, replier: Replier) -> None:
+    async def _free_text(self, msg: Inbound, user: _CachedUser, may_trade: bool, replier: Replier) -> None:
         stream = StreamedAnswer(replier, self.stream_interval_s)
-        ctx = turn_context(msg, user.user_id)
+        ctx = turn_context(msg, user.user_id, may_trade=may_trade)
         reply = await self.chat.ask(ctx, ctx.chat_ref, msg.text, on_token=stream.on_token)
         out = reply_outbound(reply)
         ref = await stream.finish(out)
         await self._track_buttons(msg.platform, out, ref)
 
     async def press(self, press: ButtonPress, replier: ButtonReplier) -> None:
-        """Handle an approval button: answer at once, decide once, edit the message with the outcome."""
-        try:
-            parsed = parse_button(press.data)
-            if parsed is None:
-                await replier.answer(NOT_VALID)
+        """Handle an approval button through the access chain: answer at once, decide once, edit with the outcome."""
+        await self._press(press, {"replier": replier})
+
+    async def _on_press(self, event: Event, data: Data) -> None:
+        assert isinstance(event, ButtonPress)
+        replier: ButtonReplier = data["replier"]
+        user: _CachedUser = data["user"]
+        token, approve = data["button"]
+        async with self.approvals.lock(token):
+            row = await self.approvals.get(token)
+            problem = self.approvals.refusal(row, user.user_id)
+            if problem is not None or row is None:
+                await replier.answer(problem or NOT_VALID)
                 return
-            token, approve = parsed
-            user = await self.user(press.platform, press.user_ref, press.display_name)
-            async with self.approvals.lock(token):
-                row = await self.approvals.get(token)
-                problem = self.approvals.refusal(row, user.user_id)
-                if problem is not None or row is None:
-                    await replier.answer(problem or NOT_VALID)
-                    return
-                await replier.answer("Confirmed, placing the order…" if approve else "Rejected.")
-                outcome = await self.approvals.decide(turn_context(press, user.user_id), row, approve)
-                await replier.edit(Outbound(closed_text(row.summary, outcome)))
-        except Exception:
-            log.exception("handling a %s button press failed", press.platform)
-            try:
-                await replier.answer(SORRY)
-            except Exception:
-                log.debug("the press could not be answered any more", exc_info=True)
+            await replier.answer("Confirmed, placing the order…" if approve else "Rejected.")
+            ctx = turn_context(event, user.user_id, may_trade=bool(data.get("may_trade")))
+            outcome = await self.approvals.decide(ctx, row, approve)
+            await replier.edit(Outbound(closed_text(row.summary, outcome)))
 
     async def expire_approvals(self, editors: Mapping[str, MessageEditor]) -> int:
         """Expire overdue approvals and edit their button messages to say so; returns how many expired."""

@@ -40,6 +40,12 @@ from tools.market.symbols import normalise_symbol
 
 FRACTIONS = {"all": 100.0, "full": 100.0, "half": 50.0, "third": 33.33, "quarter": 25.0}
 SIDES = ("long", "short")
+# What a typed number may look like: 60000, 0.00001234, 1e6, 1.5e-8 (and inf / nan, so they are refused by
+# name instead of being mistaken for a symbol).
+_NUMBER_TOKEN = re.compile(r"(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?|[+-]?(?:inf|infinity|nan)", re.IGNORECASE)
+# Plausible magnitudes: a price or an amount outside these is a typo (or an attack), never a real order.
+MIN_PRICE, MAX_PRICE = 1e-12, 1e12
+MAX_CAPITAL = 1e12
 
 
 def _symbol(value: str) -> str:
@@ -53,7 +59,33 @@ def _lower(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
 
 
+def _plausible_price(value: float) -> float:
+    if not MIN_PRICE <= value <= MAX_PRICE:
+        raise ValueError(f"{value:g} is not a plausible price (between {MIN_PRICE:g} and {MAX_PRICE:g})")
+    return value
+
+
+def _plausible_capital(value: float) -> float:
+    if value > MAX_CAPITAL:
+        raise ValueError(f"{value:g} is not a plausible amount (at most {MAX_CAPITAL:g})")
+    return value
+
+
+def exact(value: float) -> str:
+    """The shortest text that reads back as exactly `value` (1000000, 1.234e-05), never `:g`'s six digits."""
+    text = repr(float(value))
+    return text.removesuffix(".0")
+
+
+def is_number(token: str) -> bool:
+    """Whether a token is a number as typed (plain, scientific, inf or nan; commas and $ already removed)."""
+    return _NUMBER_TOKEN.fullmatch(token) is not None
+
+
 Symbol = Annotated[str, Field(min_length=1, max_length=40), AfterValidator(_symbol)]
+# Finite (inf and nan are refused by pydantic with "Input should be a finite number") and plausible.
+Price = Annotated[float, Field(gt=0, allow_inf_nan=False), AfterValidator(_plausible_price)]
+Percent = Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)]
 Timeframe = Annotated[Literal["15m", "1h", "4h", "1d"], BeforeValidator(_lower)]
 Side = Annotated[Literal["long", "short"] | None, BeforeValidator(_lower)]
 
@@ -78,16 +110,16 @@ class SizeArgs(_Args):
     """Pre-trade calculator."""
 
     symbol: Symbol
-    entry: float = Field(gt=0)
-    stop: float = Field(gt=0)
-    risk: float | None = Field(default=None, gt=0, le=10, description="risk % per trade")
+    entry: Price
+    stop: Price
+    risk: float | None = Field(default=None, gt=0, le=10, allow_inf_nan=False, description="risk % per trade")
 
 
 class CloseArgs(_Args):
     """What to close."""
 
     symbol: Symbol
-    pct: float = Field(default=100.0, gt=0, le=100)
+    pct: Percent = 100.0
     side: Side = None
 
 
@@ -95,7 +127,7 @@ class PriceArgs(_Args):
     """A trigger price on a position."""
 
     symbol: Symbol
-    price: float = Field(gt=0)
+    price: Price
     side: Side = None
 
 
@@ -138,7 +170,7 @@ class SettingsArgs(_Args):
     """Show or change a preference."""
 
     key: Annotated[Literal["risk", "capital"] | None, BeforeValidator(_lower)] = None
-    value: float | None = Field(default=None, gt=0)
+    value: Annotated[float, Field(gt=0, allow_inf_nan=False), AfterValidator(_plausible_capital)] | None = None
 
 
 class GrantArgs(_Args):
@@ -157,7 +189,7 @@ def parse_close(tokens: list[str]) -> dict[str, Any]:
             out["side"] = low
         elif low in FRACTIONS:
             out["pct"] = FRACTIONS[low]
-        elif re.fullmatch(r"\d+(\.\d+)?%?", low):
+        elif is_number(number_token(low)):
             out["pct"] = number_token(low)
         elif "symbol" not in out:
             out["symbol"] = tok
@@ -173,13 +205,25 @@ def parse_trigger(tokens: list[str]) -> dict[str, Any]:
         low, num = tok.lower(), number_token(tok)
         if low in SIDES:
             out["side"] = low
-        elif re.fullmatch(r"\d+(\.\d+)?", num) and "price" not in out:
+        elif is_number(num) and "price" not in out:
             out["price"] = num
         elif "symbol" not in out:
             out["symbol"] = tok
         else:
             raise UsageError(f"I do not understand {tok!r}")
     return out
+
+
+CONNECT_FIELDS = ("exchange", "api_key", "secret", "passphrase")
+
+
+def parse_connect(tokens: list[str]) -> dict[str, Any]:
+    """`/connect <exchange> [key secret [passphrase]]`; a mistake is explained without repeating any value."""
+    if len(tokens) > len(CONNECT_FIELDS):
+        raise UsageError(
+            f"too many arguments ({len(tokens)}; at most exchange, key, secret and passphrase); nothing was stored"
+        )
+    return dict(zip(CONNECT_FIELDS, tokens, strict=False))
 
 
 def base_text(symbol: str) -> str:
@@ -201,7 +245,7 @@ class CommandDeps:
 
 async def ask_agent(chat: AnalystChat, call: CommandCall, text: str) -> Outbound:
     """Run a command through the deterministic command graph (same tools and approvals as the analyst)."""
-    ctx = turn_context(call.inbound, call.user_id)
+    ctx = turn_context(call.inbound, call.user_id, may_trade=call.permission >= Permission.TRADER)
     return reply_outbound(await chat.ask(ctx, ctx.chat_ref, "/" + text))
 
 
@@ -231,14 +275,18 @@ def build_registry(deps: CommandDeps) -> CommandRegistry:
 
     async def connect(call: CommandCall) -> Outbound:
         a: ConnectArgs = call.args
-        # The message carried keys: remove it from the chat before anything else can go wrong.
-        carried_keys = bool(a.api_key or a.secret or a.passphrase)
-        deleted = await call.replier.delete_user_message() if carried_keys else True
-        warn = "" if deleted else "\nI could not delete your message; delete it yourself."
+        # The access chain deleted a message that carried keys before the arguments were even parsed.
+        warn = ""
+        if call.deleted is False:
+            warn = "\nI could not delete your message; delete it yourself and rotate those keys."
         if a.exchange not in SUPPORTED_EXCHANGES:
-            return Outbound(f"Unknown exchange {a.exchange!r}; supported: {', '.join(SUPPORTED_EXCHANGES)}.{warn}")
+            # Never echo it: a user who left the exchange out typed their key here.
+            return Outbound(f"Unknown exchange; supported: {', '.join(SUPPORTED_EXCHANGES)}. Nothing was stored.{warn}")
+        given_keys = bool(a.api_key or a.secret or a.passphrase)
         creds = {"apiKey": a.api_key or "", "secret": a.secret or "", "password": a.passphrase or ""}
-        if a.exchange != PAPER and a.exchange not in NEEDS_PASSWORD:
+        if a.exchange == PAPER:
+            creds = {}  # a paper account has no keys: whatever was typed is never stored
+        elif a.exchange not in NEEDS_PASSWORD:
             creds.pop("password")
         try:
             box = deps.secret_box() if a.exchange != PAPER else None
@@ -253,6 +301,12 @@ def build_registry(deps: CommandDeps) -> CommandRegistry:
             return Outbound(f"Keys cannot be stored: the operator has not configured encryption.{warn}")
         except StorageError as exc:
             return Outbound(f"Not connected: {exc.user_message}.{warn}")
+        if a.exchange == PAPER:
+            ignored = " It needs no keys: the ones you sent were not stored." if given_keys else ""
+            return Outbound(
+                f"Connected a paper account `{row.label}` (simulated money, advise mode).{ignored} "
+                f"Use `/arm` to allow orders on it.{warn}"
+            )
         return Outbound(
             f"Connected {a.exchange} as account `{row.label}` (read-only, advise mode). "
             f"Your keys are stored encrypted and will never be shown again. Use `/arm` to allow orders.{warn}"
@@ -383,8 +437,8 @@ def build_registry(deps: CommandDeps) -> CommandRegistry:
         Command("overview", "Funding, open interest, volatility, book imbalance",
                 via_agent(lambda a: f"overview {base_text(a.symbol)}"), SymbolArgs, "<symbol>", "/overview sol"),
         Command("size", "Position size for an entry and a stop",
-                via_agent(lambda a: f"size {base_text(a.symbol)} entry {a.entry:g} stop {a.stop:g}"
-                          + (f" risk {a.risk:g}%" if a.risk else "")),
+                via_agent(lambda a: f"size {base_text(a.symbol)} entry {exact(a.entry)} stop {exact(a.stop)}"
+                          + (f" risk {exact(a.risk)}%" if a.risk else "")),
                 SizeArgs, "<symbol> <entry> <stop> [risk%]", "/size btc 60000 59000 1"),
         Command("positions", "Your open positions", via_agent(lambda a: "positions", private=True), permission=T),
         Command("balance", "Your account balance", via_agent(lambda a: "balance", private=True), permission=T),
@@ -392,19 +446,20 @@ def build_registry(deps: CommandDeps) -> CommandRegistry:
                 via_agent(lambda a: f"evaluate {tf(a)}", private=True), SymbolTfArgs, "<symbol> [timeframe]",
                 "/risk sol", permission=T),
         Command("close", "Close all or part of a position (asks for confirmation)",
-                via_agent(lambda a: f"close {a.pct:g}% {base_text(a.symbol)}{side(a)}"), CloseArgs,
+                via_agent(lambda a: f"close {exact(a.pct)}% {base_text(a.symbol)}{side(a)}"), CloseArgs,
                 "<symbol> [half|25%|all] [long|short]", "/close sol half", permission=T, parse=parse_close),
         Command("stop", "Set the stop of a position (asks for confirmation)",
-                via_agent(lambda a: f"set stop {a.price:g} {base_text(a.symbol)}{side(a)}"), PriceArgs,
+                via_agent(lambda a: f"set stop {exact(a.price)} {base_text(a.symbol)}{side(a)}"), PriceArgs,
                 "<symbol> <price> [long|short]", "/stop sol 140", permission=T, parse=parse_trigger),
         Command("tp", "Set the take-profit of a position (asks for confirmation)",
-                via_agent(lambda a: f"set tp {a.price:g} {base_text(a.symbol)}{side(a)}"), PriceArgs,
+                via_agent(lambda a: f"set tp {exact(a.price)} {base_text(a.symbol)}{side(a)}"), PriceArgs,
                 "<symbol> <price> [long|short]", "/tp sol 260", permission=T, parse=parse_trigger),
         Command("breakeven", "Move a position's stop to its entry (asks for confirmation)",
                 via_agent(lambda a: f"breakeven {base_text(a.symbol)}{side(a)}"), SideArgs, "<symbol> [long|short]",
                 "/breakeven btc", permission=T, aliases=("be",)),
         Command("connect", "Connect an exchange account (keys are stored encrypted)", connect, ConnectArgs,
-                "<exchange> [api_key secret [passphrase]]", "/connect paper", permission=T, private_only=True),
+                "<exchange> [api_key secret [passphrase]]", "/connect paper", permission=T, private_only=True,
+                parse=parse_connect),
         Command("arm", "Allow orders on an account (advise: after your press; auto: within guards)", arm, ArmArgs,
                 "[advise|auto] [label]", "/arm advise", permission=T),
         Command("disarm", "Make an account read-only again", disarm, LabelArgs, "[label]", permission=T),

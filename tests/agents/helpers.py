@@ -41,5 +41,5 @@ async def sol_size(services: Services, user_id: int) -> float:
 
 
 def ctx(user_id: int) -> TurnContext:
-    """The console context of a user."""
-    return TurnContext(user_id=user_id, platform="console", chat_ref="t")
+    """The console context of a user (a local platform: it may trade)."""
+    return TurnContext(user_id=user_id, platform="console", chat_ref="t", may_trade=True)

@@ -14,7 +14,7 @@ from bastion.settings import load_settings
 async def main(token: str, user_id: int) -> None:
     """Approve `token` as `user_id` and print the reply."""
     async with build_services(load_settings()) as services, open_chat(services) as chat:
-        reply = await chat.decide(TurnContext(user_id=user_id), token, approve=True)
+        reply = await chat.decide(TurnContext(user_id=user_id, may_trade=True), token, approve=True)
     print(reply.text)
 
 

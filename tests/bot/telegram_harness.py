@@ -43,6 +43,7 @@ def bot_settings(
     """Defaults (simulated market, paper exchange, offline model) with the Telegram channel on the fake."""
     return Settings(
         secret_keys=SECRET_KEY,
+        allowed_users=[f"telegram:{ALICE}"],  # trading is closed by default: ALICE is the operator's trader
         database={"url": db_url, "checkpoint_path": tmp_path / "checkpoints.db"},
         telegram={"enabled": True, "token": fake.token, "base_url": fake.base_url, **telegram},
         api={"enabled": api_port is not None, "port": api_port or 8080},

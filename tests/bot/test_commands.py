@@ -117,8 +117,13 @@ def test_button_data() -> None:
 
 
 def test_permissions_from_settings_and_roles() -> None:
-    open_policy = AccessPolicy()
-    assert open_policy.permission("telegram", "1") is Permission.TRADER
+    closed = AccessPolicy()  # nobody listed: trading is closed on chat channels
+    assert closed.trading_closed
+    assert closed.permission("telegram", "1") is Permission.ANYONE
+    assert closed.permission("console", "local") is Permission.TRADER  # the operator's own terminal
+    assert closed.permission("telegram", "1", ["trader"]) is Permission.TRADER  # granted by an admin
+    opened = AccessPolicy.from_settings([], [], open_to_everyone=True)
+    assert not opened.trading_closed and opened.permission("telegram", "1") is Permission.TRADER
     policy = AccessPolicy.from_settings(["telegram:1"], ["telegram:9"])
     assert policy.permission("telegram", "1") is Permission.TRADER
     assert policy.permission("telegram", "2") is Permission.ANYONE

@@ -19,8 +19,9 @@ from bot.core.messages import ButtonPress, ChatKind, Inbound, Outbound, approval
 from bot.core.notify import OutboxNotifier
 from bot.core.streaming import CURSOR, StreamedAnswer
 from engine.risk.decision import Decision
-from storage.models import Outbox
+from storage.models import Outbox, User
 from storage.repositories import approvals as approvals_repo
+from storage.repositories import users as users_repo
 from tests.bot.telegram_harness import ALICE, BOB, executions, sol_size, telegram_services, trader_with_sol_long
 
 
@@ -71,6 +72,16 @@ async def core_on(sqlite_url: str, tmp_path: Path) -> AsyncIterator[tuple[Servic
     async with telegram_services(s) as services, sqlite_persistence(tmp_path / "cp.db") as persistence:
         chat = build_chat(services, persistence)
         yield services, build_core(services, chat, persistence.store)
+
+
+async def grant_role(services: Services, telegram_user: int, *roles: str) -> int:
+    """Set the roles of a Telegram user in the database (as /grant and /revoke do); returns the user id."""
+    async with services.sessions.begin() as session:
+        user = await users_repo.get_or_create_user(session, "telegram", str(telegram_user))
+        row = await session.get(User, user.id)
+        assert row is not None and row.id is not None
+        row.roles = list(roles)
+        return row.id
 
 
 def said(user: int, text: str, kind: ChatKind = ChatKind.PRIVATE) -> Inbound:
@@ -158,6 +169,6 @@ async def test_monitor_proposal_is_delivered_and_executed_once(core_on: tuple[Se
     assert await executions(services) == 1
     assert await sol_size(services, user_id) == pytest.approx(5.0)
     texts = first.answers + second.answers
-    assert any("placing the order" in t for t in texts) and any("Already confirmed" in t for t in texts)
+    assert any("placing the order" in t for t in texts) and any("Already executed" in t for t in texts)
     assert "Executed" in (first.edits + second.edits)[0][1].text
     assert "someone else" in stranger.answers[0]

@@ -41,6 +41,13 @@ class ToolSpec:
     args: type[BaseModel]
     fn: ToolFn
     read_only: bool = True
+    # Reads the user's own account (positions, balance): only for users who may trade, like the order tools.
+    personal: bool = False
+
+    @property
+    def needs_trader(self) -> bool:
+        """Whether only a user with the trader permission may have this tool (personal reads and orders)."""
+        return self.personal or not self.read_only
 
 
 SPECS: tuple[ToolSpec, ...] = (
@@ -64,13 +71,14 @@ SPECS: tuple[ToolSpec, ...] = (
         ChartArgs,
         market_tools.get_chart,
     ),
-    ToolSpec("get_positions", "The user's open positions.", AccountArgs, account_tools.get_positions),
-    ToolSpec("get_balance", "The user's account balance.", AccountArgs, account_tools.get_balance),
+    ToolSpec("get_positions", "The user's open positions.", AccountArgs, account_tools.get_positions, personal=True),
+    ToolSpec("get_balance", "The user's account balance.", AccountArgs, account_tools.get_balance, personal=True),
     ToolSpec(
         "evaluate_position",
         "Risk engine decision for one open position (hold, take profit, exit, move stop) with reasons.",
         EvaluateArgs,
         account_tools.evaluate_position,
+        personal=True,
     ),
     ToolSpec(
         "size_trade",
@@ -95,6 +103,12 @@ SPECS: tuple[ToolSpec, ...] = (
 )
 SPEC_BY_NAME: dict[str, ToolSpec] = {s.name: s for s in SPECS}
 READ_ONLY_TOOLS: frozenset[str] = frozenset(s.name for s in SPECS if s.read_only)
+# What a user without the trader permission may use: market data and the calculator, nothing about an account.
+PUBLIC_TOOLS: frozenset[str] = frozenset(s.name for s in SPECS if not s.needs_trader)
+TRADER_ONLY_NOTICE = (
+    "Refused: this needs trading access (positions, balance and orders are for allowed users only); "
+    "ask an admin of this bot for access."
+)
 
 
 def validation_message(name: str, exc: ValidationError) -> str:
@@ -143,9 +157,15 @@ class Toolkit:
             return ToolResult(name, f"Error: {name} failed unexpectedly; try another approach.", error=True)
         return ToolResult(name, dumps(data), data)
 
-    def langchain_tools(self) -> list[BaseTool]:
-        """The tools as LangChain `StructuredTool`s (for `bind_tools`, or direct use with a ToolContext in config)."""
-        return [self._wrap(spec) for spec in self.specs.values()]
+    def allowed(self, name: str, may_trade: bool) -> bool:
+        """Whether a user (who may trade or not) may have the tool `name` run (unknown names are left to `run`)."""
+        spec = self.specs.get(name)
+        return may_trade or spec is None or not spec.needs_trader
+
+    def langchain_tools(self, may_trade: bool = True) -> list[BaseTool]:
+        """The tools as LangChain `StructuredTool`s (for `bind_tools`, or direct use with a ToolContext in config);
+        without `may_trade` only the public ones, so the model is never offered what it may not call."""
+        return [self._wrap(spec) for spec in self.specs.values() if may_trade or not spec.needs_trader]
 
     def _wrap(self, spec: ToolSpec) -> BaseTool:
         async def call(config: RunnableConfig, **kwargs: Any) -> str:
