@@ -121,6 +121,16 @@ class AnalystChat:
             resume = _resume_value(decision.outcome, row.status, approve)
             return await self._run(self.graph, Command(resume={"decision": resume}), ctx, thread_id, None)
 
+    async def resume(self, ctx: TurnContext, token: str, decision: str) -> Reply | None:
+        """Finish the conversation `ctx.chat_ref` waiting on `token` with `decision`; None when it waits for no such
+        approval. Used when an interrupted order is settled: the execute step then reports the recorded truth."""
+        thread_id = ctx.chat_ref
+        async with self._lock(thread_id):
+            waiting = await self.pending_approval(thread_id)
+            if waiting is None or waiting.token != token:
+                return None
+            return await self._run(self.graph, Command(resume={"decision": decision}), ctx, thread_id, None)
+
     async def _run(
         self,
         graph: CompiledStateGraph[Any, Any, Any, Any],
@@ -187,8 +197,17 @@ def _resume_value(outcome: Outcome, status: str, approve: bool) -> str:
 
 def _already(status: str, result: dict[str, Any] | None) -> str:
     if status == ApprovalStatus.CONSUMED.value:
-        detail = f" ({result['status']})" if result and result.get("status") else ""
-        return f"This order was already confirmed{detail}; nothing more was placed."
+        outcome = (result or {}).get("status")
+        if outcome in ("placed", "duplicate"):
+            return "This order was already executed; nothing more was placed."
+        if outcome is None or outcome in approvals_repo.UNSETTLED_RESULTS:
+            # Consumed but no outcome: an earlier attempt may still be reaching the exchange. Never claim it ran.
+            return (
+                "This order was confirmed and is being checked with the exchange; its outcome is not known yet, "
+                "and nothing more will be placed."
+            )
+        detail = (result or {}).get("message") or outcome
+        return f"This order was already confirmed but not executed ({detail}); nothing more was placed."
     if status == ApprovalStatus.EXPIRED.value:
         return "This confirmation has expired; no order was placed."
     return "This order was already rejected or cancelled; no order was placed."

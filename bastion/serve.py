@@ -116,6 +116,7 @@ class Server:
             database_ok=database_check(self.services.engine),
             telegram=webhook,
             telegram_secret=s.telegram.webhook_secret.get_secret_value() or None,
+            update_loop=self.telegram,
             version=__version__,
         )
         config = uvicorn.Config(app, host=s.api.host, port=s.api.port, log_level="warning", lifespan="off")

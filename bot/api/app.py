@@ -3,25 +3,90 @@
 from __future__ import annotations
 
 import hmac
+import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
 
 from fastapi import FastAPI, Header, HTTPException, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from prometheus_client.core import Metric
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = logging.getLogger(__name__)
 TELEGRAM_PATH = "/telegram/webhook"
+# A Telegram update is a few KiB (4096 characters of text plus entities and a replied-to message); 1 MiB leaves
+# room for anything Telegram sends and refuses what only an attacker would.
+MAX_BODY_BYTES = 1 << 20
+# Real updates nest about ten levels (message → reply_to_message → reply_markup → rows → buttons).
+MAX_JSON_DEPTH = 64
 
 
 class UpdateSink(Protocol):
     """Where webhook updates go (the Telegram channel's update queue)."""
 
-    async def feed(self, data: dict[str, Any]) -> None:
-        """Queue one update."""
+    async def feed(self, data: dict[str, Any]) -> object:
+        """Queue one update (or skip it: a repeat, or one that cannot be parsed); returns what became of it."""
         ...
+
+
+class UpdateLoop(Protocol):
+    """A channel's update loop as /health and /metrics see it."""
+
+    def stall_reason(self) -> str | None:
+        """Why the loop looks stalled, or None while it is healthy."""
+        ...
+
+    def collect(self) -> Iterable[Metric]:
+        """Its Prometheus metrics."""
+        ...
+
+
+class BodyRefused(Exception):
+    """A webhook body refused before it reaches the channel; carries the HTTP status and the reason label."""
+
+    def __init__(self, status: int, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.reason = reason
+        self.detail = detail
+
+
+def json_depth(value: object) -> int:
+    """Nesting depth of a parsed JSON value (a scalar is 0), without recursion."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Iterable[object] = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth + 1)
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+async def read_json_body(request: Request, max_bytes: int = MAX_BODY_BYTES, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """The request's JSON body, read at most `max_bytes` far; BodyRefused for too big, not JSON, or too deep."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise BodyRefused(413, "size", f"body over {max_bytes} bytes")
+    body = bytearray()
+    async for chunk in request.stream():  # a chunked body has no length header: count as it arrives
+        body += chunk
+        if len(body) > max_bytes:
+            raise BodyRefused(413, "size", f"body over {max_bytes} bytes")
+    try:
+        data = json.loads(bytes(body))
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser's stack
+        raise BodyRefused(400, "body", "body is not JSON") from None
+    if json_depth(data) > max_depth:
+        raise BodyRefused(400, "depth", f"JSON nested deeper than {max_depth} levels")
+    return data
 
 
 def database_check(engine: AsyncEngine) -> Callable[[], Awaitable[bool]]:
@@ -44,21 +109,32 @@ def create_app(
     database_ok: Callable[[], Awaitable[bool]],
     telegram: UpdateSink | None = None,
     telegram_secret: str | None = None,
+    update_loop: UpdateLoop | None = None,
     version: str = "",
+    max_body_bytes: int = MAX_BODY_BYTES,
+    max_json_depth: int = MAX_JSON_DEPTH,
 ) -> FastAPI:
     """The API application; the Telegram route exists only when a sink and its secret are given."""
     app = FastAPI(title="Bastion", version=version or "0")
     registry = CollectorRegistry()
     updates = Counter("bastion_telegram_updates", "Telegram webhook updates accepted", registry=registry)
     rejected = Counter("bastion_webhook_rejected", "Webhook requests refused", ["reason"], registry=registry)
+    if update_loop is not None:
+        registry.register(update_loop)  # type: ignore[arg-type]  # a collector: it has collect()
 
     @app.get("/health")
     async def health(response: Response) -> dict[str, Any]:
-        """Liveness and database reachability."""
+        """Liveness: database reachability and, with a channel, whether its update loop is moving."""
         db = await database_ok()
-        if not db:
+        body: dict[str, Any] = {"database": db, "version": version}
+        healthy = db
+        if update_loop is not None:
+            stall = update_loop.stall_reason()
+            body["updates"] = stall or "ok"
+            healthy = healthy and stall is None
+        if not healthy:
             response.status_code = 503
-        return {"status": "ok" if db else "degraded", "database": db, "version": version}
+        return {"status": "ok" if healthy else "degraded", **body}
 
     @app.get("/metrics")
     async def metrics() -> Response:
@@ -77,13 +153,14 @@ def create_app(
                 rejected.labels(reason="secret").inc()
                 raise HTTPException(status_code=403, detail="bad secret token")
             try:
-                data = await request.json()
-            except ValueError:
-                rejected.labels(reason="body").inc()
-                raise HTTPException(status_code=400, detail="body is not JSON") from None
+                data = await read_json_body(request, max_body_bytes, max_json_depth)
+            except BodyRefused as exc:
+                rejected.labels(reason=exc.reason).inc()
+                raise HTTPException(status_code=exc.status, detail=exc.detail) from None
             if not isinstance(data, dict) or "update_id" not in data:
                 rejected.labels(reason="body").inc()
                 raise HTTPException(status_code=400, detail="not a Telegram update")
+            # 200 for repeats and unparseable updates too: Telegram would only send them again.
             await telegram.feed(data)
             updates.inc()
             return {"ok": True}

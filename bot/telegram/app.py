@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
+from prometheus_client.core import Metric
 from telegram import BotCommand, Update
-from telegram.ext import Application, ApplicationBuilder, CallbackQueryHandler, ContextTypes, MessageHandler, filters
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    ContextTypes,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+from telegram.request import HTTPXRequest
 
 from bot.core.commands import CommandRegistry
 from bot.core.dispatcher import BotCore
 from bot.telegram.convert import to_inbound, to_press
 from bot.telegram.replier import TelegramButtonReplier, TelegramEditor, TelegramOut, TelegramReplier
+from bot.telegram.updates import DEFAULT_STALL_S, GuardedBot, UpdateGuard, Verdict, update_id_of
 
 log = logging.getLogger(__name__)
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
@@ -33,18 +45,25 @@ class TelegramChannel:
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
         poll_timeout_s: int = 10,
+        stall_after_s: float = DEFAULT_STALL_S,
     ) -> None:
         self.core = core
         self.mode = mode
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret
         self.poll_timeout_s = poll_timeout_s
-        self.application = _build(token, base_url, mode, poll_timeout_s)
+        self.guard = UpdateGuard(stall_after_s=max(stall_after_s, poll_timeout_s + 5.0))
+        self.application = _build(token, base_url, mode, poll_timeout_s, self.guard)
         self.out = TelegramOut(self.application.bot)
         self.editor = TelegramEditor(self.out)
+        # Group -1 runs before the others for every update: the pulse of the processing side of the loop.
+        self.application.add_handler(TypeHandler(Update, self._on_any), group=-1)
         self.application.add_handler(MessageHandler(filters.TEXT, self._on_message))
         self.application.add_handler(CallbackQueryHandler(self._on_press))
         self.application.add_error_handler(self._on_error)
+
+    async def _on_any(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        self.guard.processing_started()
 
     async def _on_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         bot = context.bot
@@ -86,32 +105,55 @@ class TelegramChannel:
             await app.updater.start_polling(
                 poll_interval=0.0, timeout=self.poll_timeout_s, allowed_updates=ALLOWED_UPDATES
             )
+            self.guard.polling = True
+            self.guard.last_round_at = self.guard.clock()  # the stall clock starts with the first poll
         log.info("telegram channel started (%s) as @%s", self.mode, app.bot.username)
 
     async def stop(self) -> None:
         """Stop receiving and shut the application down."""
         app = self.application
+        self.guard.polling = False
         if app.updater is not None and app.updater.running:
             await app.updater.stop()
         if app.running:
             await app.stop()
         await app.shutdown()
 
-    async def feed(self, data: dict[str, Any]) -> None:
-        """Queue one update received by the webhook endpoint."""
-        update = Update.de_json(data, self.application.bot)
+    async def feed(self, data: dict[str, Any]) -> Verdict:
+        """Queue one update received by the webhook endpoint, unless it repeats a recent one or cannot be parsed."""
+        update_id = update_id_of(data)
+        if update_id is not None and not self.guard.first_time(update_id):
+            return Verdict.DUPLICATE
+        update = self.guard.parse(data, self.application.bot)
+        if update is None:
+            return Verdict.UNPARSEABLE
+        self.guard.queued()
         await self.application.update_queue.put(update)
+        return Verdict.QUEUED
+
+    def stall_reason(self) -> str | None:
+        """Why the update loop looks stalled (for /health), or None."""
+        updater = self.application.updater
+        if self.guard.polling and updater is not None and not updater.running:
+            return "telegram polling stopped"
+        return self.guard.stall_reason()
+
+    def collect(self) -> Iterable[Metric]:
+        """Prometheus metrics of the update loop."""
+        return self.guard.collect()
 
 
-def _build(token: str, base_url: str, mode: str, poll_timeout_s: int) -> Application[Any, Any, Any, Any, Any, Any]:
-    builder = (
-        ApplicationBuilder()
-        .token(token)
-        .base_url(base_url)
-        .concurrent_updates(CONCURRENT_UPDATES)
-        .connection_pool_size(64)
-        .get_updates_read_timeout(poll_timeout_s + 5)
+def _build(
+    token: str, base_url: str, mode: str, poll_timeout_s: int, guard: UpdateGuard
+) -> Application[Any, Any, Any, Any, Any, Any]:
+    bot = GuardedBot(
+        token,
+        base_url=base_url,
+        request=HTTPXRequest(connection_pool_size=64),
+        get_updates_request=HTTPXRequest(connection_pool_size=1, read_timeout=poll_timeout_s + 5),
+        guard=guard,
     )
+    builder = ApplicationBuilder().bot(bot).concurrent_updates(CONCURRENT_UPDATES)
     if mode == "webhook":
         builder = builder.updater(None)
     return builder.build()

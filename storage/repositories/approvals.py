@@ -165,3 +165,52 @@ async def record_result(session: AsyncSession, token: str, result: dict[str, Any
         .values(result=result)
         .execution_options(synchronize_session=False)
     )
+
+
+# Results that are the truth about a consumed approval; "unknown" (the exchange could not be asked yet) and a
+# missing result mean its order still has to be settled.
+UNSETTLED_RESULTS = frozenset({"unknown", "pending"})
+
+
+def is_settled(approval: Approval) -> bool:
+    """True unless the approval is consumed and its order's outcome is not known (missing or unknown)."""
+    if approval.status != ApprovalStatus.CONSUMED.value:
+        return True
+    status = (approval.result or {}).get("status")
+    return bool(status) and status not in UNSETTLED_RESULTS
+
+
+async def unsettled_approvals(
+    session: AsyncSession, before: datetime, since: datetime, token: str | None = None
+) -> list[Approval]:
+    """Consumed approvals (all, or `token`) decided in [since, before] whose order has no known outcome yet."""
+    stmt = select(Approval).where(
+        Approval.status == ApprovalStatus.CONSUMED.value,
+        Approval.decided_at <= before,  # type: ignore[operator]
+        Approval.decided_at >= since,  # type: ignore[operator]
+    )
+    if token is not None:
+        stmt = stmt.where(Approval.token == token)
+    rows = (await session.scalars(stmt.order_by(Approval.id))).all()  # type: ignore[arg-type]
+    return [row for row in rows if not is_settled(row)]
+
+
+async def reopen_approval(session: AsyncSession, token: str, result: dict[str, Any]) -> bool:
+    """Consumed → pending again, for an order that never reached the exchange: the next press places it once."""
+    stmt = (
+        update(Approval)
+        .where(Approval.token == token, Approval.status == ApprovalStatus.CONSUMED.value)
+        .values(status=ApprovalStatus.PENDING.value, decided_at=None, result=result)
+        .execution_options(synchronize_session=False)
+    )
+    return bool((await session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
+
+
+async def expire_consumed(session: AsyncSession, token: str, result: dict[str, Any]) -> None:
+    """Consumed → expired, for an order that never reached the exchange and may no longer be confirmed."""
+    await session.execute(
+        update(Approval)
+        .where(Approval.token == token, Approval.status == ApprovalStatus.CONSUMED.value)
+        .values(status=ApprovalStatus.EXPIRED.value, result=result)
+        .execution_options(synchronize_session=False)
+    )

@@ -14,6 +14,9 @@ from storage.repositories._upsert import insert_ignore
 from storage.types import utcnow
 
 GLOBAL = "global"
+# Execution statuses: claimed and maybe at the exchange, finished with an order, failed, or settled after an
+# interruption as never having reached the exchange (such an intent may be claimed and placed again).
+PENDING, DONE, FAILED, NOT_PLACED = "pending", "done", "failed", "not_placed"
 
 
 def user_scope(user_id: int) -> str:
@@ -61,9 +64,28 @@ async def accounts_in_modes(session: AsyncSession, modes: tuple[AccountMode, ...
 
 
 async def claim_execution(session: AsyncSession, **values: Any) -> bool:
-    """Insert a pending execution for `intent_id`; False when that intent was already claimed (idempotency)."""
-    row = {"status": "pending", "created_at": utcnow(), "automated": False, "intent": {}} | values
-    return await insert_ignore(session, Execution.__table__, row)
+    """Claim `intent_id` as pending; False when it is already claimed (idempotency).
+
+    An execution settled as `not_placed` (interrupted before it reached the exchange) is claimed again by one
+    conditional UPDATE, so a retry of the same intent places it once and two retries never both win.
+    """
+    row = {"status": PENDING, "created_at": utcnow(), "automated": False, "intent": {}} | values
+    if await insert_ignore(session, Execution.__table__, row):
+        return True
+    fresh = {k: v for k, v in row.items() if k not in ("intent_id", "status")}
+    result = await session.execute(
+        update(Execution)
+        .where(Execution.intent_id == row["intent_id"], Execution.status == NOT_PLACED)
+        .values(status=PENDING, result=None, error=None, finished_at=None, **fresh)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def pending_executions(session: AsyncSession, before: datetime) -> list[Execution]:
+    """Executions still pending that were claimed at or before `before` (an interrupted process left them)."""
+    stmt = select(Execution).where(Execution.status == PENDING, Execution.created_at <= before)
+    return list((await session.scalars(stmt.order_by(Execution.id))).all())  # type: ignore[arg-type]
 
 
 async def get_execution(session: AsyncSession, intent_id: str) -> Execution | None:
@@ -79,14 +101,17 @@ async def finish_execution(
     result: dict[str, Any] | None = None,
     realised_pnl: float | None = None,
     error: str | None = None,
-) -> None:
-    """Record how an execution ended."""
-    await session.execute(
-        update(Execution)
-        .where(Execution.intent_id == intent_id)
-        .values(status=status, result=result, realised_pnl=realised_pnl, error=error, finished_at=utcnow())
+    only_pending: bool = False,
+) -> bool:
+    """Record how an execution ended (with `only_pending`, only if nobody finished it meanwhile); True if written."""
+    stmt = update(Execution).where(Execution.intent_id == intent_id)
+    if only_pending:
+        stmt = stmt.where(Execution.status == PENDING)
+    done = await session.execute(
+        stmt.values(status=status, result=result, realised_pnl=realised_pnl, error=error, finished_at=utcnow())
         .execution_options(synchronize_session=False)
     )
+    return bool(done.rowcount)  # type: ignore[attr-defined]
 
 
 async def automated_actions_since(session: AsyncSession, account_id: int, since: datetime) -> int:
@@ -94,7 +119,7 @@ async def automated_actions_since(session: AsyncSession, account_id: int, since:
     stmt = select(func.count()).where(
         Execution.account_id == account_id,
         Execution.automated.is_(True),  # type: ignore[attr-defined]
-        Execution.status != "failed",
+        Execution.status.notin_([FAILED, NOT_PLACED]),  # type: ignore[attr-defined]
         Execution.created_at >= since,
     )
     return int((await session.execute(stmt)).scalar_one())

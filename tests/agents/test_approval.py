@@ -49,7 +49,7 @@ async def test_offline_close_half_waits_for_approval_then_executes_once(services
         done = await chat.decide(ctx(user_id), reply.approval.token, approve=True)
         assert done.text.startswith("Executed: Close 50%")
         again = await chat.decide(ctx(user_id), reply.approval.token, approve=True)
-    assert "already confirmed" in again.text
+    assert "already executed" in again.text
     assert await executions(services) == 1 and await sol_size(services, user_id) == 5
 
 
@@ -151,7 +151,7 @@ async def test_resume_in_a_second_process_places_once(services: Services, user_i
     out = await asyncio.to_thread(_resume_in_subprocess, services, reply.approval.token, user_id)
     assert out.startswith("Executed: Close 50%"), out
     out_again = await asyncio.to_thread(_resume_in_subprocess, services, reply.approval.token, user_id)
-    assert "already confirmed" in out_again
+    assert "already executed" in out_again
     assert await executions(services) == 1 and await sol_size(services, user_id) == 5
 
 

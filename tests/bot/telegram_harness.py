@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -67,9 +67,13 @@ class Running:
 
 
 @asynccontextmanager
-async def running(services: Services, fake: FakeTelegram) -> AsyncIterator[Running]:
-    """`bastion serve` on these services until the block ends."""
+async def running(
+    services: Services, fake: FakeTelegram, prepare: Callable[[Server], None] | None = None
+) -> AsyncIterator[Running]:
+    """`bastion serve` on these services until the block ends; `prepare` may adjust the server before it starts."""
     async with open_server(services) as server:
+        if prepare is not None:
+            prepare(server)
         task = asyncio.create_task(server.run())
         run = Running(fake, services, server, task)
         try:

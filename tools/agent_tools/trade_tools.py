@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from tools.agent_tools.account_tools import find_position
@@ -24,6 +24,13 @@ from tools.exchange.models import IntentKind, PositionSide
 
 # A live price older than this is not a basis for an order.
 MAX_PRICE_AGE_S = 120.0
+# Amounts to close are cut to this quantum (the paper account's), never rounded up past what is held.
+_QUANTUM = Decimal("1e-12")
+
+
+def _qty(value: Decimal) -> str:
+    """A size as typed: exact decimal digits, no exponent, no trailing zeros."""
+    return format(value.normalize(), "f")
 
 
 async def size_trade(deps: ToolDeps, ctx: ToolContext, args: SizeArgs) -> dict[str, Any]:
@@ -106,10 +113,15 @@ async def propose_order(deps: ToolDeps, ctx: ToolContext, args: ProposeOrderArgs
     }
     if args.action == "close":
         pct = args.close_pct or 100.0
-        amount = float(position.size) * pct / 100.0
-        intent |= {"kind": IntentKind.CLOSE.value, "close_pct": str(Decimal(str(round(pct, 4))))}
+        # Absolute sizes: the approval shows and carries the amount to close and the size it was computed from;
+        # the executor refuses the press when the live position no longer matches what was shown.
+        held = position.size
+        amount = held if pct >= 100 else (held * Decimal(str(round(pct, 4))) / 100).quantize(_QUANTUM, ROUND_DOWN)
+        if amount <= 0:
+            raise ToolError(f"{pct:g}% of {_qty(held)} {base} is too small to close.")
+        intent |= {"kind": IntentKind.CLOSE.value, "amount": _qty(amount)}
         what = "Close all" if pct >= 100 else f"Close {pct:g}%"
-        summary = f"{what} of the {symbol} {side_name} ({num(amount):g} of {num(position.size):g} {base}) at market"
+        summary = f"{what} of the {symbol} {side_name} ({_qty(amount)} of {_qty(held)} {base}) at market"
     elif args.action in ("set_stop", "set_take_profit"):
         if args.price is None:
             raise ToolError(f"{args.action} needs a price.")
@@ -123,6 +135,7 @@ async def propose_order(deps: ToolDeps, ctx: ToolContext, args: ProposeOrderArgs
         _check_side(direction, price, entry, "stop", side_name)
         intent |= {"kind": IntentKind.SET_STOP.value, "stop_price": str(Decimal(str(num(entry))))}
         summary = f"Move the stop of the {symbol} {side_name} to breakeven ({num(entry)})"
+    intent["position"] = {"side": side_name, "size": _qty(position.size)}
     label = f"{row.label} ({row.exchange_id}{', simulated' if account.simulated else ''})"
     summary += f" on account {label}. Price now {num(price):g}."
     return {

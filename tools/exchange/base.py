@@ -30,6 +30,14 @@ class Account(Protocol):
         """Execute an approved intent exactly once; running the same intent again returns the first result."""
         ...
 
+    async def find_intent(self, intent: OrderIntent) -> PlaceResult | None:
+        """What `intent` already did on the account, found by its client order ids; None when it left no order.
+
+        Raises `AccountError` (e.g. `OrderStatusUnknownError`) when the account cannot be asked right now: the
+        caller must then treat the outcome as unknown, never as "not placed".
+        """
+        ...
+
     async def close(self) -> None:
         """Release connections."""
         ...

@@ -14,6 +14,7 @@ import ccxt
 from tools.exchange.ccxt_convert import dec, to_balance, to_order, to_position
 from tools.exchange.ccxt_intents import execute_intent
 from tools.exchange.ccxt_profiles import PROFILES, CcxtProfile, make_exchange
+from tools.exchange.client_ids import client_order_id
 from tools.exchange.errors import (
     AuthenticationFailedError,
     ExchangeUnavailableError,
@@ -21,7 +22,7 @@ from tools.exchange.errors import (
     OrderStatusUnknownError,
     map_ccxt_error,
 )
-from tools.exchange.models import Balance, Order, OrderIntent, OrderRole, PlaceResult, Position
+from tools.exchange.models import Balance, IntentKind, Order, OrderIntent, OrderRole, PlaceResult, Position
 
 log = logging.getLogger(__name__)
 
@@ -289,9 +290,34 @@ class CcxtAccount:
         """Execute an approved intent (see `tools.exchange.ccxt_intents`)."""
         return await execute_intent(self, intent)
 
+    async def find_intent(self, intent: OrderIntent) -> PlaceResult | None:
+        """The order `intent` placed, looked up by its client order id (as after a timeout), or None."""
+        role = _LOOKUP_ROLE.get(intent.kind)
+        if role is None:
+            return None  # leverage changes and cancels carry no client id, and running them again is harmless
+        await self.ensure_markets()
+        client_id = client_order_id(intent.intent_id, role, self.exchange_id)
+        try:
+            order = await self.find_by_client_id(intent.symbol, client_id, role is not OrderRole.MAIN)
+        except ExchangeUnavailableError as exc:
+            raise OrderStatusUnknownError(exchange=self.exchange_id) from exc
+        if order is None:
+            return None
+        order = order.model_copy(update={"role": role})
+        return PlaceResult(intent_id=intent.intent_id, kind=intent.kind, orders=[order], duplicate=True)
+
     async def close(self) -> None:
         """Close the ccxt HTTP session."""
         await self.exchange.close()
+
+
+# The order that proves an intent reached the exchange: the main order, or the stop / target it set.
+_LOOKUP_ROLE = {
+    IntentKind.OPEN: OrderRole.MAIN,
+    IntentKind.CLOSE: OrderRole.MAIN,
+    IntentKind.SET_STOP: OrderRole.STOP_LOSS,
+    IntentKind.SET_TAKE_PROFIT: OrderRole.TAKE_PROFIT,
+}
 
 
 def _complete(order: Order, symbol: str, amount: Decimal, params: dict[str, Any]) -> Order:

@@ -173,6 +173,12 @@ class PaperAccount:
             record_result(session, self.account_id, digest, result)
         return result
 
+    async def find_intent(self, intent: OrderIntent) -> PlaceResult | None:
+        """The stored result of `intent` (its orders carry the intent's client order ids), or None if it never ran."""
+        async with self.sessions() as session:
+            previous = await recorded_result(session, self.account_id, intent.intent_id)
+        return previous[1] if previous is not None else None
+
     def _order(self, state: PaperState, intent: OrderIntent, role: OrderRole, **kw: object) -> PaperOrder:
         order = PaperOrder(
             id=new_order_id(),
