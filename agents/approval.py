@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from langchain_core.messages import ToolMessage
@@ -19,8 +20,7 @@ from storage.models import Approval, ApprovalStatus, ExchangeAccount
 from storage.repositories import approvals as approvals_repo
 from storage.repositories import audit
 from tools.agent_tools import PROPOSE_ORDER, ToolContext
-from tools.agent_tools.registry import TRADER_ONLY_NOTICE
-from tools.exchange.models import OrderIntent
+from tools.exchange.models import OrderIntent, Position, PositionSide
 
 log = logging.getLogger(__name__)
 DECISIONS = ("approve", "reject", "expired", "superseded")
@@ -46,26 +46,12 @@ def pending_proposal_call(state: AgentState) -> dict[str, Any] | None:
 
 
 def make_risk_check_node(deps: AgentDeps) -> Any:
-    """Deterministic validation of the proposal against the user's role, account, position, fresh price and guards.
-
-    The role is read fresh from the database here, whatever the channel said when the message arrived: a trader
-    role revoked a moment ago refuses the proposal, so no button is ever shown for it.
-    """
+    """Deterministic validation of the proposal against account, position, fresh price and guards."""
 
     async def risk_check(state: AgentState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
         call = pending_proposal_call(state)
         assert call is not None
-        user_id = runtime.context.user_id
-        if runtime.context.may_trade:
-            async with deps.sessions() as session:
-                may_trade = await deps.access.may_trade(session, user_id)
-        else:
-            may_trade = False
-        if not may_trade:
-            log.info("order proposal refused: user %s may not trade", user_id)
-            msg = ToolMessage(TRADER_ONLY_NOTICE, tool_call_id=call["id"], name=PROPOSE_ORDER, status="error")
-            return {"messages": to_dicts([msg]), "pending": None}
-        ctx = ToolContext(user_id=user_id, store=runtime.store)  # type: ignore[arg-type]
+        ctx = ToolContext(user_id=runtime.context.user_id, store=runtime.store)  # type: ignore[arg-type]
         result = await deps.toolkit.run(PROPOSE_ORDER, call["args"], ctx)
         if result.error or result.data is None:
             msg = ToolMessage(result.content, tool_call_id=call["id"], name=PROPOSE_ORDER, status="error")
@@ -161,24 +147,48 @@ async def _place(deps: AgentDeps, pending: dict[str, Any], user_id: int) -> str:
         return "This order was not confirmed, so nothing was placed."
     if row.intent != pending["intent"] or row.intent_hash != approvals_repo.intent_hash(row.intent):
         return "The confirmed order does not match the proposal, so nothing was placed."
+    recorded = row.result or {}
+    if recorded.get("status") in ("placed", "failed"):
+        # Settled after an interruption (looked up by client order id): say what happened, place nothing.
+        return render_outcome(pending, recorded["status"], recorded.get("message") or "", recorded.get("realised_pnl"))
     if account_row is None:
         return "The account of this order no longer exists; nothing was placed."
     account = await deps.open_account(account_row)
-    intent = OrderIntent(intent_id=intent_id_for(token), **row.intent)
-    side = pending.get("position", {}).get("side")
-    positions = [p for p in await account.positions(intent.symbol) if p.side.value == side]
+    fields = dict(row.intent)
+    shown = shown_position(fields.pop("position", None), fields["symbol"])
+    intent = OrderIntent(intent_id=intent_id_for(token), **fields)
+    position = None
+    if shown is None:  # an approval stored before positions were part of the intent
+        side = pending.get("position", {}).get("side")
+        position = next((p for p in await account.positions(intent.symbol) if p.side.value == side), None)
     outcome = await deps.executor.execute_approved_intent(
         row=account_row,
         account=account,
         intent=intent,
-        position=positions[0] if positions else None,
+        position=position,
         action=f"manual_{pending.get('action', 'order')}",
+        shown=shown,
     )
     async with deps.sessions.begin() as session:
         await approvals_repo.record_result(
-            session, token, {"status": outcome.status, "message": outcome.message, "intent_id": outcome.intent_id}
+            session,
+            token,
+            {
+                "status": outcome.status,
+                "message": outcome.message,
+                "intent_id": outcome.intent_id,
+                "realised_pnl": outcome.realised_pnl,
+            },
         )
     return render_outcome(pending, outcome.status, outcome.message, outcome.realised_pnl)
+
+
+def shown_position(shown: dict[str, Any] | None, symbol: str) -> Position | None:
+    """The position an approval showed (side and absolute size), as stored in its intent."""
+    if not shown:
+        return None
+    size = Decimal(str(shown["size"]))
+    return Position(symbol=symbol, side=PositionSide(shown["side"]), size=size, entry_price=Decimal(0))
 
 
 def render_outcome(pending: dict[str, Any], status: str, message: str, pnl: float | None) -> str:
@@ -189,6 +199,8 @@ def render_outcome(pending: dict[str, Any], status: str, message: str, pnl: floa
         return f"Executed: {summary}{(' ' + message) if message else ''}{extra}".strip()
     if status == "duplicate":
         return f"Already executed earlier ({message}); no second order was placed."
+    if status == "unknown":
+        return f"Checking with the exchange: the outcome of this order is not known yet ({message})."
     if status == "refused":
         return f"Not executed: {message}"
     return f"The order failed: {message}" if message else "The order failed."
