@@ -20,6 +20,7 @@ from storage.models import Approval, ApprovalStatus, ExchangeAccount
 from storage.repositories import approvals as approvals_repo
 from storage.repositories import audit
 from tools.agent_tools import PROPOSE_ORDER, ToolContext
+from tools.agent_tools.registry import TRADER_ONLY_NOTICE
 from tools.exchange.models import OrderIntent, Position, PositionSide
 
 log = logging.getLogger(__name__)
@@ -46,12 +47,26 @@ def pending_proposal_call(state: AgentState) -> dict[str, Any] | None:
 
 
 def make_risk_check_node(deps: AgentDeps) -> Any:
-    """Deterministic validation of the proposal against account, position, fresh price and guards."""
+    """Deterministic validation of the proposal against the user's role, account, position, fresh price and guards.
+
+    The role is read fresh from the database here, whatever the channel said when the message arrived: a trader
+    role revoked a moment ago refuses the proposal, so no button is ever shown for it.
+    """
 
     async def risk_check(state: AgentState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
         call = pending_proposal_call(state)
         assert call is not None
-        ctx = ToolContext(user_id=runtime.context.user_id, store=runtime.store)  # type: ignore[arg-type]
+        user_id = runtime.context.user_id
+        if runtime.context.may_trade:
+            async with deps.sessions() as session:
+                may_trade = await deps.access.may_trade(session, user_id)
+        else:
+            may_trade = False
+        if not may_trade:
+            log.info("order proposal refused: user %s may not trade", user_id)
+            msg = ToolMessage(TRADER_ONLY_NOTICE, tool_call_id=call["id"], name=PROPOSE_ORDER, status="error")
+            return {"messages": to_dicts([msg]), "pending": None}
+        ctx = ToolContext(user_id=user_id, store=runtime.store)  # type: ignore[arg-type]
         result = await deps.toolkit.run(PROPOSE_ORDER, call["args"], ctx)
         if result.error or result.data is None:
             msg = ToolMessage(result.content, tool_call_id=call["id"], name=PROPOSE_ORDER, status="error")

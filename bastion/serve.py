@@ -22,7 +22,6 @@ from bot.core.delivery import DeliveryWorker, Sender
 from bot.core.dispatcher import BotCore, MessageEditor
 from bot.core.handlers import CommandDeps, build_registry
 from bot.core.notify import APPROVAL_TOKEN, OutboxNotifier
-from bot.core.permissions import AccessPolicy
 from bot.core.userlimit import UserRateLimiter
 from bot.telegram.app import TelegramChannel
 from bot.telegram.sender import TelegramSender
@@ -37,6 +36,13 @@ log = logging.getLogger(__name__)
 def build_core(services: Services, chat: AnalystChat, store: PreferenceStore | None) -> BotCore:
     """The channel-agnostic core over the services and the analyst."""
     s = services.settings
+    policy = s.access_policy()
+    if policy.trading_closed:
+        log.warning(
+            "Trading is closed: nobody on a chat channel can trade, see positions or press an order button. "
+            "Open it by listing users in BASTION_ALLOWED_USERS (e.g. '[\"telegram:123\"]'), by a /grant <id> trader "
+            "from an admin in BASTION_ADMIN_USERS, or for everyone with BASTION_TRADING_OPEN=true."
+        )
     approvals = ApprovalsService(services.sessions, chat, services.executor, services.open_account)
     deps = CommandDeps(chat=chat, sessions=services.sessions, secret_box=services.secret_box, store=store)
     core = BotCore(
@@ -44,7 +50,7 @@ def build_core(services: Services, chat: AnalystChat, store: PreferenceStore | N
         chat=chat,
         approvals=approvals,
         sessions=services.sessions,
-        policy=AccessPolicy.from_settings(s.allowed_users, s.admin_users),
+        policy=policy,
         limiter=UserRateLimiter(rate_per_minute=s.bot.rate_per_minute, burst=s.bot.burst),
         stream_interval_s=s.bot.stream_interval_s,
     )
@@ -110,6 +116,7 @@ class Server:
             database_ok=database_check(self.services.engine),
             telegram=webhook,
             telegram_secret=s.telegram.webhook_secret.get_secret_value() or None,
+            update_loop=self.telegram,
             version=__version__,
         )
         config = uvicorn.Config(app, host=s.api.host, port=s.api.port, log_level="warning", lifespan="off")
