@@ -210,11 +210,11 @@ class BotCore:
                 return
 
     async def _free_text(self, msg: Inbound, user: _CachedUser, may_trade: bool, replier: Replier) -> None:
-        stream = StreamedAnswer(replier, self.stream_interval_s)
         ctx = turn_context(msg, user.user_id, may_trade=may_trade)
-        reply = await self.chat.ask(ctx, ctx.chat_ref, msg.text, on_token=stream.on_token)
-        out = reply_outbound(reply)
-        ref = await stream.finish(out)
+        async with StreamedAnswer(replier, self.stream_interval_s) as stream:  # no preview outlives a failed turn
+            reply = await self.chat.ask(ctx, ctx.chat_ref, msg.text, on_token=stream.on_token)
+            out = reply_outbound(reply)
+            ref = await stream.finish(out)
         await self._track_buttons(msg.platform, out, ref)
 
     async def press(self, press: ButtonPress, replier: ButtonReplier) -> None:
