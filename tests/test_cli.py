@@ -34,7 +34,7 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
 
 def invoke(*args: str, input: str | None = None) -> tuple[int, str]:
     result = runner.invoke(app, list(args), input=input)
-    return result.exit_code, result.output + (result.stderr if result.stderr_bytes else "")
+    return result.exit_code, result.output  # Click ≥ 8.2: stdout and stderr interleaved, as a terminal shows them
 
 
 def test_version() -> None:
@@ -156,3 +156,81 @@ def test_chat_greets_lists_commands_and_exits_on_eof(env: dict[str, str]) -> Non
     for command in ("bastion db upgrade", "bastion keys add", "bastion config show", "bastion chat"):
         assert command in out
     assert out.rstrip().endswith("Bye.")
+
+
+def one_line_error(code: int, out: str) -> str:
+    """The single line a failing command printed (no traceback, no wrapped second line)."""
+    assert code != 0, out
+    assert "Traceback" not in out, out
+    lines = out.strip().splitlines()
+    assert len(lines) == 1, out
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ("risk", "check", "-s", "BTC", "--side", "long", "--entry", "90000", "--size", "1", "--stop", "-5"),
+            "--stop must be a price above 0",
+        ),
+        (
+            ("risk", "check", "-s", "BTC", "--side", "long", "--entry", "90000", "--size", "1", "--stop", "nan"),
+            "--stop must be a finite number",
+        ),
+        (("analyze", "BTC", "--chart", "/missing/dir/x.png"), "folder /missing/dir does not exist"),
+        (("db", "upgrade", "foo"), "Can't locate revision identified by 'foo'"),
+        (("db", "downgrade", "foo"), "Can't locate revision identified by 'foo'"),
+        (("price", "NOTACOIN"), "Unknown symbol 'NOTACOIN'"),
+    ],
+)
+def test_cli_errors_are_one_clear_line(env: dict[str, str], args: tuple[str, ...], expected: str) -> None:
+    if args[0] == "db" and args[1] == "downgrade":
+        assert invoke("db", "upgrade")[0] == 0  # a schema to go down from
+    line = one_line_error(*invoke(*args))
+    assert expected in line
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("BASTION_ALLOWED_USERS", "telegram:123", "BASTION_ALLOWED_USERS: not valid JSON"),
+        ("BASTION_ADMIN_USERS", '["telegram:1"', "BASTION_ADMIN_USERS: not valid JSON"),
+        ("BASTION_SCHEDULER__REPORT_SYMBOLS", "BTC,ETH", "BASTION_SCHEDULER__REPORT_SYMBOLS: not valid JSON"),
+        ("BASTION_ALLOWED_USERS", '["bob"]', "BASTION_ALLOWED_USERS: 'bob' is not platform:id"),
+    ],
+)
+def test_bad_list_setting_names_the_variable(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, variable: str, value: str, expected: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    for args in (("config", "show"), ("price", "BTC")):
+        code, out = invoke(*args)
+        assert code == 2 and expected in one_line_error(code, out)
+
+
+def test_second_serve_on_a_taken_port_is_one_line(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        monkeypatch.setenv("BASTION_API__PORT", str(port))
+        line = one_line_error(*invoke("serve"))
+    assert f"cannot serve the API on 127.0.0.1:{port}" in line and "BASTION_API__PORT" in line
+
+
+def test_an_unexpected_error_is_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import bastion.cli
+
+    def broken() -> None:
+        raise RuntimeError("disk on fire\nsecond line of detail")
+
+    monkeypatch.setattr(bastion.cli, "app", broken)
+    with pytest.raises(SystemExit) as exited:
+        bastion.cli.main()
+    err = capsys.readouterr().err
+    assert exited.value.code == 1
+    assert err.strip() == "Error: unexpected RuntimeError: disk on fire"

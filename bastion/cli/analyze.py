@@ -79,6 +79,10 @@ def register(app: typer.Typer) -> None:
         if tf not in TIMEFRAME_SECONDS:
             _err.print(f"Error: unknown timeframe {tf!r}; use one of {', '.join(TIMEFRAME_SECONDS)}.")
             raise typer.Exit(2)
+        if chart is not None and not chart.parent.is_dir():
+            # Checked before the analysis: a typo in the path should not cost the whole run.
+            _err.print(f"Error: cannot write the chart to {chart}: folder {chart.parent} does not exist.")
+            raise typer.Exit(2)
         try:
             df, report, simulated = run_analyze(symbol, tf, data_dir, bars)
         except MarketDataError as exc:
@@ -100,5 +104,9 @@ def register(app: typer.Typer) -> None:
             png = render_structure_chart(
                 df, report, PositionLines(plan.entry, plan.stop, [t.price for t in plan.targets], plan.side)
             )
-            chart.write_bytes(png)
+            try:
+                chart.write_bytes(png)
+            except OSError as exc:
+                _err.print(f"Error: cannot write the chart to {chart}: {exc.strerror or exc}.")
+                raise typer.Exit(1) from None
             _err.print(f"Chart written to {chart} ({len(png) // 1024} KiB).")

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
+import typing
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import pydantic_settings
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from sqlalchemy.exc import DBAPIError
 
 from bastion.app import Services, build_services
 from bastion.logs import configure_logging
-from bastion.settings import Settings, SettingsError, load_settings
+from bastion.settings import ENV_PREFIX, Settings, SettingsError, iter_env_vars, load_settings
 from storage.errors import StorageError
 from storage.migrate import MigrationError
 from storage.secrets import SecretsError
@@ -30,13 +35,49 @@ log = logging.getLogger("bastion.cli")
 USER_ERRORS: tuple[type[Exception], ...] = (StorageError, SecretsError, MigrationError, MarketDataError, AccountError)
 
 
-def settings_or_exit() -> Settings:
-    """Load settings and configure logging, or print what is wrong and exit with status 2."""
+def read_settings() -> Settings:
+    """`load_settings`, with a value the environment cannot even parse (bad JSON) reported like any bad setting."""
     try:
-        settings = load_settings()
+        return load_settings()
+    except pydantic_settings.SettingsError as exc:
+        raise SettingsError(unparsable_settings(exc)) from None
+
+
+def unparsable_settings(exc: pydantic_settings.SettingsError) -> list[tuple[str, str]]:
+    """(variable, problem) for a list/object setting whose value is not JSON (pydantic-settings names only the
+    top-level field, e.g. "scheduler": the variables under it are checked to name the culprit)."""
+    field = str(exc).split('"')[1] if str(exc).count('"') >= 2 else ""
+    prefix = ENV_PREFIX + field.upper()
+    env = {k.upper(): v for k, v in os.environ.items()}
+    problems: list[tuple[str, str]] = []
+    for var, info in iter_env_vars():
+        if var != prefix and not var.startswith(prefix + "__"):
+            continue
+        container = typing.get_origin(info.annotation) or info.annotation
+        raw = env.get(var)
+        if raw is None or container not in (list, dict, set, tuple):
+            continue
+        try:
+            json.loads(raw)
+        except ValueError as err:
+            example = '["telegram:123"]' if var.endswith("_USERS") else '["BTC", "ETH"]'
+            if container is dict:
+                example = '{"key": "value"}'
+            problems.append((var, f"not valid JSON ({err}); write it as JSON, e.g. {example}"))
+    return problems or [(prefix if field else ENV_PREFIX + "*", "cannot be parsed; list and object settings take JSON")]
+
+
+def describe_settings_error(exc: SettingsError) -> str:
+    """Every bad variable and its problem on one line."""
+    return "invalid configuration: " + "; ".join(f"{var}: {msg}" for var, msg in exc.problems)
+
+
+def settings_or_exit() -> Settings:
+    """Load settings and configure logging, or print what is wrong (one line) and exit with status 2."""
+    try:
+        settings = read_settings()
     except SettingsError as exc:
-        err_console.print(f"[red]{exc}[/red]", markup=True, highlight=False)
-        raise typer.Exit(2) from None
+        raise fail(describe_settings_error(exc), 2) from None
     configure_logging(settings.logging.level, settings.logging.format, settings.secret_values())
     return settings
 
@@ -74,3 +115,9 @@ def run_with_services(fn: Callable[[Services], Awaitable[T]], settings: Settings
         # Database unreachable, disk full, permission denied: say which, keep the traceback in the log.
         log.debug("I/O failure", exc_info=True)
         raise fail(f"{type(exc).__name__}: {exc.strerror or exc}") from None
+    except ValidationError as exc:
+        # A value the command passed on was refused by a model: its first complaint, without pydantic's layout.
+        log.debug("invalid value", exc_info=True)
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"]) or exc.title
+        raise fail(f"invalid {where}: {first['msg']}") from None

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 import typer
+from alembic.util import CommandError
 
 from bastion.app import Services
 from bastion.cli.common import console, run_with_services
 from storage import migrate
+
+
+async def _migrating(step: Awaitable[None], revision: str) -> None:
+    """Run a migration step; an unknown revision becomes one clear MigrationError, not Alembic's traceback."""
+    try:
+        await step
+    except CommandError as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else "unknown revision"
+        raise migrate.MigrationError(
+            f"{detail}; use head, base, -1 or a revision id from `bastion db current`"
+        ) from None
 
 
 def register(app: typer.Typer) -> None:
@@ -18,7 +32,7 @@ def register(app: typer.Typer) -> None:
         """Create or update the schema (safe to run repeatedly)."""
 
         async def go(services: Services) -> str | None:
-            await migrate.upgrade(services.engine, revision)
+            await _migrating(migrate.upgrade(services.engine, revision), revision)
             return await migrate.current(services.engine)
 
         console.print(f"database at revision {run_with_services(go)}")
@@ -30,7 +44,7 @@ def register(app: typer.Typer) -> None:
         """Undo migrations (base drops every table: data is lost)."""
 
         async def go(services: Services) -> str | None:
-            await migrate.downgrade(services.engine, revision)
+            await _migrating(migrate.downgrade(services.engine, revision), revision)
             return await migrate.current(services.engine)
 
         console.print(f"database at revision {run_with_services(go) or 'base (empty)'}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from pathlib import Path
 
@@ -190,8 +191,14 @@ def _risk_group() -> typer.Typer:
             target_list = [float(t) for t in targets.split(",") if t.strip()]
         except ValueError:
             raise fail("--targets must be numbers separated by commas, e.g. 105,110", 2) from None
+        given = [("--entry", entry), ("--size", size), ("--stop", stop), ("--leverage", leverage)]
+        for option, value in given + [("--targets", t) for t in target_list]:
+            if value is not None and not math.isfinite(value):
+                raise fail(f"{option} must be a finite number, not {value}", 2)
         if entry <= 0 or size <= 0:
             raise fail("--entry and --size must be above 0", 2)
+        if stop is not None and stop <= 0:
+            raise fail(f"--stop must be a price above 0 (got {stop:g}); omit it for a position without a stop", 2)
         settings = settings_or_exit()
 
         async def go(services: Services) -> None:

@@ -12,7 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bastion.settings import SettingsError, load_settings
+from bastion.cli.common import describe_settings_error, read_settings
+from bastion.settings import SettingsError
 from tools.market.base import TIMEFRAMES, MarketData, MarketDataError, Ticker
 from tools.market.factory import build_market_data
 from tools.market.replay import ReplayMarketData
@@ -110,9 +111,9 @@ def _run(
 
 def _provider(source: str | None, data_dir: Path | None, at: str | None, seed: int) -> MarketData:
     try:
-        settings = load_settings().exchange
+        settings = read_settings().exchange
     except SettingsError as exc:
-        _fail(str(exc), code=2)
+        _fail(describe_settings_error(exc), code=2)
     kind = source or ("replay" if data_dir is not None else settings.market_data)
     if kind not in ("simulated", "ccxt", "replay"):
         _fail(f"Unknown source {kind!r}; use simulated, ccxt or replay.", code=2)

@@ -5,13 +5,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 
 import typer
 
 from bastion import __version__
 from bastion.app import Services
 from bastion.cli.chat_cmd import ensure_schema
-from bastion.cli.common import console, run_with_services, settings_or_exit
+from bastion.cli.common import console, fail, run_with_services, settings_or_exit
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Exit with one clear line when the API port is taken (uvicorn would exit from inside a task instead)."""
+    if port == 0:
+        return  # any free port
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # The same option uvicorn binds with: a socket of a previous run in TIME_WAIT does not count as taken.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise fail(
+                f"cannot serve the API on {host}:{port}: {exc.strerror or exc} "
+                "(is another `bastion serve` running? set BASTION_API__PORT to another port)"
+            ) from None
 
 
 def register(app: typer.Typer) -> None:
@@ -23,6 +41,8 @@ def register(app: typer.Typer) -> None:
         from bastion.serve import open_server
 
         settings = settings_or_exit()
+        if settings.api.enabled:
+            check_port_free(settings.api.host, settings.api.port)
 
         async def main(services: Services) -> None:
             await ensure_schema(services)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from tools.market.base import TIMEFRAME_SECONDS, MarketDataError
-from tools.market.features import OhlcvArrays, rows_to_arrays
+from tools.market.features import OhlcvArrays
 from tools.market.symbols import SymbolParts
 
 # BTC_USDT-1h.csv (spot), BTC_USDT_USDT-1h.feather or BTC_USDT_USDT-1h-futures.feather (freqtrade futures).
@@ -68,7 +68,7 @@ def load(file: CandleFile) -> OhlcvArrays:
         if file.ext == "csv":
             return _load_csv(file.path)
         if file.ext == "feather":
-            return _load_frame(pd.read_feather(file.path))
+            return _load_frame(pd.read_feather(file.path), file.path)
         return _load_json(file.path, gzipped=file.ext != "json")
     except MarketDataError:
         raise
@@ -78,23 +78,24 @@ def load(file: CandleFile) -> OhlcvArrays:
 
 def _load_csv(path: Path) -> OhlcvArrays:
     head = pd.read_csv(path, nrows=0)
+    # Data rows start on line 2 (line 1 is the header): errors name the line an editor shows.
     if "timestamp" in head.columns:
         df = pd.read_csv(path, usecols=["timestamp", "open", "high", "low", "close", "volume"])
         ts = df["timestamp"].to_numpy(dtype=np.int64)
-        return _arrays(ts, df)
-    return _load_frame(pd.read_csv(path))
+        return _arrays(ts, df, path, first=2, unit="line")
+    return _load_frame(pd.read_csv(path), path, first=2, unit="line")
 
 
-def _load_frame(df: pd.DataFrame) -> OhlcvArrays:
+def _load_frame(df: pd.DataFrame, path: Path, first: int = 1, unit: str = "row") -> OhlcvArrays:
     """freqtrade frames carry a `date` column (UTC datetime); ccxt-style ones a `timestamp` in ms."""
     if "timestamp" in df.columns:
-        return _arrays(df["timestamp"].to_numpy(dtype=np.int64), df)
+        return _arrays(df["timestamp"].to_numpy(dtype=np.int64), df, path, first, unit)
     for name in ("date", "datetime", "time"):
         if name in df.columns:
             dates = pd.to_datetime(df[name], utc=True)
             ts = dates.to_numpy(dtype="datetime64[ms]").astype(np.int64)
-            return _arrays(ts, df)
-    raise MarketDataError("Candle file has no timestamp/date column.")
+            return _arrays(ts, df, path, first, unit)
+    raise MarketDataError(f"Candle file {path.name} has no timestamp/date column.")
 
 
 def _load_json(path: Path, gzipped: bool) -> OhlcvArrays:
@@ -102,12 +103,66 @@ def _load_json(path: Path, gzipped: bool) -> OhlcvArrays:
     rows = json.loads(raw)
     # freqtrade's default JSON orient is "values": [[ms, o, h, l, c, v], ...].
     if rows and isinstance(rows[0], dict):
-        return _load_frame(pd.DataFrame(rows))
-    return rows_to_arrays(rows)
+        return _load_frame(pd.DataFrame(rows), path)
+    data = np.asarray([list(r[:6]) for r in rows], dtype=np.float64).reshape(-1, 6)
+    columns = pd.DataFrame(data[:, 1:], columns=["open", "high", "low", "close", "volume"])
+    return _arrays(data[:, 0].astype(np.int64), columns, path, first=1, unit="row")
 
 
-def _arrays(ts: np.ndarray, df: pd.DataFrame) -> OhlcvArrays:
+def _arrays(ts: np.ndarray, df: pd.DataFrame, path: Path, first: int, unit: str) -> OhlcvArrays:
     cols = [df[c].to_numpy(dtype=np.float64) for c in ("open", "high", "low", "close", "volume")]
-    if len(ts) > 1 and not np.all(ts[1:] > ts[:-1]):
-        return rows_to_arrays(np.column_stack([ts.astype(np.float64), *cols]).tolist())
+    validate_candles(path, ts, *cols, first=first, unit=unit)
     return OhlcvArrays(np.ascontiguousarray(ts, dtype=np.int64), *cols)
+
+
+def validate_candles(
+    path: Path,
+    ts: np.ndarray,
+    open_: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    volume: np.ndarray,
+    *,
+    first: int = 1,
+    unit: str = "row",
+) -> None:
+    """Refuse a corrupt series, naming the file and the first bad line: a non-positive or missing price, high
+    below low, open/close outside the high-low range, a negative volume, or a time not after the previous one.
+
+    A corrupt file otherwise analyses into nonsense (negative targets, absurd R multiples) without a word.
+    """
+    if len(ts) == 0:
+        return
+    prices = np.column_stack([open_, high, low, close])
+    with np.errstate(invalid="ignore"):
+        steps = np.diff(ts, prepend=ts[0] - 1)
+        checks: list[tuple[np.ndarray, str]] = [
+            (~np.isfinite(prices).all(axis=1) | (prices <= 0).any(axis=1), "price"),
+            (high < low, "range"),
+            ((open_ > high) | (open_ < low) | (close > high) | (close < low), "inside"),
+            (~np.isfinite(volume) | (volume < 0), "volume"),
+            (steps <= 0, "time"),
+        ]
+    found = [(int(np.argmax(mask)), kind) for mask, kind in checks if mask.any()]
+    if not found:
+        return
+    i, kind = min(found, key=lambda f: f[0])  # the first bad row; on a tie the first check in the list
+    where = f"Candle file {path.name} {unit} {first + i}"
+    o, h, lo, c, v = (float(a[i]) for a in (open_, high, low, close, volume))
+    if kind == "price":
+        name, value = next(
+            (n, x)
+            for n, x in zip(("open", "high", "low", "close"), (o, h, lo, c), strict=True)
+            if not (np.isfinite(x) and x > 0)
+        )
+        raise MarketDataError(f"{where}: {name} {value:g} is not a positive price.")
+    if kind == "range":
+        raise MarketDataError(f"{where}: high {h:g} is below low {lo:g}.")
+    if kind == "inside":
+        raise MarketDataError(f"{where}: open {o:g} / close {c:g} outside the low-high range {lo:g}-{h:g}.")
+    if kind == "volume":
+        raise MarketDataError(f"{where}: volume {v:g} is not a non-negative number.")
+    stamp = pd.Timestamp(int(ts[i]), unit="ms", tz="UTC")
+    problem = "repeats the previous row's time" if ts[i] == ts[i - 1] else "is earlier than the previous row's"
+    raise MarketDataError(f"{where}: time {stamp:%Y-%m-%d %H:%M} {problem} (rows must be in time order, unique).")
