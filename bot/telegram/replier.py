@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dtm
 import logging
+import math
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -18,33 +21,84 @@ from bot.telegram.convert import PLATFORM, keyboard, message_ref, retry_seconds,
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 CAPTION_LIMIT = 1024
-ATTEMPTS = 3
-MAX_WAIT_S = 30.0
+ATTEMPTS = 5
+# Patience of one interactive call in total: Telegram's flood waits for a busy group reach tens of seconds, and a
+# reply that arrives late beats an apology that is itself refused with 429.
+MAX_WAIT_S = 60.0
+ChatKey = int | str
 
 
-async def _once(call: Callable[[], Awaitable[T]]) -> T:
+async def _once(chat_id: ChatKey, call: Callable[[], Awaitable[T]]) -> T:
     return await call()
 
 
-async def with_retry(call: Callable[[], Awaitable[T]]) -> T:
-    """Run a Bot API call, sleeping through up to two 429 answers (Telegram's retry_after)."""
-    for attempt in range(ATTEMPTS):
-        try:
-            return await call()
-        except RetryAfter as exc:
-            if attempt == ATTEMPTS - 1 or retry_seconds(exc) > MAX_WAIT_S:
-                raise
-            await asyncio.sleep(retry_seconds(exc))
-    raise AssertionError("unreachable")
+class FloodGate:
+    """Honours Telegram's `retry_after` per chat for interactive calls: wait, retry (bounded), never hammer.
+
+    A 429 closes the chat's gate until its retry_after has passed; every call into that chat (the answer, the
+    streamed edits, an apology) waits for the gate instead of being refused again at once. A call whose wait would
+    exceed its budget raises RetryAfter without touching Telegram.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_wait_s: float = MAX_WAIT_S,
+        attempts: int = ATTEMPTS,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.max_wait_s = max_wait_s
+        self.attempts = attempts
+        self.clock = clock
+        self.sleep = sleep
+        self._until: dict[ChatKey, float] = {}
+
+    def closed_for(self, chat_id: ChatKey) -> float:
+        """Seconds until the chat's gate opens (0 when open)."""
+        return max(0.0, self._until.get(chat_id, 0.0) - self.clock())
+
+    def _close(self, chat_id: ChatKey, seconds: float) -> None:
+        now = self.clock()
+        # Bounded by the chats flooded right now: expired gates go whenever another closes.
+        for key in [k for k, until in self._until.items() if until <= now]:
+            del self._until[key]
+        self._until[chat_id] = max(self._until.get(chat_id, 0.0), now + seconds)
+
+    async def _wait_open(self, chat_id: ChatKey, deadline: float) -> None:
+        wait = self.closed_for(chat_id)
+        if wait <= 0:
+            return
+        if self.clock() + wait > deadline:
+            log.info("chat %s must wait %.0f s more; this message is not sent", chat_id, wait)
+            raise RetryAfter(dtm.timedelta(seconds=math.ceil(wait)))
+        await self.sleep(wait)
+
+    async def __call__(self, chat_id: ChatKey, call: Callable[[], Awaitable[T]]) -> T:
+        """Run a Bot API call into `chat_id`, waiting out 429s within the budget."""
+        deadline = self.clock() + self.max_wait_s
+        for attempt in range(1, self.attempts + 1):
+            await self._wait_open(chat_id, deadline)
+            try:
+                return await call()
+            except RetryAfter as exc:
+                wait = retry_seconds(exc)
+                self._close(chat_id, wait)
+                if attempt == self.attempts or self.clock() + wait > deadline:
+                    log.warning("telegram asked chat %s to wait %.0f s; giving up on this message", chat_id, wait)
+                    raise
+                log.info("telegram asked chat %s to wait %.0f s (attempt %d)", chat_id, wait, attempt)
+        raise AssertionError("unreachable")
 
 
 class TelegramOut:
     """Telegram operations on the bot's own messages, shared by replies, button presses and expiry edits."""
 
-    def __init__(self, bot: Bot, *, retry: bool = True) -> None:
+    def __init__(self, bot: Bot, *, retry: bool = True, gate: FloodGate | None = None) -> None:
         self.bot = bot
-        # Interactive answers sleep through a 429; the outbox worker sends once and paces the platform itself.
-        self.call = with_retry if retry else _once
+        # Interactive answers wait through a 429; the outbox worker sends once and paces the platform itself.
+        self.gate = gate or FloodGate()
+        self.call: Callable[[ChatKey, Callable[[], Awaitable[Any]]], Awaitable[Any]] = self.gate if retry else _once
 
     async def send(self, chat_id: int | str, out: Outbound) -> Message | None:
         """Send `out` (split if long; a picture with its caption); returns the message carrying the buttons."""
@@ -53,15 +107,16 @@ class TelegramOut:
         last: Message | None = None
         if out.photo is not None:
             caption = chunks.pop(0) if chunks and len(chunks[0]) <= CAPTION_LIMIT else None
-            photo = out.photo.read_bytes()
+            photo = out.photo if isinstance(out.photo, bytes) else out.photo.read_bytes()
             last = await self.call(
+                chat_id,
                 lambda: self.bot.send_photo(
                     chat_id,
                     photo=photo,
                     caption=caption,
                     parse_mode=ParseMode.HTML if caption else None,
                     reply_markup=markup if not chunks else None,
-                )
+                ),
             )
         return await self._send_rendered(chat_id, chunks, markup) or last
 
@@ -75,7 +130,7 @@ class TelegramOut:
                     chat_id, chunk, parse_mode=ParseMode.HTML, reply_markup=markup if is_last else None
                 )
 
-            last = await self.call(send_chunk)
+            last = await self.call(chat_id, send_chunk)
         return last
 
     async def edit(self, ref: str, out: Outbound) -> None:
@@ -85,13 +140,14 @@ class TelegramOut:
         markup = keyboard(out.buttons)
         try:
             await self.call(
+                chat_id,
                 lambda: self.bot.edit_message_text(
                     chunks[0],
                     chat_id=chat_id,
                     message_id=message_id,
                     parse_mode=ParseMode.HTML,
                     reply_markup=markup if len(chunks) == 1 else None,
-                )
+                ),
             )
         except BadRequest as exc:
             if "not modified" not in str(exc).lower():
@@ -131,7 +187,8 @@ class TelegramReplier:
         if self.message_id is None:
             return False
         try:
-            return bool(await with_retry(lambda: self.out.bot.delete_message(self.chat_id, self.message_id or 0)))
+            chat, message = self.chat_id, self.message_id
+            return bool(await self.out.gate(chat, lambda: self.out.bot.delete_message(chat, message)))
         except (BadRequest, Forbidden):
             log.warning("could not delete a message in chat %s", self.chat_id)
             return False
@@ -151,7 +208,8 @@ class TelegramButtonReplier:
             return
         self.answered = True
         try:
-            await with_retry(lambda: self.query.answer(text[:200]))
+            # Answers are limited apart from messages: their own gate key, so a flooded chat does not delay them.
+            await self.out.gate(f"callback:{self.query.id}", lambda: self.query.answer(text[:200]))
         except BadRequest:
             log.info("callback query too old to answer")
 
