@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel, select
 
+from storage.repositories._upsert import insert_ignore
 from storage.types import UTCDateTime, utcnow
 
 
@@ -135,6 +136,40 @@ class PaperIntentRow(SQLModel, table=True):
 async def get_account(session: AsyncSession, account_id: str) -> PaperAccountRow | None:
     """The account row, or None."""
     return await session.get(PaperAccountRow, account_id)
+
+
+async def lock_account(
+    session: AsyncSession, account_id: str, *, currency: str, initial_balance: Decimal
+) -> PaperAccountRow:
+    """The account row, created with `initial_balance` on first use, locked for writing until the transaction ends.
+
+    PostgreSQL: a row lock (`SELECT ... FOR UPDATE`), so another process's update of the same account waits and
+    then reads this one's result. SQLite: the write transaction (BEGIN IMMEDIATE) already holds the database.
+    """
+    now = utcnow()
+    # Insert-or-ignore first: two processes creating the same account at once must not collide on the key.
+    await insert_ignore(
+        session,
+        PaperAccountRow.__table__,
+        {
+            "account_id": account_id,
+            "currency": currency,
+            "initial_balance": initial_balance,
+            "wallet_balance": initial_balance,
+            "realised_pnl": Decimal(0),
+            "fees_paid": Decimal(0),
+            "leverage_json": "{}",
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    query = (
+        select(PaperAccountRow)
+        .where(PaperAccountRow.account_id == account_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)  # the locked row's values, not a copy read before the lock
+    )
+    return (await session.scalars(query)).one()
 
 
 async def list_positions(session: AsyncSession, account_id: str) -> Sequence[PaperPositionRow]:

@@ -1,14 +1,16 @@
-"""Paper account behaviour through its public API, persisted in a temporary SQLite database."""
+"""Paper account behaviour through its public API, persisted in SQLite and in a real PostgreSQL server."""
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage import paper as repo
+from storage.db import create_engine, session_factory
 from tests.exchange.fakes import FakeMarket
 from tools.exchange.base import Account
 from tools.exchange.errors import InsufficientFundsError, IntentConflictError, InvalidOrderError, NoPositionError
@@ -36,8 +38,8 @@ def market() -> FakeMarket:
 
 
 @pytest.fixture
-def account(paper_engine: AsyncEngine, market: FakeMarket) -> PaperAccount:
-    return PaperAccount("acct-1", market, async_sessionmaker(paper_engine, expire_on_commit=False), CFG)
+def account(sessions: async_sessionmaker[AsyncSession], market: FakeMarket) -> PaperAccount:
+    return PaperAccount("acct-1", market, sessions, CFG)
 
 
 async def test_is_an_account(account: PaperAccount) -> None:
@@ -125,32 +127,36 @@ async def test_liquidation_closes_at_liquidation_price(account: PaperAccount, ma
     )
 
 
-async def test_state_survives_restart(paper_engine: AsyncEngine, account: PaperAccount, market: FakeMarket) -> None:
+async def test_state_survives_restart(engine: AsyncEngine, account: PaperAccount, market: FakeMarket) -> None:
     await account.place(intent(IntentKind.OPEN, side=Side.BUY, amount=D("0.1"), stop_price=D(45_000)))
     before = (await account.positions(), await account.balance())
-    reopened = PaperAccount("acct-1", market, async_sessionmaker(paper_engine, expire_on_commit=False), CFG)
+    reopened = PaperAccount("acct-1", market, session_factory(engine), CFG)
     assert (await reopened.positions(), await reopened.balance()) == before
 
 
-async def test_same_intent_twice_returns_first_order(account: PaperAccount, paper_engine: AsyncEngine) -> None:
+async def test_same_intent_twice_returns_first_order(
+    account: PaperAccount, sessions: async_sessionmaker[AsyncSession]
+) -> None:
     it = intent(IntentKind.OPEN, side=Side.BUY, amount=D("0.1"))
     first = await account.place(it)
     second = await account.place(it)
     assert second.duplicate and not first.duplicate
     assert [o.id for o in second.orders] == [o.id for o in first.orders]
-    async with async_sessionmaker(paper_engine)() as s:
+    async with sessions() as s:
         assert len(await repo.list_fills(s, "acct-1")) == 1
     changed = it.model_copy(update={"amount": D("0.2")})
     with pytest.raises(IntentConflictError):
         await account.place(changed)
 
 
-async def test_insufficient_funds_records_nothing(account: PaperAccount, paper_engine: AsyncEngine) -> None:
+async def test_insufficient_funds_records_nothing(
+    account: PaperAccount, sessions: async_sessionmaker[AsyncSession]
+) -> None:
     it = intent(IntentKind.OPEN, side=Side.BUY, amount=D(5))  # 250k notional at 1x on 10k
     with pytest.raises(InsufficientFundsError) as info:
         await account.place(it)
     assert "Insufficient funds" in info.value.user_message
-    async with async_sessionmaker(paper_engine)() as s:
+    async with sessions() as s:
         assert await repo.list_fills(s, "acct-1") == []
         assert await repo.list_orders(s, "acct-1") == []
         assert await repo.get_intent(s, "acct-1", it.intent_id) is None
@@ -167,3 +173,45 @@ async def test_opposite_open_nets_then_flips(account: PaperAccount) -> None:
     await account.place(intent(IntentKind.OPEN, side=Side.SELL, amount=D("0.3")))
     (pos,) = await account.positions()
     assert pos.side is PositionSide.SHORT and pos.size == D("0.2")
+
+
+async def test_two_pools_updating_one_account_lose_no_update(db_url: str, engine: AsyncEngine) -> None:
+    """Two engines (two connection pools, like two processes) close one position 2 x 20 times at once."""
+    other = create_engine(db_url)
+    market = FakeMarket(BTC=50_000)
+    first = PaperAccount("shared", market, session_factory(engine), CFG)
+    second = PaperAccount("shared", market, session_factory(other), CFG)
+    try:
+        await first.place(intent(IntentKind.OPEN, side=Side.BUY, amount=D(3), leverage=20))
+        (opened,) = await first.positions()
+        wallet_after_open = (await first.balance()).wallet
+        step = D("0.05")
+        closes = [
+            (first if n % 2 else second).place(intent(IntentKind.CLOSE, amount=step, intent_id=f"close-{n}"))
+            for n in range(40)
+        ]
+        results = await asyncio.gather(*closes)
+        assert all(r.orders[0].filled == step for r in results)
+        exit_price = D(50_000) * (1 - CFG.slippage)
+        realised = ((exit_price - opened.entry_price) * step).quantize(D("1e-10"))
+        fee = (step * exit_price * CFG.taker_fee).quantize(D("1e-10"))
+        for account in (first, second):
+            (pos,) = await account.positions()
+            assert pos.size == D(3) - 40 * step
+            assert pos.realised_pnl == 40 * realised
+            assert (await account.balance()).wallet == wallet_after_open + 40 * (realised - fee)
+        async with session_factory(other)() as s:
+            assert len(await repo.list_fills(s, "shared")) == 41
+    finally:
+        await other.dispose()
+
+
+async def test_two_pools_creating_one_account_at_once(db_url: str, engine: AsyncEngine) -> None:
+    other = create_engine(db_url)
+    market = FakeMarket(BTC=50_000)
+    try:
+        pair = [PaperAccount("new", market, session_factory(e), CFG) for e in (engine, other)]
+        balances = await asyncio.gather(*(a.balance() for a in pair for _ in range(5)))
+        assert {b.wallet for b in balances} == {CFG.initial_balance}
+    finally:
+        await other.dispose()

@@ -42,6 +42,7 @@ from tools.exchange.paper_engine import (
 from tools.exchange.paper_store import (
     load_state,
     load_states,
+    read_state,
     record_result,
     recorded_result,
     save_state,
@@ -69,7 +70,8 @@ class PaperAccount:
         self.market = market
         self.sessions = sessions
         self.config = config or PaperConfig()
-        # One writer per account in this process; the database transaction guards the rest.
+        # One writer per account in this process; across processes the account's row lock (PostgreSQL) or the
+        # write transaction (SQLite) makes every update read the previous one's result (`load_state`).
         self._lock = asyncio.Lock()
 
     async def _price(self, symbol: str) -> Decimal:
@@ -79,31 +81,53 @@ class PaperAccount:
             raise ExchangeUnavailableError(f"No price for {symbol} right now, so the paper order cannot fill.") from exc
         return Decimal(str(ticker.last))
 
-    async def _marks(self, state: PaperState, extra: str | None = None) -> dict[str, Decimal]:
-        symbols = set(state.positions) | {o.symbol for o in state.open_orders()}
+    async def _marks(
+        self, state: PaperState | None, extra: str | None = None, known: dict[str, Decimal] | None = None
+    ) -> dict[str, Decimal]:
+        symbols = set(state.positions) | {o.symbol for o in state.open_orders()} if state is not None else set()
         if extra:
             symbols.add(extra)
-        return {s: await self._price(s) for s in sorted(symbols)}
+        known = known or {}
+        return {s: known[s] if s in known else await self._price(s) for s in sorted(symbols)}
 
-    async def _synced(self, session: AsyncSession, extra: str | None = None) -> tuple[PaperState, dict[str, Decimal]]:
+    async def _read(self, extra: str | None = None) -> tuple[PaperState | None, dict[str, Decimal]]:
+        # Prices are fetched before the write transaction: holding the account's lock (on SQLite the only write
+        # lock) across market data calls would stall every other writer.
+        async with self.sessions() as session:
+            state = await read_state(session, self.account_id)
+        return state, await self._marks(state, extra)
+
+    async def _synced(
+        self, session: AsyncSession, marks: dict[str, Decimal], extra: str | None = None
+    ) -> tuple[PaperState, dict[str, Decimal]]:
         state = await load_state(session, self.account_id, self.config)
-        marks = await self._marks(state, extra)
+        # Only a symbol another writer added since `_read` costs a price fetch under the lock.
+        marks = await self._marks(state, extra, marks)
         for symbol, last in marks.items():
             evaluate(state, symbol, last, self.config)
         return state, marks
 
+    async def _current(self) -> tuple[PaperState, dict[str, Decimal]]:
+        """State after processing triggers; a write transaction only when they changed something."""
+        state, marks = await self._read()
+        if state is not None:
+            for symbol, last in marks.items():
+                evaluate(state, symbol, last, self.config)
+            if not changed(state):
+                return state, marks
+        async with self._lock, self.sessions.begin() as session:
+            state, marks = await self._synced(session, marks)
+            if changed(state):
+                await save_state(session, state)
+        return state, marks
+
     async def sync(self) -> None:
         """Fill crossed limit orders, fire stops / take-profits and liquidations at current prices."""
-        async with self._lock, self.sessions.begin() as session:
-            state, _ = await self._synced(session)
-            await save_state(session, state)
+        await self._current()
 
     async def balance(self) -> Balance:
         """Wallet, unrealised PnL and margin, after processing triggers."""
-        async with self._lock, self.sessions.begin() as session:
-            state, marks = await self._synced(session)
-            if changed(state):
-                await save_state(session, state)
+        state, marks = await self._current()
         pnl = sum((unrealised(p, marks[s]) for s, p in state.positions.items()), ZERO)
         used = used_margin(state)
         return Balance(
@@ -117,10 +141,7 @@ class PaperAccount:
 
     async def positions(self, symbol: str | None = None) -> list[Position]:
         """Open paper positions with liquidation price, PnL and attached stop / take-profit."""
-        async with self._lock, self.sessions.begin() as session:
-            state, marks = await self._synced(session)
-            if changed(state):
-                await save_state(session, state)
+        state, marks = await self._current()
         return self.public_positions(state, marks, symbol)
 
     def public_positions(
@@ -152,22 +173,25 @@ class PaperAccount:
 
     async def open_orders(self, symbol: str | None = None) -> list[Order]:
         """Resting limit, stop and take-profit orders."""
-        async with self._lock, self.sessions.begin() as session:
-            state, _ = await self._synced(session)
-            await save_state(session, state)
+        state, _ = await self._current()
         return [to_public_order(o) for o in state.open_orders(symbol)]
 
     async def place(self, intent: OrderIntent) -> PlaceResult:
         """Run the intent once; the same intent id again returns the first result (`duplicate=True`)."""
         digest = intent.content_hash()
+        _, marks = await self._read(intent.symbol)
         async with self._lock, self.sessions.begin() as session:
+            # Lock first, then look for the intent: a second process placing the same intent waits here and
+            # then finds the first one's result instead of placing it again.
+            state, marks = await self._synced(session, marks, intent.symbol)
             previous = await recorded_result(session, self.account_id, intent.intent_id)
             if previous is not None:
                 stored_hash, result = previous
                 if stored_hash != digest:
                     raise IntentConflictError()
+                if changed(state):  # triggers that fired at these prices are kept even for a duplicate
+                    await save_state(session, state)
                 return result
-            state, marks = await self._synced(session, intent.symbol)
             result = self._apply(state, intent, marks)
             await save_state(session, state)
             record_result(session, self.account_id, digest, result)

@@ -14,19 +14,25 @@ from storage.types import utcnow
 from tools.exchange.models import Order, OrderRole, OrderStatus, PlaceResult, PositionSide, Side
 from tools.exchange.paper_engine import PaperConfig, PaperOrder, PaperPosition, PaperState
 
+# paper_orders.type is VARCHAR(16) (migration 0003): PostgreSQL refuses "take_profit_market" (18), which SQLite
+# silently kept. Until a migration widens the column, that one type is stored under a short name.
+_TYPE_STORED = {"take_profit_market": "tp_market"}
+_TYPE_LOADED = {v: k for k, v in _TYPE_STORED.items()}
+
 
 async def load_state(session: AsyncSession, account_id: str, config: PaperConfig) -> PaperState:
-    """The account's state (created with the configured starting balance on first use)."""
+    """The account's state for an update, locked until the transaction ends (created on first use)."""
+    row = await repo.lock_account(session, account_id, currency=config.currency, initial_balance=config.initial_balance)
+    positions = await repo.list_positions(session, account_id)
+    orders = await repo.list_orders(session, account_id, status=OrderStatus.OPEN.value)
+    return state_from_rows(row, positions, orders)
+
+
+async def read_state(session: AsyncSession, account_id: str) -> PaperState | None:
+    """The account's state for reading only (no lock), or None when the account was never used."""
     row = await repo.get_account(session, account_id)
     if row is None:
-        row = repo.PaperAccountRow(
-            account_id=account_id,
-            currency=config.currency,
-            initial_balance=config.initial_balance,
-            wallet_balance=config.initial_balance,
-        )
-        session.add(row)
-        await session.flush()
+        return None
     positions = await repo.list_positions(session, account_id)
     orders = await repo.list_orders(session, account_id, status=OrderStatus.OPEN.value)
     return state_from_rows(row, positions, orders)
@@ -87,7 +93,7 @@ def _order_from_row(o: repo.PaperOrderRow) -> PaperOrder:
         intent_id=o.intent_id,
         symbol=o.symbol,
         side=Side(o.side),
-        type=o.type,
+        type=_TYPE_LOADED.get(o.type, o.type),
         role=OrderRole(o.role),
         status=OrderStatus(o.status),
         amount=o.amount,
@@ -105,7 +111,7 @@ def _order_from_row(o: repo.PaperOrderRow) -> PaperOrder:
 async def save_state(session: AsyncSession, state: PaperState) -> None:
     """Write what the engine changed: wallet, touched positions and orders, new fills."""
     now = utcnow()
-    row = await repo.get_account(session, state.account_id)
+    row = await repo.get_account(session, state.account_id)  # the row `load_state` locked in this transaction
     assert row is not None
     row.wallet_balance, row.realised_pnl, row.fees_paid = state.wallet, state.realised, state.fees
     row.leverage_json = json.dumps(state.leverage, sort_keys=True)
@@ -135,7 +141,7 @@ async def save_state(session: AsyncSession, state: PaperState) -> None:
                 intent_id=o.intent_id,
                 symbol=o.symbol,
                 side=o.side.value,
-                type=o.type,
+                type=_TYPE_STORED.get(o.type, o.type),
                 role=o.role.value,
                 status=o.status.value,
                 created_at=o.created_at,
