@@ -193,3 +193,37 @@ async def test_a_press_racing_a_new_message_has_one_outcome(services: Services, 
             assert await chat.pending_approval("t6") is None
             outcomes.add(placed)
     assert outcomes == {0, 1}
+
+
+async def test_a_press_after_the_position_changed_is_refused_and_places_nothing(
+    services: Services, user_id: int
+) -> None:
+    from decimal import Decimal
+
+    from storage.repositories import accounts as accounts_repo
+    from storage.repositories import approvals as approvals_repo
+    from tools.exchange.models import IntentKind, OrderIntent
+
+    await seed_position(services, user_id)
+    async with chat_on(services) as chat:
+        reply = await chat.ask(ctx(user_id), "t7", "close half my sol long")
+        assert reply.approval is not None and "(5 of 10 SOL)" in reply.approval.summary
+        async with services.sessions() as session:
+            stored = await approvals_repo.get_approval(session, reply.approval.token)
+            row = (await accounts_repo.list_accounts(session, user_id))[0]
+        assert stored is not None  # the approval stores absolute sizes: what to close and what it was shown from
+        assert stored.intent["amount"] == "5" and stored.intent["position"] == {"side": "long", "size": "10"}
+        assert "close_pct" not in stored.intent
+        account = await services.open_account(row)
+        await account.place(  # 3 SOL closed elsewhere before the press
+            OrderIntent(
+                intent_id="elsewhere",
+                account_ref=f"account:{row.id}",
+                symbol="SOL/USDT:USDT",
+                kind=IntentKind.CLOSE,
+                amount=Decimal(3),
+            )
+        )
+        done = await chat.decide(ctx(user_id), reply.approval.token, approve=True)
+    assert done.text.startswith("Not executed: the SOL/USDT:USDT long is now 7 SOL, not the 10 SOL shown"), done.text
+    assert await executions(services) == 0 and await sol_size(services, user_id) == 7

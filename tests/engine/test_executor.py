@@ -48,6 +48,18 @@ class FakeAccount:
         self.fill_price = fill_price
         self.fail = fail
         self.before_place: list = []
+        self.live: list[Position] = [POSITION]
+        self.found: PlaceResult | Exception | None = None
+        self.lookups: list[str] = []
+
+    async def positions(self, symbol: str | None = None) -> list[Position]:
+        return [p for p in self.live if symbol is None or p.symbol == symbol]
+
+    async def find_intent(self, intent: OrderIntent) -> PlaceResult | None:
+        self.lookups.append(intent.intent_id)
+        if isinstance(self.found, Exception):
+            raise self.found
+        return self.found
 
     async def place(self, intent: OrderIntent) -> PlaceResult:
         for hook in self.before_place:
@@ -282,3 +294,145 @@ def test_hard_exits_are_exempt_from_discretionary_limits_but_not_the_kill_switch
     assert not check_automated(soft, busy, LIMITS).allowed
     killed = GuardState(mode="auto", armed=True, kill_switches=("global",))
     assert not check_automated(hard, killed, LIMITS).allowed
+
+
+CLOSE_5 = OrderIntent(
+    intent_id="appr:t", account_ref="account:1", symbol="SOL/USDT:USDT", kind=IntentKind.CLOSE, amount=Decimal(5)
+)
+
+
+async def test_executor_refuses_an_owner_who_may_not_trade_now(sessions: async_sessionmaker[AsyncSession]) -> None:
+    from engine.access import AccessPolicy
+    from storage.models import User
+
+    row = await _account(sessions)  # owned by telegram:7, who has no role and is not allowed by settings
+    account = FakeAccount()
+    ex = Executor(sessions, LIMITS, access=AccessPolicy())
+    manual = await ex.execute_approved_intent(
+        row=row, account=account, intent=CLOSE_5, position=POSITION, action="manual_close"
+    )
+    auto = await ex.execute(
+        row=row, account=account, position=POSITION, decision=decision(), intent_id="a-1", automated=True
+    )
+    assert manual.status == auto.status == "refused" and account.placed == []
+    assert "limited to allowed users" in manual.message
+    async with sessions() as s:
+        assert [e.kind for e in await audit.entries(s, ref="appr:t")] == ["access_refused"]
+        assert await engine_repo.get_execution(s, "appr:t") is None
+    async with sessions.begin() as s:  # granted now: the next press is placed (the check is fresh, not cached)
+        user = await s.get(User, row.user_id)
+        assert user is not None
+        user.roles = ["trader"]
+    again = await ex.execute_approved_intent(
+        row=row, account=account, intent=CLOSE_5, position=POSITION, action="manual_close"
+    )
+    assert again.placed and len(account.placed) == 1
+    async with sessions.begin() as s:  # revoked again: refused at once
+        user = await s.get(User, row.user_id)
+        assert user is not None
+        user.roles = []
+    later = await ex.execute_approved_intent(
+        row=row, account=account, intent=CLOSE_5.model_copy(update={"intent_id": "appr:u"}), position=POSITION,
+        action="manual_close",
+    )
+    assert later.status == "refused" and len(account.placed) == 1
+
+
+async def test_a_press_is_refused_when_the_position_changed_since_it_was_shown(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    row = await _account(sessions)
+    account = FakeAccount()
+    ex = Executor(sessions, LIMITS)
+    account.live = [POSITION.model_copy(update={"size": Decimal(7)})]  # 3 SOL were closed before the press
+    out = await ex.execute_approved_intent(
+        row=row, account=account, intent=CLOSE_5, position=None, action="manual_close", shown=POSITION
+    )
+    assert out.status == "refused" and account.placed == []
+    assert "now 7 SOL, not the 10 SOL shown" in out.message
+    account.live = []
+    gone = await ex.execute_approved_intent(
+        row=row, account=account, intent=CLOSE_5, position=None, action="manual_close", shown=POSITION
+    )
+    assert gone.status == "refused" and "no longer open" in gone.message and account.placed == []
+    async with sessions() as s:
+        assert await engine_repo.get_execution(s, "appr:t") is None
+    account.live = [POSITION.model_copy(update={"size": Decimal("10.04")})]  # within 0.5%: what was shown
+    ok = await ex.execute_approved_intent(
+        row=row, account=account, intent=CLOSE_5, position=None, action="manual_close", shown=POSITION
+    )
+    assert ok.placed and [i.amount for i in account.placed] == [Decimal(5)]
+
+
+async def _stale_pending(sessions: async_sessionmaker[AsyncSession], row: ExchangeAccount, clock: Clock) -> None:
+    async with sessions.begin() as s:  # what a process killed between claim and finish leaves behind
+        assert await engine_repo.claim_execution(
+            s,
+            intent_id=CLOSE_5.intent_id,
+            account_id=row.id,
+            symbol=CLOSE_5.symbol,
+            action="manual_close",
+            intent=CLOSE_5.model_dump(mode="json"),
+            created_at=clock.now - timedelta(minutes=5),
+        )
+
+
+async def test_a_retry_settles_an_interrupted_execution_by_client_order_id_first(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    from tools.exchange.errors import OrderStatusUnknownError
+
+    row = await _account(sessions)
+    clock = Clock()
+    account = FakeAccount()
+    ex = Executor(sessions, LIMITS, clock=clock)
+    await _stale_pending(sessions, row, clock)
+
+    # The exchange cannot be asked: unknown, the row stays pending, nothing is placed.
+    account.found = OrderStatusUnknownError()
+    unknown = await ex.execute_approved_intent(
+        row=row, account=account, intent=CLOSE_5, position=POSITION, action="manual_close"
+    )
+    assert unknown.status == "unknown" and "checking with the exchange" in unknown.message and account.placed == []
+    # The exchange has no such order: settled not placed, then placed by this retry, once.
+    account.found = None
+    placed = await ex.execute_approved_intent(
+        row=row, account=account, intent=CLOSE_5, position=POSITION, action="manual_close"
+    )
+    again = await ex.execute_approved_intent(
+        row=row, account=account, intent=CLOSE_5, position=POSITION, action="manual_close"
+    )
+    assert placed.placed and again.status == "duplicate" and len(account.placed) == 1
+    assert account.lookups == ["appr:t", "appr:t"]
+    async with sessions() as s:
+        record = await engine_repo.get_execution(s, "appr:t")
+        assert record is not None and record.status == "done"
+
+
+async def test_a_retry_finds_the_order_an_interrupted_attempt_placed(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    row = await _account(sessions)
+    clock = Clock()
+    account = FakeAccount()
+    ex = Executor(sessions, LIMITS, clock=clock)
+    await _stale_pending(sessions, row, clock)
+    order = Order(
+        id="x1", symbol=CLOSE_5.symbol, side=Side.SELL, type="market", status=OrderStatus.CLOSED, filled=Decimal(5),
+        average=Decimal(95), fee=Decimal(0),
+    )
+    account.found = PlaceResult(intent_id="appr:t", kind=IntentKind.CLOSE, orders=[order], duplicate=True)
+    fresh = clock.now
+    clock.now = fresh - timedelta(minutes=4, seconds=30)  # 30 s after the claim: maybe still in flight elsewhere
+    early = await ex.execute_approved_intent(
+        row=row, account=account, intent=CLOSE_5, position=POSITION, action="manual_close"
+    )
+    assert early.status == "unknown" and account.lookups == [] and account.placed == []
+    clock.now = fresh
+    out = await ex.execute_approved_intent(
+        row=row, account=account, intent=CLOSE_5, position=POSITION, action="manual_close"
+    )
+    assert out.status == "duplicate" and "found on the exchange" in out.message and account.placed == []
+    async with sessions() as s:
+        record = await engine_repo.get_execution(s, "appr:t")
+        assert record is not None and record.status == "done" and record.result is not None
