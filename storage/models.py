@@ -267,7 +267,8 @@ class Execution(SQLModel, table=True):
 
 
 class PositionPlan(SQLModel, table=True):
-    """The plan the engine follows for an open position: initial stop (1R), targets and how many were taken."""
+    """The plan the engine follows for an open position: initial stop (1R), targets and how many were taken, and
+    which conditions the monitor already acted on in this position's epoch (it acts once per condition)."""
 
     __tablename__ = "position_plans"
     __table_args__ = (sa.UniqueConstraint("account_id", "symbol", "side", name="uq_position_plans"),)
@@ -282,5 +283,7 @@ class PositionPlan(SQLModel, table=True):
     targets: list[float] = _json(list)
     targets_hit: int = 0
     style: str = _str(8, default="swing")
+    epoch: int = Field(default=0, description="Bumped for each new position on this account, symbol and side")
+    handled: dict[str, str] = _json(dict)  # condition key -> placed | proposed | refused | failed, this epoch
     opened_at: datetime = _ts()
     updated_at: datetime = _ts()

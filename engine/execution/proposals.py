@@ -11,6 +11,7 @@ from engine.execution.executor import ExecutionOutcome, Executor
 from engine.risk.decision import Decision
 from storage.models import Approval, ApprovalStatus, ExchangeAccount
 from storage.repositories import approvals as approvals_repo
+from storage.repositories import engine as engine_repo
 from tools.exchange.base import Account
 
 OpenAccount = Callable[[ExchangeAccount], Awaitable[Account]]
@@ -53,6 +54,21 @@ async def execute_proposal(
     outcome = await executor.execute(
         row=row, account=account, position=positions[0], decision=decision, intent_id=intent_id, automated=False
     )
+    if outcome.status in {"placed", "duplicate"} and isinstance(plan := intent.get("plan"), dict):
+        # The monitor proposed this for one condition of the position: remember it was done (and count a
+        # target taken), so the monitor neither asks again nor aims at the same target twice.
+        async with sessions.begin() as session:
+            await engine_repo.record_plan_action(
+                session,
+                row.id or 0,
+                intent["symbol"],
+                intent["side"],
+                epoch=int(plan.get("epoch", -1)),
+                key=str(plan.get("key", "")),
+                outcome="placed",
+                target_taken=bool(plan.get("target_taken")),
+                stop=plan.get("stop"),
+            )
     return await _finish(sessions, approval, outcome)
 
 

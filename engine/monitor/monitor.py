@@ -18,8 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.alerts import Alert, position_alerts
 from engine.execution.executor import ExecutionOutcome, Executor
+from engine.monitor import policy
 from engine.monitor.market_view import MarketViewSource
 from engine.monitor.notifier import Notifier
+from engine.monitor.policy import Choice, Step
 from engine.risk.context import MarketView, RiskContext, RiskPosition
 from engine.risk.decision import Decision
 from engine.risk.evaluate import evaluate
@@ -123,17 +125,27 @@ class Monitor:
         views = await self._views({i.position.symbol for i in items}, report)
         items = [i for i in items if i.position.symbol in views]
         for item in items:
-            item.ctx = _context(item, views[item.position.symbol])
-            item.decision = evaluate(item.ctx)
+            try:
+                item.ctx = _context(item, views[item.position.symbol])
+                item.decision = evaluate(item.ctx)
+            except Exception as exc:  # one position's bad data must not stop the others
+                _failed(report, f"account {item.row.id} {item.position.symbol}", exc)
+        items = [i for i in items if i.decision is not None]
         if self.opinion is not None:
-            await self._ask_model([i for i in items if i.decision is not None and not i.decision.hard])
-        alerts = self._fresh_alerts(items, state, now)
-        await self._persist(items, alerts, now)
+            await self._ask_model([i for i in items if i.decision is not None and not i.decision.hard], report)
+        alerts = self._fresh_alerts(items, state, now, report)
+        try:
+            await self._persist(items, alerts, now)
+        except Exception as exc:  # acting stays safe without the records: intent ids do not depend on them
+            _failed(report, "recording the cycle", exc)
         report.positions = len(items)
         report.decisions = [i.decision for i in items if i.decision is not None]
         for user_id, alert in alerts:
-            await self.notifier.send_alert(user_id, alert)
-        report.alerts = len(alerts)
+            try:
+                await self.notifier.send_alert(user_id, alert)
+                report.alerts += 1
+            except Exception as exc:
+                _failed(report, f"alert to user {user_id}", exc)
         await asyncio.gather(*(self._act(group, state, report) for group in _by_account(items).values()))
         return report
 
@@ -169,20 +181,18 @@ class Monitor:
         async def open_one(row: ExchangeAccount) -> tuple[ExchangeAccount, Account] | None:
             try:
                 return row, await self.open_account(row)
-            except (AccountError, MarketDataError) as exc:
-                report.errors.append(f"account {row.id}: {exc}")
+            except Exception as exc:  # one account that cannot be opened never stops the cycle
+                _failed(report, f"account {row.id}", exc)
                 return None
 
         opened = [o for o in await asyncio.gather(*(open_one(r) for r in rows)) if o is not None]
-        reader = self.read_positions or positions_of
-        results = await reader([account for _, account in opened])
+        results = await self._positions([account for _, account in opened])
         by_id: dict[int, list[Position]] = {}
         for (row, _), result in zip(opened, results, strict=True):
-            if isinstance(result, AccountError | MarketDataError):
-                report.errors.append(f"account {row.id}: {result}")
-                log.warning("monitor: account %s skipped: %s", row.id, result)
+            if isinstance(result, Exception):
+                _failed(report, f"account {row.id}", result)
             elif isinstance(result, BaseException):
-                raise result
+                raise result  # cancellation and interpreter exits are not an account's fault
             else:
                 by_id[row.id or 0] = result
         return [
@@ -190,6 +200,15 @@ class Monitor:
             for row, account in opened
             for p in by_id.get(row.id or 0, [])
         ]
+
+    async def _positions(self, accounts: list[Account]) -> list[list[Position] | BaseException]:
+        """Positions of every account; if the bulk read fails as a whole, each account is read on its own."""
+        reader = self.read_positions or positions_of
+        try:
+            return await reader(accounts)
+        except Exception:
+            log.exception("monitor: bulk position read failed; reading accounts one by one")
+            return list(await asyncio.gather(*(a.positions() for a in accounts), return_exceptions=True))
 
     def _plan_for(self, row: ExchangeAccount, position: Position, state: _CycleState) -> tuple[PositionPlan, bool]:
         """The stored plan of a position, or a new one (second value True) for a position seen the first time."""
@@ -199,8 +218,12 @@ class Monitor:
         if plan is not None and abs(plan.entry - float(position.entry_price)) <= 1e-12:
             return plan, False
         # A new position (or a re-entry at another price): a fresh plan, targets filled from structure later.
+        # A new epoch: the conditions handled for the previous position do not carry over, and its intent ids
+        # (which contain the epoch) can never collide with this one's.
+        epoch = plan.epoch + 1 if plan is not None else 0
         plan = plan or PositionPlan(account_id=row.id, symbol=position.symbol, side=position.side.value, entry=0)
         plan.entry, plan.stop, plan.targets, plan.targets_hit = float(position.entry_price), None, [], 0
+        plan.epoch, plan.handled = epoch, {}
         plan.initial_stop = float(position.stop_loss) if position.stop_loss else None
         plan.opened_at = self.clock()
         state.plans[key] = plan
@@ -213,28 +236,41 @@ class Monitor:
             except MarketDataError as exc:
                 report.errors.append(f"{symbol}: {exc.user_message}")
                 return symbol, None
+            except Exception as exc:  # a structure failure for one symbol never stops the others
+                _failed(report, symbol, exc)
+                return symbol, None
 
         return {s: v for s, v in await asyncio.gather(*(one(s) for s in sorted(symbols))) if v is not None}
 
-    async def _ask_model(self, items: list[_Item]) -> None:
+    async def _ask_model(self, items: list[_Item], report: CycleReport) -> None:
         assert self.opinion is not None
         gate = asyncio.Semaphore(MODEL_CONCURRENCY)
         opinion = self.opinion
 
         async def one(item: _Item) -> None:
             assert item.ctx is not None and item.decision is not None
-            async with gate:
-                proposal, error = await opinion.ask(item.ctx)
-            item.decision = merge(item.ctx, item.decision, proposal, error)
+            try:
+                async with gate:
+                    proposal, error = await opinion.ask(item.ctx)
+                item.decision = merge(item.ctx, item.decision, proposal, error)
+            except Exception as exc:  # the rules' decision stands
+                _failed(report, f"model opinion on {item.position.symbol}", exc)
 
         await asyncio.gather(*(one(i) for i in items))
 
-    def _fresh_alerts(self, items: list[_Item], state: _CycleState, now: datetime) -> list[tuple[int, Alert]]:
+    def _fresh_alerts(
+        self, items: list[_Item], state: _CycleState, now: datetime, report: CycleReport
+    ) -> list[tuple[int, Alert]]:
         """Alerts whose condition did not fire within the cooldown (the audit log is the memory)."""
         out = []
         for item in items:
             assert item.ctx is not None and item.decision is not None and item.row.id is not None
-            for alert in position_alerts(item.ctx, item.decision, item.row.id):
+            try:
+                fired = position_alerts(item.ctx, item.decision, item.row.id)
+            except Exception as exc:
+                _failed(report, f"alerts of {item.position.symbol}", exc)
+                continue
+            for alert in fired:
                 ref = f"alert:{alert.key}"
                 last = state.last_alerts.get(ref)
                 if last is not None and now - last < self.alert_cooldown:
@@ -300,43 +336,63 @@ class Monitor:
     async def _act(self, items: list[_Item], state: _CycleState, report: CycleReport) -> None:
         """Orders or approval requests for one account's positions, in order (the executor locks the account)."""
         for item in items:
-            decision, row = item.decision, item.row
-            if decision is None or decision.action == "HOLD":
-                continue
-            if row.mode == AccountMode.AUTO:
-                bucket = int(self.clock().timestamp() // 60)
-                intent_id = f"auto:{row.id}:{item.position.symbol}:{decision.action}:{bucket}"
-                outcome = await self.executor.execute(
-                    row=row,
-                    account=item.account,
-                    position=item.position,
-                    decision=decision,
-                    intent_id=intent_id,
-                    automated=True,
-                )
-                report.executions.append(outcome)
-                if outcome.placed and decision.rule in {"take_profit", "near_t1_leverage", "early_partial"}:
-                    await self._target_taken(item.plan)
-                if outcome.placed:
-                    continue
-                # Refused by a guard or failed: the person still has to know, and may approve by hand.
-            await self._propose(item, state, report)
+            try:
+                await self._act_on(item, state, report)
+            except Exception as exc:  # an executor or notifier crash on one position never stops the others
+                _failed(report, f"account {item.row.id} {item.position.symbol}", exc)
 
-    async def _target_taken(self, plan: PositionPlan) -> None:
+    async def _act_on(self, item: _Item, state: _CycleState, report: CycleReport) -> None:
+        """Follow the policy for one position: at most one action per condition of its epoch."""
+        decision, row = item.decision, item.row
+        if decision is None:
+            return
+        size = float(item.position.size)
+        handled = dict(item.plan.handled)
+        step: Step | None = policy.choose(decision, auto=row.mode == AccountMode.AUTO, handled=handled, size=size)
+        while step is not None and step.choice is Choice.EXECUTE:
+            outcome = await self.executor.execute(
+                row=row,
+                account=item.account,
+                position=item.position,
+                decision=step.decision,
+                intent_id=policy.intent_id(
+                    row.id or 0, item.position.symbol, item.position.side.value, _state(item.plan), step.key
+                ),
+                automated=True,
+            )
+            report.executions.append(outcome)
+            recorded = policy.recorded_outcome(outcome.status)
+            if recorded is not None:
+                handled[step.key] = recorded
+                await self._record(item, step, recorded)
+            step = policy.after(step, outcome.status, handled=handled, size=size)
+        if step is not None and step.choice is Choice.PROPOSE:
+            await self._propose(item, step, state, report)
+
+    async def _record(self, item: _Item, step: Step, outcome: str) -> None:
+        target, stop = policy.plan_effects(step.decision)
         async with self.sessions.begin() as session:
-            stored = await engine_repo.get_plan(session, plan.account_id, plan.symbol, plan.side)
-            if stored is not None:
-                stored.targets_hit += 1
-                await engine_repo.save_plan(session, stored)
+            await engine_repo.record_plan_action(
+                session,
+                item.plan.account_id,
+                item.plan.symbol,
+                item.plan.side,
+                epoch=item.plan.epoch,
+                key=step.key,
+                outcome=outcome,
+                target_taken=target,
+                stop=stop,
+            )
 
-    async def _propose(self, item: _Item, state: _CycleState, report: CycleReport) -> None:
-        """One approval request per (position, action) while an earlier one is still pending."""
-        decision, row, position = item.decision, item.row, item.position
-        assert decision is not None and row.id is not None
+    async def _propose(self, item: _Item, step: Step, state: _CycleState, report: CycleReport) -> None:
+        """One approval request per condition of the position's epoch (and none while one for its action pends)."""
+        decision, row, position, plan = step.decision, item.row, item.position, item.plan
+        assert row.id is not None
         key = (row.id, position.symbol, decision.action)
         if key in state.pending:
             return
         state.pending.add(key)
+        target, stop = policy.plan_effects(decision)
         intent = {
             "symbol": position.symbol,
             "side": position.side.value,
@@ -344,6 +400,9 @@ class Monitor:
             "close_pct": decision.close_pct,
             "new_stop": decision.new_stop,
             "account_id": row.id,
+            # What an approved execution records in the plan (engine.execution.proposals), so the condition is
+            # not proposed again and a taken target counts.
+            "plan": {"epoch": plan.epoch, "key": step.key, "target_taken": target, "stop": stop},
         }
         async with self.sessions.begin() as session:
             approval = await approvals.create_approval(
@@ -361,10 +420,29 @@ class Monitor:
                 user_id=row.user_id,
                 account_id=row.id,
                 ref=approval.token,
-                data={"decision": decision.model_dump()},
+                data={"decision": decision.model_dump(), "condition": step.key, "why": step.why},
+            )
+            # In the same transaction as the approval: a request is never made without being remembered.
+            await engine_repo.record_plan_action(
+                session, plan.account_id, plan.symbol, plan.side, epoch=plan.epoch, key=step.key, outcome="proposed"
             )
         await self.notifier.request_approval(row.user_id, approval, decision)
         report.approvals += 1
+
+
+def _failed(report: CycleReport, what: str, exc: BaseException) -> None:
+    """Record one part's failure in the report and the log; the cycle goes on with the other parts."""
+    if isinstance(exc, AccountError | MarketDataError):
+        report.errors.append(f"{what}: {exc.user_message}")
+        log.warning("monitor: %s skipped: %s", what, exc.user_message)
+    else:
+        report.errors.append(f"{what}: {type(exc).__name__}: {exc}")
+        log.error("monitor: %s failed", what, exc_info=exc)
+
+
+def _state(plan: PositionPlan) -> str:
+    """The position's state in intent ids: its epoch, and its entry (an epoch is never reused for another)."""
+    return f"e{plan.epoch}@{plan.entry:.10g}"
 
 
 def _context(item: _Item, view: MarketView) -> RiskContext:

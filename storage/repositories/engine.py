@@ -147,3 +147,44 @@ async def save_plan(session: AsyncSession, plan: PositionPlan) -> PositionPlan:
     session.add(plan)
     await session.flush()
     return plan
+
+MAX_HANDLED = 64  # conditions remembered per position epoch; trailing stops add one per step, the oldest go first
+
+
+async def record_plan_action(
+    session: AsyncSession,
+    account_id: int,
+    symbol: str,
+    side: str,
+    *,
+    epoch: int,
+    key: str,
+    outcome: str,
+    target_taken: bool = False,
+    stop: float | None = None,
+) -> bool:
+    """Remember that condition `key` of the position's epoch was handled (`outcome`: placed, proposed, ...).
+
+    A placed take-profit counts its target and a placed stop becomes the stop the engine watches, in the same
+    write, so a record is never half done. Recording the same outcome twice changes nothing (a retried cycle
+    never counts a target twice). False when the plan is gone or belongs to a newer position (epoch moved on).
+    """
+    stmt = (
+        select(PositionPlan)
+        .where(PositionPlan.account_id == account_id, PositionPlan.symbol == symbol, PositionPlan.side == side)
+        .with_for_update()
+    )
+    plan = (await session.scalars(stmt)).first()
+    if plan is None or plan.epoch != epoch:
+        return False
+    if plan.handled.get(key) == outcome:
+        return True
+    handled = {k: v for k, v in plan.handled.items() if k != key}
+    handled[key] = outcome
+    plan.handled = dict(list(handled.items())[-MAX_HANDLED:])  # a new dict: JSON columns track assignment only
+    if outcome == "placed":
+        plan.targets_hit += int(target_taken)
+        if stop is not None:
+            plan.stop = stop
+    await save_plan(session, plan)
+    return True
