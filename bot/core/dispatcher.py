@@ -6,7 +6,6 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy import update
@@ -74,7 +73,7 @@ def reply_outbound(reply: Reply) -> Outbound:
     return Outbound(
         text=text,
         buttons=approval_buttons(reply.approval.token) if reply.approval else [],
-        photo=Path(reply.attachments[0]) if reply.attachments else None,
+        photo=reply.photos[0] if reply.photos else None,
     )
 
 
@@ -113,7 +112,7 @@ class BotCore:
         key = (platform, user_ref)
         cached = self._users.peek(key)
         if cached is not None:
-            return cached  # type: ignore[no-any-return]
+            return cached
         # Read first: a returning user costs no write (SQLite has one writer; a burst of messages must not queue
         # on it just to look people up).
         async with self.sessions() as session:
