@@ -17,6 +17,7 @@ from agents.state import TurnContext
 from storage.models import ApprovalStatus
 from storage.repositories import approvals as approvals_repo
 from storage.repositories.approvals import Outcome
+from tools.charts.store import ChartStore
 
 log = logging.getLogger(__name__)
 TokenSink = Callable[[str], None]
@@ -39,8 +40,9 @@ class Reply:
 
     text: str
     approval: ApprovalRequest | None = None
-    attachments: list[str] = field(default_factory=list)
+    attachments: list[str] = field(default_factory=list)  # ids of the charts drawn in the turn
     grounding: dict[str, Any] | None = None
+    photos: list[bytes] = field(default_factory=list)  # those charts' PNG bytes, to send with the text
 
 
 class AnalystChat:
@@ -53,6 +55,7 @@ class AnalystChat:
         *,
         command_graph: CompiledStateGraph[Any, Any, Any, Any] | None = None,
         durability: Durability = "exit",
+        charts: ChartStore | None = None,
     ) -> None:
         # "exit": one checkpoint write per run (and at an interrupt) instead of one per step. A crash mid-turn
         # loses that turn only; an approved order re-runs `execute`, which is idempotent by the token.
@@ -60,6 +63,8 @@ class AnalystChat:
         self.graph = graph
         self.command_graph = command_graph or graph
         self.sessions = sessions
+        # Where the chart tool leaves the PNGs whose ids the graph state carries (bytes never enter a checkpoint).
+        self.charts = charts
         # One turn at a time per thread; a lock lives only while someone holds or waits for it.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
@@ -156,6 +161,8 @@ class AnalystChat:
         except Exception:
             log.exception("analyst turn failed (thread %s)", thread_id)
             return Reply(FAILED)
+        if self.charts is not None:
+            reply.photos = [png for cid in reply.attachments if (png := self.charts.take(cid)) is not None]
         return reply
 
 

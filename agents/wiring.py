@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -48,7 +47,6 @@ def build_toolkit(services: Any, cache: StructureCache | None = None) -> Toolkit
         open_account=services.open_account,
         default_risk_pct=s.risk.default_risk_pct,
         default_capital=s.exchange.paper_balance,
-        charts_dir=Path(s.database.checkpoint_path).parent / "charts",
         cache=cache,
         evaluate=RulesEvaluator(services.market, cache),
     )
@@ -80,7 +78,7 @@ def build_chat(services: Any, persistence: Persistence, model: BaseChatModel | N
     if not isinstance(deps.model, OfflineChatModel):
         offline = AgentDeps(**{**deps.__dict__, "model": OfflineChatModel(), "_bound": {}, "timeout_s": None})
         command_graph = build_graph(offline, persistence.checkpointer, persistence.store)
-    return AnalystChat(graph, services.sessions, command_graph=command_graph)
+    return AnalystChat(graph, services.sessions, command_graph=command_graph, charts=deps.toolkit.deps.charts)
 
 
 @asynccontextmanager

@@ -76,10 +76,10 @@ def levels(s: Data) -> str:
 
 
 def chart(c: Data) -> str:
-    """Chart answer: where the picture is and the levels drawn on it."""
+    """Chart answer: the levels drawn on the picture that comes with it (its id is internal, never shown)."""
     drawn = " with your position" if c.get("position_drawn") else ""
     return (
-        f"Chart of {c['symbol']} {c['timeframe']}{drawn}{sim(c)}: {c['chart']}\n"
+        f"Chart of {c['symbol']} {c['timeframe']}{drawn}{sim(c)}:\n"
         f"- Resistance: {_levels(c['resistances'])}\n- Support: {_levels(c['supports'])}"
     )
 

@@ -85,11 +85,11 @@ class ConsoleChat:
         self.show(result)
 
     def show(self, reply: Reply) -> None:
-        """Print a reply and the files it carries."""
+        """Print a reply, and a note for each picture it carries (a terminal shows no images; nothing is saved)."""
         if reply.text:
             self.write(reply.text)
-        for path in reply.attachments:
-            self.write(f"(chart saved to {path})")
+        for png in reply.photos:
+            self.write(f"(chart drawn: {len(png) // 1024} KiB PNG; to save one: bastion analyze SYMBOL --chart FILE)")
 
 
 def line_reader(stream: Any) -> Iterator[str]:

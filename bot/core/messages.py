@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path
 from typing import Protocol
 
 # Callback payload of approval buttons: "v1:<token>:y" approves, "v1:<token>:n" rejects (≤ 64 bytes on Telegram).
@@ -70,11 +69,11 @@ class Button:
 
 @dataclass
 class Outbound:
-    """An answer: Markdown text, optional buttons (one row), optional picture."""
+    """An answer: Markdown text, optional buttons (one row), optional picture (PNG bytes, never a server path)."""
 
     text: str = ""
     buttons: list[Button] = field(default_factory=list)
-    photo: Path | None = None
+    photo: bytes | None = None
     private: bool = False  # personal data: in a group it goes to the user's private chat instead
 
     @property

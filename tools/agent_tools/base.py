@@ -7,7 +7,6 @@ import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -15,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from storage.errors import StorageError
 from storage.models import ExchangeAccount
 from storage.repositories import accounts as accounts_repo
+from tools.charts.store import ChartStore
 from tools.exchange.base import Account
 from tools.exchange.errors import AccountError
 from tools.exchange.models import Position
@@ -62,7 +62,8 @@ class ToolDeps:
     open_account: Callable[[ExchangeAccount], Awaitable[Account]]
     default_risk_pct: float = 2.0
     default_capital: float = 10_000.0
-    charts_dir: Path = Path("data/charts")
+    # Rendered charts travel as bytes in memory (the conversation state keeps only their id): no files on the server.
+    charts: ChartStore = field(default_factory=ChartStore)
     cache: StructureCache = field(default_factory=StructureCache)
     # Risk evaluation lives in engine/, above tools/: the composition root passes it in.
     evaluate: PositionEvaluator | None = None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from typing import Any
 
 from tools.agent_tools.base import ToolContext, ToolDeps, num, symbol_of, user_account
@@ -91,7 +90,8 @@ async def get_structure(deps: ToolDeps, ctx: ToolContext, args: StructureArgs) -
 
 
 async def get_chart(deps: ToolDeps, ctx: ToolContext, args: ChartArgs) -> dict[str, Any]:
-    """Render a candlestick chart with levels and volume profile (and the user's position) to a PNG file."""
+    """Render a candlestick chart with levels and volume profile (and the user's position); the PNG stays in
+    memory (`deps.charts`) and the result carries its short id, which the reply turns back into the picture."""
     from tools.charts import render_structure_chart
 
     symbol = symbol_of(args.symbol)
@@ -101,13 +101,9 @@ async def get_chart(deps: ToolDeps, ctx: ToolContext, args: ChartArgs) -> dict[s
         lines = await _position_lines(deps, ctx, symbol)
     async with _CHART_LOCK:
         png = await asyncio.to_thread(render_structure_chart, frame, report, lines)
-    deps.charts_dir.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256(png).hexdigest()[:12]
-    path = deps.charts_dir / f"{symbol.split('/')[0].lower()}-{args.timeframe}-{digest}.png"
-    path.write_bytes(png)
     data = structure_json(report, deps.market.simulated, per_side=3)
     return {
-        "chart": str(path),
+        "chart": deps.charts.put(png),
         "symbol": symbol,
         "timeframe": args.timeframe,
         "simulated": data["simulated"],
