@@ -6,7 +6,6 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy import update
@@ -74,7 +73,7 @@ def reply_outbound(reply: Reply) -> Outbound:
     return Outbound(
         text=text,
         buttons=approval_buttons(reply.approval.token) if reply.approval else [],
-        photo=Path(reply.attachments[0]) if reply.attachments else None,
+        photo=reply.photos[0] if reply.photos else None,
     )
 
 
