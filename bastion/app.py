@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -21,11 +24,14 @@ from storage.repositories.accounts import credentials_of
 from storage.secrets import SecretBox
 from tools.exchange.base import Account
 from tools.exchange.ccxt_account import CcxtAccount
+from tools.exchange.errors import AccountError
 from tools.exchange.ids import PAPER
 from tools.exchange.paper import PaperAccount
 from tools.exchange.paper_engine import PaperConfig
 from tools.market.base import MarketData
 from tools.market.factory import build_market_data
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -38,29 +44,64 @@ class Services:
     redactor: Redactor
     market: MarketData
     executor: Executor
-    _accounts: dict[int, Account] = field(default_factory=dict)
+    # row id -> (fingerprint of the row the Account was opened from, the Account)
+    _accounts: dict[int, tuple[tuple[Any, ...], Account]] = field(default_factory=dict)
+    # Replaced Accounts with when they were replaced: closed once nothing can still be using them.
+    _retired: list[tuple[float, Account]] = field(default_factory=list)
+    retire_grace_s: float = 60.0
 
     def secret_box(self) -> SecretBox:
         """The credential cipher; SecretsError with a clear message when BASTION_SECRET_KEYS is unset."""
         return SecretBox(split_keys(self.settings.secret_keys.get_secret_value()))
 
     async def open_account(self, row: ExchangeAccount) -> Account:
-        """The live `Account` of a stored exchange account (kept open for the process)."""
+        """The live `Account` of a stored exchange account, re-opened when its stored row changed.
+
+        `bastion keys rotate` / `keys remove` run in another process and `/connect` may reuse a removed row's id,
+        so the row is read again here: an Account opened from other credentials is replaced, and one whose row
+        is gone is refused. A replaced Account is closed after `retire_grace_s`, so a request already running on
+        it (an order in flight) is never cut off.
+        """
         assert row.id is not None
-        if row.id in self._accounts:
-            return self._accounts[row.id]
-        if row.exchange_id == PAPER:
-            account: Account = PaperAccount(f"paper:{row.id}", self.market, self.sessions, self.paper_config())
+        await self._close_retired()
+        async with self.sessions() as session:
+            fresh = await session.get(ExchangeAccount, row.id)
+        cached = self._accounts.get(row.id)
+        if fresh is None:
+            await self._drop(row.id)
+            raise AccountError("This exchange account was removed; connect it again with /connect.")
+        mark = _fingerprint(fresh)
+        if cached is not None and cached[0] == mark:
+            return cached[1]
+        if fresh.exchange_id == PAPER:
+            account: Account = PaperAccount(f"paper:{fresh.id}", self.market, self.sessions, self.paper_config())
         else:
             box = self.secret_box()
 
             def credentials() -> dict[str, Any]:
                 # Decrypted at call time only; nothing keeps the plaintext around.
-                return credentials_of(box, row)
+                return credentials_of(box, fresh)
 
-            account = CcxtAccount(row.exchange_id, credentials)
-        self._accounts[row.id] = account
+            account = CcxtAccount(fresh.exchange_id, credentials)
+        self._accounts[row.id] = (mark, account)
+        if cached is not None:
+            self._retired.append((time.monotonic(), cached[1]))
         return account
+
+    async def _drop(self, account_id: int) -> None:
+        cached = self._accounts.pop(account_id, None)
+        if cached is not None:
+            self._retired.append((time.monotonic(), cached[1]))
+
+    async def _close_retired(self, *, everything: bool = False) -> None:
+        due = time.monotonic() - self.retire_grace_s
+        keep: list[tuple[float, Account]] = []
+        for at, account in self._retired:
+            if everything or at <= due:
+                await _close_quietly(account)
+            else:
+                keep.append((at, account))
+        self._retired = keep
 
     def paper_config(self) -> PaperConfig:
         """Paper exchange parameters from the settings (percent settings become fractions)."""
@@ -73,10 +114,27 @@ class Services:
 
     async def aclose(self) -> None:
         """Close exchange connections and the market data provider."""
-        for account in self._accounts.values():
+        for _, account in self._accounts.values():
             await account.close()
         self._accounts.clear()
+        await self._close_retired(everything=True)
         await self.market.close()
+
+
+def _fingerprint(row: ExchangeAccount) -> tuple[Any, ...]:
+    """What an open Account depends on; a change to any of it means re-opening (mode or arming do not count).
+
+    Fernet ciphertext differs on every encryption, so rotated or replaced keys always change the digest.
+    """
+    digest = hashlib.sha256((row.credentials_encrypted or "").encode()).hexdigest()
+    return (row.user_id, row.exchange_id, row.sandbox, digest)
+
+
+async def _close_quietly(account: Account) -> None:
+    try:
+        await account.close()
+    except Exception:  # a stale connection failing to close must not fail the request that replaced it
+        log.warning("closing a replaced exchange account failed", exc_info=True)
 
 
 def guard_limits(settings: Settings) -> GuardLimits:
