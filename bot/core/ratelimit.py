@@ -29,6 +29,7 @@ class RateLimiter:
     _window: list[float] = field(default_factory=list)  # send times within the last second
     _last_by_chat: dict[str, float] = field(default_factory=dict)
     _paused_until: float = 0.0
+    _next_prune: float = float("-inf")
 
     def ready_at(self, chat: str, is_group: bool, now: float) -> float:
         """Earliest time a message to `chat` may be sent."""
@@ -46,10 +47,26 @@ class RateLimiter:
         """Note a message sent to `chat` at `at`."""
         self._window.append(at)
         self._last_by_chat[chat] = at
+        self._prune(at)
 
     def delivered(self, chat: str, at: float) -> None:
         """Note that the message to `chat` finished at `at`: the per-chat spacing counts from its arrival."""
         self._last_by_chat[chat] = max(self._last_by_chat.get(chat, at), at)
+
+    def tracked_chats(self) -> int:
+        """How many chats' last send times are kept."""
+        return len(self._last_by_chat)
+
+    def _prune(self, now: float) -> None:
+        # A chat last sent to longer ago than the widest spacing constrains nothing any more: forget it, so the map
+        # holds the chats of the last few seconds however many chats the bot has ever written to. One sweep per
+        # spacing interval keeps the cost constant per message.
+        if now < self._next_prune:
+            return
+        horizon = max(self.limits.chat_interval_s, self.limits.group_interval_s)
+        cutoff = now - horizon
+        self._last_by_chat = {c: t for c, t in self._last_by_chat.items() if t > cutoff}
+        self._next_prune = now + horizon
 
     def pause(self, until: float) -> None:
         """Stop all sending until `until` (the platform answered 429 with retry_after)."""
