@@ -148,6 +148,7 @@ async def save_plan(session: AsyncSession, plan: PositionPlan) -> PositionPlan:
     await session.flush()
     return plan
 
+
 MAX_HANDLED = 64  # conditions remembered per position epoch; trailing stops add one per step, the oldest go first
 
 
