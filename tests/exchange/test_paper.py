@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage import paper as repo
 from storage.db import create_engine, session_factory
+from tests.conftest import REPO_ROOT
 from tests.exchange.fakes import FakeMarket
 from tools.exchange.base import Account
 from tools.exchange.errors import InsufficientFundsError, IntentConflictError, InvalidOrderError, NoPositionError
@@ -215,3 +218,43 @@ async def test_two_pools_creating_one_account_at_once(db_url: str, engine: Async
         assert {b.wallet for b in balances} == {CFG.initial_balance}
     finally:
         await other.dispose()
+
+
+async def test_two_processes_updating_one_account_lose_no_update(
+    db_url: str, sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    """Two real processes close one position 20 times each, at once: the sum of all changes is what remains."""
+    account = PaperAccount("shared", FakeMarket(BTC=50_000), sessions, CFG)
+    await account.place(intent(IntentKind.OPEN, side=Side.BUY, amount=D(3), leverage=20))
+    (opened,) = await account.positions()
+    wallet_after_open = (await account.balance()).wallet
+    start = tmp_path / "start"
+    workers = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.exchange.paper_worker",
+            db_url,
+            name,
+            "20",
+            "0.05",
+            str(start),
+            cwd=REPO_ROOT,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        for name in ("first", "second")
+    ]
+    await asyncio.sleep(0.5)
+    start.touch()
+    outputs = [(await asyncio.wait_for(w.communicate(), timeout=120))[0].decode() for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], outputs
+    step = D("0.05")
+    exit_price = D(50_000) * (1 - CFG.slippage)
+    realised = ((exit_price - opened.entry_price) * step).quantize(D("1e-10"))
+    fee = (step * exit_price * CFG.taker_fee).quantize(D("1e-10"))
+    (pos,) = await account.positions()
+    assert pos.size == D(3) - 40 * step
+    assert (await account.balance()).wallet == wallet_after_open + 40 * (realised - fee)
+    async with sessions() as s:
+        assert len(await repo.list_fills(s, "shared")) == 41
