@@ -150,7 +150,7 @@ async def lock_account(
     # Insert-or-ignore first: two processes creating the same account at once must not collide on the key.
     await insert_ignore(
         session,
-        PaperAccountRow.__table__,
+        PaperAccountRow.__table__,  # type: ignore[attr-defined]
         {
             "account_id": account_id,
             "currency": currency,
