@@ -88,7 +88,7 @@ class PaperOrderRow(SQLModel, table=True):
     intent_id: str = Field(max_length=128, index=True)
     symbol: str = Field(max_length=64)
     side: str = Field(max_length=8)
-    type: str = Field(max_length=16)
+    type: str = Field(max_length=32)
     role: str = Field(max_length=16)
     status: str = Field(max_length=16, index=True)
     amount: Decimal | None = _money(nullable=True)

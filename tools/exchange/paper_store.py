@@ -14,11 +14,6 @@ from storage.types import utcnow
 from tools.exchange.models import Order, OrderRole, OrderStatus, PlaceResult, PositionSide, Side
 from tools.exchange.paper_engine import PaperConfig, PaperOrder, PaperPosition, PaperState
 
-# paper_orders.type is VARCHAR(16) (migration 0003): PostgreSQL refuses "take_profit_market" (18), which SQLite
-# silently kept. Until a migration widens the column, that one type is stored under a short name.
-_TYPE_STORED = {"take_profit_market": "tp_market"}
-_TYPE_LOADED = {v: k for k, v in _TYPE_STORED.items()}
-
 
 async def load_state(session: AsyncSession, account_id: str, config: PaperConfig) -> PaperState:
     """The account's state for an update, locked until the transaction ends (created on first use)."""
@@ -93,7 +88,7 @@ def _order_from_row(o: repo.PaperOrderRow) -> PaperOrder:
         intent_id=o.intent_id,
         symbol=o.symbol,
         side=Side(o.side),
-        type=_TYPE_LOADED.get(o.type, o.type),
+        type=o.type,
         role=OrderRole(o.role),
         status=OrderStatus(o.status),
         amount=o.amount,
@@ -141,7 +136,7 @@ async def save_state(session: AsyncSession, state: PaperState) -> None:
                 intent_id=o.intent_id,
                 symbol=o.symbol,
                 side=o.side.value,
-                type=_TYPE_STORED.get(o.type, o.type),
+                type=o.type,
                 role=o.role.value,
                 status=o.status.value,
                 created_at=o.created_at,
