@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bastion.logs import Redactor
 from bastion.settings import Settings, split_keys
-from engine.access import AccessPolicy
 from engine.execution.executor import Executor
 from engine.execution.guards import GuardLimits
 from storage.db import create_engine, session_factory
@@ -148,14 +147,6 @@ def guard_limits(settings: Settings) -> GuardLimits:
     )
 
 
-def access_policy(settings: Settings) -> AccessPolicy:
-    """Who may trade, for the executor's fresh check at the moment an order is placed."""
-    # `trading_open` (BASTION_TRADING_OPEN) is read defensively: closed is the safe default without it.
-    return AccessPolicy.from_settings(
-        settings.allowed_users, settings.admin_users, bool(getattr(settings, "trading_open", False))
-    )
-
-
 @asynccontextmanager
 async def build_services(settings: Settings, redactor: Redactor | None = None) -> AsyncIterator[Services]:
     """Create the services for `settings` and release them on exit."""
@@ -171,7 +162,7 @@ async def build_services(settings: Settings, redactor: Redactor | None = None) -
         sessions=sessions,
         redactor=redactor,
         market=build_market_data(settings.exchange),
-        executor=Executor(sessions, guard_limits(settings), access=access_policy(settings)),
+        executor=Executor(sessions, guard_limits(settings), access=settings.access_policy()),
     )
     try:
         yield services
