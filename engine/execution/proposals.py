@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from engine.execution.executor import ExecutionOutcome, Executor
+from engine.execution.executor import ExecutionOutcome, Executor, position_change
 from engine.risk.decision import Decision
 from storage.models import Approval, ApprovalStatus, ExchangeAccount
 from storage.repositories import approvals as approvals_repo
+from storage.repositories import audit
 from storage.repositories import engine as engine_repo
 from tools.exchange.base import Account
 
@@ -51,6 +53,21 @@ async def execute_proposal(
         new_stop=intent.get("new_stop"),
         rule="approved",
     )
+    if intent.get("size") is not None:
+        # What executes is what was shown: a position that changed since the proposal refuses the press.
+        shown = positions[0].model_copy(update={"size": Decimal(str(intent["size"]))})
+        changed = position_change(shown, positions[0], check_size=decision.closes)
+        if changed is not None:
+            async with sessions.begin() as session:
+                await audit.record(
+                    session,
+                    "guard_refused",
+                    user_id=row.user_id,
+                    account_id=row.id,
+                    ref=intent_id,
+                    data={"action": intent["action"], "reasons": [changed]},
+                )
+            return await _finish(sessions, approval, ExecutionOutcome("refused", intent_id, [changed], changed))
     outcome = await executor.execute(
         row=row, account=account, position=positions[0], decision=decision, intent_id=intent_id, automated=False
     )

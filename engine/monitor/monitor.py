@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -400,6 +401,8 @@ class Monitor:
             "close_pct": decision.close_pct,
             "new_stop": decision.new_stop,
             "account_id": row.id,
+            # The position as shown: a press after it changed beyond the executor's tolerance is refused.
+            "size": str(position.size),
             # What an approved execution records in the plan (engine.execution.proposals), so the condition is
             # not proposed again and a taken target counts.
             "plan": {"epoch": plan.epoch, "key": step.key, "target_taken": target, "stop": stop},
@@ -485,7 +488,7 @@ def _by_account(items: list[_Item]) -> dict[int, list[_Item]]:
 
 
 def summarise(position: Position, decision: Decision) -> str:
-    """The exact action text a person approves, e.g. 'REDUCE 50% of SOL/USDT:USDT long (10)'."""
+    """The exact action text a person approves, in absolute sizes: 'REDUCE 50%: close 5 of 10 SOL of …'."""
     pct, stop = decision.effective_close_pct, decision.new_stop
     labels = {
         "TP_PARTIAL": f"TAKE PROFIT {pct:g}%",
@@ -498,4 +501,16 @@ def summarise(position: Position, decision: Decision) -> str:
         "ADJUST_STOP": f"SET STOP to {stop:g}" if stop else "ADJUST STOP",
     }
     what = labels.get(decision.action, decision.action)
-    return f"{what} of {position.symbol} {position.side.value} ({position.size:g}): {decision.reasoning}"
+    base = position.symbol.split("/")[0]
+    size = _qty(position.size)
+    if decision.closes:
+        amount = _qty(position.size * Decimal(str(pct)) / 100)
+        held = f"close {amount} of {size} {base}"
+    else:
+        held = f"{size} {base} held"
+    return f"{what} of {position.symbol} {position.side.value} ({held}): {decision.reasoning}"
+
+
+def _qty(value: Decimal) -> str:
+    """A size as typed: no exponent, no trailing zeros."""
+    return format(value.quantize(Decimal("1e-10")).normalize(), "f")

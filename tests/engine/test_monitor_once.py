@@ -410,3 +410,39 @@ async def test_an_approved_take_profit_counts_its_target(sessions: async_session
     proposed = [(d.action, d.rule, d.condition) for _, _, d in w.notifier.approvals]
     assert proposed.count(("TP_PARTIAL", "take_profit", "T1")) == 1
     assert proposed.count(("TP_PARTIAL", "take_profit", "T2")) == 1
+
+
+async def test_a_proposal_shows_absolute_sizes_and_a_changed_position_refuses_its_press(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    w = await world(sessions, AccountMode.ADVISE, leverage=1, stop=96.0, targets=[108.0, 112.0, 130.0])
+    w.market.set("SOL", 108.1)
+    await w.cycles(1, step=timedelta(seconds=10))
+    ((user_id, approval, decision),) = w.notifier.approvals
+    assert decision.action == "TP_PARTIAL"
+    amount = Decimal(10) * Decimal(str(decision.effective_close_pct)) / 100
+    assert f"close {format(amount.normalize(), 'f')} of 10 SOL" in approval.summary
+    assert approval.intent["size"] == "10"
+    # The trader closes 2 SOL by hand before pressing: the proposal no longer matches the position.
+    await w.paper.place(
+        OrderIntent(
+            intent_id="manual-trim",
+            account_ref="t",
+            symbol=SYMBOL,
+            kind=IntentKind.CLOSE,
+            side=Side.SELL,
+            amount=Decimal(2),
+            reduce_only=True,
+        )
+    )
+    async with sessions.begin() as s:
+        consumed = await approvals_repo.consume_approval(s, approval.token, user_id, now=w.clock["now"])
+    assert consumed.approval is not None
+    outcome = await execute_proposal(w.monitor.executor, sessions, lambda _row: _ready(w.paper), consumed.approval)
+    assert outcome.status == "refused"
+    assert "now 8 SOL, not the 10 SOL shown" in outcome.message
+    position = await w.position()
+    assert position is not None and position.size == Decimal(8)  # nothing placed by the press
+    async with sessions() as s:
+        row = await approvals_repo.get_approval(s, approval.token)
+    assert row is not None and row.result is not None and row.result["status"] == "refused"
