@@ -194,6 +194,36 @@ class Outbox(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_type=sa.Text)
     created_at: datetime = _ts()
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # A delivery worker claims a row for a lease; another may take it over only once the lease has expired.
+    claimed_by: str | None = _str(64, default=None)
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class InboxStatus(StrEnum):
+    """Processing state of a received webhook update."""
+
+    PENDING = "pending"
+    DONE = "done"
+
+
+class InboxUpdate(SQLModel, table=True):
+    """A platform update stored before the webhook answers 200: processed once, survives a crash after the answer."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (
+        sa.UniqueConstraint("platform", "update_id", name="uq_inbox_platform_update"),
+        sa.Index("ix_inbox_status", "status", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = _str(16)
+    update_id: int = Field(sa_type=sa.BigInteger)
+    payload: dict[str, Any] = _json(dict)
+    status: str = _str(16, default=InboxStatus.PENDING.value)
+    claimed_by: str | None = _str(64, default=None)
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    received_at: datetime = _ts()
+    processed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Report(SQLModel, table=True):
