@@ -50,6 +50,7 @@ def register(app: typer.Typer) -> None:
         from agents.wiring import open_chat
         from bot.console import ConsoleChat, ensure_console_user
         from bot.console.adapter import line_reader
+        from bot.core.approvals import ApprovalsService
 
         settings = settings_or_exit()
         market = "simulated market" if settings.exchange.market_data == "simulated" else settings.exchange.market_data
@@ -74,7 +75,13 @@ def register(app: typer.Typer) -> None:
                 gc.collect()
                 gc.freeze()  # the start-up heap is permanent; later collections need not walk it
                 console = ConsoleChat(analyst, user_id, write, help_text)
-                await console.run(line_reader(sys.stdin), prompt if interactive else None)
+                lines = line_reader(sys.stdin)
+                # Orders a killed run left behind are settled by client order id before anything else; another
+                # process (a running `serve` on the same database) gets its in-flight window to finish its own.
+                approvals = ApprovalsService(services.sessions, analyst, services.executor, services.open_account)
+                settled = await approvals.settle(older_than=services.executor.in_flight)
+                await console.settled(settled, lines, prompt if interactive else None)
+                await console.run(lines, prompt if interactive else None)
 
         with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
             run_with_services(main, settings)

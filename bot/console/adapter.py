@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from agents.runner import AnalystChat, Reply
+from agents.runner import AnalystChat, ApprovalRequest, Reply
 from agents.state import TurnContext
+from bot.core.approvals import Settlement
 from engine.access import LOCAL_PLATFORMS
 from storage.models import AccountMode
 from storage.repositories import accounts as accounts_repo
@@ -74,6 +75,19 @@ class ConsoleChat:
             self.show(reply)
             if reply.approval is not None:
                 await self._confirm(reply, lines, prompt)
+
+    async def settled(
+        self, settlements: Sequence[Settlement], lines: Iterator[str], prompt: Callable[[str], None] | None = None
+    ) -> None:
+        """Tell what became of this user's orders interrupted last time; a reopened one may be approved now."""
+        for item in settlements:
+            row = item.approval
+            if row.owner_user_id != self.ctx.user_id:
+                continue
+            self.write(f"An order interrupted last time: {row.summary}\n{item.text}")
+            if item.reopened:
+                request = ApprovalRequest(row.token, row.summary, row.expires_at.isoformat())
+                await self._confirm(Reply("", approval=request), lines, prompt)
 
     async def _confirm(self, reply: Reply, lines: Iterator[str], prompt: Callable[[str], None] | None) -> None:
         assert reply.approval is not None

@@ -188,3 +188,23 @@ async def test_killed_after_the_order_is_settled_as_placed_by_client_order_id(
         assert (await approvals.settle()) == []  # nothing left to settle
     _, _, orders = await _rows(services, proposal)
     assert orders == 1 and await sol_size(services, user_id) == 5
+
+
+async def test_the_console_tells_a_settled_order_and_places_a_reopened_one_on_yes(
+    services: Services, user_id: int, proposal: str, tmp_path: Path
+) -> None:
+    from bot.console.adapter import ConsoleChat
+
+    await asyncio.to_thread(_press_and_kill, services, proposal, user_id, "before_order", tmp_path)
+    written: list[str] = []
+    async with _restart(services) as (approvals, chat):
+        settled = await approvals.settle()
+        console = ConsoleChat(chat, user_id, written.append, "help")
+        await console.settled(settled, iter(["y"]))
+    text = "\n".join(written)
+    assert "An order interrupted last time: Close 50% of the SOL/USDT:USDT long (5 of 10 SOL)" in text
+    assert "Not placed" in text and "approve? [y/N]" in text
+    assert "Executed: Close 50%" in text, text
+    _, execution, orders = await _rows(services, proposal)
+    assert execution is not None and execution.status == "done" and orders == 1
+    assert await sol_size(services, user_id) == 5
