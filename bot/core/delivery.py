@@ -3,25 +3,35 @@
 Guarantees: messages to one chat go out in the order they were queued (one in flight per chat); a 429
 pauses the whole platform for `retry_after` and the message is retried; a recipient that blocked the bot
 (403) is marked inactive and its message failed; other errors back off exponentially up to
-`max_attempts`. Delivery is at-least-once: a crash between a send and its bookkeeping may resend it.
+`max_attempts`.
+
+Several processes may run a worker on one database: each claims the rows it sends (a worker id and a lease,
+`FOR UPDATE SKIP LOCKED`), renews the lease while it works and gives unsent rows back when it stops; rows of a
+worker that died are taken over once its lease expires. A send is marked the moment it returns, so nothing is
+lost; a crash in the instant between a send and its mark resends that one message after the lease (Telegram
+has no idempotency key to detect it), which is the only duplicate the outbox can produce. In `bastion serve`
+only the leader runs delivery (the per-bot limit is global), so claims are the safety net, not the plan.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import time
+import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.ratelimit import DEFAULT_LIMITS, PlatformLimits, RateLimiter
-from storage.models import Outbox, OutboxStatus, User
+from storage.models import Outbox, User
 from storage.repositories import outbox as outbox_repo
 from storage.types import utcnow
 
@@ -86,8 +96,13 @@ class DeliveryWorker:
         batch: int = 2000,
         max_attempts: int = 8,
         concurrency: int = 30,
+        worker_id: str | None = None,
+        lease_s: float = 60.0,
     ) -> None:
         self.sessions = sessions
+        self.worker_id = worker_id or default_worker_id()
+        self.lease = timedelta(seconds=lease_s)
+        self._renew_at: datetime | None = None
         self.senders = dict(senders)
         self.limiters = {p: RateLimiter(limits[p]) for p in self.senders}
         self.clock, self.sleep, self.wall = clock, sleep, wall
@@ -98,14 +113,18 @@ class DeliveryWorker:
         """Send everything due now (and what becomes due meanwhile); with `wait_for_retries`, until the
         outbox is empty, sleeping through retry delays. Returns the counts."""
         stats = DeliveryStats()
-        while True:
-            chats, next_due = await self._load()
-            if not chats:
-                if not (wait_for_retries and next_due is not None):
-                    return stats
-                await self.sleep(max(0.0, (next_due - self.wall()).total_seconds()))
-                continue
-            await self._round(chats, stats)
+        try:
+            while True:
+                chats, next_due = await self._load()
+                if not chats:
+                    if not (wait_for_retries and next_due is not None):
+                        return stats
+                    await self.sleep(max(0.0, (next_due - self.wall()).total_seconds()))
+                    continue
+                await self._round(chats, stats)
+        finally:
+            # Claims live only while a drain works on them: rows waiting for a retry are free between drains.
+            await self.release()
 
     async def run(self, stop: asyncio.Event, idle_s: float = 1.0) -> None:
         """Drain repeatedly until `stop` is set."""
@@ -119,17 +138,21 @@ class DeliveryWorker:
             except TimeoutError:
                 continue
 
+    async def release(self) -> None:
+        """Give back this worker's unsent rows so another worker takes them at once."""
+        try:
+            async with self.sessions.begin() as session:
+                await outbox_repo.release(session, self.worker_id)
+        except Exception:  # their leases expire anyway
+            log.warning("could not release claimed outbox rows", exc_info=True)
+
     async def _load(self) -> tuple[list[_Chat], datetime | None]:
         now = self.wall()
-        async with self.sessions() as session:
-            rows = (
-                await session.scalars(
-                    select(Outbox)
-                    .where(Outbox.status == OutboxStatus.PENDING.value, Outbox.platform.in_(list(self.senders)))  # type: ignore[attr-defined]
-                    .order_by(Outbox.id)  # type: ignore[arg-type]
-                    .limit(self.batch)
-                )
-            ).all()
+        async with self.sessions.begin() as session:
+            rows = await outbox_repo.claim(
+                session, self.worker_id, platforms=list(self.senders), lease=self.lease, limit=self.batch, now=now
+            )
+        self._renew_at = now + self.lease / 3
         chats: dict[tuple[str, str], _Chat] = {}
         for row in rows:
             key = (row.platform, row.recipient)
@@ -149,6 +172,7 @@ class DeliveryWorker:
             row = chat.rows[0]
             if row.next_attempt_at > self.wall():
                 return
+            await self._renew()
             async with self.gate:
                 # Check, record and start the request with no await in between: the limit holds exactly.
                 while (at := limiter.ready_at(chat.recipient, group, self.clock())) > self.clock():
@@ -187,9 +211,20 @@ class DeliveryWorker:
             stats.retried += 1
             return "retry"
         async with self.sessions.begin() as session:
-            await outbox_repo.mark_sent(session, row.id, now=self.wall())
+            if not await outbox_repo.mark_sent(session, row.id, now=self.wall(), worker=self.worker_id):
+                # The lease ran out under us (a stall longer than the lease): the message did go, say so.
+                log.warning("outbox row %s was sent after its claim expired; it may be sent twice", row.id)
+                await outbox_repo.mark_sent(session, row.id, now=self.wall())
         stats.sent += 1
         return "sent"
+
+    async def _renew(self) -> None:
+        # Checked before each send rather than by a timer task, so a virtual clock in tests stays exact.
+        if self._renew_at is None or self.wall() < self._renew_at:
+            return
+        self._renew_at = self.wall() + self.lease / 3
+        async with self.sessions.begin() as session:
+            await outbox_repo.renew(session, self.worker_id, self.lease, now=self.wall())
 
     async def _retry(self, row: Outbox, error: str, delay: timedelta | None) -> None:
         assert row.id is not None
@@ -207,3 +242,8 @@ class DeliveryWorker:
                 await session.execute(
                     update(User).where(User.id == row.user_id).values(active=False, updated_at=self.wall())
                 )
+
+
+def default_worker_id() -> str:
+    """A worker id unique across hosts, processes and restarts: host, pid and a random suffix."""
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"

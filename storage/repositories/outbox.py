@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Outbox, OutboxStatus
@@ -58,14 +58,76 @@ async def due(
     return list((await session.scalars(stmt)).all())
 
 
-async def mark_sent(session: AsyncSession, row_id: int, now: datetime | None = None) -> None:
-    """Record a successful delivery."""
-    await session.execute(
+async def claim(
+    session: AsyncSession,
+    worker: str,
+    *,
+    platforms: list[str],
+    lease: timedelta,
+    limit: int,
+    now: datetime | None = None,
+) -> list[Outbox]:
+    """Claim up to `limit` pending rows for `worker` until now + `lease`, oldest first.
+
+    Rows another worker holds under a live lease are skipped (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so two
+    claimers never wait on nor take each other's rows); an expired lease is free again, and the worker's own
+    claims are renewed. SQLite has one writer at a time, which gives the same exclusion.
+    """
+    now = now or utcnow()
+    free = select(Outbox.id).where(  # type: ignore[call-overload]
+        Outbox.status == OutboxStatus.PENDING.value,
+        Outbox.platform.in_(platforms),  # type: ignore[attr-defined]
+        or_(Outbox.lease_until.is_(None), Outbox.lease_until <= now, Outbox.claimed_by == worker),  # type: ignore[union-attr, operator]
+    )
+    free = free.order_by(Outbox.id).limit(limit).with_for_update(skip_locked=True)
+    claimed = (
+        await session.scalars(
+            update(Outbox)
+            .where(Outbox.id.in_(free.scalar_subquery()))  # type: ignore[union-attr]
+            .values(claimed_by=worker, lease_until=now + lease)
+            .returning(Outbox)
+            .execution_options(synchronize_session=False)
+        )
+    ).all()
+    return sorted(claimed, key=lambda r: r.id or 0)
+
+
+async def renew(session: AsyncSession, worker: str, lease: timedelta, now: datetime | None = None) -> int:
+    """Extend the lease of every pending row `worker` holds; returns how many."""
+    now = now or utcnow()
+    result = await session.execute(
         update(Outbox)
-        .where(Outbox.id == row_id)
-        .values(status=OutboxStatus.SENT.value, sent_at=now or utcnow())
+        .where(Outbox.claimed_by == worker, Outbox.status == OutboxStatus.PENDING.value)
+        .values(lease_until=now + lease)
         .execution_options(synchronize_session=False)
     )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def release(session: AsyncSession, worker: str) -> int:
+    """Give back the pending rows `worker` holds (a clean stop), so another worker need not wait for the lease."""
+    result = await session.execute(
+        update(Outbox)
+        .where(Outbox.claimed_by == worker, Outbox.status == OutboxStatus.PENDING.value)
+        .values(claimed_by=None, lease_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def mark_sent(
+    session: AsyncSession, row_id: int, now: datetime | None = None, *, worker: str | None = None
+) -> bool:
+    """Record a successful delivery; with `worker`, only while that worker still holds the row (False if not)."""
+    stmt = update(Outbox).where(Outbox.id == row_id)
+    if worker is not None:
+        stmt = stmt.where(Outbox.claimed_by == worker, Outbox.status == OutboxStatus.PENDING.value)
+    result = await session.execute(
+        stmt.values(status=OutboxStatus.SENT.value, sent_at=now or utcnow(), lease_until=None).execution_options(
+            synchronize_session=False
+        )
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def mark_attempt_failed(

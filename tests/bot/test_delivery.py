@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections import defaultdict
 
@@ -9,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.delivery import DeliveryWorker, RecipientGone, RetryAfter
+from bot.core.ratelimit import PlatformLimits
 from storage.models import Outbox, User
 from storage.repositories import outbox
 from storage.repositories.users import get_or_create_user
@@ -123,3 +125,86 @@ async def test_rows_survive_a_restart(sessions: async_sessionmaker[AsyncSession]
     second = RecordingSender(clock)
     stats = await _worker(sessions, clock, second).drain()
     assert [p["n"] for _, _, p in second.sent] == [0, 1, 2] and stats.sent == 3
+
+
+class _SharedSender(RecordingSender):
+    """Records every send of several workers into one list, yielding to the loop so the workers interleave."""
+
+    def __init__(self, clock: VirtualClock, log: list[tuple[str, int]], name: str) -> None:
+        super().__init__(clock)
+        self.log, self.name = log, name
+
+    async def send(self, recipient: str, payload: dict) -> None:
+        await asyncio.sleep(0)
+        self.log.append((self.name, payload["row"]))
+
+
+async def test_two_workers_on_one_database_send_each_row_exactly_once(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions.begin() as s:
+        for n in range(2000):
+            await outbox.enqueue(s, platform="telegram", recipient=str(10_000 + n % 400), payload={"row": n})
+    sent: list[tuple[str, int]] = []
+    fast = {"telegram": PlatformLimits(per_second=100_000, chat_interval_s=0.0, group_interval_s=0.0)}
+    workers = [
+        DeliveryWorker(
+            sessions, {"telegram": _SharedSender(VirtualClock(), sent, name)}, limits=fast, batch=250, worker_id=name
+        )
+        for name in ("a", "b")
+    ]
+    results = await asyncio.gather(*(w.drain() for w in workers))
+    rows = [n for _, n in sent]
+    assert len(rows) == len(set(rows)), f"{len(rows) - len(set(rows))} duplicates"
+    assert set(rows) == set(range(2000)), f"{2000 - len(set(rows))} lost"
+    assert sum(r.sent for r in results) == 2000
+    assert {w for w, _ in sent} == {"a", "b"}, "both workers took part (the claims split the work)"
+    async with sessions() as s:
+        assert {r.status for r in (await s.scalars(select(Outbox))).all()} == {"sent"}
+
+
+async def test_rows_of_a_crashed_worker_wait_for_its_lease_then_go_once(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    clock = VirtualClock()
+    await _queue(sessions, clock, ["6001", "6002"], per_chat=2)
+    crashed = DeliveryWorker(
+        sessions,
+        {"telegram": RecordingSender(clock)},
+        clock=clock,
+        sleep=clock.sleep,
+        wall=clock.wall,
+        worker_id="crashed",
+        lease_s=60,
+    )
+    chats, _ = await crashed._load()  # claimed, then the process dies before sending or releasing
+    assert sum(len(c.rows) for c in chats) == 4
+    other = RecordingSender(clock)
+    standby = DeliveryWorker(
+        sessions, {"telegram": other}, clock=clock, sleep=clock.sleep, wall=clock.wall, worker_id="b", lease_s=60
+    )
+    assert (await standby.drain()).sent == 0 and other.sent == []  # the live lease is respected
+    clock.now += 61
+    stats = await standby.drain(wait_for_retries=True)
+    assert stats.sent == 4
+    assert sorted((c, p["n"]) for _, c, p in other.sent) == [("6001", 0), ("6001", 1), ("6002", 0), ("6002", 1)]
+    async with sessions() as s:
+        assert {(r.status, r.claimed_by) for r in (await s.scalars(select(Outbox))).all()} == {("sent", "b")}
+
+
+async def test_a_clean_stop_gives_unsent_rows_back_at_once(sessions: async_sessionmaker[AsyncSession]) -> None:
+    clock = VirtualClock()
+    first = RecordingSender(clock)
+    first.script["7001"] = [RetryAfter(5)]
+    await _queue(sessions, clock, ["7001"], per_chat=2)
+    await DeliveryWorker(
+        sessions, {"telegram": first}, clock=clock, sleep=clock.sleep, wall=clock.wall, worker_id="a"
+    ).drain()
+    async with sessions() as s:
+        assert {r.claimed_by for r in (await s.scalars(select(Outbox))).all()} == {None}
+    clock.now += 6  # well inside a 60 s lease: only the release lets another worker take them now
+    second = RecordingSender(clock)
+    stats = await DeliveryWorker(
+        sessions, {"telegram": second}, clock=clock, sleep=clock.sleep, wall=clock.wall, worker_id="b"
+    ).drain()
+    assert stats.sent == 2 and [p["n"] for _, _, p in second.sent] == [0, 1]
