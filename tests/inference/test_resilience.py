@@ -92,8 +92,10 @@ async def test_stream_deltas_arrive_as_the_server_sends_them(client: ModelClient
     started = time.monotonic()
     async for _ in client.stream("analyst", USER):
         arrivals.append(time.monotonic() - started)
-    # Each delta is handed over when it arrives, not batched until the answer is complete.
-    assert arrivals[1] - arrivals[0] >= 0.1 and arrivals[2] - arrivals[1] >= 0.1
+    # Deltas are handed over as they arrive, not batched until the answer is complete: the first is in hand
+    # well before the last is sent (0.3 s later). Gaps between neighbours are not asserted: on a loaded machine
+    # the client may read two adjacent chunks in one go, which is not batching the answer.
+    assert len(arrivals) == 3 and arrivals[2] - arrivals[0] >= 0.2
 
 
 async def test_stream_cut_mid_answer_is_unavailable_after_the_first_deltas(
