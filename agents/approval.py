@@ -21,7 +21,7 @@ from storage.repositories import approvals as approvals_repo
 from storage.repositories import audit
 from tools.agent_tools import PROPOSE_ORDER, ToolContext
 from tools.agent_tools.registry import TRADER_ONLY_NOTICE
-from tools.exchange.models import OrderIntent, Position, PositionSide
+from tools.exchange.models import IntentKind, OrderIntent, Position, PositionSide
 
 log = logging.getLogger(__name__)
 DECISIONS = ("approve", "reject", "expired", "superseded")
@@ -173,8 +173,9 @@ async def _place(deps: AgentDeps, pending: dict[str, Any], user_id: int) -> str:
     shown = shown_position(fields.pop("position", None), fields["symbol"])
     intent = OrderIntent(intent_id=intent_id_for(token), **fields)
     position = None
-    if shown is None:  # an approval stored before positions were part of the intent
-        side = pending.get("position", {}).get("side")
+    # An approval stored before positions were part of the intent (an entry has no position yet).
+    if shown is None and intent.kind is not IntentKind.OPEN:
+        side = (pending.get("position") or {}).get("side")
         position = next((p for p in await account.positions(intent.symbol) if p.side.value == side), None)
     outcome = await deps.executor.execute_approved_intent(
         row=account_row,

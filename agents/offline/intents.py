@@ -60,6 +60,97 @@ _PARTIAL_CLOSE = re.compile(
     r"|\btake\s+profits?\s+(?:on|of|with)\s+(?:half|a third|a quarter|\d+(?:\.\d+)?\s*%)"
 )
 
+# Entries: one grammar for `/long`, `/short` and free text ("open a long 0.05 btc with the stop at 93k").
+ENTRY_USAGE = "<symbol> <size|risk%> [stop <price>|auto] [tp <p1,p2>] [lev <n>] [limit <price>] [15m|1h|4h|1d]"
+ENTRY_EXAMPLES = (
+    "long 0.1 sol stop auto",
+    "short btc 1% stop 97000 tp 93000,91000 lev 3",
+    "long eth 0.5 limit 3000 stop 2900",
+)
+_ENTRY_START = re.compile(
+    r"^(?:(?:please|pls)\s+)?(long|short|buy|sell)\b"
+    r"|\b(?:open|go|enter|take|place|start)\s+(?:me\s+)?(?:a\s+|an\s+)?(?:new\s+)?(long|short)\b"
+)
+_NUM = r"\$?(\d[\d,]*(?:\.\d+)?(?:e[+-]?\d+)?|\.\d+)(k)?"
+_ENTRY_STOP = re.compile(
+    rf"\b(?:stop[ -]?loss|stop|sl)\b(?:\s+(?:at|@|=|to|of|is|on))?\s*(?:{_NUM}(?![\d.%x])|(auto\w*|structur\w*|"
+    r"above|below|under|over|behind|beyond)\b)"
+)
+_ENTRY_AUTO = re.compile(r"\b(?:structural|auto)\s+stop\b")
+_ENTRY_TP = re.compile(
+    r"\b(?:tp|targets?|take[ -]?profits?)\b(?:\s+(?:at|@|=|of))?\s*"
+    r"(\$?\d[\d.]*(?:e[+-]?\d+)?k?(?:\s*[,/]\s*\$?\d[\d.]*(?:e[+-]?\d+)?k?)*)"
+)
+_ENTRY_LEV = re.compile(r"\b(?:lev(?:erage)?|x)\s*(?:of\s+|at\s+|=\s*)?(\d+)\s*x?\b|\b(\d+)\s*x\b")
+_ENTRY_LIMIT = re.compile(rf"\blimit\b(?:\s+(?:order|entry))?(?:\s+(?:at|@|=))?\s*{_NUM}")
+_ENTRY_RISK = re.compile(
+    rf"\brisk(?:ing)?\b(?:\s+(?:of|at|=))?\s*({_DEC})\s*%?|({_DEC})\s*%(?:\s+(?:risk|of\s+(?:my\s+)?capital))?"
+)
+_WORD_LIST = (
+    "long short buy sell open go enter take place start me a an new with the my at of on stop sl loss auto tp "
+    "target targets lev leverage limit risk risking please pls and size units coins position trade entry market x"
+)
+_ENTRY_WORDS = frozenset(_WORD_LIST.split())
+
+
+def _amount_text(value: str, k: str | None) -> float:
+    return float(value.replace(",", "").replace("$", "")) * (1000 if k else 1)
+
+
+def is_entry(text: str) -> bool:
+    """Whether the message asks to open a position ("long 0.1 sol stop auto", "open a short on eth ...")."""
+    low = text.strip().lstrip("/").lower()
+    return _ENTRY_START.search(low) is not None and not _has(low, "close", "exit", "reduce", "or")
+
+
+def parse_entry(text: str, side: str | None = None) -> dict[str, object]:
+    """The arguments of an entry in the shared grammar (`ENTRY_USAGE`): symbol, side, size or risk, stop, targets,
+    leverage, limit price and timeframe; only what the text says (validation happens on the arguments)."""
+    low = text.strip().lstrip("/").lower()
+    out: dict[str, object] = {}
+    if side is None and (m := _ENTRY_START.search(low)):
+        word = m.group(1) or m.group(2)
+        side = {"buy": "long", "sell": "short"}.get(word, word)
+    if side:
+        out["side"] = side
+    rest = low
+    if m := _ENTRY_STOP.search(rest):
+        if m.group(1) is not None:
+            out["stop_price"] = _amount_text(m.group(1), m.group(2))
+        else:
+            out["auto_stop"] = True
+        rest = rest[: m.start()] + " " + rest[m.end() :]
+    elif _ENTRY_AUTO.search(rest):
+        out["auto_stop"] = True
+        rest = _ENTRY_AUTO.sub(" ", rest)
+    if m := _ENTRY_TP.search(rest):
+        out["targets"] = [_amount_text(t.strip().rstrip("k"), "k" if t.strip().endswith("k") else None)
+                          for t in re.split(r"[,/]", m.group(1)) if t.strip()]
+        rest = rest[: m.start()] + " " + rest[m.end() :]
+    if m := _ENTRY_LIMIT.search(rest):
+        out["limit_price"] = _amount_text(m.group(1), m.group(2))
+        rest = rest[: m.start()] + " " + rest[m.end() :]
+    if m := _ENTRY_LEV.search(rest):
+        out["leverage"] = int(m.group(1) or m.group(2))
+        rest = rest[: m.start()] + " " + rest[m.end() :]
+    if m := _ENTRY_RISK.search(rest):
+        out["risk_pct"] = float(m.group(1) or m.group(2))
+        rest = rest[: m.start()] + " " + rest[m.end() :]
+    if tf := _timeframe(rest):
+        out["timeframe"] = tf
+        rest = _TF.sub(" ", rest)
+    if m := re.search(rf"(?<![\w.]){_NUM}(?![\w%])", rest):
+        out["amount"] = _amount_text(m.group(1), m.group(2))
+        rest = rest[: m.start()] + " " + rest[m.end() :]
+    symbol = find_symbol(rest)
+    if symbol is None:
+        words = [w for w in re.findall(r"[a-z][a-z0-9/:]*", rest) if w not in _ENTRY_WORDS]
+        symbol = words[0].upper() if words else None
+    if symbol:
+        out["symbol"] = symbol
+    return out
+
+
 Kind = str  # price | levels | chart | positions | balance | size | close | set_stop | set_tp | breakeven |
 # evaluate | overview | analyze | help | unknown
 
@@ -83,6 +174,8 @@ class Request:
     offset: float | None = None
     offset_pct: bool = False
     anchor: str | None = None
+    # An entry's arguments in the shared grammar (see `parse_entry`), as sorted (name, value) pairs.
+    entry_args: tuple[tuple[str, object], ...] = ()
 
 
 def find_symbol(text: str) -> str | None:
@@ -209,6 +302,8 @@ def parse_request(raw: str) -> Request:
     base = Request("unknown", symbol=symbol, timeframe=tf, side=side)
     if _has(text, "help", "commands", "start") and len(text.split()) <= 3:
         return Request("help")
+    if is_entry(text):
+        return replace(base, kind="open", entry_args=tuple(sorted(parse_entry(text).items())))
     if _has(text, "breakeven", "break even", "break-even") and not _OFFSET.search(text):
         return replace(base, kind="breakeven")
     if _PARTIAL_CLOSE.search(text):

@@ -15,7 +15,7 @@ from langchain_core.tools import BaseTool
 from pydantic import Field
 
 from agents.offline import render
-from agents.offline.intents import Request, parse_request
+from agents.offline.intents import ENTRY_EXAMPLES, Request, parse_request
 from agents.state import turn_start
 from tools.agent_tools.base import num
 
@@ -165,6 +165,8 @@ def plan(req: Request, results: dict[str, Any]) -> list[Call] | str:
         return _size(req, results)
     if req.kind in ("close", "set_stop", "set_tp", "breakeven"):
         return _order(req, results)
+    if req.kind == "open":
+        return _entry(req, results)
     if req.kind == "analyze":
         return _analyze(req, results)
     if req.kind == "help":
@@ -222,6 +224,17 @@ def _order(req: Request, results: dict[str, Any]) -> list[Call] | str:
             what = "stop" if req.kind == "set_stop" else "tp"
             return f"At what price? For example: set {what} 230 on my {req.symbol.lower()} long"
     return [("propose_order", args)]
+
+
+def _entry(req: Request, results: dict[str, Any]) -> list[Call] | str:
+    if "propose_order" in results:
+        return str(results["propose_order"].get("summary", "Order proposed."))
+    args = dict(req.entry_args)
+    if "symbol" not in args:
+        return f"Which symbol? For example: {ENTRY_EXAMPLES[0]}"
+    if "amount" not in args and "risk_pct" not in args:
+        return f"How much? A size ({args.get('side', 'long')} 0.1 {str(args['symbol']).lower()}) or a risk (1%)."
+    return [("propose_order", {**args, "action": "open"})]
 
 
 def _relative_level(req: Request, results: dict[str, Any]) -> tuple[float, str | None] | list[Call] | str:

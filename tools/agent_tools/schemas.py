@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Timeframe = Literal["15m", "1h", "4h", "1d"]
-OrderAction = Literal["close", "set_stop", "set_take_profit", "move_stop_breakeven"]
+OrderAction = Literal["open", "close", "set_stop", "set_take_profit", "move_stop_breakeven"]
 
 
 class _Args(BaseModel):
@@ -70,8 +70,22 @@ class ProposeOrderArgs(AccountArgs):
     """An order to propose to the user; it is only executed after the user confirms it."""
 
     symbol: str = Field(min_length=1, max_length=40)
-    action: OrderAction = Field(description="close (all or close_pct), set_stop, set_take_profit, move_stop_breakeven")
+    action: OrderAction = Field(
+        description="open (a new long/short: side, amount or risk_pct, stop_price or auto_stop), close (all or "
+        "close_pct), set_stop, set_take_profit, move_stop_breakeven"
+    )
     close_pct: float | None = Field(default=None, gt=0, le=100, description="Percent of the position to close")
     price: float | None = Field(default=None, gt=0, description="Trigger price for set_stop / set_take_profit")
     side: Literal["long", "short"] | None = Field(default=None, description="Which position, when it matters")
     reason: str | None = Field(default=None, max_length=300)
+    # Entries (action "open") only: the stop is mandatory, given or the structural stop of the plan.
+    amount: float | None = Field(default=None, gt=0, allow_inf_nan=False, description="Entry size in base units")
+    risk_pct: float | None = Field(
+        default=None, gt=0, le=10, allow_inf_nan=False, description="Size the entry to risk this % of capital"
+    )
+    stop_price: float | None = Field(default=None, gt=0, allow_inf_nan=False, description="Stop of the entry")
+    auto_stop: bool = Field(default=False, description="Use the structural stop of the plan as the entry's stop")
+    targets: list[float] | None = Field(default=None, max_length=3, description="Take-profit prices T1[, T2]")
+    leverage: int | None = Field(default=None, ge=1, le=125)
+    limit_price: float | None = Field(default=None, gt=0, allow_inf_nan=False, description="Limit entry price")
+    timeframe: Timeframe = Field(default="1h", description="Timeframe of the plan behind an automatic stop")

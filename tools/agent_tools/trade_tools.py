@@ -18,6 +18,7 @@ from tools.agent_tools.base import (
     symbol_of,
     user_account,
 )
+from tools.agent_tools.entries import propose_entry
 from tools.agent_tools.schemas import PreferencesArgs, ProposeOrderArgs, SizeArgs
 from tools.calculators import kelly_fraction, position_size
 from tools.exchange.models import IntentKind, PositionSide
@@ -96,11 +97,14 @@ async def propose_order(deps: ToolDeps, ctx: ToolContext, args: ProposeOrderArgs
         raise ToolError(f"Account {row.label!r} is read-only: arm it before orders can be proposed.")
     if row.mode == "off":
         raise ToolError(f"Account {row.label!r} is switched off.")
-    position = await find_position(account, symbol, args.side)
+    if args.action != "open":
+        position = await find_position(account, symbol, args.side)
     ticker = await deps.market.ticker(symbol)
     age = (datetime.now(UTC) - ticker.timestamp).total_seconds()
     if not ticker.simulated and age > MAX_PRICE_AGE_S:
         raise ToolError(f"The latest {symbol} price is {age:.0f} s old; try again when data is fresh.")
+    if args.action == "open":
+        return {**await propose_entry(deps, ctx, args, row, account, ticker.last), "simulated": ticker.simulated}
     price, entry = ticker.last, float(position.entry_price)
     direction = 1 if position.side is PositionSide.LONG else -1
     side_name = position.side.value

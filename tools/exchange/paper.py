@@ -22,6 +22,7 @@ from tools.exchange.models import (
     OrderType,
     PlaceResult,
     Position,
+    PositionSide,
     Side,
 )
 from tools.exchange.paper_engine import (
@@ -234,14 +235,22 @@ class PaperAccount:
             order.status = OrderStatus.CANCELED
             state.touched_orders.add(order.id)
             result.canceled_order_ids = [order.id]
+            if order.role is OrderRole.MAIN:
+                # A cancelled entry takes its waiting stop and target with it.
+                for sibling in state.open_orders(order.symbol):
+                    if sibling.intent_id == order.intent_id and sibling.reduce_only:
+                        sibling.status = OrderStatus.CANCELED
+                        state.touched_orders.add(sibling.id)
+                        result.canceled_order_ids.append(sibling.id)
             return result
         if kind in (IntentKind.SET_STOP, IntentKind.SET_TAKE_PROFIT):
             return self._protect(state, intent, result, last)
         if kind is IntentKind.OPEN:
             assert intent.side is not None and intent.amount is not None
+            side, amount, reduce_only = intent.side, intent.amount, False
+            _check_entry_protection(intent, intent.price if intent.order_type is OrderType.LIMIT else last)
             if intent.leverage is not None:
                 state.leverage[intent.symbol] = intent.leverage
-            side, amount, reduce_only = intent.side, intent.amount, False
         else:
             pos = require_position(state, intent.symbol)
             side, reduce_only = pos.side.closing_side, True
@@ -318,6 +327,17 @@ class PaperAccount:
 
     async def close(self) -> None:
         """Nothing to release (the session factory belongs to the caller)."""
+
+
+def _check_entry_protection(intent: OrderIntent, reference: Decimal | None) -> None:
+    """An entry's stop and target must sit on their side of where it fills, or they would fire at once."""
+    assert intent.side is not None and reference is not None
+    side = PositionSide.LONG if intent.side is Side.BUY else PositionSide.SHORT
+    public = Position(symbol=intent.symbol, side=side, size=Decimal(1), entry_price=reference, mark_price=reference)
+    if intent.stop_price is not None:
+        check_trigger_side(public, OrderRole.STOP_LOSS, intent.stop_price)
+    if intent.take_profit_price is not None:
+        check_trigger_side(public, OrderRole.TAKE_PROFIT, intent.take_profit_price)
 
 
 def _trigger_type(role: OrderRole) -> str:

@@ -230,6 +230,12 @@ def _triggered(order: PaperOrder, last: Decimal) -> bool:
     return last >= order.trigger_price if sells else last <= order.trigger_price
 
 
+def _entry_waiting(state: PaperState, protective: PaperOrder) -> bool:
+    return any(
+        o.intent_id == protective.intent_id and o.role is OrderRole.MAIN for o in state.open_orders(protective.symbol)
+    )
+
+
 def evaluate(state: PaperState, symbol: str, last: Decimal, config: PaperConfig) -> list[PaperFill]:
     """Process resting orders and liquidation of `symbol` against the observed last price."""
     marks = {symbol: last}
@@ -238,6 +244,8 @@ def evaluate(state: PaperState, symbol: str, last: Decimal, config: PaperConfig)
         if order.status is not OrderStatus.OPEN:
             continue  # canceled as a side effect of an earlier fill in this loop
         if order.trigger_price is not None:
+            if order.symbol not in state.positions and _entry_waiting(state, order):
+                continue  # the stop / target of a resting limit entry waits for the entry to fill
             if _triggered(order, last):
                 price = market_price(last, order.side, config.slippage)
                 fill = execute(state, order, price, config.taker_fee, marks)
