@@ -23,11 +23,11 @@ from bot.core.dispatcher import BotCore, MessageEditor
 from bot.core.handlers import CommandDeps, build_registry
 from bot.core.notify import APPROVAL_TOKEN, OutboxNotifier
 from bot.core.userlimit import UserRateLimiter
+from bot.scheduler import JobScheduler, Leadership, leader_lock
 from bot.telegram.app import TelegramChannel
 from bot.telegram.sender import TelegramSender
 from engine.monitor.market_view import StructureMarketViews
 from engine.monitor.monitor import Monitor
-from engine.monitor.runner import run_periodically
 from tools.agent_tools.base import PreferenceStore
 
 log = logging.getLogger(__name__)
@@ -81,6 +81,7 @@ class Server:
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     started: asyncio.Event = field(default_factory=asyncio.Event)  # set once every part is up
     api_port: int | None = None  # the bound port once the API is up (0 in settings = any free port)
+    leadership: Leadership | None = None  # set in `run`: whether this process leads (runs jobs and delivery)
     _uvicorn: uvicorn.Server | None = None
 
     def senders(self) -> dict[str, Sender]:
@@ -100,14 +101,44 @@ class Server:
             await self.core.approvals.attach_message(str(token), "telegram", ref)
 
     async def _sweep(self) -> None:
-        interval = self.services.settings.bot.approval_sweep_s
-        while not self.stop.is_set():
+        await self.core.expire_approvals(self.editors())
+
+    def _jobs(self, senders: dict[str, Sender]) -> JobScheduler:
+        """The deployment's scheduled jobs: the approval expiry sweep and, when enabled, the position monitor."""
+        s = self.services.settings
+        jobs = JobScheduler(s.database.url.get_secret_value(), timezone=s.scheduler.timezone)
+        jobs.every("approval-expiry", s.bot.approval_sweep_s, self._sweep)
+        if s.scheduler.enabled:
+            monitor = Monitor(
+                self.services.sessions,
+                open_account=self.services.open_account,
+                views=StructureMarketViews(self.services.market),
+                executor=self.services.executor,
+                notifier=OutboxNotifier(self.services.sessions, frozenset(senders)),
+                approval_ttl=timedelta(seconds=s.risk.approval_ttl_s),
+            )
+
+            async def cycle() -> None:
+                await monitor.run_cycle()
+
+            jobs.every("position-monitor", s.scheduler.monitor_interval_s, cycle)
+        return jobs
+
+    def _lead(self, senders: dict[str, Sender]) -> Any:
+        """What the leader runs: the jobs and the one delivery worker per bot token."""
+        jobs = self._jobs(senders)
+
+        async def lead(term: asyncio.Event) -> None:
+            delivery = None
+            if senders:
+                delivery = asyncio.create_task(DeliveryWorker(self.services.sessions, senders).run(term))
             try:
-                await self.core.expire_approvals(self.editors())
-            except Exception:
-                log.exception("approval expiry sweep failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stop.wait(), timeout=interval)
+                await jobs.lead(term)
+            finally:
+                if delivery is not None:
+                    await asyncio.gather(delivery, return_exceptions=True)
+
+        return lead
 
     def _api(self) -> uvicorn.Server:
         s = self.services.settings
@@ -144,24 +175,11 @@ class Server:
         if settled:
             log.info("settled %d interrupted order(s)", len(settled))
             await self.core.approvals.tell(settled, self.editors())
-        if senders:
-            worker = DeliveryWorker(self.services.sessions, senders)
-            tasks.append(asyncio.create_task(worker.run(self.stop), name="delivery"))
-        tasks.append(asyncio.create_task(self._sweep(), name="approval-expiry"))
-        if s.scheduler.enabled:
-            monitor = Monitor(
-                self.services.sessions,
-                open_account=self.services.open_account,
-                views=StructureMarketViews(self.services.market),
-                executor=self.services.executor,
-                notifier=OutboxNotifier(self.services.sessions, frozenset(senders)),
-                approval_ttl=timedelta(seconds=s.risk.approval_ttl_s),
-            )
-            tasks.append(
-                asyncio.create_task(
-                    run_periodically(monitor, s.scheduler.monitor_interval_s, stop=self.stop), name="monitor"
-                )
-            )
+        # Jobs and delivery run in the leader only (one per deployment); the others stand by and take over
+        # within `leader_check_s` of its death.
+        lock = leader_lock(s.database.url.get_secret_value())
+        self.leadership = Leadership(lock, check_s=s.scheduler.leader_check_s)
+        tasks.append(asyncio.create_task(self.leadership.run(self.stop, self._lead(senders)), name="leadership"))
         # The start-up heap (libraries, models, caches) is permanent: keep it out of later collections, which
         # would otherwise stall the loop for ~0.1 s on a full pass over it.
         gc.collect()
@@ -176,6 +194,7 @@ class Server:
                 self._uvicorn.should_exit = True
             self.stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await lock.dispose()
 
 
 @contextlib.asynccontextmanager

@@ -211,6 +211,12 @@ class SchedulerSettings(BaseModel):
     )
     report_interval_hours: int = Field(default=4, ge=1, le=168, description="Hours between scheduled reports.")
     monitor_interval_s: int = Field(default=60, ge=5, le=3600, description="Seconds between position checks.")
+    leader_check_s: float = Field(
+        default=5.0,
+        ge=0.2,
+        le=10,
+        description="Seconds between a standby's tries for leadership (and the leader's lock checks).",
+    )
 
 
 class RiskSettings(BaseModel):
