@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field, model_validator
 
+from engine.risk.context import CONTEXT_BARS
+
 # The four action classes every decision is scored in (SPEC §5 actions grouped by what they do to the position).
 CLASSES: tuple[str, ...] = ("HOLD", "PARTIAL", "EXIT", "TIGHTEN")
 HOLD, PARTIAL, EXIT, TIGHTEN = range(4)
@@ -28,12 +30,16 @@ class BacktestConfig(BaseModel):
     timeframe: str = Field(default="1h", description="Evaluation timeframe (a candle file or a resample of one)")
     scenarios: int = Field(default=2000, ge=1, description="Scenarios per symbol")
     seed: int = Field(default=0, description="Seed: the same seed and data give the same scenarios and scores")
+    seeds: list[int] | None = Field(default=None, description="Several seeds pooled (scored together); None: `seed`")
     horizon: int = Field(default=48, ge=1, description="H: bars simulated after the decision; time exit at t+H close")
     fee: float = Field(default=0.0005, ge=0, lt=0.05, description="Taker fee per side (entry and every close)")
-    tie_r: float = Field(default=0.1, ge=0, description="Classes within this many R of the best are all 'best'")
-    partial_pct: float = Field(default=50.0, gt=0, lt=100, description="PARTIAL closes this % at t")
-    t1_take_pct: float = Field(default=50.0, gt=0, lt=100, description="HOLD takes this % at T1 (stop then to BE)")
-    tighten_atr: float = Field(default=1.5, gt=0, description="TIGHTEN when not in profit: stop this many ATR behind")
+    slippage: float = Field(
+        default=0.0002, ge=0, lt=0.05, description="Adverse slippage of every market fill (fraction of price)"
+    )
+    # Funding is not simulated: the shared candle files are spot data with no funding rates.
+    tie_r: float = Field(default=0.1, ge=0, description="Decisions within this many R of the best are all 'best'")
+    t1_take_pct: float = Field(default=50.0, gt=0, lt=100, description="The plan takes this % at T1 (stop then BE)")
+    trail_atr: float = Field(default=1.5, gt=0, description="The oracle's trailing-stop candidate: ATR behind price")
     no_stop_risk_atr: float = Field(default=1.5, gt=0, description="1R of a no-stop scenario, in ATR at entry")
     per_bar: int = Field(default=8, ge=1, description="Scenarios sharing one entry and evaluation bar (speed)")
     min_age: int = Field(default=1, ge=1, description="Fewest bars between entry and evaluation")
@@ -44,7 +50,9 @@ class BacktestConfig(BaseModel):
     leverages: list[float] = Field(default_factory=lambda: [1, 2, 3, 5, 10, 20], description="Leverage spread")
     no_stop_share: float = Field(default=0.2, ge=0, le=1, description="Share of scenarios without a stop")
     atr_stop_share: float = Field(default=0.2, ge=0, le=1, description="Share with a plain 1.5 ATR stop")
-    lookback: int = Field(default=1200, ge=100, description="Bars fed to the structure analysis (window + warmup)")
+    lookback: int = Field(
+        default=CONTEXT_BARS, ge=100, description="Bars of history before the first entry (contexts read CONTEXT_BARS)"
+    )
     workers: int = Field(default=0, ge=0, description="Worker processes; 0 = one per symbol up to the CPU count")
     chunk: int = Field(default=25, ge=1, description="Entry bars per work item (progress granularity)")
 

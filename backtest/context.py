@@ -5,19 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import numpy as np
-import pandas as pd
-
-from engine.risk.context import MarketView, RiskContext, RiskPosition
+from engine.risk.context import (
+    CONTEXT_BARS,
+    MarketView,
+    RiskContext,
+    RiskPosition,
+    build_market_view,
+    context_structure,
+)
 from tools.market.features import OhlcvArrays, timeframe_seconds
 from tools.market.replay import ReplayMarketData, ms_to_datetime
-from tools.structure.analysis import analyze_arrays, atr_as_of, window_pivots
+from tools.structure.analysis import atr_as_of, window_pivots
 from tools.structure.config import DEFAULT_CONFIG, StructureConfig
 from tools.structure.levels import Level, detect_levels, nearest_levels
 from tools.structure.pivots import market_trend
 from tools.structure.report import StructureReport
-
-VOLUME_MEAN_BARS = 20  # MarketView.volume_ratio: last closed bar volume / mean of the last 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +40,7 @@ class ReplayContexts:
         md: ReplayMarketData,
         symbol: str,
         timeframe: str,
-        lookback: int = 1200,
+        lookback: int = CONTEXT_BARS,
         config: StructureConfig = DEFAULT_CONFIG,
     ) -> None:
         self.md = md
@@ -75,25 +77,19 @@ class ReplayContexts:
         cached = self._reports.get(bar)
         if cached is None:
             c = self.visible(bar)
-            times = pd.DatetimeIndex(pd.to_datetime(c.ts, unit="ms", utc=True))
-            cached = analyze_arrays(
-                c.high, c.low, c.close, c.volume, len(c) - 1, self.symbol, self.timeframe, times, self.config
-            )
+            cached = context_structure(c.high, c.low, c.close, c.volume, c.ts, self.symbol, self.timeframe, self.config)
             self._reports[bar] = cached
         return cached
 
     def market_view(self, bar: int) -> MarketView:
-        """What the market looks like when bar `bar` has closed (price = its close)."""
+        """What the market looks like when bar `bar` has closed (price = its close): the monitor's builder."""
         report = self.report(bar)
         c = self.visible(bar)
-        vol = c.volume[-VOLUME_MEAN_BARS:]
-        mean = float(np.mean(vol)) if len(vol) else 0.0
-        return MarketView(
+        return build_market_view(
             price=report.close,
-            close=report.close,
-            atr=report.atr,
-            volume_ratio=float(vol[-1]) / mean if mean > 0 else None,
-            structure=report,
+            close=c.close,
+            volume=c.volume,
+            report=report,
             now=ms_to_datetime(self.close_time_ms(bar)),
             timeframe=self.timeframe,
         )

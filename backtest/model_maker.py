@@ -22,6 +22,7 @@ from backtest.config import ACTION_CLASS, INVALID
 from backtest.makers import Choices
 from backtest.scenarios import ScenarioSet
 from engine.risk.context import MarketView, RiskContext, RiskPosition
+from engine.risk.decision import Decision
 from engine.risk.merge import check_model_output
 from engine.risk.opinion import JsonRiskModel
 from inference.errors import InferenceError, InvalidModelOutput
@@ -86,11 +87,14 @@ async def model_choices(
     prompt: Prompt | None = None,
     name: str = "model",
     progress: Callable[[int], None] | None = None,
+    outcome: Callable[[list[Decision | None]], np.ndarray] | None = None,
 ) -> Choices:
-    """Ask the model about every scenario (at most `concurrency` requests at a time) and classify its answers."""
+    """Ask the model about every scenario (at most `concurrency` requests at a time) and classify its answers;
+    `outcome` simulates the checked decisions as given (an invalid one leaves the position as it is)."""
     system = (prompt or load_prompt("risk")).as_message()
     gate = asyncio.Semaphore(concurrency)
     actions: list[str | None] = [None] * len(prompts)
+    decisions: list[Decision | None] = [None] * len(prompts)
     confidence = np.full(len(prompts), np.nan)
     reasons: list[str] = [""] * len(prompts)
 
@@ -107,7 +111,7 @@ async def model_choices(
         if isinstance(decision, dict):
             checked, problem = check_model_output(check_context(scenarios, i), decision)
             if checked is not None:
-                actions[i], confidence[i] = checked.action, checked.confidence
+                actions[i], confidence[i], decisions[i] = checked.action, checked.confidence, checked
             else:
                 reasons[i] = f"rejected: {problem}"
         else:
@@ -117,7 +121,8 @@ async def model_choices(
 
     await asyncio.gather(*(one(i) for i in range(len(prompts))))
     classes = np.array([ACTION_CLASS.get(a, INVALID) if a else INVALID for a in actions], dtype=np.int64)
-    return Choices(name, classes, confidence, [a or "INVALID" for a in actions])
+    r = outcome(decisions) if outcome is not None else np.full(len(prompts), np.nan)
+    return Choices(name, classes, r, confidence, [a or "INVALID" for a in actions])
 
 
 async def _ask(client: JsonRiskModel, messages: list[dict[str, str]]) -> dict[str, object]:

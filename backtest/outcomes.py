@@ -1,4 +1,4 @@
-"""Vectorised forward simulation of the four action classes on the real path, in R net of fees.
+"""Vectorised forward simulation of decisions on the real path from bar t+1, in R net of fees and slippage.
 
 Prices are handled in "signed" space (price x direction) so a long and a short run through one code path:
 for both, a higher signed price is better, the stop is hit when the adverse extreme falls to it and a
@@ -7,7 +7,7 @@ target when the favourable extreme rises to it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -53,6 +53,7 @@ def walk_plan(
     *,
     t1_take: float = 0.5,
     fee: float = 0.0,
+    slippage: float = 0.0,
     time_exit: bool = True,
     length: np.ndarray | None = None,
 ) -> WalkResult:
@@ -61,7 +62,8 @@ def walk_plan(
     Intrabar ambiguity resolves against the trader: the stop is checked before a target in the same bar, and a
     bar that takes T1 and also trades back to entry closes the rest at breakeven. A gap through the stop fills
     at the open; a gap through a target fills at the (better) open. With `time_exit` the rest closes at the
-    close of the last bar; `length` limits each row to its first `length[i]` bars.
+    close of the last bar; `length` limits each row to its first `length[i]` bars. Market fills (stops, the time
+    exit) lose `slippage` (a fraction of price); targets are resting limit orders and fill at their price.
     """
     n, bars = path.open.shape
     dd = d.astype(np.float64)[:, None]
@@ -77,11 +79,13 @@ def walk_plan(
     closed_at = np.full(n, -1, dtype=np.int64)
     limit = np.full(n, bars) if length is None else np.asarray(length)
 
-    def close(mask: np.ndarray, price: np.ndarray, share: np.ndarray, j: int) -> None:
+    def close(mask: np.ndarray, price: np.ndarray, share: np.ndarray, j: int, market: bool = True) -> None:
         idx = np.flatnonzero(mask)
         if idx.size == 0:
             return
         px, q = price[idx], share[idx]
+        if market and slippage:
+            px = px - slippage * np.abs(px)  # signed space: slippage always lowers what the fill is worth
         pnl[idx] += q * (px - e[idx]) - fee * q * np.abs(px)
         rem[idx] -= q
         done = idx[rem[idx] <= 1e-12]
@@ -96,12 +100,12 @@ def walk_plan(
         close(alive & (a <= s), np.minimum(o, s), rem, j)
         alive &= rem > 0
         hit1 = alive & (k == 0) & (f >= g1)
-        close(hit1, np.maximum(o, g1), rem * t1_take, j)
+        close(hit1, np.maximum(o, g1), rem * t1_take, j, market=False)
         k[hit1] = 1
         s[hit1] = np.maximum(s[hit1], e[hit1])
         close(hit1 & (rem > 0) & (a <= s), s, rem, j)
         alive &= rem > 0
-        close(alive & (k == 1) & (f >= g2), np.maximum(o, g2), rem, j)
+        close(alive & (k == 1) & (f >= g2), np.maximum(o, g2), rem, j, market=False)
         k[alive & (k == 1) & (rem == 0)] = 2
         if time_exit:
             last = (rem > 0) & (limit - 1 == j)
@@ -116,44 +120,93 @@ class Position:
 
     d: np.ndarray
     entry: np.ndarray
-    stop: np.ndarray  # current stop, NaN = none
+    stop: np.ndarray  # current stop (after every bar up to and including t), NaN = none
     t1: np.ndarray
     t2: np.ndarray
     targets_hit: np.ndarray
-    price: np.ndarray  # close of bar t: every action at t fills here
+    price: np.ndarray  # close of bar t: every action decided at t fills here
     atr: np.ndarray  # ATR at t
     risk: np.ndarray  # 1R per unit (initial risk, or no_stop_risk_atr x ATR at entry)
 
 
-def simulate_actions(pos: Position, path: Path, cfg: BacktestConfig) -> np.ndarray:
-    """R of each action class for each scenario, shape (N, 4) in CLASSES order, net of entry and exit fees."""
-    fee, take = cfg.fee, cfg.t1_take_pct / 100.0
+def simulate(
+    pos: Position, path: Path, cfg: BacktestConfig, close_frac: np.ndarray, new_stop: np.ndarray
+) -> np.ndarray:
+    """R per unit still open at t of closing `close_frac` at t's close and keeping the plan with `new_stop` (NaN =
+    no stop) for the rest from t+1: entry fee, the fee and slippage of every market fill, targets at their price.
+
+    Linear in the fraction: closing 30% scores 0.3 x EXIT + 0.7 x (the rest held with the same stop).
+    """
+    fee, take, slip = cfg.fee, cfg.t1_take_pct / 100.0, cfg.slippage
     d = pos.d.astype(np.float64)
-
-    def hold(stop: np.ndarray, fraction: float) -> np.ndarray:
-        res = walk_plan(path, pos.d, pos.entry, stop, pos.t1, pos.t2, pos.targets_hit, fraction, t1_take=take, fee=fee)
-        return res.pnl
-
-    now_pnl = d * (pos.price - pos.entry) - fee * pos.price  # closing one unit at t
-    out = np.empty((len(d), len(CLASSES)))
-    out[:, HOLD] = hold(pos.stop, 1.0)
-    p = cfg.partial_pct / 100.0
-    out[:, PARTIAL] = p * now_pnl + hold(pos.stop, 1.0 - p)
-    out[:, EXIT] = now_pnl
-    out[:, TIGHTEN] = hold(tightened_stop(pos, cfg.tighten_atr), 1.0)
-    out -= (fee * pos.entry)[:, None]
-    return out / pos.risk[:, None]
+    c = np.clip(np.asarray(close_frac, dtype=np.float64), 0.0, 1.0)
+    signed_now = d * pos.price - slip * pos.price  # a market close at t pays the slippage
+    now_pnl = signed_now - d * pos.entry - fee * pos.price
+    rest = walk_plan(
+        path, pos.d, pos.entry, new_stop, pos.t1, pos.t2, pos.targets_hit, 1.0 - c, t1_take=take, fee=fee,
+        slippage=slip,
+    ).pnl  # fmt: skip
+    return (c * now_pnl + rest - fee * pos.entry) / pos.risk
 
 
-def tightened_stop(pos: Position, atr_mult: float) -> np.ndarray:
-    """TIGHTEN's stop: breakeven when in profit, else `atr_mult` ATR behind price; never looser than the current."""
+# The oracle's menu at t (label, class, share closed, stop): what a trader could do with one decision. The best-action
+# set is every available candidate within tie_r of the best, so partial closes and stop changes can be best.
+CANDIDATES: tuple[tuple[str, int, float, str], ...] = (
+    ("HOLD", HOLD, 0.0, "keep"),
+    ("PARTIAL 30%", PARTIAL, 0.3, "keep"),
+    ("PARTIAL 50%", PARTIAL, 0.5, "keep"),
+    ("EXIT", EXIT, 1.0, "keep"),
+    ("STOP to breakeven", TIGHTEN, 0.0, "breakeven"),
+    ("TRAIL 1.5 ATR", TIGHTEN, 0.0, "trail"),
+)
+CANDIDATE_CLASS = np.array([c[1] for c in CANDIDATES], dtype=np.int64)
+CAND_HOLD, CAND_EXIT = 0, 3
+
+
+def tighter(pos: Position, proposed: np.ndarray) -> np.ndarray:
+    """True where `proposed` is on the protective side of price and tighter than the current stop (or none)."""
     d = pos.d.astype(np.float64)
-    in_profit = d * (pos.price - pos.entry) > 0
-    proposed = np.where(in_profit, pos.entry, pos.price - d * atr_mult * pos.atr)
+    below_price = d * (pos.price - proposed) > 0
     current = np.where(np.isnan(pos.stop), -np.inf, d * pos.stop)
-    return d * np.maximum(current, d * proposed)
+    return below_price & (d * proposed > current)
 
 
-def best_sets(r: np.ndarray, tie_r: float) -> np.ndarray:
-    """Boolean (N, 4): every class within `tie_r` R of the best one."""
-    return r >= r.max(axis=1, keepdims=True) - tie_r - 1e-12
+def candidate_outcomes(pos: Position, path: Path, cfg: BacktestConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(R, available) of every candidate, shape (N, len(CANDIDATES)); an unavailable stop move (not tighter, or
+    on the wrong side of price) changes nothing, so its R is HOLD's and it is not in the best set."""
+    n = len(pos.d)
+    d = pos.d.astype(np.float64)
+    stops = {
+        "keep": pos.stop,
+        "breakeven": pos.entry.astype(np.float64),
+        "trail": pos.price - d * cfg.trail_atr * pos.atr,
+    }
+    k = len(CANDIDATES)
+    close = np.repeat(np.array([c[2] for c in CANDIDATES]), n)
+    stop = np.empty(k * n)
+    avail = np.ones((n, k), dtype=bool)
+    for j, (_, _, _, kind) in enumerate(CANDIDATES):
+        proposed = stops[kind]
+        if kind != "keep":
+            ok = tighter(pos, proposed)
+            avail[:, j] = ok
+            proposed = np.where(ok, proposed, pos.stop)
+        stop[j * n : (j + 1) * n] = proposed
+    tiled = Position(*(np.tile(getattr(pos, f.name), k) for f in fields(Position)))
+    big = Path(*(np.tile(getattr(path, f), (k, 1)) for f in ("open", "high", "low", "close")))
+    r = simulate(tiled, big, cfg, close, stop).reshape(k, n).T
+    return r, avail
+
+
+def best_of(r: np.ndarray, avail: np.ndarray) -> np.ndarray:
+    """Best R over the available candidates (HOLD and EXIT are always available)."""
+    return np.where(avail, r, -np.inf).max(axis=1)
+
+
+def best_sets(r: np.ndarray, avail: np.ndarray, tie_r: float) -> np.ndarray:
+    """Boolean (N, 4) per class: some available candidate of the class is within `tie_r` R of the best."""
+    good = avail & (r >= best_of(r, avail)[:, None] - tie_r - 1e-12)
+    out = np.zeros((len(r), len(CLASSES)), dtype=bool)
+    for j, c in enumerate(CANDIDATE_CLASS):
+        out[:, c] |= good[:, j]
+    return out

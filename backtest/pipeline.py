@@ -9,11 +9,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from backtest.config import BacktestConfig
-from backtest.makers import Choices, baselines
+from backtest.makers import Choices, decision_terms
 from backtest.model_maker import CACHE_FILE, PromptCache, model_choices
+from backtest.outcomes import simulate
 from backtest.report import BacktestResult, build_result, write_all
-from backtest.runner import Progress, ScenarioRun, run_scenarios, score_all
+from backtest.runner import Progress, ScenarioRun, all_makers, attribution, run_scenarios, score_all
+from engine.risk.decision import Decision
 from inference import ModelClient
 
 if TYPE_CHECKING:
@@ -41,6 +45,11 @@ async def ask_model(
     if run.prompts is None:
         raise ValueError("the run was made without prompts (with_prompts=False)")
     cache = PromptCache(cache_dir / CACHE_FILE) if cache_dir is not None else None
+
+    def outcome(decisions: list[Decision | None]) -> np.ndarray:
+        close, stop = decision_terms(decisions, run.scenarios.stop)
+        return simulate(run.scenarios.position(), run.path, run.config, close, stop)
+
     try:
         async with ModelClient(settings) as client:
             return await model_choices(
@@ -52,6 +61,7 @@ async def ask_model(
                 concurrency=concurrency,
                 name=f"model:{settings.risk_model}",
                 progress=progress,
+                outcome=outcome,
             )
     finally:
         if cache is not None:
@@ -74,10 +84,10 @@ def run_backtest(
     extra = []
     if model is not None:
         extra.append(asyncio.run(ask_model(run, model, out_dir, concurrency, model_progress)))
+    makers = all_makers(run, extra)
     scores = score_all(run, extra)
-    result = build_result(run, scores, time.perf_counter() - started)
+    result = build_result(run, makers, scores, attribution(run), time.perf_counter() - started)
     files: list[Path] = []
     if out_dir is not None:
-        makers = [*baselines(run.outcomes, cfg.seed), run.rules, *extra]
-        files = write_all(run, result, {m.name: m.classes for m in makers}, out_dir)
+        files = write_all(run, result, {m.name: m.r for m in makers}, out_dir)
     return BacktestOutput(run, result, files)

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel, Field
 
 from backtest.config import CLASSES, BacktestConfig
-from backtest.metrics import MakerScore, realised
+from backtest.makers import Choices
+from backtest.metrics import Difference, MakerScore, RuleScore, difference
+from backtest.outcomes import CANDIDATES
 from backtest.runner import ScenarioRun
 from backtest.scenarios import KINDS, STOP_TYPES
 
 REFERENCE = (
     "Reference model (SPEC §8, different, unpublished method): 75.4% accuracy (BTC 71.7%, ETH 72.7%, SOL 81.8%)."
 )
+COMPARED = ("always-HOLD", "always-EXIT", "random")
 
 
 class BacktestResult(BaseModel):
@@ -23,13 +27,24 @@ class BacktestResult(BaseModel):
 
     config: BacktestConfig
     scenarios: int
+    drawn: int = Field(description="Scenarios drawn; the rest were already flat at the close of t")
     mix: dict[str, dict[str, int]] = Field(description="Scenario counts by kind, stop type and side")
     best_share: dict[str, float] = Field(description="Share of scenarios where each class is in the best set")
     makers: list[MakerScore]
+    rules_vs: dict[str, dict[str, Difference]] = Field(
+        default_factory=dict, description="Per symbol (and 'all'): mean R of rules minus each baseline, paired"
+    )
+    attribution: list[RuleScore] = Field(default_factory=list)
     seconds: float | None = None
 
 
-def build_result(run: ScenarioRun, scores: list[MakerScore], seconds: float | None = None) -> BacktestResult:
+def build_result(
+    run: ScenarioRun,
+    makers: Sequence[Choices],
+    scores: list[MakerScore],
+    rules_attr: list[RuleScore],
+    seconds: float | None = None,
+) -> BacktestResult:
     """Summary document of a run."""
     sc = run.scenarios
     mix = {
@@ -38,65 +53,126 @@ def build_result(run: ScenarioRun, scores: list[MakerScore], seconds: float | No
         "side": {"long": int((sc.d > 0).sum()), "short": int((sc.d < 0).sum())},
     }
     share = {c: float(run.best[:, i].mean()) for i, c in enumerate(CLASSES)}
+    by_name = {m.name: m for m in makers}
+    cluster = sc.cluster()
+    vs: dict[str, dict[str, Difference]] = {}
+    if "rules" in by_name:
+        rules = by_name["rules"].r
+        for label in ["all", *dict.fromkeys(sc.symbol.tolist())]:
+            m = np.ones(len(sc), bool) if label == "all" else sc.symbol == label
+            vs[str(label)] = {b: difference(rules[m], by_name[b].r[m], cluster[m]) for b in COMPARED if b in by_name}
     return BacktestResult(
-        config=run.config, scenarios=len(sc), mix=mix, best_share=share, makers=scores, seconds=seconds
+        config=run.config,
+        scenarios=len(sc),
+        drawn=run.drawn,
+        mix=mix,
+        best_share=share,
+        makers=scores,
+        rules_vs=vs,
+        attribution=rules_attr,
+        seconds=seconds,
     )
 
 
 def _pct(x: float | None) -> str:
-    return "n/a" if x is None else f"{100 * x:.1f}%"
+    return "n/a" if x is None or x != x else f"{100 * x:.1f}%"
+
+
+def _r(x: float | None) -> str:
+    return "n/a" if x is None or x != x else f"{x:+.3f}"
+
+
+def _pm(mean: float, se: float) -> str:
+    return f"{mean:+.3f} ± {se:.3f}"
+
+
+def _verdict(d: Difference) -> str:
+    if d.se != d.se or d.se == 0:
+        return "n/a"
+    z = d.mean / d.se
+    return "better by ≥ 2 SE" if z >= 2 else "better, < 2 SE" if z > 0 else "worse"
 
 
 def markdown(result: BacktestResult) -> str:
-    """Makers side by side (mean R, capture, accuracy, per symbol) and the rules engine's confusion matrix."""
+    """Makers side by side (mean R ± clustered SE, median, CVaR, win rate, regret, capture, accuracy, per symbol),
+    the rules against each baseline, per-action precision/recall and the per-rule attribution."""
     cfg = result.config
     symbols = list(result.makers[0].per_symbol) if result.makers else []
+    seeds = cfg.seeds or [cfg.seed]
     lines = [
         f"# Exit-decision backtest — {', '.join(cfg.symbols)} {cfg.timeframe}",
         "",
-        f"{result.scenarios} scenarios (seed {cfg.seed}, H={cfg.horizon} bars, fee {cfg.fee * 100:.3f}%/side, "
-        f"best set = within {cfg.tie_r} R of the best). Mix: "
+        f"{result.scenarios} open-position scenarios of {result.drawn} drawn (the rest were flat at the close of t); "
+        f"seeds {', '.join(map(str, seeds))}; H={cfg.horizon} bars from t+1; fee {cfg.fee * 100:.3f}%/side; "
+        f"slippage {cfg.slippage * 100:.3f}% per market fill; no funding (spot candles); stop before target inside "
+        f"a bar. Best set = candidates within {cfg.tie_r} R of the best ({', '.join(c[0] for c in CANDIDATES)}). "
+        "R is per unit still open at t; ± is one standard error clustered by scenario group. Mix: "
         + "; ".join(f"{k}: " + ", ".join(f"{a} {b}" for a, b in v.items()) for k, v in result.mix.items()),
         "",
-        "| maker | mean R | capture | accuracy | invalid | "
-        + " | ".join(f"{s.split('/')[0]} R / acc" for s in symbols)
+        "| maker | mean R ± SE | median R | CVaR 5% | win rate | regret | capture | accuracy | invalid | "
+        + " | ".join(f"{s.split('/')[0]} R ± SE" for s in symbols)
         + " |",
-        "|---|---:|---:|---:|---:|" + "---:|" * len(symbols),
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * len(symbols),
     ]
     for m in result.makers:
         o = m.overall
-        cells = [f"{m.per_symbol[s].mean_r:+.3f} / {_pct(m.per_symbol[s].accuracy)}" for s in symbols]
-        capture = "n/a" if o.capture is None else f"{o.capture:+.3f}"
+        cells = [_pm(m.per_symbol[s].mean_r, m.per_symbol[s].se) for s in symbols]
         lines.append(
-            f"| {m.name} | {o.mean_r:+.3f} | {capture} | {_pct(o.accuracy)} | {o.invalid} | " + " | ".join(cells) + " |"
+            f"| {m.name} | {_pm(o.mean_r, o.se)} | {_r(o.median_r)} | {_r(o.cvar5)} | {_pct(o.win_rate)} | "
+            f"{o.regret:.3f} | {_r(o.capture)} | {_pct(o.accuracy)} | {o.invalid} | " + " | ".join(cells) + " |"
         )
     lines += ["", REFERENCE, ""]
+    if result.rules_vs:
+        lines += [
+            "## Rules minus each baseline (paired, mean R ± clustered SE)",
+            "",
+            "| symbol | " + " | ".join(f"vs {b}" for b in COMPARED) + " |",
+            "|---|" + "---|" * len(COMPARED),
+        ]
+        for label, diffs in result.rules_vs.items():
+            cells = [f"{_pm(diffs[b].mean, diffs[b].se)} ({_verdict(diffs[b])})" for b in COMPARED if b in diffs]
+            lines.append(f"| {label.split('/')[0]} | " + " | ".join(cells) + " |")
+        lines.append("")
     rules = next((m for m in result.makers if m.name == "rules"), None)
     if rules is not None:
         lines += [
-            "## Rules engine: confusion matrix (rows: oracle's class, columns: chosen class)",
+            "## Rules engine per action class",
             "",
-            "| oracle \\ chosen | " + " | ".join([*CLASSES, "INVALID"]) + " |",
-            "|---|" + "---:|" * (len(CLASSES) + 1),
+            "| class | chosen | in best set | precision | recall |",
+            "|---|---:|---:|---:|---:|",
+            *(
+                f"| {c} | {rules.chosen[c]} | {_pct(result.best_share[c])} | {_pct(rules.precision[c])} | "
+                f"{_pct(rules.recall[c])} |"
+                for c in CLASSES
+            ),
+            "",
         ]
-        for label, row in zip(CLASSES, rules.confusion, strict=True):
-            lines.append(f"| {label} | " + " | ".join(str(v) for v in row) + " |")
+        if rules.ece is not None:
+            lines += [
+                f"Calibration (ECE {rules.ece:.3f}): "
+                + ", ".join(
+                    f"[{b.low:.1f},{b.high:.1f}) n={b.n} acc {_pct(b.accuracy)}" for b in rules.calibration if b.n
+                ),
+                "",
+            ]
+    if result.attribution:
         lines += [
+            "## Per-rule attribution (where the rule fired, its own decision simulated as given)",
             "",
-            "| class | chosen | precision | recall |",
-            "|---|---:|---:|---:|",
-            *(f"| {c} | {rules.chosen[c]} | {_pct(rules.precision[c])} | {_pct(rules.recall[c])} |" for c in CLASSES),
+            "| rule | fired | decided | R vs HOLD ± SE | R vs EXIT ± SE |",
+            "|---|---:|---:|---:|---:|",
+            *(
+                f"| {a.rule} | {a.fired} | {a.won} | {_pm(a.vs_hold.mean, a.vs_hold.se)} | "
+                f"{_pm(a.vs_exit.mean, a.vs_exit.se)} |"
+                for a in result.attribution
+            ),
             "",
-            f"Calibration (ECE {rules.ece:.3f}): "
-            + ", ".join(f"[{b.low:.1f},{b.high:.1f}) n={b.n} acc {_pct(b.accuracy)}" for b in rules.calibration if b.n)
-            if rules.ece is not None
-            else "",
         ]
     return "\n".join(lines) + "\n"
 
 
-def plots(run: ScenarioRun, result: BacktestResult, makers_classes: dict[str, np.ndarray], out: Path) -> list[Path]:
-    """R distribution per maker, the rules' confusion matrix and calibration, as PNG files."""
+def plots(result: BacktestResult, makers_r: dict[str, np.ndarray], out: Path) -> list[Path]:
+    """R distribution per maker and the confidence calibration, as PNG files."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -104,25 +180,12 @@ def plots(run: ScenarioRun, result: BacktestResult, makers_classes: dict[str, np
 
     written = []
     fig, ax = plt.subplots(figsize=(9, 4.5))
-    data = [np.clip(realised(c, run.outcomes), -3, 5) for c in makers_classes.values()]
+    data = [np.clip(r[np.isfinite(r)], -3, 5) for r in makers_r.values()]
     ax.boxplot(data, showmeans=True)
-    ax.set_xticks(range(1, len(data) + 1), list(makers_classes), rotation=20)
+    ax.set_xticks(range(1, len(data) + 1), list(makers_r), rotation=20)
     ax.set_ylabel("realised R (clipped to [-3, 5])")
     ax.set_title("R distribution per decision maker")
     written.append(_save(fig, out / "r_distribution.png"))
-    rules = next((m for m in result.makers if m.name == "rules"), None)
-    if rules is not None:
-        fig, ax = plt.subplots(figsize=(5.5, 4.5))
-        mat = np.array(rules.confusion)
-        ax.imshow(mat, cmap="Blues")
-        ax.set_xticks(range(len(CLASSES) + 1), [*CLASSES, "INVALID"], rotation=20)
-        ax.set_yticks(range(len(CLASSES)), list(CLASSES))
-        for (i, j), v in np.ndenumerate(mat):
-            ax.text(j, i, str(v), ha="center", va="center", fontsize=8)
-        ax.set_xlabel("chosen")
-        ax.set_ylabel("oracle")
-        ax.set_title("Rules engine confusion matrix")
-        written.append(_save(fig, out / "confusion_rules.png"))
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.plot([0, 1], [0, 1], "k--", lw=1)
     for m in result.makers:
@@ -147,9 +210,9 @@ def _save(fig: object, path: Path) -> Path:
     return path
 
 
-def write_all(run: ScenarioRun, result: BacktestResult, classes: dict[str, np.ndarray], out: Path) -> list[Path]:
+def write_all(run: ScenarioRun, result: BacktestResult, makers_r: dict[str, np.ndarray], out: Path) -> list[Path]:
     """results.json, summary.md and the plots in `out`."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(result.model_dump(mode="json"), indent=2))
     (out / "summary.md").write_text(markdown(result))
-    return [out / "results.json", out / "summary.md", *plots(run, result, classes, out)]
+    return [out / "results.json", out / "summary.md", *plots(result, makers_r, out)]

@@ -4,6 +4,11 @@ structural, ATR or no stops and a spread of leverage, evaluated some bars after 
 Scenarios come in groups sharing one entry bar and one evaluation bar, so the expensive structure report is
 computed once per (symbol, evaluation bar). Each group draws from its own generator seeded by (seed, symbol,
 group), so the scenarios do not depend on how the work is split across processes.
+
+The evaluation bar t = entry + age is drawn with the entry, before anything after the entry is looked at: no t is
+chosen by a later stop or target touch. The position state at t is the plan walked over every bar from entry+1 up
+to and including t (stop, T1 taken and the stop at breakeven, T2); a position already flat at the close of t is no
+scenario (so a group may hold fewer rows than drawn).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import numpy as np
 
 from backtest.config import BacktestConfig
 from backtest.context import EntryLevels, ReplayContexts
-from backtest.outcomes import Path, Position, walk_plan
+from backtest.outcomes import Path, Position, WalkResult, walk_plan
 from tools.structure.targets import plan_trade
 
 RANDOM, STRUCTURE = 0, 1
@@ -31,6 +36,7 @@ class ScenarioSet:
     """Scenarios as parallel arrays (one row each); prices in quote currency, bars index the full series."""
 
     symbol: np.ndarray  # str objects
+    seed: np.ndarray
     group: np.ndarray
     kind: np.ndarray
     stop_type: np.ndarray
@@ -45,6 +51,7 @@ class ScenarioSet:
     t2: np.ndarray
     t3: np.ndarray
     targets_hit: np.ndarray
+    remaining: np.ndarray  # share of the position still open at the close of t (> 0)
     risk: np.ndarray  # 1R per unit
     atr_entry: np.ndarray
     price: np.ndarray  # close of bar t
@@ -61,6 +68,14 @@ class ScenarioSet:
     def take(self, idx: np.ndarray) -> ScenarioSet:
         """The rows at `idx`."""
         return ScenarioSet(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
+
+    def cluster(self) -> np.ndarray:
+        """Cluster id of each row for standard errors: rows of one (seed, symbol, group) share an entry and a bar."""
+        keys = [
+            f"{a}|{b}|{c}"
+            for a, b, c in zip(self.seed.tolist(), self.symbol.tolist(), self.group.tolist(), strict=True)
+        ]
+        return np.unique(np.array(keys, dtype=object), return_inverse=True)[1].astype(np.int64)
 
     def position(self) -> Position:
         """What the outcome simulation needs."""
@@ -134,7 +149,8 @@ def _group_draft(ctx: ReplayContexts, cfg: BacktestConfig, group: int, size: int
 
 
 def generate(ctx: ReplayContexts, cfg: BacktestConfig, groups: range) -> ScenarioSet:
-    """Scenarios of `groups` (group g holds rows g*per_bar ..); the evaluation bar is set by walking the plan."""
+    """Scenarios of `groups` (group g draws rows g*per_bar ..), each walked to the close of its bar t; flat ones
+    are dropped."""
     lo, hi = bar_range(len(ctx.full), cfg)
     drafts = []
     for g in groups:
@@ -145,11 +161,13 @@ def generate(ctx: ReplayContexts, cfg: BacktestConfig, groups: range) -> Scenari
     ages = np.concatenate([np.full(len(dr.rows), dr.age) for dr in drafts]) if drafts else np.zeros(0, np.int64)
     group, kind, stype, entry_bar, d, lev, entry, stop, t1, t2, t3, risk, atr_e = rows.T
     entry_bar_i, d_i, group_i = entry_bar.astype(np.int64), d.astype(np.int64), group.astype(np.int64)
-    bar, hit, stop_t = _evaluation_bar(ctx, cfg, group_i, entry_bar_i, ages, d_i, entry, stop, t1, t2)
+    state = state_at(ctx, cfg, entry_bar_i, ages, d_i, entry, stop, t1, t2)
+    bar = entry_bar_i + ages.astype(np.int64)
+    keep = state.remaining > 0
     full = ctx.full
-    atr_t = np.array([ctx.report(int(b)).atr for b in bar]) if len(bar) else np.zeros(0)
-    return ScenarioSet(
+    sc = ScenarioSet(
         symbol=np.full(len(bar), ctx.symbol, dtype=object),
+        seed=np.full(len(bar), cfg.seed, dtype=np.int64),
         group=group_i,
         kind=kind.astype(np.int64),
         stop_type=stype.astype(np.int64),
@@ -159,22 +177,24 @@ def generate(ctx: ReplayContexts, cfg: BacktestConfig, groups: range) -> Scenari
         leverage=lev,
         entry=entry,
         initial_stop=stop,
-        stop=stop_t,
+        stop=state.stop,
         t1=t1,
         t2=t2,
         t3=t3,
-        targets_hit=hit,
+        targets_hit=state.targets_hit,
+        remaining=state.remaining,
         risk=risk,
         atr_entry=atr_e,
         price=full.close[bar],
-        atr=atr_t,
-    )
+        atr=np.zeros(len(bar)),
+    ).take(np.flatnonzero(keep))
+    sc.atr = np.array([ctx.report(int(b)).atr for b in sc.bar]) if len(sc) else np.zeros(0)
+    return sc
 
 
-def _evaluation_bar(
+def state_at(
     ctx: ReplayContexts,
     cfg: BacktestConfig,
-    group: np.ndarray,
     entry_bar: np.ndarray,
     age: np.ndarray,
     d: np.ndarray,
@@ -182,17 +202,10 @@ def _evaluation_bar(
     stop: np.ndarray,
     t1: np.ndarray,
     t2: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """t = entry + age, or earlier: the first bar that would close any position of the group (a stop or T2
-    touched), so every scenario is still open at t. Returns (t, targets taken before t, stop at t)."""
+) -> WalkResult:
+    """The plan walked over bars entry+1 .. entry+age = t inclusive (what the position is at the close of t)."""
     f = ctx.full
-    zero = np.zeros(len(d), np.int64)
     pre = Path.take(f.open, f.high, f.low, f.close, entry_bar + 1, cfg.max_age)
-    first = walk_plan(pre, d, entry, stop, t1, t2, zero, 1.0, time_exit=False, length=age).closed_at
-    offset = np.where(first >= 0, first, age - 1)  # bar entry+1+offset is t
-    by_group: dict[int, int] = {}
-    for g, o in zip(group.tolist(), offset.tolist(), strict=True):
-        by_group[g] = min(by_group.get(g, o), o)
-    offset = np.array([by_group[g] for g in group.tolist()], dtype=np.int64)
-    state = walk_plan(pre, d, entry, stop, t1, t2, zero, 1.0, time_exit=False, length=offset)
-    return entry_bar + 1 + offset, state.targets_hit, state.stop
+    zero = np.zeros(len(d), np.int64)
+    take = cfg.t1_take_pct / 100.0
+    return walk_plan(pre, d, entry, stop, t1, t2, zero, 1.0, t1_take=take, time_exit=False, length=age)

@@ -11,11 +11,12 @@ import numpy as np
 
 from backtest.config import BacktestConfig
 from backtest.context import ReplayContexts, opened_at, risk_context
+from backtest.makers import decision_terms
 from backtest.outcomes import Path as BarPath
-from backtest.outcomes import simulate_actions
+from backtest.outcomes import candidate_outcomes, simulate
 from backtest.scenarios import ScenarioSet, generate
 from engine.risk.context import MarketView, RiskContext, RiskPosition
-from engine.risk.evaluate import evaluate
+from engine.risk.evaluate import evaluate, triggered
 from engine.risk.opinion import build_risk_context
 from tools.market.replay import ReplayMarketData
 
@@ -27,10 +28,16 @@ class ChunkResult:
     symbol: str
     first_group: int
     scenarios: ScenarioSet
-    outcomes: np.ndarray  # (N, 4) R per action class
+    path: BarPath  # bars t+1 .. t+H of every row (a model maker is simulated on them later)
+    candidates: np.ndarray  # (N, K) R of every oracle candidate
+    available: np.ndarray  # (N, K)
     rules_action: list[str]
     rules_confidence: np.ndarray
     rules_rule: list[str]
+    rules_r: np.ndarray  # R of the rules' decision, simulated as given
+    fired_row: np.ndarray  # every acting rule that fired: its row, name and R as given (attribution)
+    fired_rule: list[str]
+    fired_r: np.ndarray
     prompts: list[str] | None  # the model's user turn, when a model maker is scored
 
 
@@ -46,13 +53,13 @@ def contexts_for(data_dir: Path | str, symbol: str, cfg: BacktestConfig) -> Repl
 
 
 def position_at(sc: ScenarioSet, i: int, ctx: ReplayContexts) -> RiskPosition:
-    """Scenario row `i` as the engine's position at its evaluation bar."""
+    """Scenario row `i` as the engine's position at the close of its evaluation bar."""
     stop, initial = float(sc.stop[i]), float(sc.initial_stop[i])
     return RiskPosition(
         symbol=ctx.symbol,
         side="long" if sc.d[i] > 0 else "short",
         entry=float(sc.entry[i]),
-        size=1.0,
+        size=float(sc.remaining[i]),
         leverage=float(sc.leverage[i]),
         stop=None if math.isnan(stop) else stop,
         initial_stop=None if math.isnan(initial) else initial,
@@ -76,23 +83,41 @@ def decision_contexts(sc: ScenarioSet, ctx: ReplayContexts) -> list[RiskContext]
 
 
 def run_chunk(data_dir: str, cfg: BacktestConfig, symbol: str, groups: range, with_prompts: bool) -> ChunkResult:
-    """Generate, decide (rules), render prompts if asked, and simulate the outcomes of `groups`."""
+    """Generate, decide (rules), render prompts if asked, and simulate every decision as given."""
     ctx = contexts_for(data_dir, symbol, cfg)
     sc = generate(ctx, cfg, groups)
     contexts = decision_contexts(sc, ctx)
     decisions = [evaluate(c) for c in contexts]
+    fired = [(i, d) for i, c in enumerate(contexts) for d in triggered(c) if d.action != "HOLD"]
     prompts = [build_risk_context(c) for c in contexts] if with_prompts else None
     f = ctx.full
     path = BarPath.take(f.open, f.high, f.low, f.close, sc.bar + 1, cfg.horizon)
-    outcomes = simulate_actions(sc.position(), path, cfg)
+    pos = sc.position()
+    cand, avail = candidate_outcomes(pos, path, cfg)
+    close, stop = decision_terms(decisions, sc.stop)
+    rules_r = simulate(pos, path, cfg, close, stop)
+    rows = np.array([i for i, _ in fired], dtype=np.int64)
+    if len(rows):
+        fc, fs = decision_terms([d for _, d in fired], sc.stop[rows])
+        sub = sc.take(rows)
+        sub_path = BarPath(path.open[rows], path.high[rows], path.low[rows], path.close[rows])
+        fired_r = simulate(sub.position(), sub_path, cfg, fc, fs)
+    else:
+        fired_r = np.zeros(0)
     ctx.forget()
     return ChunkResult(
         symbol=ctx.symbol,
         first_group=groups.start,
         scenarios=sc,
-        outcomes=outcomes,
+        path=path,
+        candidates=cand,
+        available=avail,
         rules_action=[d.action for d in decisions],
         rules_confidence=np.array([d.confidence for d in decisions]),
         rules_rule=[d.rule for d in decisions],
+        rules_r=rules_r,
+        fired_row=rows,
+        fired_rule=[d.rule for _, d in fired],
+        fired_r=fired_r,
         prompts=prompts,
     )

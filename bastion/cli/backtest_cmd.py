@@ -1,4 +1,4 @@
-"""`bastion backtest --symbols BTC,ETH,SOL --tf 1h --scenarios 2000 --data-dir DIR [--model-url URL]`."""
+"""`bastion backtest --symbols BTC,ETH,SOL --tf 1h --scenarios 2000 --seeds 0,1,2 --data-dir DIR [--model-url URL]`."""
 
 from __future__ import annotations
 
@@ -28,8 +28,12 @@ def register(app: typer.Typer) -> None:
         ),
         out: Path = typer.Option(Path("backtest-results"), "--out", help="Folder for JSON, Markdown and PNG files."),
         seed: int = typer.Option(0, "--seed", help="Scenario seed (same seed, same scenarios)."),
+        seeds: str = typer.Option("", "--seeds", help="Several seeds pooled, e.g. 0,1,2 (overrides --seed)."),
         horizon: int = typer.Option(48, "--horizon", min=1, help="Bars simulated after each decision."),
         fee: float = typer.Option(0.0005, "--fee", min=0.0, help="Taker fee per side (0.0005 = 0.05%)."),
+        slippage: float = typer.Option(
+            0.0002, "--slippage", min=0.0, help="Slippage of every market fill (0.0002 = 0.02%)."
+        ),
         workers: int = typer.Option(0, "--workers", min=0, help="Worker processes (0 = automatic)."),
         model_url: str | None = typer.Option(None, "--model-url", help="OpenAI-compatible endpoint to score."),
         model_name: str = typer.Option("bastion", "--model-name", help="Served model name for risk decisions."),
@@ -43,13 +47,16 @@ def register(app: typer.Typer) -> None:
         from backtest.report import markdown
 
         try:
+            seeds_list = [int(x) for x in seeds.split(",") if x.strip()]
             cfg = BacktestConfig(
                 symbols=[s.strip() for s in symbols.split(",") if s.strip()],
                 timeframe=tf,
                 scenarios=scenarios,
-                seed=seed,
+                seed=seeds_list[0] if seeds_list else seed,
+                seeds=seeds_list or None,
                 horizon=horizon,
                 fee=fee,
+                slippage=slippage,
                 workers=workers,
             )
             model = _model_settings(model_url, model_name, model_key, model_timeout)
@@ -61,8 +68,9 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(2)
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=_err, transient=False) as bar:
-            tasks = {s: bar.add_task(f"{s} scenarios", total=scenarios) for s in cfg.symbols}
-            model_task = bar.add_task("model", total=scenarios * len(cfg.symbols), visible=model is not None)
+            runs = len(cfg.seeds or [cfg.seed])
+            tasks = {s: bar.add_task(f"{s} scenarios", total=scenarios * runs) for s in cfg.symbols}
+            model_task = bar.add_task("model", total=scenarios * runs * len(cfg.symbols), visible=model is not None)
             try:
                 output = run_backtest(
                     data_dir,

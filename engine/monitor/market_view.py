@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from datetime import datetime
 from typing import Protocol
 
-import numpy as np
-
-from engine.risk.context import MarketView
+from engine.risk.context import CONTEXT_BARS, MarketView, build_market_view, context_structure
 from storage.types import utcnow
 from tools.market.base import MarketData, MarketDataError
-from tools.structure.analysis import analyze_frame
+from tools.structure.analysis import frame_arrays
 from tools.structure.mtf import StructureCache, closed_candles
 
 log = logging.getLogger(__name__)
-VOLUME_MEAN_BARS = 20
 
 
 class MarketViewSource(Protocol):
@@ -28,36 +27,42 @@ class MarketViewSource(Protocol):
 class StructureMarketViews:
     """MarketView from a MarketData provider; the structure report is cached per closed candle."""
 
-    def __init__(self, market: MarketData, cache: StructureCache | None = None, bars: int = 500) -> None:
+    def __init__(
+        self,
+        market: MarketData,
+        cache: StructureCache | None = None,
+        bars: int = CONTEXT_BARS,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self.market = market
         self.cache = cache or StructureCache()
-        self.bars = bars
+        self.bars = bars  # the backtest's window too (engine.risk.context.CONTEXT_BARS): one context for both
+        self.clock = clock
 
     async def view(self, symbol: str, timeframe: str) -> MarketView:
         """Price, ATR(14), last-bar volume ratio, funding (when offered) and the structure report."""
         ticker = await self.market.ticker(symbol)
-        frame = closed_candles(await self.market.ohlcv(symbol, timeframe, self.bars + 1), timeframe)
+        frame = closed_candles(await self.market.ohlcv(symbol, timeframe, self.bars + 1), timeframe).iloc[-self.bars :]
         if len(frame) < 50:
             raise MarketDataError(f"not enough closed {timeframe} candles for {symbol} ({len(frame)})")
         last_closed = frame.index[-1]
+        high, low, close, volume = frame_arrays(frame)
         report = self.cache.fresh(symbol, timeframe) or self.cache.for_candle(symbol, timeframe, last_closed)
         if report is None:
-            report = analyze_frame(frame, symbol=symbol, timeframe=timeframe)
+            ts_ms = frame.index.as_unit("ms").asi8
+            report = context_structure(high, low, close, volume, ts_ms, symbol, timeframe)
             self.cache.put(symbol, timeframe, last_closed, report)
-        volume = frame["volume"].to_numpy()
-        mean = float(np.mean(volume[-VOLUME_MEAN_BARS - 1 : -1])) if len(volume) > VOLUME_MEAN_BARS else 0.0
         funding = None
         try:
             funding = (await self.market.funding(symbol)).rate
         except MarketDataError:
             log.debug("no funding for %s", symbol)
-        return MarketView(
+        return build_market_view(
             price=ticker.last,
-            close=float(frame["close"].iloc[-1]),
-            atr=report.atr,
-            volume_ratio=float(volume[-1] / mean) if mean > 0 else None,
-            funding_rate=funding,
-            structure=report,
-            now=utcnow(),
+            close=close,
+            volume=volume,
+            report=report,
+            now=self.clock(),
             timeframe=timeframe,
+            funding_rate=funding,
         )

@@ -5,13 +5,21 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Literal
 
+import numpy as np
+import pandas as pd
 from pydantic import BaseModel, Field
 
+from tools.structure.analysis import analyze_arrays
+from tools.structure.config import DEFAULT_CONFIG, StructureConfig
 from tools.structure.report import StructureReport
 
 PositionSide = Literal["long", "short"]
 # Price comparisons tolerate float noise so a long and its mirrored short always decide alike.
 EPS = 1e-9
+# Closed bars a risk context is built from, live and in the backtest alike: the structure window plus the ATR
+# warmup before it, i.e. every bar the structure engine reads (more would change nothing, fewer would).
+CONTEXT_BARS = DEFAULT_CONFIG.window + DEFAULT_CONFIG.atr_warmup
+VOLUME_MEAN_BARS = 20  # MarketView.volume_ratio: last closed bar's volume / mean of the 20 closed bars before it
 
 
 class RiskPosition(BaseModel):
@@ -41,7 +49,9 @@ class MarketView(BaseModel):
     price: float = Field(gt=0, description="Mark or last price")
     close: float | None = Field(default=None, gt=0, description="Close of the last closed bar")
     atr: float = Field(gt=0, description="ATR(14) of the evaluation timeframe")
-    volume_ratio: float | None = Field(default=None, ge=0, description="Last closed bar volume / 20-bar mean")
+    volume_ratio: float | None = Field(
+        default=None, ge=0, description="Last closed bar volume / mean of the 20 closed bars before it"
+    )
     funding_rate: float | None = Field(default=None, description="Per 8h, as a fraction (0.0001 = 0.01%)")
     structure: StructureReport | None = None
     now: datetime
@@ -115,3 +125,60 @@ class RiskContext(BaseModel):
     def beyond(self, price: float, level: float) -> bool:
         """True when `price` is past `level` against the position (below for a long, above for a short)."""
         return self.d * (price - level) < -EPS
+
+
+def volume_ratio(volume: np.ndarray) -> float | None:
+    """Last closed bar's volume over the mean of the 20 bars before it (the bar itself is not in its own mean)."""
+    if len(volume) <= VOLUME_MEAN_BARS:
+        return None
+    mean = float(np.mean(volume[-VOLUME_MEAN_BARS - 1 : -1]))
+    return float(volume[-1]) / mean if mean > 0 else None
+
+
+def context_structure(
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    volume: np.ndarray,
+    ts_ms: np.ndarray,
+    symbol: str,
+    timeframe: str,
+    config: StructureConfig = DEFAULT_CONFIG,
+) -> StructureReport:
+    """Structure report of the last of the closed bars given (the last CONTEXT_BARS of them are read)."""
+    k = max(0, len(close) - CONTEXT_BARS)
+    times = pd.DatetimeIndex(pd.to_datetime(np.asarray(ts_ms[k:], dtype=np.int64), unit="ms", utc=True))
+    return analyze_arrays(
+        np.ascontiguousarray(high[k:], dtype=np.float64),
+        np.ascontiguousarray(low[k:], dtype=np.float64),
+        np.ascontiguousarray(close[k:], dtype=np.float64),
+        np.ascontiguousarray(volume[k:], dtype=np.float64),
+        len(close) - k - 1,
+        symbol,
+        timeframe,
+        times,
+        config,
+    )
+
+
+def build_market_view(
+    *,
+    price: float,
+    close: np.ndarray,
+    volume: np.ndarray,
+    report: StructureReport,
+    now: datetime,
+    timeframe: str,
+    funding_rate: float | None = None,
+) -> MarketView:
+    """The MarketView of closed bars (the monitor and the backtest both build it here, from CONTEXT_BARS bars)."""
+    return MarketView(
+        price=price,
+        close=float(close[-1]),
+        atr=report.atr,
+        volume_ratio=volume_ratio(np.asarray(volume[-CONTEXT_BARS:], dtype=np.float64)),
+        funding_rate=funding_rate,
+        structure=report,
+        now=now,
+        timeframe=timeframe,
+    )

@@ -1,4 +1,5 @@
-"""Real-data checks: no lookahead in the decision context, determinism for a seed, the CLI writes its files."""
+"""Real-data checks: no lookahead in the decision context or the choice of t, positions open at t with every
+bar up to t applied, determinism for a seed, the CLI writes its files."""
 
 from __future__ import annotations
 
@@ -8,13 +9,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import typer
 from typer.testing import CliRunner
 
 from backtest.config import BacktestConfig
 from backtest.context import ReplayContexts, risk_context
-from backtest.metrics import score_maker
-from backtest.runner import run_scenarios, score_all
+from backtest.metrics import clustered_se, cvar, score_maker
+from backtest.outcomes import Path as BarPath
+from backtest.outcomes import walk_plan
+from backtest.runner import attribution, run_scenarios, score_all
 from backtest.scenarios import ScenarioSet, generate
 from backtest.worker import position_at
 from bastion.cli.backtest_cmd import register
@@ -25,12 +29,12 @@ from tools.market.replay import ReplayMarketData
 SMALL = BacktestConfig(symbols=["BTC"], scenarios=40, per_bar=4, chunk=3, workers=1)
 
 
-def _scrambled_copy(src: Path, dst: Path, after: int) -> None:
+def _scrambled_copy(src: Path, dst: Path, after: int, factor: tuple[float, float] = (0.5, 2.0)) -> None:
     """BTC 1h candles with every bar after index `after` replaced by a wild, different path."""
     df = pd.read_csv(src / "BTC_USDT-1h.csv")
     rng = np.random.default_rng(7)
     k = len(df) - after - 1
-    scale = rng.uniform(0.5, 2.0, k)
+    scale = rng.uniform(*factor, k)
     for col in ("open", "high", "low", "close"):
         df.loc[after + 1 :, col] = df.loc[after + 1 :, col].to_numpy() * scale
     df.loc[after + 1 :, "high"] = df.loc[after + 1 :, ["open", "high", "low", "close"]].max(axis=1) * 1.01
@@ -59,10 +63,41 @@ def test_context_at_t_ignores_every_later_bar(ohlcv_dir: Path, tmp_path: Path) -
         assert ctx_a.market.structure == ctx_b.market.structure
         assert evaluate(ctx_a) == evaluate(ctx_b)
         # Scenario construction (entry plan, evaluation bar, state at t) reads only bars <= t as well.
-        sb = generate(b, cfg, range(i // 4, i // 4 + 1))
-        np.testing.assert_array_equal(sb.bar, sc.bar[i : i + 4])
-        np.testing.assert_array_equal(sb.stop, sc.stop[i : i + 4])
+        g = sc.group[i]
+        sb = generate(b, cfg, range(int(g), int(g) + 1))
+        mine = sc.group == g
+        np.testing.assert_array_equal(sb.bar, sc.bar[mine])
+        np.testing.assert_array_equal(sb.stop, sc.stop[mine])
+        # Changing bar t itself changes what the decision sees.
+        moved = tmp_path / f"moved{i}"
+        _scrambled_copy(real, moved, t - 1, factor=(1.03, 1.06))
+        c = ReplayContexts(ReplayMarketData(moved), "BTC", "1h", cfg.lookback)
+        ctx_c = risk_context(position_at(sc, i, c), c.market_view(t))
+        assert build_risk_context(ctx_c) != build_risk_context(ctx_a)
+        assert ctx_c.market != ctx_a.market
         break  # one scrambled copy keeps the test fast; the loop form documents intent
+
+
+def test_evaluation_bar_is_drawn_without_looking_at_the_path_after_entry(ohlcv_dir: Path, tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    real.mkdir()
+    shutil.copy(ohlcv_dir / "BTC_USDT-1h.csv", real / "BTC_USDT-1h.csv")
+    cfg = BacktestConfig(symbols=["BTC"], scenarios=48, per_bar=8, structure_share=0.0)
+    a = ReplayContexts(ReplayMarketData(real), "BTC", "1h", cfg.lookback)
+    compared = 0
+    for g in range(6):
+        sa = generate(a, cfg, range(g, g + 1))
+        if not len(sa):
+            continue
+        entry = int(sa.entry_bar[0])
+        fake = tmp_path / f"after_entry{g}"
+        _scrambled_copy(real, fake, entry, factor=(0.97, 1.03))
+        sb = generate(ReplayContexts(ReplayMarketData(fake), "BTC", "1h", cfg.lookback), cfg, range(g, g + 1))
+        if len(sb):
+            # Whatever happens after the entry, t is the same bar (the old code chose it by the first stop/T2 touch).
+            assert set(sa.bar.tolist()) == set(sb.bar.tolist()) and len(set(sa.bar.tolist())) == 1
+            compared += 1
+    assert compared >= 2
 
 
 def _same(a: ScenarioSet, b: ScenarioSet) -> bool:
@@ -72,34 +107,70 @@ def _same(a: ScenarioSet, b: ScenarioSet) -> bool:
 def test_deterministic_for_a_seed_and_independent_of_chunking(ohlcv_dir: Path) -> None:
     one = run_scenarios(ohlcv_dir, SMALL)
     two = run_scenarios(ohlcv_dir, SMALL.model_copy(update={"chunk": 10}))
-    assert len(one.scenarios) == 40
+    assert 0 < len(one.scenarios) <= 40 and one.drawn == 40
     assert _same(one.scenarios, two.scenarios)
-    np.testing.assert_array_equal(one.outcomes, two.outcomes)
+    np.testing.assert_array_equal(one.candidates, two.candidates)
+    np.testing.assert_array_equal(one.rules.r, two.rules.r)
     assert one.rules.actions == two.rules.actions
     other = run_scenarios(ohlcv_dir, SMALL.model_copy(update={"seed": 1}))
     assert not np.array_equal(one.scenarios.entry_bar, other.scenarios.entry_bar)
+    # Seeds pooled: the union of the single-seed runs, clustered apart.
+    both = run_scenarios(ohlcv_dir, SMALL.model_copy(update={"seeds": [0, 1]}))
+    assert len(both.scenarios) == len(one.scenarios) + len(other.scenarios) and both.drawn == 80
+    np.testing.assert_array_equal(both.rules.r, np.concatenate([one.rules.r, other.rules.r]))
+    assert len(set(both.scenarios.cluster().tolist())) > len(set(one.scenarios.cluster().tolist()))
 
 
 def test_scenarios_are_open_positions_at_t(ohlcv_dir: Path) -> None:
     run = run_scenarios(ohlcv_dir, SMALL.model_copy(update={"scenarios": 80}))
     sc = run.scenarios
+    assert len(sc) < run.drawn  # some drawn positions were already flat at the close of t: not scenarios
     assert np.all(sc.bar > sc.entry_bar) and np.all(sc.bar - sc.entry_bar <= SMALL.max_age)
+    assert np.all(sc.remaining > 0)
     has = ~np.isnan(sc.initial_stop)
     assert np.all(sc.d[has] * (sc.entry[has] - sc.initial_stop[has]) > 0)  # stops on the losing side
     assert np.all(sc.d * (sc.t1 - sc.entry) > 0) and np.all(sc.d * (sc.t2 - sc.t1) > 0)
     assert set(np.unique(sc.d)) == {-1, 1} and np.isnan(sc.initial_stop).any()
+    # The state at t is the plan walked over every bar entry+1 .. t: the close of t is never beyond the stop.
+    live = ~np.isnan(sc.stop)
+    assert np.all(sc.d[live] * (sc.price[live] - sc.stop[live]) > 0)
+    full = ReplayContexts(ReplayMarketData(ohlcv_dir), "BTC", "1h").full
+    age = sc.bar - sc.entry_bar
+    walked = walk_plan(
+        BarPath.take(full.open, full.high, full.low, full.close, sc.entry_bar + 1, int(age.max())),
+        sc.d, sc.entry, sc.initial_stop, sc.t1, sc.t2, np.zeros(len(sc), np.int64), 1.0, time_exit=False, length=age,
+    )  # fmt: skip
+    np.testing.assert_array_equal(walked.targets_hit, sc.targets_hit)
+    np.testing.assert_array_equal(walked.remaining, sc.remaining)
     scores = {s.name: s for s in score_all(run)}
-    assert scores["oracle"].overall.accuracy == 1.0
-    assert scores["oracle"].overall.mean_r >= max(s.overall.mean_r for s in scores.values())
+    assert scores["oracle"].overall.accuracy == 1.0 and scores["oracle"].overall.regret == 0.0
+    for name in ("always-HOLD", "always-EXIT", "random"):
+        assert scores["oracle"].overall.mean_r >= scores[name].overall.mean_r
     assert scores["always-HOLD"].overall.capture == 0.0
+    rules = scores["rules"].overall
+    np.testing.assert_allclose(rules.mean_r, run.rules.r.mean())
+    rules_attr = {a.rule: a for a in attribution(run)}
+    assert sum(a.won for a in rules_attr.values()) == sum(r != "hold" for r in run.rules_rule)
 
 
 def test_invalid_answers_score_as_hold_and_are_never_correct() -> None:
-    outcomes = np.array([[0.0, 0.5, 1.0, 0.0], [1.0, 0.5, 0.0, 1.0]])
-    best = outcomes >= outcomes.max(axis=1, keepdims=True) - 0.1
-    s = score_maker("m", np.array([-1, 0]), outcomes, best, np.array(["X", "X"], dtype=object), np.array([0.9, 0.9]))
+    hold, oracle = np.array([0.0, 1.0]), np.array([1.0, 1.0])
+    r = np.array([0.0, 1.0])  # the invalid answer keeps the plan: HOLD's R
+    best = np.array([[False, False, True, False], [True, False, False, True]])
+    s = score_maker(
+        "m", np.array([-1, 0]), r, hold, oracle, best, np.array(["X", "X"], dtype=object), np.array([0, 1]), 0.1,
+        np.array([0.9, 0.9]),
+    )  # fmt: skip
     assert s.overall.invalid == 1 and s.overall.mean_r == 0.5 and s.overall.accuracy == 0.5
-    assert s.confusion[2][4] == 1 and s.chosen["INVALID"] == 1
+    assert s.chosen["INVALID"] == 1 and s.precision["HOLD"] == 1.0 and s.recall["HOLD"] == 1.0
+
+
+def test_clustered_se_and_cvar() -> None:
+    x = np.array([1.0, 1.0, -1.0, -1.0])
+    # Two clusters of identical rows: the SE is that of two observations, not four independent ones.
+    assert clustered_se(x, np.array([0, 0, 1, 1])) == pytest.approx(1.0)  # sd of the two cluster means / sqrt(2)
+    assert clustered_se(x, np.array([0, 1, 2, 3])) < clustered_se(x, np.array([0, 0, 1, 1]))
+    assert cvar(np.arange(100.0)) == pytest.approx(2.0)  # the mean of the worst 5
 
 
 def test_cli_writes_json_markdown_and_plots(ohlcv_dir: Path, tmp_path: Path) -> None:
@@ -112,10 +183,11 @@ def test_cli_writes_json_markdown_and_plots(ohlcv_dir: Path, tmp_path: Path) -> 
     assert result.exit_code == 0, result.output
     data = json.loads((out / "results.json").read_text())
     assert [m["name"] for m in data["makers"]] == ["always-HOLD", "always-EXIT", "random", "oracle", "rules"]
-    assert data["scenarios"] == 16
+    assert 0 < data["scenarios"] <= 16 and data["drawn"] == 16
     summary = (out / "summary.md").read_text()
-    assert "| rules |" in summary and "confusion matrix" in summary and "75.4%" in summary
-    for png in ("r_distribution.png", "confusion_rules.png", "calibration.png"):
+    assert "| rules |" in summary and "CVaR 5%" in summary and " ± " in summary and "75.4%" in summary
+    assert "Per-rule attribution" in summary and "vs always-EXIT" in summary
+    for png in ("r_distribution.png", "calibration.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
 
 
