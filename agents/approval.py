@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from langchain_core.messages import ToolMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langgraph.config import get_config
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
@@ -15,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from agents.deps import AgentDeps
 from agents.nodes import SUPERSEDED, answered_ids, fixed_answer, last_ai
+from agents.runner import AnalystChat, Reply
 from agents.state import AgentState, TurnContext, to_dicts
 from storage.models import Approval, ApprovalStatus, ExchangeAccount
 from storage.repositories import approvals as approvals_repo
@@ -220,3 +222,29 @@ def render_outcome(pending: dict[str, Any], status: str, message: str, pnl: floa
     if status == "refused":
         return f"Not executed: {message}"
     return f"The order failed: {message}" if message else "The order failed."
+
+
+async def propose_directly(chat: AnalystChat, ctx: TurnContext, text: str, args: dict[str, Any]) -> Reply:
+    """A slash command's order: its validated propose_order arguments enter the graph at the risk check, then the
+    approval interrupt, without the model (the command's text is kept in the conversation as the user's words).
+
+    An order still waiting in the conversation is superseded first, exactly as a new message would.
+    """
+    thread_id = ctx.chat_ref
+    graph = chat.command_graph
+    config: Any = {"configurable": {"thread_id": thread_id}, "recursion_limit": 40}
+    async with chat.turn_lock(thread_id):
+        state = (await graph.aget_state(config)).values or {}
+        new: list[BaseMessage] = []
+        waiting = state.get("pending")
+        if waiting and waiting.get("token") and not waiting.get("decision"):
+            async with chat.sessions.begin() as session:
+                await approvals_repo.reject_approval(session, waiting["token"], ctx.user_id)
+            new += [ToolMessage(SUPERSEDED, tool_call_id=waiting["tool_call_id"], name=PROPOSE_ORDER)]
+            new += [fixed_answer(SUPERSEDED)]
+        call = {"name": PROPOSE_ORDER, "args": args, "id": f"cmd_{uuid.uuid4().hex[:16]}", "type": "tool_call"}
+        new += [HumanMessage(text, id=uuid.uuid4().hex), AIMessage(content="", tool_calls=[call])]
+        values = {"messages": to_dicts(new), "inbox": None, "pending": None, "steps": 0, "corrections": 0}
+        # As if the tools node had just run: its edge sends the pending proposal to risk_check.
+        await graph.aupdate_state(config, {**values, "attachments": [], "grounding": None}, as_node="tools")
+        return await chat.run_graph(graph, None, ctx, thread_id)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +12,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, Durability
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from agents.locks import ConversationLocks
 from agents.state import TurnContext
 from storage.models import ApprovalStatus
 from storage.repositories import approvals as approvals_repo
@@ -56,6 +56,7 @@ class AnalystChat:
         command_graph: CompiledStateGraph[Any, Any, Any, Any] | None = None,
         durability: Durability = "exit",
         charts: ChartStore | None = None,
+        toolkit: Any = None,
     ) -> None:
         # "exit": one checkpoint write per run (and at an interrupt) instead of one per step. A crash mid-turn
         # loses that turn only; an approved order re-runs `execute`, which is idempotent by the token.
@@ -65,14 +66,27 @@ class AnalystChat:
         self.sessions = sessions
         # Where the chart tool leaves the PNGs whose ids the graph state carries (bytes never enter a checkpoint).
         self.charts = charts
-        # One turn at a time per thread; a lock lives only while someone holds or waits for it.
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        # The agent tools, for slash commands that call them directly (no graph, no checkpoint).
+        self.toolkit = toolkit
+        # One turn at a time per thread, in this process and (on PostgreSQL) across the deployment's processes.
+        self.locks = ConversationLocks(sessions)
 
-    def _lock(self, thread_id: str) -> asyncio.Lock:
-        lock = self._locks.get(thread_id)
-        if lock is None:
-            lock = self._locks[thread_id] = asyncio.Lock()
-        return lock
+    def _lock(self, thread_id: str) -> Any:
+        return self.locks.hold(thread_id)
+
+    async def close(self) -> None:
+        """Release what the chat holds beyond the graph (the lock connections)."""
+        await self.locks.close()
+
+    def turn_lock(self, thread_id: str) -> asyncio.Lock:
+        """The conversation's lock: whoever changes its graph state holds it (turns, presses, direct proposals)."""
+        return self._lock(thread_id)
+
+    async def run_graph(
+        self, graph: CompiledStateGraph[Any, Any, Any, Any], payload: Any, ctx: TurnContext, thread_id: str
+    ) -> Reply:
+        """Run `graph` on the thread with `payload` (a state, a resume Command, or None to continue); hold the lock."""
+        return await self._run(graph, payload, ctx, thread_id, None)
 
     @staticmethod
     def _config(thread_id: str) -> dict[str, Any]:

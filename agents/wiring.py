@@ -78,7 +78,9 @@ def build_chat(services: Any, persistence: Persistence, model: BaseChatModel | N
     if not isinstance(deps.model, OfflineChatModel):
         offline = AgentDeps(**{**deps.__dict__, "model": OfflineChatModel(), "_bound": {}, "timeout_s": None})
         command_graph = build_graph(offline, persistence.checkpointer, persistence.store)
-    return AnalystChat(graph, services.sessions, command_graph=command_graph, charts=deps.toolkit.deps.charts)
+    return AnalystChat(
+        graph, services.sessions, command_graph=command_graph, charts=deps.toolkit.deps.charts, toolkit=deps.toolkit
+    )
 
 
 @asynccontextmanager

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
@@ -97,6 +97,33 @@ class OfflineChatModel(BaseChatModel):
             if run_manager is not None and isinstance(chunk.message.content, str) and chunk.message.content:
                 await run_manager.on_llm_new_token(chunk.message.content, chunk=chunk)
             yield chunk
+
+
+class ToolRunner(Protocol):
+    """Runs one agent tool by name (the `Toolkit`): its result's text, data and whether it failed."""
+
+    async def run(self, name: str, args: Any, ctx: Any) -> Any: ...
+
+
+async def answer_directly(
+    toolkit: ToolRunner, ctx: Any, req: Request, max_steps: int = 4
+) -> tuple[str, dict[str, Any]]:
+    """The offline model's answer to `req` without a graph: its tool calls run here, in turn, until it answers.
+
+    Returns the answer text and the tool data by tool name (a chart's id, for instance). Order proposals never
+    run here: a request that needs one gets a message saying so (slash commands propose through the approval step).
+    """
+    results: dict[str, Any] = {}
+    for _ in range(max_steps):
+        step = plan(req, results)
+        if isinstance(step, str):
+            return step, {k: v for k, v in results.items() if not isinstance(v, ToolFailure)}
+        if any(name == "propose_order" for name, _ in step):
+            return "Orders are proposed through the approval step.", {}
+        for name, args in step:
+            res = await toolkit.run(name, args, ctx)
+            results[name] = ToolFailure(res.content) if res.error else res.data
+    return "I could not finish this with the tools available; please ask more specifically.", {}
 
 
 def _chunks(message: AIMessage) -> Iterator[ChatGenerationChunk]:

@@ -1,7 +1,9 @@
 """The bot's slash commands, defined once: arguments, help, permission and handler of each.
 
-Market and account commands run through the analyst's deterministic command graph (the same tools, the
-same rendering and the same approval step as free text), so no command needs the language model.
+A command calls its tool with its validated arguments and renders the result (the offline model's renderers, so
+answers read the same as in free text). Read-only commands never touch LangGraph or the checkpointer, and are not
+written into the conversation history. Orders (entries, closes, stops, targets, breakeven) enter the analyst graph
+at the risk check, then the approval interrupt: the same guards, the same buttons, the same execution as free text.
 """
 
 from __future__ import annotations
@@ -11,9 +13,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from agents.approval import propose_directly
+from agents.offline.intents import ENTRY_USAGE, Request, parse_entry
+from agents.offline.model import answer_directly
 from agents.runner import AnalystChat
 from bot.core.commands import (
     Command,
@@ -33,7 +38,7 @@ from storage.repositories import audit
 from storage.repositories import engine as engine_repo
 from storage.repositories import users as users_repo
 from storage.secrets import SecretBox, SecretsError
-from tools.agent_tools.base import PREFS_KEY, PreferenceStore, prefs_namespace
+from tools.agent_tools.base import PREFS_KEY, PreferenceStore, ToolContext, prefs_namespace
 from tools.exchange.ids import NEEDS_PASSWORD, PAPER, SUPPORTED_EXCHANGES
 from tools.market.base import UnknownSymbolError
 from tools.market.symbols import normalise_symbol
@@ -226,10 +231,36 @@ def parse_connect(tokens: list[str]) -> dict[str, Any]:
     return dict(zip(CONNECT_FIELDS, tokens, strict=False))
 
 
-def base_text(symbol: str) -> str:
-    """'SOL/USDT:USDT' → 'SOLUSDT' (what the command graph's reader recognises unambiguously)."""
-    base, _, rest = symbol.partition("/")
-    return base + rest.split(":")[0]
+class EntryArgs(_Args):
+    """A new position, in the shared entry grammar (`agents.offline.intents.ENTRY_USAGE`)."""
+
+    symbol: Symbol
+    side: Annotated[Literal["long", "short"], BeforeValidator(_lower)]
+    amount: Annotated[float, Field(gt=0, allow_inf_nan=False), AfterValidator(_plausible_capital)] | None = None
+    risk_pct: float | None = Field(default=None, gt=0, le=10, allow_inf_nan=False)
+    stop_price: Price | None = None
+    auto_stop: bool = False
+    targets: list[Price] | None = Field(default=None, max_length=3)
+    leverage: int | None = Field(default=None, ge=1, le=125)
+    limit_price: Price | None = None
+    timeframe: Timeframe = "1h"
+
+    @model_validator(mode="after")
+    def _complete(self) -> EntryArgs:
+        if self.stop_price is None and not self.auto_stop:
+            raise ValueError("an entry always has a stop: add `stop <price>` or `stop auto` (the structural stop)")
+        if self.amount is None and self.risk_pct is None:
+            raise ValueError("give a size (0.1) or a risk in % of your capital (1%)")
+        return self
+
+
+def entry_parser(side: str) -> Callable[[list[str]], dict[str, Any]]:
+    """`/long sol 0.1 stop auto tp 160,170 lev 3`: the free-text entry grammar, with the side fixed."""
+
+    def parse(tokens: list[str]) -> dict[str, Any]:
+        return parse_entry(" ".join(tokens), side)
+
+    return parse
 
 
 @dataclass
@@ -243,21 +274,53 @@ class CommandDeps:
     forget_user: Callable[[str, str], None] | None = None
 
 
-async def ask_agent(chat: AnalystChat, call: CommandCall, text: str) -> Outbound:
-    """Run a command through the deterministic command graph (same tools and approvals as the analyst)."""
+async def answer(deps: CommandDeps, call: CommandCall, req: Request, private: bool = False) -> Outbound:
+    """A read-only command: its tools called directly with the validated arguments, the answer rendered; no graph."""
+    toolkit = deps.chat.toolkit
+    text, data = await answer_directly(toolkit, ToolContext(user_id=call.user_id, store=deps.store), req)
+    chart = data.get("get_chart") or {}
+    photo = toolkit.deps.charts.take(chart["chart"]) if isinstance(chart.get("chart"), str) else None
+    return Outbound(text, photo=photo, private=private)
+
+
+async def propose(deps: CommandDeps, call: CommandCall, args: dict[str, Any]) -> Outbound:
+    """An order command: its arguments enter the analyst graph at the risk check, then the approval interrupt."""
     ctx = turn_context(call.inbound, call.user_id, may_trade=call.permission >= Permission.TRADER)
-    return reply_outbound(await chat.ask(ctx, ctx.chat_ref, "/" + text))
+    return reply_outbound(await propose_directly(deps.chat, ctx, call.inbound.text, args))
 
 
 def build_registry(deps: CommandDeps) -> CommandRegistry:
     """Every command of the bot."""
     reg = CommandRegistry()
 
-    def via_agent(render: Callable[[Any], str], private: bool = False) -> Callable[[CommandCall], Awaitable[Outbound]]:
+    def read(kind: str, private: bool = False) -> Callable[[CommandCall], Awaitable[Outbound]]:
         async def handler(call: CommandCall) -> Outbound:
-            out = await ask_agent(deps.chat, call, render(call.args))
-            out.private = private
-            return out
+            a = call.args
+            req = Request(
+                kind,
+                symbol=getattr(a, "symbol", None),
+                timeframe=getattr(a, "timeframe", None),
+                entry=getattr(a, "entry", None),
+                stop=getattr(a, "stop", None),
+                risk_pct=getattr(a, "risk", None),
+            )
+            return await answer(deps, call, req, private)
+
+        return handler
+
+    def order(action: str) -> Callable[[CommandCall], Awaitable[Outbound]]:
+        async def handler(call: CommandCall) -> Outbound:
+            a = call.args
+            args: dict[str, Any] = {"symbol": a.symbol, "action": action}
+            if action == "open":
+                args |= a.model_dump(exclude_none=True, exclude={"symbol"})
+            if action == "close":
+                args["close_pct"] = a.pct
+            if action in ("set_stop", "set_take_profit"):
+                args["price"] = a.price
+            if getattr(a, "side", None):
+                args["side"] = a.side
+            return await propose(deps, call, args)
 
         return handler
 
@@ -416,47 +479,38 @@ def build_registry(deps: CommandDeps) -> CommandRegistry:
     async def revoke_role(call: CommandCall) -> Outbound:
         return await grant(call, False)
 
-    def tf(a: SymbolTfArgs) -> str:
-        return f"{base_text(a.symbol)} {a.timeframe}"
-
-    def side(a: Any) -> str:
-        return f" {a.side}" if a.side else ""
-
     T = Permission.TRADER
     for c in (
         Command("start", "Welcome and the list of commands", start),
         Command("help", "What I can do", help_),
-        Command("price", "Last price and 24h change", via_agent(lambda a: f"price {base_text(a.symbol)}"),
-                SymbolArgs, "<symbol>", "/price btc"),
-        Command("levels", "Support/resistance with grade and touches", via_agent(lambda a: f"levels {tf(a)}"),
-                SymbolTfArgs, "<symbol> [15m|1h|4h|1d]", "/levels eth 4h", aliases=("structure",)),
-        Command("chart", "Chart with levels and your position", via_agent(lambda a: f"chart {tf(a)}"),
-                SymbolTfArgs, "<symbol> [15m|1h|4h|1d]", "/chart sol 1h"),
-        Command("analyze", "Levels, setup, scenarios, sizing and verdict", via_agent(lambda a: f"analyze {tf(a)}"),
-                SymbolTfArgs, "<symbol> [15m|1h|4h|1d]", "/analyze btc 4h"),
-        Command("overview", "Funding, open interest, volatility, book imbalance",
-                via_agent(lambda a: f"overview {base_text(a.symbol)}"), SymbolArgs, "<symbol>", "/overview sol"),
-        Command("size", "Position size for an entry and a stop",
-                via_agent(lambda a: f"size {base_text(a.symbol)} entry {exact(a.entry)} stop {exact(a.stop)}"
-                          + (f" risk {exact(a.risk)}%" if a.risk else "")),
-                SizeArgs, "<symbol> <entry> <stop> [risk%]", "/size btc 60000 59000 1"),
-        Command("positions", "Your open positions", via_agent(lambda a: "positions", private=True), permission=T),
-        Command("balance", "Your account balance", via_agent(lambda a: "balance", private=True), permission=T),
-        Command("risk", "Risk engine check of one of your positions",
-                via_agent(lambda a: f"evaluate {tf(a)}", private=True), SymbolTfArgs, "<symbol> [timeframe]",
-                "/risk sol", permission=T),
-        Command("close", "Close all or part of a position (asks for confirmation)",
-                via_agent(lambda a: f"close {exact(a.pct)}% {base_text(a.symbol)}{side(a)}"), CloseArgs,
+        Command("price", "Last price and 24h change", read("price"), SymbolArgs, "<symbol>", "/price btc"),
+        Command("levels", "Support/resistance with grade and touches", read("levels"), SymbolTfArgs,
+                "<symbol> [15m|1h|4h|1d]", "/levels eth 4h", aliases=("structure",)),
+        Command("chart", "Chart with levels and your position", read("chart"), SymbolTfArgs,
+                "<symbol> [15m|1h|4h|1d]", "/chart sol 1h"),
+        Command("analyze", "Levels, setup, scenarios, sizing and verdict", read("analyze"), SymbolTfArgs,
+                "<symbol> [15m|1h|4h|1d]", "/analyze btc 4h"),
+        Command("overview", "Funding, open interest, volatility, book imbalance", read("overview"), SymbolArgs,
+                "<symbol>", "/overview sol"),
+        Command("size", "Position size for an entry and a stop", read("size"), SizeArgs,
+                "<symbol> <entry> <stop> [risk%]", "/size btc 60000 59000 1"),
+        Command("positions", "Your open positions", read("positions", private=True), permission=T),
+        Command("balance", "Your account balance", read("balance", private=True), permission=T),
+        Command("risk", "Risk engine check of one of your positions", read("evaluate", private=True), SymbolTfArgs,
+                "<symbol> [timeframe]", "/risk sol", permission=T),
+        Command("long", "Open a long with a stop (asks for confirmation)", order("open"), EntryArgs, ENTRY_USAGE,
+                "/long sol 0.1 stop auto", permission=T, parse=entry_parser("long")),
+        Command("short", "Open a short with a stop (asks for confirmation)", order("open"), EntryArgs, ENTRY_USAGE,
+                "/short btc 1% stop 97000 tp 93000,91000 lev 3", permission=T, parse=entry_parser("short")),
+        Command("close", "Close all or part of a position (asks for confirmation)", order("close"), CloseArgs,
                 "<symbol> [half|25%|all] [long|short]", "/close sol half", permission=T, parse=parse_close),
-        Command("stop", "Set the stop of a position (asks for confirmation)",
-                via_agent(lambda a: f"set stop {exact(a.price)} {base_text(a.symbol)}{side(a)}"), PriceArgs,
+        Command("stop", "Set the stop of a position (asks for confirmation)", order("set_stop"), PriceArgs,
                 "<symbol> <price> [long|short]", "/stop sol 140", permission=T, parse=parse_trigger),
-        Command("tp", "Set the take-profit of a position (asks for confirmation)",
-                via_agent(lambda a: f"set tp {exact(a.price)} {base_text(a.symbol)}{side(a)}"), PriceArgs,
-                "<symbol> <price> [long|short]", "/tp sol 260", permission=T, parse=parse_trigger),
+        Command("tp", "Set the take-profit of a position (asks for confirmation)", order("set_take_profit"),
+                PriceArgs, "<symbol> <price> [long|short]", "/tp sol 260", permission=T, parse=parse_trigger),
         Command("breakeven", "Move a position's stop to its entry (asks for confirmation)",
-                via_agent(lambda a: f"breakeven {base_text(a.symbol)}{side(a)}"), SideArgs, "<symbol> [long|short]",
-                "/breakeven btc", permission=T, aliases=("be",)),
+                order("move_stop_breakeven"), SideArgs, "<symbol> [long|short]", "/breakeven btc", permission=T,
+                aliases=("be",)),
         Command("connect", "Connect an exchange account (keys are stored encrypted)", connect, ConnectArgs,
                 "<exchange> [api_key secret [passphrase]]", "/connect paper", permission=T, private_only=True,
                 parse=parse_connect),

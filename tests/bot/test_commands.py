@@ -131,3 +131,89 @@ def test_permissions_from_settings_and_roles() -> None:
     assert policy.permission("telegram", "2", ["trader"]) is Permission.TRADER
     assert policy.permission("telegram", "9") is Permission.ADMIN
     assert policy.permission("telegram", "3", ["admin"]) is Permission.ADMIN
+
+
+def test_entry_commands_share_the_free_text_grammar(registry: CommandRegistry) -> None:
+    e = parse(registry, "/long sol 0.1 stop auto tp 160,170 lev 3")
+    assert (e.symbol, e.side, e.amount, e.auto_stop, e.targets, e.leverage) == (
+        "SOL/USDT:USDT", "long", 0.1, True, [160, 170], 3)
+    s = parse(registry, "/short btc 1% stop 97k limit 95,500 4h")
+    assert (s.side, s.risk_pct, s.stop_price, s.limit_price, s.timeframe) == ("short", 1, 97000, 95500, "4h")
+    from agents.offline.intents import parse_entry
+
+    assert parse_entry("open a long 0.05 btc with the stop at 93k") == {
+        "side": "long", "amount": 0.05, "stop_price": 93000.0, "symbol": "BTC"}
+    for text, fragment in (("/long sol 0.1", "n entry always has a stop"), ("/short eth stop auto", "Give a size"),
+                           ("/long sol 0.1 stop auto lev 500", "Leverage: Input should be less than or equal to 125")):
+        with pytest.raises(UsageError, match=fragment):
+            parse(registry, text)
+
+
+def _checkpoint_rows(path: Any) -> int:
+    import sqlite3
+
+    with sqlite3.connect(path) as db:
+        return sum(db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("checkpoints", "writes"))
+
+
+async def test_read_only_commands_never_touch_the_graph_or_the_checkpointer(sqlite_url: str, tmp_path: Any) -> None:
+    from tests.bot.telegram_harness import ALICE, trader_with_sol_long
+    from tests.bot.test_access import core_with
+    from tests.bot.test_core import RecordingReplier, said
+
+    fast = {"burst": 50, "rate_per_minute": 600}
+    async with core_with(sqlite_url, tmp_path, allowed_users=[f"telegram:{ALICE}"], bot=fast) as (services, core):
+        await trader_with_sol_long(services, ALICE)
+        await core.handle(said(ALICE, "hello"), RecordingReplier())  # creates the checkpoint tables
+        await core.handle(said(ALICE, "/settings capital 10000"), RecordingReplier())
+        before = _checkpoint_rows(tmp_path / "cp.db")
+
+        async def no_graph(*args: object, **kwargs: object) -> object:
+            raise AssertionError("a read-only command ran the graph")
+
+        for graph in (core.chat.graph, core.chat.command_graph):
+            graph.astream = no_graph  # type: ignore[method-assign]
+            graph.aget_state = no_graph  # type: ignore[method-assign]
+        replier = RecordingReplier()
+        for text in ("/price btc", "/levels eth 4h", "/positions", "/balance", "/size btc 60000 59000 1",
+                     "/chart sol", "/risk sol", "/overview sol", "/analyze btc"):
+            await core.handle(said(ALICE, text), replier)
+        texts = [o.text for o in replier.sent]
+        assert not [t for t in texts if t.startswith("Something went wrong")], texts
+        assert "BTC/USDT:USDT: " in texts[0] and "ETH/USDT:USDT 4h structure" in texts[1]
+        assert "SOL/USDT:USDT long 10 @" in texts[2]
+        assert "(simulated data): total 9,99" in texts[3]  # the seed's fee paid
+        assert "Position size for BTC/USDT:USDT: 0.1 units" in texts[4]  # 1% of 10,000 over a 1,000 stop
+        assert replier.sent[5].photo is not None and len(replier.sent[5].photo) > 10_000
+        assert _checkpoint_rows(tmp_path / "cp.db") == before  # 0 checkpoint writes for 9 commands
+
+
+async def test_order_commands_enter_the_graph_at_the_risk_check(sqlite_url: str, tmp_path: Any) -> None:
+    from tests.bot.telegram_harness import ALICE, executions, sol_size
+    from tests.bot.test_access import core_with, press_of
+    from tests.bot.test_core import RecordingReplier, said
+
+    fast = {"burst": 50, "rate_per_minute": 600}
+    async with core_with(sqlite_url, tmp_path, allowed_users=[f"telegram:{ALICE}"], bot=fast) as (services, core):
+        replier = RecordingReplier()
+        for text in ("/connect paper", "/arm"):
+            await core.handle(said(ALICE, text), replier)
+        await core.handle(said(ALICE, "/long sol 0.1 stop auto"), replier)
+        entry = replier.sent[-1]
+        assert entry.text.startswith("Proposed order: Open a SOL/USDT:USDT long of 0.1 SOL"), entry.text
+        first = entry.buttons[0].data.split(":")[1]
+        # A second order supersedes the first, as a new message would: its button no longer works.
+        await core.handle(said(ALICE, "/long sol 0.2 stop auto"), replier)
+        second = replier.sent[-1].buttons[0].data.split(":")[1]
+        await core.press(press_of(ALICE, first), replier)  # type: ignore[arg-type]
+        assert await executions(services) == 0
+        await core.press(press_of(ALICE, second), replier)  # type: ignore[arg-type]
+        assert "Executed: Open a SOL/USDT:USDT long of 0.2 SOL" in replier.edits[-1][1].text
+        user_id = (await core.user("telegram", str(ALICE))).user_id
+        assert await sol_size(services, user_id) == pytest.approx(0.2)
+        await core.handle(said(ALICE, "/close sol half"), replier)
+        close = replier.sent[-1]
+        assert "Close 50% of the SOL/USDT:USDT long (0.1 of 0.2 SOL)" in close.text
+        await core.handle(said(ALICE, "/stop sol 1000000"), replier)  # refused by the risk check: no button
+        assert "stop must be below" in replier.sent[-1].text and not replier.sent[-1].buttons
+        assert await executions(services) == 1 and await sol_size(services, user_id) == pytest.approx(0.2)

@@ -119,9 +119,11 @@ async def test_a_crashing_handler_becomes_a_polite_message(core_on: tuple[Servic
         raise RuntimeError("secret internals")
 
     core.chat.ask = boom  # type: ignore[method-assign]
-    await core.handle(said(ALICE, "/price btc"), replier)
-    assert replier.sent[-1].text.startswith("Something went wrong")
-    assert "secret internals" not in replier.sent[-1].text
+    core.chat.toolkit.run = boom  # slash commands call their tools directly
+    for text in ("/price btc", "price btc"):
+        await core.handle(said(ALICE, text), replier)
+        assert replier.sent[-1].text.startswith("Something went wrong")
+        assert "secret internals" not in replier.sent[-1].text
 
 
 async def test_streaming_edits_at_most_once_per_interval() -> None:
