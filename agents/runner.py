@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -78,7 +77,7 @@ class AnalystChat:
         """Release what the chat holds beyond the graph (the lock connections)."""
         await self.locks.close()
 
-    def turn_lock(self, thread_id: str) -> asyncio.Lock:
+    def turn_lock(self, thread_id: str) -> Any:
         """The conversation's lock: whoever changes its graph state holds it (turns, presses, direct proposals)."""
         return self._lock(thread_id)
 
