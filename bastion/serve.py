@@ -17,6 +17,7 @@ from agents.runner import AnalystChat
 from bastion import __version__
 from bastion.app import Services
 from bot.api.app import create_app, database_check
+from bot.api.inbox import WebhookInbox
 from bot.core.approvals import ApprovalsService
 from bot.core.delivery import DeliveryWorker, Sender
 from bot.core.dispatcher import BotCore, MessageEditor
@@ -82,6 +83,7 @@ class Server:
     started: asyncio.Event = field(default_factory=asyncio.Event)  # set once every part is up
     api_port: int | None = None  # the bound port once the API is up (0 in settings = any free port)
     leadership: Leadership | None = None  # set in `run`: whether this process leads (runs jobs and delivery)
+    inbox: WebhookInbox | None = None  # the durable webhook inbox, in webhook mode
     _uvicorn: uvicorn.Server | None = None
 
     def senders(self) -> dict[str, Sender]:
@@ -108,6 +110,13 @@ class Server:
         s = self.services.settings
         jobs = JobScheduler(s.database.url.get_secret_value(), timezone=s.scheduler.timezone)
         jobs.every("approval-expiry", s.bot.approval_sweep_s, self._sweep)
+        if self.inbox is not None:
+            inbox = self.inbox
+
+            async def prune_inbox() -> None:
+                await inbox.prune()
+
+            jobs.every("inbox-prune", 3600, prune_inbox)
         if s.scheduler.enabled:
             monitor = Monitor(
                 self.services.sessions,
@@ -142,10 +151,12 @@ class Server:
 
     def _api(self) -> uvicorn.Server:
         s = self.services.settings
-        webhook = self.telegram if self.telegram is not None and self.telegram.mode == "webhook" else None
+        if self.telegram is not None and self.telegram.mode == "webhook":
+            # Each update is stored in the inbox table before the 200 answer, and handled once by one worker.
+            self.inbox = WebhookInbox(self.services.sessions, self.telegram)
         app = create_app(
             database_ok=database_check(self.services.engine),
-            telegram=webhook,
+            telegram=self.inbox,
             telegram_secret=s.telegram.webhook_secret.get_secret_value() or None,
             update_loop=self.telegram,
             version=__version__,
@@ -172,6 +183,9 @@ class Server:
             log.info("API listening on %s:%s", s.api.host, self.api_port)
         if self.telegram is not None:
             await self.telegram.start()
+        if self.inbox is not None:
+            self.inbox.ready.set()
+            tasks.append(asyncio.create_task(self.inbox.run(self.stop), name="inbox-recovery"))
         if settled:
             log.info("settled %d interrupted order(s)", len(settled))
             await self.core.approvals.tell(settled, self.editors())
@@ -188,10 +202,14 @@ class Server:
         try:
             await self.stop.wait()
         finally:
-            if self.telegram is not None:
-                await self.telegram.stop()
             if self._uvicorn is not None:
                 self._uvicorn.should_exit = True
+            if self.inbox is not None:
+                # Updates already answered 200 finish while the channel still runs (a crash leaves them stored).
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.inbox.drain(), 30)
+            if self.telegram is not None:
+                await self.telegram.stop()
             self.stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
             await lock.dispose()

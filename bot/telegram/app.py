@@ -131,6 +131,19 @@ class TelegramChannel:
         await self.application.update_queue.put(update)
         return Verdict.QUEUED
 
+    async def process(self, data: dict[str, Any]) -> Verdict:
+        """Handle one update from the durable webhook inbox to the end (the inbox drops repeats itself)."""
+        update = self.guard.parse(data, self.application.bot)
+        if update is None:
+            return Verdict.UNPARSEABLE
+        self.guard.queued()
+        await self.application.process_update(update)
+        return Verdict.QUEUED
+
+    def duplicate(self, update_id: int) -> None:
+        """Count a repeated update that the durable inbox dropped (the same metric as the in-memory filter)."""
+        self.guard.skipped[Verdict.DUPLICATE] += 1
+
     def stall_reason(self) -> str | None:
         """Why the update loop looks stalled (for /health), or None."""
         updater = self.application.updater

@@ -1,0 +1,141 @@
+"""The durable webhook inbox: an update is stored before the 200 answer, handled once, and survives a crash.
+
+Whichever API worker stores an update first (unique `update_id`) owns it under a lease and handles it at once;
+Telegram's retries of it, on any worker, find the row and are dropped. A worker that dies after answering
+leaves its rows pending: once their lease expires, the recovery pass of any live worker claims and handles them
+(`FOR UPDATE SKIP LOCKED`, so two workers never take the same row).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.core.delivery import default_worker_id
+from storage.repositories import inbox as inbox_repo
+from storage.types import utcnow
+
+log = logging.getLogger(__name__)
+
+
+class UpdateProcessor(Protocol):
+    """Handles one update to the end (the channel's handlers have run when it returns)."""
+
+    async def process(self, data: dict[str, Any]) -> object:
+        """Handle one update."""
+        ...
+
+    def duplicate(self, update_id: int) -> None:
+        """Count a repeat the inbox dropped."""
+        ...
+
+
+class WebhookInbox:
+    """Stores webhook updates durably and hands each to the processor once; an `UpdateSink` for the API."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        processor: UpdateProcessor,
+        *,
+        platform: str = "telegram",
+        worker_id: str | None = None,
+        lease_s: float = 120.0,
+        concurrency: int = 32,
+        retention: timedelta = timedelta(days=2),
+    ) -> None:
+        self.sessions = sessions
+        self.processor = processor
+        self.platform = platform
+        self.worker_id = worker_id or default_worker_id()
+        # Longer than any turn: a live worker's update is never taken over while it is still being handled.
+        self.lease = timedelta(seconds=lease_s)
+        self.retention = retention
+        self.gate = asyncio.Semaphore(concurrency)
+        self._tasks: set[asyncio.Task[None]] = set()
+        # Set once the processor can handle updates: the API may store some before the channel has started.
+        self.ready = asyncio.Event()
+        self.stored = self.duplicates = self.recovered = 0
+
+    async def feed(self, data: dict[str, Any]) -> str:
+        """Store the update (claimed by this worker) and start handling it; "duplicate" for a repeat.
+
+        Returns only after the row is committed, so the 200 the API answers next never loses an update."""
+        update_id = data.get("update_id")
+        if not isinstance(update_id, int) or isinstance(update_id, bool):
+            return "unparseable"
+        async with self.sessions.begin() as session:
+            row_id = await inbox_repo.store(
+                session,
+                platform=self.platform,
+                update_id=update_id,
+                payload=data,
+                worker=self.worker_id,
+                lease=self.lease,
+            )
+        if row_id is None:
+            self.duplicates += 1
+            self.processor.duplicate(update_id)
+            log.info("dropped a repeated %s update %s", self.platform, update_id)
+            return "duplicate"
+        self.stored += 1
+        self._spawn(row_id, data)
+        return "stored"
+
+    def _spawn(self, row_id: int, data: dict[str, Any]) -> None:
+        task = asyncio.create_task(self._handle(row_id, data))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _handle(self, row_id: int, data: dict[str, Any]) -> None:
+        await self.ready.wait()
+        async with self.gate:
+            try:
+                await self.processor.process(data)
+            except Exception:  # handled, badly: retrying a failing update would fail again and block nothing
+                log.exception("%s update %s failed", self.platform, data.get("update_id"))
+            try:
+                async with self.sessions.begin() as session:
+                    await inbox_repo.mark_done(session, row_id)
+            except Exception:  # it stays pending and is handled again after the lease: at-least-once
+                log.exception("could not mark %s update %s handled", self.platform, data.get("update_id"))
+
+    async def recover(self, limit: int = 500) -> int:
+        """Claim and handle updates whose worker died after answering; returns how many were taken."""
+        async with self.sessions.begin() as session:
+            rows = await inbox_repo.claim_stale(
+                session, self.worker_id, platform=self.platform, lease=self.lease, limit=limit
+            )
+        for row in rows:
+            assert row.id is not None
+            log.warning("handling %s update %s left by a stopped worker", self.platform, row.update_id)
+            self._spawn(row.id, row.payload)
+        self.recovered += len(rows)
+        return len(rows)
+
+    async def prune(self) -> int:
+        """Delete handled updates older than the retention (Telegram stops retrying within a day)."""
+        async with self.sessions.begin() as session:
+            return await inbox_repo.prune(session, older_than=utcnow() - self.retention)
+
+    async def run(self, stop: asyncio.Event, every_s: float | None = None) -> None:
+        """Recover stale updates every `every_s` (a quarter lease) until `stop`; then wait for those in hand."""
+        interval = every_s if every_s is not None else self.lease.total_seconds() / 4
+        while not stop.is_set():
+            try:
+                await self.recover()
+            except Exception:
+                log.exception("inbox recovery failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
+        await self.drain()
+
+    async def drain(self) -> None:
+        """Wait for the updates being handled."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)

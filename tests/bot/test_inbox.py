@@ -1,0 +1,94 @@
+"""Durable webhook inbox: stored before the answer, handled once across workers, recovered after a crash."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.api.inbox import WebhookInbox
+from storage.models import InboxUpdate
+
+
+class Processor:
+    """Counts the updates handled, shared by the workers of one test."""
+
+    def __init__(self, handled: Counter[int]) -> None:
+        self.handled = handled
+        self.repeats = 0
+
+    async def process(self, data: dict[str, Any]) -> None:
+        await asyncio.sleep(0)
+        self.handled[data["update_id"]] += 1
+
+    def duplicate(self, update_id: int) -> None:
+        self.repeats += 1
+
+
+def _inbox(sessions: async_sessionmaker[AsyncSession], handled: Counter[int], name: str, **kw: Any) -> WebhookInbox:
+    inbox = WebhookInbox(sessions, Processor(handled), worker_id=name, **kw)
+    inbox.ready.set()
+    return inbox
+
+
+async def _rows(sessions: async_sessionmaker[AsyncSession]) -> list[InboxUpdate]:
+    async with sessions() as s:
+        return list((await s.scalars(select(InboxUpdate).order_by(InboxUpdate.id))).all())  # type: ignore[arg-type]
+
+
+async def test_an_update_is_stored_before_feed_returns_and_repeats_are_dropped(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    handled: Counter[int] = Counter()
+    inbox = WebhookInbox(sessions, Processor(handled), worker_id="a")  # not ready: nothing handled yet
+    assert await inbox.feed({"update_id": 7, "message": {"text": "hi"}}) == "stored"
+    rows = await _rows(sessions)
+    assert [(r.update_id, r.status, r.claimed_by) for r in rows] == [(7, "pending", "a")]
+    assert rows[0].payload["message"]["text"] == "hi"
+    assert await inbox.feed({"update_id": 7, "message": {"text": "hi"}}) == "duplicate"
+    inbox.ready.set()
+    await inbox.drain()
+    assert handled == {7: 1}
+    assert [r.status for r in await _rows(sessions)] == ["done"]
+
+
+async def test_updates_of_a_worker_that_died_after_answering_are_handled_once_by_another(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    handled: Counter[int] = Counter()
+    dead = WebhookInbox(sessions, Processor(handled), worker_id="dead", lease_s=0.5)
+    for n in range(1, 6):
+        assert await dead.feed({"update_id": n}) == "stored"  # answered 200, then the process died
+    for task in list(dead._tasks):
+        task.cancel()
+    alive = _inbox(sessions, handled, "alive", lease_s=0.5)
+    assert await alive.recover() == 0  # the dead worker's lease still runs: not taken yet
+    await asyncio.sleep(0.6)
+    assert await alive.recover() == 5
+    assert await alive.recover() == 0  # claimed by the live worker now
+    await alive.drain()
+    assert handled == {n: 1 for n in range(1, 6)}
+    assert await alive.feed({"update_id": 3}) == "duplicate"  # Telegram's late retry of one of them
+    assert {(r.status, r.claimed_by) for r in await _rows(sessions)} == {("done", "alive")}
+
+
+async def test_two_workers_receiving_every_update_twice_handle_each_once(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    handled: Counter[int] = Counter()
+    a, b = _inbox(sessions, handled, "a"), _inbox(sessions, handled, "b")
+
+    async def post(n: int) -> list[str]:
+        # Telegram retried: the same update reaches both workers at once.
+        first, second = (a, b) if n % 2 else (b, a)
+        return list(await asyncio.gather(first.feed({"update_id": n}), second.feed({"update_id": n})))
+
+    answers = await asyncio.gather(*(post(n) for n in range(1000)))
+    await asyncio.gather(a.drain(), b.drain())
+    assert all(sorted(x) == ["duplicate", "stored"] for x in answers)
+    assert set(handled) == set(range(1000)), f"{1000 - len(handled)} lost"
+    assert max(handled.values()) == 1, "an update was handled twice"
+    assert a.stored > 0 and b.stored > 0
