@@ -23,7 +23,7 @@ from storage.repositories import approvals as approvals_repo
 from storage.repositories import audit
 from tools.agent_tools import PROPOSE_ORDER, ToolContext
 from tools.agent_tools.registry import TRADER_ONLY_NOTICE
-from tools.exchange.models import IntentKind, OrderIntent, Position, PositionSide
+from tools.exchange.models import IntentKind, OrderIntent, OrderRole, PlaceResult, Position, PositionSide
 
 log = logging.getLogger(__name__)
 DECISIONS = ("approve", "reject", "expired", "superseded")
@@ -198,7 +198,29 @@ async def _place(deps: AgentDeps, pending: dict[str, Any], user_id: int) -> str:
                 "realised_pnl": outcome.realised_pnl,
             },
         )
-    return render_outcome(pending, outcome.status, outcome.message, outcome.realised_pnl)
+    message = outcome.message
+    if intent.kind is IntentKind.OPEN and outcome.result is not None:
+        message = entry_fill_text(outcome.result)
+    return render_outcome(pending, outcome.status, message, outcome.realised_pnl)
+
+
+def entry_fill_text(result: PlaceResult) -> str:
+    """What an entry placed: the fill (or the resting limit) and its protective orders."""
+    parts = []
+    for order in result.orders:
+        if order.role is OrderRole.MAIN:
+            if order.filled and order.average is not None:
+                parts.append(f"Filled {_plain(order.filled)} at {_plain(order.average, 8)}.")
+            else:
+                parts.append(f"Limit order resting at {_plain(order.price or 0)}.")
+        elif order.trigger_price is not None:
+            what = "Stop" if order.role is OrderRole.STOP_LOSS else "Take-profit"
+            parts.append(f"{what} order at {_plain(order.trigger_price)} placed (reduce-only).")
+    return " ".join(parts)
+
+
+def _plain(value: Decimal, digits: int = 12) -> str:
+    return format(round(value, digits).normalize(), "f")
 
 
 def shown_position(shown: dict[str, Any] | None, symbol: str) -> Position | None:
@@ -214,6 +236,8 @@ def render_outcome(pending: dict[str, Any], status: str, message: str, pnl: floa
     summary = pending.get("summary", "the order")
     if status == "placed":
         extra = f" Realised PnL {pnl:+.2f} USDT." if pnl is not None else ""
+        if pending.get("action") == "open":
+            summary = summary.split("\n")[0]  # the plan was shown with the proposal; the result says what filled
         return f"Executed: {summary}{(' ' + message) if message else ''}{extra}".strip()
     if status == "duplicate":
         return f"Already executed earlier ({message}); no second order was placed."

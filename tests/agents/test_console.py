@@ -65,3 +65,26 @@ def test_first_start_migrates_and_creates_the_paper_account(env: Path) -> None:
     result = CliRunner().invoke(app, ["chat"], input="balance\n")
     assert result.exit_code == 0, result.output
     assert "Account paper (paper) (simulated data): total 10,000.00 USDT" in result.output
+
+
+README_EXAMPLE = r"printf 'long 0.1 sol stop auto\ny\nclose half my sol long\ny\npositions\n' | bastion chat"
+
+
+def test_the_readme_first_five_minutes_with_no_seeding(env: Path) -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    bastion = shutil.which("bastion") or str(Path(sys.executable).with_name("bastion"))
+    environ = {**os.environ, "PATH": f"{Path(bastion).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    done = subprocess.run(
+        ["bash", "-c", README_EXAMPLE], cwd=env, env=environ, capture_output=True, text=True, timeout=120
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out
+    assert "Proposed order: Open a SOL/USDT:USDT long of 0.1 SOL at market" in out
+    assert "structural, 1h plan" in out and "Executed: Open a SOL/USDT:USDT long" in out
+    assert "Proposed order: Close 50% of the SOL/USDT:USDT long (0.05 of 0.1 SOL)" in out
+    assert "Executed: Close 50%" in out and "Realised PnL" in out
+    assert "SOL/USDT:USDT long 0.05 @" in out and "Traceback" not in out
+    assert out.count("approve? [y/N]") == 2

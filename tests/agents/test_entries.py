@@ -15,6 +15,7 @@ from agents.wiring import build_toolkit
 from bastion.app import Services
 from storage.models import Approval
 from storage.repositories import accounts as accounts_repo
+from tests.agents.conftest import seed_position
 from tests.agents.helpers import chat_on, ctx, executions
 from tests.exchange.fakes import FakeMarket
 from tools.agent_tools.structure_data import structure_of
@@ -107,7 +108,7 @@ async def test_size_from_risk_percent_of_capital(services: Services, user_id: in
     entry = _entry_of(proposed)
     risk = float(intent["amount"]) * (entry - float(intent["stop_price"]))
     # 1% of the 10,000 USDT paper balance, rounded down (never above the risk asked for).
-    assert 99.0 < risk <= 100.0 + 1e-6, (risk, proposed.text)
+    assert 99.0 < risk <= 100.0 * (1 + 1e-5), (risk, proposed.text)  # the entry shown has 6 digits
     assert "1% risk of" in proposed.text
     _, account = await _account(services, user_id)
     [position] = await account.positions("SOL/USDT:USDT")
@@ -168,9 +169,12 @@ async def test_market_entry_stop_triggered_by_a_later_price(services: Services, 
         ("long notacoin 1 stop 5", "Unknown symbol"),
         ("long sol 0.1", "An entry always has a stop"),
         ("long sol 0.1 stop {below} lev 100", "liquidated"),
+        ("short sol 0.1 stop {above}", "close it first"),
     ],
 )
 async def test_bad_setups_are_refused_with_the_reason(services: Services, user_id: int, text: str, reason: str) -> None:
+    if "close it first" in reason:
+        await seed_position(services, user_id, "SOL", "1")
     price = float((await services.market.ticker("SOL/USDT:USDT")).last)
     below, above = round(price * 0.95, 2), round(price * 1.05, 2)
     text = text.format(below=below, above=above, half_r=round(price + 0.5 * (price - below), 2))
@@ -179,7 +183,9 @@ async def test_bad_setups_are_refused_with_the_reason(services: Services, user_i
     assert reply.approval is None and reason in reply.text, reply.text
     assert await _approvals(services) == 0 and await executions(services) == 0
     _, account = await _account(services, user_id)
-    assert await account.positions() == []
+    assert [(p.side, p.size) for p in await account.positions()] == (
+        [(PositionSide.LONG, Decimal(1))] if "close it first" in reason else []
+    )
 
 
 async def test_an_entry_is_refused_for_a_context_that_may_not_trade(services: Services, user_id: int) -> None:

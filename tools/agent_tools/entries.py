@@ -80,6 +80,12 @@ async def propose_entry(
     side = PositionSide(args.side)
     d = 1 if side is PositionSide.LONG else -1
     base = symbol.split("/")[0]
+    held = [p for p in await account.positions(symbol) if p.side is not side]
+    if held:
+        raise ToolError(
+            f"You hold a {symbol} {held[0].side.value} of {_qty(held[0].size)} {base}: close it first "
+            f"(an opposite entry would net against it instead of opening a {args.side})."
+        )
     limit = args.limit_price
     entry = limit if limit is not None else price
     if args.stop_price is None and not args.auto_stop:
@@ -92,7 +98,8 @@ async def propose_entry(
         plan = await _plan(deps, symbol, args.side, entry, args.timeframe)
         if args.auto_stop and (why := _plan_rejection(plan)) is not None:
             raise ToolError(f"No entry: the structure plan for a {symbol} {args.side} is rejected ({why}).")
-    stop = args.stop_price if args.stop_price is not None else plan.stop  # type: ignore[union-attr]
+    # Sized and checked with the stop exactly as it will be placed (the plan's is rounded to the tools' digits).
+    stop = args.stop_price if args.stop_price is not None else float(_price(plan.stop))  # type: ignore[union-attr]
     stop_source = "given" if args.stop_price is not None else f"structural, {args.timeframe} plan"
     where = "below" if d == 1 else "above"
     for ref_name, ref in (("entry", entry), ("current price", price)):
