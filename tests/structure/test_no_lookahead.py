@@ -27,7 +27,7 @@ def test_replay_1000_bars_bar_by_bar(candles) -> None:
         later = analyze_arrays(high, low, close, volume, t, "BTC/USDT", "1h", df.index)  # future bars present
         assert live == later, f"report for bar {t} changed once later bars existed"
         assert live.as_of == t and live.as_of_time == df.index[t]
-        assert all(lv.confirmed_at <= t and lv.last_touch <= t - 15 for lv in live.levels)
+        assert all(lv.confirmed_at <= t and lv.last_touch <= t for lv in live.levels)
         assert all(ln.confirmed_at <= t for ln in live.trendlines)
         assert all(pv.confirmed_at <= t and pv.confirmed_at == pv.bar + 15 for pv in live.recent_pivots)
         assert all(z.last_touch <= t for z in live.auto_support)

@@ -41,6 +41,39 @@ def window_pivots(high: np.ndarray, low: np.ndarray, as_of: int, window_start: i
     return piv.select(piv.bar >= window_start)
 
 
+def levels_as_of(
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    volume: np.ndarray | None,
+    as_of: int,
+    atr_value: float,
+    piv: Pivots,
+    window_start: int,
+    cfg: StructureConfig = DEFAULT_CONFIG,
+    ref_price: float | None = None,
+) -> tuple[list[Level], list[Level]]:
+    """(every level, the displayed ones) as of `as_of`: the one level pass shared by analysis and backtest."""
+    found = detect_levels(
+        piv,
+        close,
+        as_of,
+        atr_value,
+        cfg.level_tol_atr,
+        cfg.break_buffer_atr,
+        high=high,
+        low=low,
+        volume=volume,
+        start=window_start,
+        touch_tol_atr=cfg.level_touch_atr,
+        react_atr=cfg.level_react_atr,
+        window=cfg.window,
+        ref_price=ref_price,
+    )
+    ref = float(close[as_of]) if ref_price is None else float(ref_price)
+    return found, nearest_levels(found, ref, cfg.max_levels_per_side, cfg.level_min_touches)
+
+
 def _bias(trend: int, close: float, prof: VolumeProfile) -> int:
     """Trend decides; when mixed, acceptance above the value area is bullish, below it bearish."""
     if trend:
@@ -70,6 +103,10 @@ def _level_out(lv: Level, close: float, atr_value: float, times: pd.DatetimeInde
         broken_at=lv.broken_at,
         break_direction=lv.break_direction,
         distance_atr=(lv.price - close) / atr_value,
+        reactions=lv.reactions,
+        respect=lv.respect,
+        volume_ratio=lv.volume_ratio,
+        strength=lv.strength,
     )
 
 
@@ -93,8 +130,7 @@ def analyze_arrays(
     c = float(close[as_of])
     piv = window_pivots(high, low, as_of, ws, cfg)
 
-    levels = detect_levels(piv, close, as_of, a, cfg.level_tol_atr, cfg.break_buffer_atr)
-    shown = nearest_levels(levels, c, cfg.max_levels_per_side)
+    levels, shown = levels_as_of(high, low, close, volume, as_of, a, piv, ws, cfg)
     breaks = recent_major_breaks(levels, as_of, cfg.recent_break_bars)
     lines = detect_trendlines(
         piv,

@@ -22,7 +22,12 @@ class StructureConfig:
     level_tol_atr: float = 0.5  # pivots within this many ATRs form one level
     break_buffer_atr: float = 0.1  # a close this far beyond a level/trendline breaks it
     recent_break_bars: int = 5  # a break this recent is reported as a fresh break
+    level_touch_atr: float = 0.25  # a bar within this many ATRs of a level's zone touches it
+    level_react_atr: float = 1.0  # a touch is respected when price then moves this far away first
+    level_min_touches: int = 2  # displayed levels need this many touches (fewer when a side has none)
     max_levels_per_side: int = 6
+    max_stop_atr: float = 3.0  # a plan whose structural stop is farther than this is rejected
+    min_rr_t1: float = 1.0  # a plan whose first target pays less than this many R is rejected
     trend_pivots: int = 12  # last N pivots of a kind considered for trendlines
     trend_touch_tol_atr: float = 0.25
     trend_min_gap: int = 5

@@ -1,19 +1,31 @@
-"""Horizontal support/resistance levels from clustered pivots: touches, grade, role, state, breaks."""
+"""Horizontal support/resistance levels: pivots cluster into a level, bars decide what it is worth.
+
+A level's price comes from clustered swing pivots; its touches, respect, role and state come from
+every bar up to `as_of` (wicks and closes): a touch is a run of bars reaching the level's zone
+without a close through it; a touch is respected when price then moves `react_atr` ATRs away
+before a close beyond it. The role follows price (below the reference price: support), so a
+broken resistance that holds from above is shown as support, never a support above price.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from tools.structure.cluster import greedy_cluster_starts
-from tools.structure.pivots import HIGH, Pivots
+from tools.structure.pivots import Pivots
 from tools.structure.report import BreakDirection, Role, State
+
+_NEVER = np.iinfo(np.int64).max
 
 
 @dataclass(frozen=True, slots=True)
 class Level:
-    """One horizontal level; bars are frame indices, `confirmed_at` is when its last pivot was known."""
+    """One horizontal level; bars are frame indices, `confirmed_at` is when its last pivot was known.
+
+    `highs`/`lows` count touches from below (tests as resistance) and from above (tests as support).
+    """
 
     price: float
     zone_low: float
@@ -25,17 +37,60 @@ class Level:
     last_touch: int
     confirmed_at: int
     grade: int
-    role: Role  # "support" below the close, "resistance" at or above it
-    state: State
-    broken_at: int | None
-    break_direction: BreakDirection | None  # "up" (resistance broken) or "down" (support broken)
+    role: Role  # "support" below the reference price, "resistance" at or above it
+    state: State  # "broken": closed through since its last touch from the side price is now on
+    broken_at: int | None  # the last close through the level, if any
+    break_direction: BreakDirection | None  # "up" (closed above) or "down" (closed below)
+    reactions: int = 0
+    respect: float = 0.0  # respected touches / decided touches (failed ones included)
+    volume_ratio: float = 1.0  # mean volume of touch bars / mean volume of the bars scanned
+    strength: float = 0.0  # the score the grade is cut from; ranks levels of one side
 
 
-def grade_level(touches: np.ndarray, highs: np.ndarray, lows: np.ndarray) -> np.ndarray:
-    """Grade 1-3: one per touch up to three, plus one for a role flip (both highs and lows) at 2+ touches."""
-    grade = np.clip(touches, 1, 3)
-    flipped = (highs > 0) & (lows > 0) & (touches >= 2)
-    return np.minimum(3, grade + flipped.astype(np.int64))
+def respect_bound(reactions: np.ndarray, decided: np.ndarray, z: float = 1.0) -> np.ndarray:
+    """Lower Wilson bound of the respected share: 3 of 3 touches proves less than 14 of 15 (0 when none)."""
+    n = np.maximum(decided, 1).astype(np.float64)
+    ph = reactions / n
+    lb = (ph + z * z / (2 * n) - z * np.sqrt(ph * (1 - ph) / n + z * z / (4 * n * n))) / (1 + z * z / n)
+    return np.where(decided > 0, lb, 0.0)
+
+
+def grade_level(
+    touches: np.ndarray,
+    reactions: np.ndarray,
+    decided: np.ndarray,
+    volume_ratio: np.ndarray,
+    age_bars: np.ndarray,
+    window: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(grade 1-3, strength) from touches, respect, volume at the level and age of the last touch.
+
+    Respect is the lower bound of the respected share of decided touches (a failed touch counts
+    against it), so a level earns grade 3 by evidence: 3+ touches and a bound of 0.7 (3 of 3 is
+    0.75, 5 of 6 0.66); grade 2: 2+ touches and a bound of 0.45. Strength, which ranks levels: up to 4 points
+    for touches, 2 for the bound, 1 for heavy volume at the level, minus 1 when stale.
+    """
+    lb = respect_bound(reactions, decided)
+    t = np.minimum(touches, 4).astype(np.float64)
+    strength = t + 2.0 * lb + (volume_ratio >= 1.2) - (age_bars > window / 2)
+    g3 = (touches >= 3) & (lb >= 0.7)
+    g2 = (touches >= 2) & (lb >= 0.45)
+    grade = np.where(g3, 3, np.where(g2, 2, 1)).astype(np.int64)
+    return grade, strength
+
+
+def _next_true(mask: np.ndarray) -> np.ndarray:
+    """n[r, j] = the first column k >= j where mask[r, k], else _NEVER (a reverse running minimum)."""
+    idx = np.where(mask, np.arange(mask.shape[1])[None, :], _NEVER)
+    return np.minimum.accumulate(idx[:, ::-1], axis=1)[:, ::-1]
+
+
+def _forward_fill_sign(side: np.ndarray) -> np.ndarray:
+    """The last non-zero value of each row at or before each column (0 before the first)."""
+    cols = np.where(side != 0, np.arange(side.shape[1])[None, :], -1)
+    last = np.maximum.accumulate(cols, axis=1)
+    out = np.take_along_axis(side, np.maximum(last, 0), axis=1)
+    return np.where(last >= 0, out, 0)
 
 
 def detect_levels(
@@ -45,75 +100,154 @@ def detect_levels(
     atr_value: float,
     tol_atr: float = 0.5,
     break_buffer_atr: float = 0.1,
+    *,
+    high: np.ndarray | None = None,
+    low: np.ndarray | None = None,
+    volume: np.ndarray | None = None,
+    start: int | None = None,
+    touch_tol_atr: float = 0.25,
+    react_atr: float = 1.0,
+    window: int = 1000,
+    ref_price: float | None = None,
 ) -> list[Level]:
     """Cluster pivots (already filtered to those confirmed <= as_of) into levels, sorted by price.
 
-    State: a level last touched from below (a swing high) is broken by a later close above
-    price + buffer, one last touched from above by a close below price - buffer. Only closes
-    after its last touch and up to `as_of` count.
+    Bars `start`..`as_of` are scanned (default: from the first pivot); without `high`/`low`
+    the closes stand in for the wicks. The role is taken against `ref_price` (default: the
+    close at `as_of`).
     """
     if len(pivots) == 0:
         return []
     order = np.argsort(pivots.price, kind="stable")
     price, bar = pivots.price[order], pivots.bar[order]
-    conf, kind = pivots.confirmed[order], pivots.kind[order]
+    conf = pivots.confirmed[order]
     starts = greedy_cluster_starts(price, tol_atr * atr_value)
-
     counts = np.diff(np.append(starts, len(price)))
     mean = np.add.reduceat(price, starts) / counts
-    highs = np.add.reduceat((kind == HIGH).astype(np.int64), starts)
-    lows = counts - highs
-    first = np.minimum.reduceat(bar, starts)
-    # Encode kind into the bar so one max gives the last touch and whether it was a high.
-    last_key = np.maximum.reduceat(bar * 2 + (kind == HIGH), starts)
-    last, last_high = last_key // 2, (last_key % 2).astype(bool)
-    grades = grade_level(counts, highs, lows)
+    zone_low, zone_high = price[starts], price[starts + counts - 1]
+    first_piv = np.minimum.reduceat(bar, starts)
+    last_piv = np.maximum.reduceat(bar, starts)
+    confirmed = np.maximum.reduceat(conf, starts)
 
-    start = int(max(0, first.min()))
-    closes = close[start : as_of + 1]
-    bars = np.arange(start, as_of + 1)
-    buf = break_buffer_atr * atr_value
-    after = bars[None, :] > last[:, None]
-    up = closes[None, :] > (mean + buf)[:, None]
-    down = closes[None, :] < (mean - buf)[:, None]
-    brk = after & np.where(last_high[:, None], up, down)
-    has_break = np.asarray(brk.any(axis=1), dtype=bool)
-    broken_at = np.where(has_break, bars[np.argmax(brk, axis=1)], -1)
+    s = int(max(0, first_piv.min() if start is None else start))
+    sl = slice(s, as_of + 1)
+    c = close[sl][None, :]
+    hi = (close if high is None else high)[sl][None, :]
+    lo = (close if low is None else low)[sl][None, :]
+    n_lv, n_bar = len(mean), c.shape[1]
+    # The zone spans the clustered pivots: closes beyond its far edge break it, moves off its near edge react.
+    z_lo, z_hi = zone_low[:, None], zone_high[:, None]
+    tt, buf, away = touch_tol_atr * atr_value, break_buffer_atr * atr_value, react_atr * atr_value
 
-    last_close = float(close[as_of])
+    side = np.where(c > z_hi + buf, 1, np.where(c < z_lo - buf, -1, 0)).astype(np.int8)
+    side_ff = _forward_fill_sign(side)
+    prev = np.concatenate((side_ff[:, :1], side_ff[:, :-1]), axis=1)
+    cross = (side_ff != prev) & (prev != 0)  # a close through the level, to the other side
+    touch = (lo <= z_hi + tt) & (hi >= z_lo - tt)
+    ep_start = touch & ~np.concatenate((np.zeros((n_lv, 1), bool), touch[:, :-1]), axis=1)
+    # One id per run of touching bars; a run holding a close through is a break, not a touch.
+    ep_id = np.cumsum(ep_start, axis=1) + (np.arange(n_lv) * (n_bar + 1))[:, None]
+    broke_in_run = np.zeros(n_lv * (n_bar + 1), dtype=bool)
+    broke_in_run[ep_id[touch & cross]] = True
+    held = ep_start & ~broke_in_run[ep_id] & (prev != 0)
+    from_above, from_below = held & (prev > 0), held & (prev < 0)
+
+    # Respect: after the touch bar, a move `away` ATRs off the level before a close beyond it.
+    up_away, dn_away = _next_true(hi >= z_hi + away), _next_true(lo <= z_lo - away)
+    up_brk, dn_brk = _next_true(c > z_hi + buf), _next_true(c < z_lo - buf)
+
+    def shifted(m: np.ndarray) -> np.ndarray:  # value at column j + 1 (bars after the touch bar)
+        return np.concatenate((m[:, 1:], np.full((n_lv, 1), _NEVER)), axis=1)
+
+    ua, da, ub, db = shifted(up_away), shifted(dn_away), shifted(up_brk), shifted(dn_brk)
+    reacted = (from_above & (ua < db)) | (from_below & (da < ub))
+    decided = (from_above & (np.minimum(ua, db) < _NEVER)) | (from_below & (np.minimum(da, ub) < _NEVER))
+
+    touches = held.sum(axis=1)
+    reactions = reacted.sum(axis=1)
+    # A run that closed through is a failed touch: counting only the held ones would flatter every level.
+    failed = (ep_start & broke_in_run[ep_id] & (prev != 0)).sum(axis=1)
+    n_decided = decided.sum(axis=1) + failed
+    respect = reactions / np.maximum(n_decided, 1)
+    cols = np.arange(n_bar)[None, :]
+    held_cols = np.where(held, cols, -1)
+    last_held = held_cols.max(axis=1)
+    first_held = np.where(held, cols, n_bar).min(axis=1)
+    if volume is None:
+        vol_ratio = np.ones(n_lv)
+    else:
+        v = volume[sl][None, :]
+        vmean = float(v.mean()) or 1.0
+        n_touch = touch.sum(axis=1)
+        vol_ratio = np.where(n_touch > 0, (touch * v).sum(axis=1) / np.maximum(n_touch, 1) / vmean, 0.0)
+    last_touch = np.where(last_held >= 0, last_held + s, last_piv)
+    first_touch = np.where(first_held < n_bar, first_held + s, first_piv)
+
+    last_cross = np.where(cross, cols, -1).max(axis=1)
+    now_side = side_ff[:, -1]
+    # Proven in its current role: a touch from the side price is now on after the last close through.
+    retested = (np.where(held & (prev == now_side[:, None]), cols, -1).max(axis=1) > last_cross) | (last_cross < 0)
+    broken = ~retested
+    # A broken level keeps the grade it had before the run that broke it ("a grade 3 level broke").
+    graded_n = n_decided - (broken & (failed > 0))
+    grades, strength = grade_level(touches, reactions, graded_n, vol_ratio, as_of - last_touch, window)
+    ref = float(close[as_of]) if ref_price is None else float(ref_price)
     out: list[Level] = []
-    for j in range(len(starts)):
-        lo_i, hi_i = starts[j], starts[j] + counts[j] - 1
+    for j in range(n_lv):
+        crossed = last_cross[j] >= 0
         out.append(
             Level(
                 price=float(mean[j]),
-                zone_low=float(price[lo_i]),
-                zone_high=float(price[hi_i]),
-                touches=int(counts[j]),
-                highs=int(highs[j]),
-                lows=int(lows[j]),
-                first_touch=int(first[j]),
-                last_touch=int(last[j]),
-                confirmed_at=int(conf[lo_i : hi_i + 1].max()),
+                zone_low=float(zone_low[j]),
+                zone_high=float(zone_high[j]),
+                touches=int(touches[j]),
+                highs=int(from_below[j].sum()),
+                lows=int(from_above[j].sum()),
+                first_touch=int(first_touch[j]),
+                last_touch=int(last_touch[j]),
+                confirmed_at=int(confirmed[j]),
                 grade=int(grades[j]),
-                role="support" if mean[j] < last_close else "resistance",
-                state="broken" if has_break[j] else "holding",
-                broken_at=int(broken_at[j]) if has_break[j] else None,
-                break_direction=("up" if last_high[j] else "down") if has_break[j] else None,
+                role="support" if mean[j] < ref else "resistance",
+                state="broken" if broken[j] else "holding",
+                broken_at=int(last_cross[j] + s) if crossed else None,
+                break_direction=("up" if side_ff[j, last_cross[j]] > 0 else "down") if crossed else None,
+                reactions=int(reactions[j]),
+                respect=float(respect[j]),
+                volume_ratio=float(vol_ratio[j]),
+                strength=float(strength[j]),
             )
         )
     return out
 
 
-def nearest_levels(levels: list[Level], close: float, per_side: int) -> list[Level]:
-    """The `per_side` closest supports and resistances, sorted by price."""
-    sup = sorted((lv for lv in levels if lv.role == "support"), key=lambda lv: close - lv.price)[:per_side]
-    res = sorted((lv for lv in levels if lv.role == "resistance"), key=lambda lv: lv.price - close)[:per_side]
-    return sorted(sup + res, key=lambda lv: lv.price)
+def with_role(level: Level, price: float) -> Level:
+    """The level with its role taken against `price` (the live price may sit elsewhere than the close)."""
+    role: Role = "support" if level.price < price else "resistance"
+    return level if role == level.role else replace(level, role=role)
+
+
+def nearest_levels(levels: list[Level], close: float, per_side: int, min_touches: int = 1) -> list[Level]:
+    """The `per_side` nearest holding levels with `min_touches`+ touches on each side of `close`, by price.
+
+    Broken and thin levels never reach the display, so the nearest shown on a side is the nearest
+    level that has proven itself; the grade tells how strongly.
+    """
+    live = [with_role(lv, close) for lv in levels if lv.state == "holding" and lv.touches >= min_touches]
+    out: list[Level] = []
+    for role in ("support", "resistance"):
+        side = [lv for lv in live if lv.role == role]
+        side.sort(key=lambda lv: abs(lv.price - close))
+        out += side[:per_side]
+    return sorted(out, key=lambda lv: lv.price)
 
 
 def recent_major_breaks(levels: list[Level], as_of: int, recent_bars: int, min_grade: int = 3) -> list[Level]:
-    """Levels of grade >= `min_grade` broken within the last `recent_bars` bars up to `as_of`."""
+    """Levels of grade >= `min_grade` closed through within the last `recent_bars` bars and not retested."""
     return [
-        lv for lv in levels if lv.grade >= min_grade and lv.broken_at is not None and as_of - lv.broken_at < recent_bars
+        lv
+        for lv in levels
+        if lv.grade >= min_grade
+        and lv.state == "broken"
+        and lv.broken_at is not None
+        and as_of - lv.broken_at < recent_bars
     ]

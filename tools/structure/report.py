@@ -46,6 +46,10 @@ class LevelOut(_Frozen):
     broken_at: int | None = None
     break_direction: BreakDirection | None = None
     distance_atr: float = Field(description="(price - close) / ATR; negative below price")
+    reactions: int = Field(default=0, description="touches followed by a move of 1 ATR away before a close beyond")
+    respect: float = Field(default=0.0, description="share of decided touches that were respected (smoothed)")
+    volume_ratio: float = Field(default=1.0, description="volume of touch bars / mean volume of the range")
+    strength: float = Field(default=0.0, description="score the grade is cut from")
 
 
 class TrendlineOut(_Frozen):
