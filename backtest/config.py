@@ -41,7 +41,10 @@ class BacktestConfig(BaseModel):
     t1_take_pct: float = Field(default=50.0, gt=0, lt=100, description="The plan takes this % at T1 (stop then BE)")
     trail_atr: float = Field(default=1.5, gt=0, description="The oracle's trailing-stop candidate: ATR behind price")
     no_stop_risk_atr: float = Field(default=1.5, gt=0, description="1R of a no-stop scenario, in ATR at entry")
-    per_bar: int = Field(default=8, ge=1, description="Scenarios sharing one entry and evaluation bar (speed)")
+    per_bar: int = Field(default=8, ge=1, description="Scenarios sharing one entry (stop types and leverages)")
+    entries_per_bar: int = Field(
+        default=6, ge=1, description="Entries evaluated at one bar t (they share its structure report: speed)"
+    )
     min_age: int = Field(default=1, ge=1, description="Fewest bars between entry and evaluation")
     max_age: int = Field(default=24, ge=1, description="Most bars between entry and evaluation")
     structure_share: float = Field(default=0.5, ge=0, le=1, description="Share of entries tried at structure setups")
@@ -67,6 +70,11 @@ class BacktestConfig(BaseModel):
         return self
 
     @property
+    def group_size(self) -> int:
+        """Scenarios drawn per evaluation bar."""
+        return self.per_bar * self.entries_per_bar
+
+    @property
     def groups(self) -> int:
-        """Entry/evaluation bar pairs per symbol."""
-        return -(-self.scenarios // self.per_bar)
+        """Evaluation bars per symbol."""
+        return -(-self.scenarios // self.group_size)

@@ -82,7 +82,7 @@ def _chunks(
         results[(symbol, res.first_group)] = res
         if progress is not None:
             span = range(res.first_group, min(res.first_group + cfg.chunk, cfg.groups))
-            progress(symbol, sum(max(0, min(cfg.per_bar, cfg.scenarios - g * cfg.per_bar)) for g in span))
+            progress(symbol, sum(max(0, min(cfg.group_size, cfg.scenarios - g * cfg.group_size)) for g in span))
 
     workers = min(worker_count(cfg), len(items))
     if workers <= 1:

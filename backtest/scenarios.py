@@ -1,11 +1,11 @@
 """Open-position scenarios from real candles: random and structure-setup entries, long and short, with
 structural, ATR or no stops and a spread of leverage, evaluated some bars after entry.
 
-Scenarios come in groups sharing one entry bar and one evaluation bar, so the expensive structure report is
-computed once per (symbol, evaluation bar). Each group draws from its own generator seeded by (seed, symbol,
-group), so the scenarios do not depend on how the work is split across processes.
+Scenarios come in groups sharing one evaluation bar (a few entries, each with several stop types and leverages),
+so the expensive structure report is computed once per (symbol, evaluation bar). Each group draws from its own
+generator seeded by (seed, symbol, group), so the scenarios do not depend on how the work is split across processes.
 
-The evaluation bar t = entry + age is drawn with the entry, before anything after the entry is looked at: no t is
+The evaluation bar t and each entry's age are drawn before anything after an entry is looked at: no t is
 chosen by a later stop or target touch. The position state at t is the plan walked over every bar from entry+1 up
 to and including t (stop, T1 taken and the stop at breakeven, T2); a position already flat at the close of t is no
 scenario (so a group may hold fewer rows than drawn).
@@ -112,53 +112,63 @@ def setup_side(lv: EntryLevels, setup_atr: float) -> int:
 @dataclass(slots=True)
 class _Draft:
     rows: list[tuple[float, ...]]
-    age: int
+    ages: list[int]
 
 
-def _group_draft(ctx: ReplayContexts, cfg: BacktestConfig, group: int, size: int, lo: int, hi: int) -> _Draft:
+def draft_group(ctx: ReplayContexts, cfg: BacktestConfig, group: int, size: int, lo: int, hi: int) -> _Draft:
+    """One evaluation bar t and `entries_per_bar` positions open at it (each: its own age, side, plan, and up to
+    per_bar rows of stop type and leverage). t and every age are drawn before any bar after an entry is read."""
     rng = np.random.default_rng([cfg.seed, symbol_key(ctx.symbol), group])
-    entry_bar = int(rng.integers(lo, hi))
-    want_setup = rng.random() < cfg.structure_share
-    age = int(rng.integers(cfg.min_age, cfg.max_age + 1))
-    random_side = 1 if rng.random() < 0.5 else -1
-    stop_u = rng.random(size)
-    levs = rng.choice(np.asarray(cfg.leverages, dtype=np.float64), size=size)
-    lv = ctx.entry_levels(entry_bar)
-    side = setup_side(lv, cfg.setup_atr) if want_setup else 0
-    # A setup entry scans forward from the drawn bar to the first setup (using bars <= that entry only).
-    tries = 1
-    while want_setup and not side and tries <= cfg.setup_search and entry_bar + SETUP_STRIDE < hi:
-        entry_bar, tries = entry_bar + SETUP_STRIDE, tries + 1
+    t = int(rng.integers(lo + cfg.max_age, hi + cfg.max_age))
+    rows: list[tuple[float, ...]] = []
+    ages: list[int] = []
+    left = size
+    while left > 0:
+        n = min(cfg.per_bar, left)
+        left -= n
+        want_setup = rng.random() < cfg.structure_share
+        age = int(rng.integers(cfg.min_age, cfg.max_age + 1))
+        random_side = 1 if rng.random() < 0.5 else -1
+        stop_u = rng.random(n)
+        levs = rng.choice(np.asarray(cfg.leverages, dtype=np.float64), size=n)
+        entry_bar = t - age
         lv = ctx.entry_levels(entry_bar)
-        side = setup_side(lv, cfg.setup_atr)
-    kind = STRUCTURE if side else RANDOM
-    side = side or random_side
-    name = "long" if side > 0 else "short"
-    structural = plan_trade(name, lv.close, lv.atr, lv.levels)
-    atr_only = plan_trade(name, lv.close, lv.atr, lv.levels, min_stop_grade=99)  # same targets, 1.5 ATR stop
-    rows = []
-    for i in range(size):
-        u = stop_u[i]
-        stype = STOP_NONE if u < cfg.no_stop_share else STOP_ATR if u < cfg.no_stop_share + cfg.atr_stop_share else 0
-        plan = atr_only if stype == STOP_ATR else structural
-        stop = np.nan if stype == STOP_NONE else plan.stop
-        risk = cfg.no_stop_risk_atr * lv.atr if stype == STOP_NONE else plan.risk_per_unit
-        t = [tg.price for tg in plan.targets]
-        rows.append((group, kind, stype, entry_bar, side, levs[i], lv.close, stop, *t, risk, lv.atr))
-    return _Draft(rows, age)
+        side = setup_side(lv, cfg.setup_atr) if want_setup else 0
+        # A setup entry scans back from the drawn bar to a setup (each try reads bars <= that entry only).
+        tries = 1
+        while want_setup and not side and tries <= cfg.setup_search and age + SETUP_STRIDE <= cfg.max_age:
+            entry_bar, age, tries = entry_bar - SETUP_STRIDE, age + SETUP_STRIDE, tries + 1
+            lv = ctx.entry_levels(entry_bar)
+            side = setup_side(lv, cfg.setup_atr)
+        kind = STRUCTURE if side else RANDOM
+        side = side or random_side
+        name = "long" if side > 0 else "short"
+        structural = plan_trade(name, lv.close, lv.atr, lv.levels)
+        atr_only = plan_trade(name, lv.close, lv.atr, lv.levels, min_stop_grade=99)  # same targets, 1.5 ATR stop
+        for i in range(n):
+            u = stop_u[i]
+            no_stop, atr_stop = u < cfg.no_stop_share, u < cfg.no_stop_share + cfg.atr_stop_share
+            stype = STOP_NONE if no_stop else STOP_ATR if atr_stop else STOP_STRUCTURE
+            plan = atr_only if stype == STOP_ATR else structural
+            stop = np.nan if stype == STOP_NONE else plan.stop
+            risk = cfg.no_stop_risk_atr * lv.atr if stype == STOP_NONE else plan.risk_per_unit
+            targets = [tg.price for tg in plan.targets]
+            rows.append((group, kind, stype, entry_bar, side, levs[i], lv.close, stop, *targets, risk, lv.atr))
+            ages.append(age)
+    return _Draft(rows, ages)
 
 
 def generate(ctx: ReplayContexts, cfg: BacktestConfig, groups: range) -> ScenarioSet:
-    """Scenarios of `groups` (group g draws rows g*per_bar ..), each walked to the close of its bar t; flat ones
+    """Scenarios of `groups` (group g draws rows g*group_size ..), each walked to the close of its bar t; flat ones
     are dropped."""
     lo, hi = bar_range(len(ctx.full), cfg)
     drafts = []
     for g in groups:
-        size = min(cfg.per_bar, cfg.scenarios - g * cfg.per_bar)
+        size = min(cfg.group_size, cfg.scenarios - g * cfg.group_size)
         if size > 0:
-            drafts.append(_group_draft(ctx, cfg, g, size, lo, hi))
+            drafts.append(draft_group(ctx, cfg, g, size, lo, hi))
     rows = np.array([r for dr in drafts for r in dr.rows], dtype=np.float64).reshape(-1, 13)
-    ages = np.concatenate([np.full(len(dr.rows), dr.age) for dr in drafts]) if drafts else np.zeros(0, np.int64)
+    ages = np.array([a for dr in drafts for a in dr.ages], dtype=np.int64)
     group, kind, stype, entry_bar, d, lev, entry, stop, t1, t2, t3, risk, atr_e = rows.T
     entry_bar_i, d_i, group_i = entry_bar.astype(np.int64), d.astype(np.int64), group.astype(np.int64)
     state = state_at(ctx, cfg, entry_bar_i, ages, d_i, entry, stop, t1, t2)

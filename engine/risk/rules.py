@@ -292,20 +292,23 @@ def early_partial(ctx: RiskContext) -> Decision | None:
 
 
 def failed_entry(ctx: RiskContext) -> Decision | None:
-    """Exit a trade that went 0.5 ATR against its entry without taking any target: the entry failed.
+    """Exit a trade without a stop that went 0.5 ATR against its entry before any target: the entry failed.
 
-    The hard stop (2 ATR) still bounds the worst case; this cuts the trades that did not work much earlier.
+    A stop the trader set is respected: with one, the stop (and the 2 ATR hard stop) decide the loss, never a tighter
+    line of this rule's (SPEC §5: exit on structure, the hard stop about 1.5-2 ATR). Without one, this cuts the
+    unprotected trades that did not work long before the hard stop.
     """
     limit = ctx.params.failed_entry_atr
-    if limit is None or ctx.adverse_atr < limit or ctx.position.targets_hit > 0:
+    pos = ctx.position
+    if limit is None or pos.stop is not None or ctx.adverse_atr < limit or pos.targets_hit > 0:
         return None
     return Decision(
         action="EXIT_FULL",
         confidence=0.6,
         rule="failed_entry",
         reasoning=(
-            f"Price {_fmt(ctx.market.price)} is {ctx.adverse_atr:.2f} ATR against entry {_fmt(ctx.position.entry)} "
-            f"with no target taken: the entry failed, exit before the hard stop."
+            f"Price {_fmt(ctx.market.price)} is {ctx.adverse_atr:.2f} ATR against entry {_fmt(pos.entry)} "
+            f"with no stop and no target taken: the entry failed, exit before the hard stop."
         ),
     )
 

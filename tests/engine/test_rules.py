@@ -86,7 +86,13 @@ CASES = [
     ("time exit scalp", ctx(100.5, style="scalp", opened_at=NOW - timedelta(hours=25)), "EXIT_FULL", "time_exit"),
     ("scalp within time holds", ctx(100.5, style="scalp", opened_at=NOW - timedelta(hours=5)), "HOLD", "hold"),
     ("quiet market holds", ctx(101.0, targets=[110.0]), "HOLD", "hold"),
-    ("failed entry: 0.5 ATR against, no target yet", ctx(98.9, targets=[110.0]), "EXIT_FULL", "failed_entry"),
+    (
+        "failed entry: no stop, 0.5 ATR against, no target yet",
+        ctx(98.9, stop=None, targets=[110.0]),
+        "EXIT_FULL",
+        "failed_entry",
+    ),
+    ("a stop the trader set is respected: no failed entry", ctx(98.9, targets=[110.0]), "HOLD", "hold"),
     (
         "after T1 a pullback is not a failed entry",
         ctx(98.9, targets=[100.5, 110.0], targets_hit=1, stop=98.0),
@@ -108,7 +114,12 @@ CASES = [
     ),
     (
         "a low-volume break never softens a failed entry's exit",
-        ctx(99.0, structure=report(major_breaks=[level(99.5, 3, "resistance", broken="down")]), volume_ratio=0.8),
+        ctx(
+            99.0,
+            stop=None,
+            structure=report(major_breaks=[level(99.5, 3, "resistance", broken="down")]),
+            volume_ratio=0.8,
+        ),
         "EXIT_FULL",
         "failed_entry",
     ),
