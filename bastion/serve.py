@@ -140,7 +140,11 @@ class Server:
         async def lead(term: asyncio.Event) -> None:
             delivery = None
             if senders:
-                delivery = asyncio.create_task(DeliveryWorker(self.services.sessions, senders).run(term))
+                delivery = asyncio.create_task(
+                    DeliveryWorker(
+                        self.services.sessions, senders, lease_s=self.services.settings.bot.outbox_lease_s
+                    ).run(term)
+                )
             try:
                 await jobs.lead(term)
             finally:
@@ -153,13 +157,14 @@ class Server:
         s = self.services.settings
         if self.telegram is not None and self.telegram.mode == "webhook":
             # Each update is stored in the inbox table before the 200 answer, and handled once by one worker.
-            self.inbox = WebhookInbox(self.services.sessions, self.telegram)
+            self.inbox = WebhookInbox(self.services.sessions, self.telegram, lease_s=s.api.inbox_lease_s)
         app = create_app(
             database_ok=database_check(self.services.engine),
             telegram=self.inbox,
             telegram_secret=s.telegram.webhook_secret.get_secret_value() or None,
             update_loop=self.telegram,
             version=__version__,
+            leader=lambda: self.leadership is not None and self.leadership.is_leader,
         )
         config = uvicorn.Config(app, host=s.api.host, port=s.api.port, log_level="warning", lifespan="off")
         return uvicorn.Server(config)

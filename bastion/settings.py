@@ -190,6 +190,9 @@ class BotSettings(BaseModel):
     burst: int = Field(default=5, ge=1, le=100, description="Messages a user may send at once before the limit.")
     stream_interval_s: float = Field(default=1.0, ge=0.5, le=10, description="Seconds between streamed edits.")
     approval_sweep_s: float = Field(default=15.0, ge=1, le=600, description="Seconds between expiry sweeps.")
+    outbox_lease_s: float = Field(
+        default=60.0, ge=1, le=3600, description="Seconds a delivery worker holds claimed outbox rows unrenewed."
+    )
 
 
 class ApiSettings(BaseModel):
@@ -199,6 +202,12 @@ class ApiSettings(BaseModel):
     host: str = Field(default="127.0.0.1", description="Bind address.")
     port: int = Field(default=8080, ge=1, le=65535, description="Bind port.")
     signal_secret: SecretStr = Field(default=SecretStr(""), description="Shared secret / HMAC key for signal hooks.")
+    inbox_lease_s: float = Field(
+        default=120.0,
+        ge=1,
+        le=3600,
+        description="Seconds before another worker handles a stored webhook update its worker left unfinished.",
+    )
 
 
 class SchedulerSettings(BaseModel):

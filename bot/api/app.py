@@ -113,6 +113,7 @@ def create_app(
     version: str = "",
     max_body_bytes: int = MAX_BODY_BYTES,
     max_json_depth: int = MAX_JSON_DEPTH,
+    leader: Callable[[], bool] | None = None,
 ) -> FastAPI:
     """The API application; the Telegram route exists only when a sink and its secret are given."""
     app = FastAPI(title="Bastion", version=version or "0")
@@ -127,6 +128,8 @@ def create_app(
         """Liveness: database reachability and, with a channel, whether its update loop is moving."""
         db = await database_ok()
         body: dict[str, Any] = {"database": db, "version": version}
+        if leader is not None:
+            body["leader"] = leader()  # whether this worker runs the jobs and delivery (one per deployment)
         healthy = db
         if update_loop is not None:
             stall = update_loop.stall_reason()

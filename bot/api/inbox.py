@@ -105,6 +105,13 @@ class WebhookInbox:
             except Exception:  # it stays pending and is handled again after the lease: at-least-once
                 log.exception("could not mark %s update %s handled", self.platform, data.get("update_id"))
 
+    async def renew(self) -> None:
+        """Keep the leases of the updates this worker holds: a slow queue must not hand them to another."""
+        if not self._tasks:
+            return
+        async with self.sessions.begin() as session:
+            await inbox_repo.renew(session, self.worker_id, platform=self.platform, lease=self.lease)
+
     async def recover(self, limit: int = 500) -> int:
         """Claim and handle updates whose worker died after answering; returns how many were taken."""
         async with self.sessions.begin() as session:
@@ -124,10 +131,12 @@ class WebhookInbox:
             return await inbox_repo.prune(session, older_than=utcnow() - self.retention)
 
     async def run(self, stop: asyncio.Event, every_s: float | None = None) -> None:
-        """Recover stale updates every `every_s` (a quarter lease) until `stop`; then wait for those in hand."""
+        """Renew this worker's leases and recover stale updates every `every_s` (a quarter lease) until `stop`;
+        then wait for the updates in hand."""
         interval = every_s if every_s is not None else self.lease.total_seconds() / 4
         while not stop.is_set():
             try:
+                await self.renew()
                 await self.recover()
             except Exception:
                 log.exception("inbox recovery failed")

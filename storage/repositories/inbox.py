@@ -72,6 +72,24 @@ async def claim_stale(
     return sorted(rows, key=lambda r: r.id or 0)
 
 
+async def renew(
+    session: AsyncSession, worker: str, *, platform: str, lease: timedelta, now: datetime | None = None
+) -> int:
+    """Extend the lease of every pending update `worker` holds (queued or being handled); returns how many."""
+    now = now or utcnow()
+    result = await session.execute(
+        update(InboxUpdate)
+        .where(
+            InboxUpdate.claimed_by == worker,
+            InboxUpdate.platform == platform,
+            InboxUpdate.status == InboxStatus.PENDING.value,
+        )
+        .values(lease_until=now + lease)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
 async def mark_done(session: AsyncSession, row_id: int, now: datetime | None = None) -> None:
     """Record that the update was handled."""
     await session.execute(

@@ -92,3 +92,18 @@ async def test_two_workers_receiving_every_update_twice_handle_each_once(
     assert set(handled) == set(range(1000)), f"{1000 - len(handled)} lost"
     assert max(handled.values()) == 1, "an update was handled twice"
     assert a.stored > 0 and b.stored > 0
+
+
+async def test_a_live_worker_with_a_slow_queue_keeps_its_updates(sessions: async_sessionmaker[AsyncSession]) -> None:
+    handled: Counter[int] = Counter()
+    busy = WebhookInbox(sessions, Processor(handled), worker_id="busy", lease_s=0.5)  # its handlers are all taken
+    for n in range(1, 4):
+        await busy.feed({"update_id": n})
+    other = _inbox(sessions, handled, "other", lease_s=0.5)
+    for _ in range(3):
+        await asyncio.sleep(0.3)
+        await busy.renew()
+    assert await other.recover() == 0  # 0.9 s > the lease, but renewed: nobody else handles them
+    busy.ready.set()
+    await busy.drain()
+    assert handled == {1: 1, 2: 1, 3: 1}
