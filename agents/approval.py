@@ -22,6 +22,7 @@ from storage.models import Approval, ApprovalStatus, ExchangeAccount
 from storage.repositories import approvals as approvals_repo
 from storage.repositories import audit
 from tools.agent_tools import PROPOSE_ORDER, ToolContext
+from tools.agent_tools.batch import BATCH, changed_set
 from tools.agent_tools.registry import TRADER_ONLY_NOTICE
 from tools.exchange.models import IntentKind, OrderIntent, OrderRole, PlaceResult, Position, PositionSide
 
@@ -171,6 +172,8 @@ async def _place(deps: AgentDeps, pending: dict[str, Any], user_id: int) -> str:
     if account_row is None:
         return "The account of this order no longer exists; nothing was placed."
     account = await deps.open_account(account_row)
+    if row.intent.get("kind") == BATCH:
+        return await _place_batch(deps, pending, token, row.intent, account_row, account)
     fields = dict(row.intent)
     shown = shown_position(fields.pop("position", None), fields["symbol"])
     intent = OrderIntent(intent_id=intent_id_for(token), **fields)
@@ -202,6 +205,60 @@ async def _place(deps: AgentDeps, pending: dict[str, Any], user_id: int) -> str:
     if intent.kind is IntentKind.OPEN and outcome.result is not None:
         message = entry_fill_text(outcome.result)
     return render_outcome(pending, outcome.status, message, outcome.realised_pnl)
+
+
+async def _place_batch(
+    deps: AgentDeps, pending: dict[str, Any], token: str, intent: dict[str, Any], row: ExchangeAccount, account: Any
+) -> str:
+    """Flatten winners / close all / cancel all: the set read again (changed → nothing placed), then each item
+    through the executor (guards, access, its own intent id `appr:<token>:<n>`, audit)."""
+    action, items = intent["action"], intent["items"]
+    positions = await account.positions() if action != "cancel_all" else []
+    orders = await account.open_orders() if action == "cancel_all" else []
+    changed = changed_set(action, items, positions, orders)
+    if changed is not None:
+        async with deps.sessions.begin() as session:
+            await audit.record(
+                session,
+                "guard_refused",
+                user_id=row.user_id,
+                account_id=row.id,
+                ref=intent_id_for(token),
+                data={"action": action, "reasons": [changed]},
+            )
+            await approvals_repo.record_result(session, token, {"status": "refused", "message": changed})
+        return f"Not executed: {changed}."
+    lines, statuses, pnl = [], [], 0.0
+    for i, item in enumerate(items):
+        fields = dict(item)
+        shown = shown_position(fields.pop("position", None), fields["symbol"])
+        one = OrderIntent(intent_id=f"{intent_id_for(token)}:{i}", **fields)
+        if one.kind is IntentKind.CANCEL and one.order_id not in {o.id for o in await account.open_orders()}:
+            # Cancelling an entry cancels its waiting stop and target too: already gone, by this very batch.
+            statuses.append("duplicate")
+            lines.append(f"- {one.symbol} order {one.order_id}: cancelled with its entry")
+            continue
+        outcome = await deps.executor.execute_approved_intent(
+            row=row, account=account, intent=one, position=None, action=f"manual_{action}", shown=shown
+        )
+        statuses.append(outcome.status)
+        pnl += outcome.realised_pnl or 0.0
+        what = (
+            f"{one.symbol} {shown.side.value} {_plain(shown.size)}" if shown else f"{one.symbol} order {one.order_id}"
+        )
+        done = {"placed": "done", "duplicate": "already done"}.get(outcome.status, outcome.status)
+        extra = f", PnL {outcome.realised_pnl:+.2f} USDT" if outcome.realised_pnl is not None else ""
+        lines.append(f"- {what}: {done}{extra}{'' if outcome.placed else ' (' + outcome.message + ')'}")
+    ok = [s for s in statuses if s in ("placed", "duplicate")]
+    status = "placed" if len(ok) == len(statuses) else "failed" if not ok else "partial"
+    async with deps.sessions.begin() as session:
+        await approvals_repo.record_result(
+            session, token, {"status": status, "message": "; ".join(lines), "realised_pnl": pnl if pnl else None}
+        )
+    head = pending.get("summary", "").split("\n")[0]
+    verdict = {"placed": "Executed", "partial": "Partly executed", "failed": "Not executed"}[status]
+    total = f"\nRealised PnL {pnl:+.2f} USDT." if action != "cancel_all" and ok else ""
+    return f"{verdict}: {head}\n" + "\n".join(lines) + total
 
 
 def entry_fill_text(result: PlaceResult) -> str:

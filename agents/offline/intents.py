@@ -294,6 +294,21 @@ def _is_size(text: str) -> bool:
     return _number_after("entry", text) is not None and _number_after(_STOP, text) is not None
 
 
+_WINNERS = re.compile(r"\b(?:winners|winning|profitable|in profit|green)\b")
+_ALL = re.compile(r"\b(?:all|everything|every)\b")
+
+
+def _batch(text: str, symbol: str | None) -> str | None:
+    """flatten_winners ("flatten all winners"), close_all ("close everything"), cancel_all ("cancel all orders")."""
+    if _has(text, "flatten", "close", "exit", "take profit on") and _WINNERS.search(text):
+        return "flatten_winners"
+    if symbol is None and _has(text, "close", "flatten", "exit") and _ALL.search(text):
+        return "close_all"
+    if _has(text, "cancel") and (_ALL.search(text) or _has(text, "orders")) and symbol is None:
+        return "cancel_all"
+    return None
+
+
 def parse_request(raw: str) -> Request:
     """Map a message to one of the requests the offline model knows."""
     text = raw.strip().lstrip("/").lower()
@@ -304,6 +319,8 @@ def parse_request(raw: str) -> Request:
         return Request("help")
     if is_entry(text):
         return replace(base, kind="open", entry_args=tuple(sorted(parse_entry(text).items())))
+    if (batch := _batch(text, symbol)) is not None:
+        return Request(batch)
     if _has(text, "breakeven", "break even", "break-even") and not _OFFSET.search(text):
         return replace(base, kind="breakeven")
     if _PARTIAL_CLOSE.search(text):

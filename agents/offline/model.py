@@ -194,6 +194,10 @@ def plan(req: Request, results: dict[str, Any]) -> list[Call] | str:
         return _order(req, results)
     if req.kind == "open":
         return _entry(req, results)
+    if req.kind in ("flatten_winners", "close_all", "cancel_all"):
+        if "propose_order" in results:
+            return str(results["propose_order"].get("summary", "Order proposed."))
+        return [("propose_order", {"symbol": "*", "action": req.kind})]
     if req.kind == "analyze":
         return _analyze(req, results)
     if req.kind == "help":

@@ -243,7 +243,7 @@ class EntryArgs(_Args):
     targets: list[Price] | None = Field(default=None, max_length=3)
     leverage: int | None = Field(default=None, ge=1, le=125)
     limit_price: Price | None = None
-    timeframe: Timeframe = "1h"
+    timeframe: Timeframe | None = None
 
     @model_validator(mode="after")
     def _complete(self) -> EntryArgs:
@@ -311,7 +311,7 @@ def build_registry(deps: CommandDeps) -> CommandRegistry:
     def order(action: str) -> Callable[[CommandCall], Awaitable[Outbound]]:
         async def handler(call: CommandCall) -> Outbound:
             a = call.args
-            args: dict[str, Any] = {"symbol": a.symbol, "action": action}
+            args: dict[str, Any] = {"symbol": getattr(a, "symbol", "*"), "action": action}
             if action == "open":
                 args |= a.model_dump(exclude_none=True, exclude={"symbol"})
             if action == "close":
@@ -511,6 +511,12 @@ def build_registry(deps: CommandDeps) -> CommandRegistry:
         Command("breakeven", "Move a position's stop to its entry (asks for confirmation)",
                 order("move_stop_breakeven"), SideArgs, "<symbol> [long|short]", "/breakeven btc", permission=T,
                 aliases=("be",)),
+        Command("flatten", "Close every position in profit (one confirmation listing them)",
+                order("flatten_winners"), permission=T),
+        Command("closeall", "Close every open position (one confirmation listing them)", order("close_all"),
+                permission=T),
+        Command("cancelall", "Cancel every open order (one confirmation listing them)", order("cancel_all"),
+                permission=T),
         Command("connect", "Connect an exchange account (keys are stored encrypted)", connect, ConnectArgs,
                 "<exchange> [api_key secret [passphrase]]", "/connect paper", permission=T, private_only=True,
                 parse=parse_connect),

@@ -4,6 +4,7 @@ the protective orders placed with the entry and triggered later, and every bad s
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -22,6 +23,16 @@ from tools.agent_tools.structure_data import structure_of
 from tools.exchange.models import OrderRole, PositionSide
 from tools.exchange.paper import PaperAccount
 from tools.structure.targets import plan_from_report
+
+# A moment of the simulated market at which the structure engine accepts a 1h plan for a SOL long (and some plan for
+# a SOL short): the tests read the same candles whatever the wall clock says.
+PINNED = datetime(2026, 11, 22, 12, 30, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def pinned(services: Services) -> None:
+    """Freeze the simulated market at `PINNED`."""
+    services.market.set_now(PINNED)  # type: ignore[attr-defined]
 
 
 async def _account(services: Services, user_id: int) -> Any:

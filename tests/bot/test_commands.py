@@ -194,7 +194,10 @@ async def test_order_commands_enter_the_graph_at_the_risk_check(sqlite_url: str,
     from tests.bot.test_core import RecordingReplier, said
 
     fast = {"burst": 50, "rate_per_minute": 600}
+    from tests.agents.test_entries import PINNED
+
     async with core_with(sqlite_url, tmp_path, allowed_users=[f"telegram:{ALICE}"], bot=fast) as (services, core):
+        services.market.set_now(PINNED)  # type: ignore[attr-defined]  # a moment with an accepted SOL long plan
         replier = RecordingReplier()
         for text in ("/connect paper", "/arm"):
             await core.handle(said(ALICE, text), replier)

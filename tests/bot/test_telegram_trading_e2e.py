@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from storage.repositories import users as users_repo
+from tests.agents.test_entries import PINNED
 from tests.bot.telegram_harness import ALICE, Running, bot_settings, executions, running, sol_size, telegram_services
 from tests.bot.test_telegram_e2e import buttons_of, reply_to
 from tests.fakes.telegram_api import FakeTelegram
@@ -22,6 +23,7 @@ async def bot(sqlite_url: str, tmp_path: Path) -> AsyncIterator[Running]:
         # Seven events in a few seconds: a person types slower than the default burst of 5 refills (20/min).
         settings.bot.burst = 10
         async with telegram_services(settings) as services, running(services, fake) as run:
+            services.market.set_now(PINNED)  # type: ignore[attr-defined]  # an accepted 1h plan for a SOL long
             yield run
 
 

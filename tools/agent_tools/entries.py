@@ -20,6 +20,8 @@ from tools.structure.targets import TradePlan, plan_from_report
 # Significant digits an entry size sized from risk keeps (rounded down, so the risk is never exceeded).
 SIZE_DIGITS = 4
 MIN_T1_R = 1.0
+# Where an automatic stop is looked for when no timeframe is typed, in this order.
+AUTO_TIMEFRAMES = ("1h", "4h", "15m")
 
 
 def _qty(value: Decimal) -> str:
@@ -94,13 +96,26 @@ async def propose_entry(
             f"(e.g. {args.side} {base.lower()} 1% stop auto)."
         )
     plan: TradePlan | None = None
+    timeframe = args.timeframe or AUTO_TIMEFRAMES[0]
     if args.auto_stop or not args.targets:
-        plan = await _plan(deps, symbol, args.side, entry, args.timeframe)
-        if args.auto_stop and (why := _plan_rejection(plan)) is not None:
-            raise ToolError(f"No entry: the structure plan for a {symbol} {args.side} is rejected ({why}).")
+        # A typed timeframe is the only one asked; otherwise the first plan the structure engine accepts, 1h first.
+        refusals: list[str] = []
+        for tf in (args.timeframe,) if args.timeframe else AUTO_TIMEFRAMES:
+            candidate = await _plan(deps, symbol, args.side, entry, tf)
+            why = _plan_rejection(candidate)
+            if plan is None or (why is None and _plan_rejection(plan) is not None):
+                plan, timeframe = candidate, tf
+            if why is None:
+                break
+            refusals.append(f"{tf}: {why}")
+        if args.auto_stop and plan is not None and _plan_rejection(plan) is not None:
+            raise ToolError(
+                f"No entry with an automatic stop: the structure plan for a {symbol} {args.side} is rejected "
+                f"({'; '.join(refusals)}). Give a stop yourself (`stop PRICE`) if you still want the trade."
+            )
     # Sized and checked with the stop exactly as it will be placed (the plan's is rounded to the tools' digits).
     stop = args.stop_price if args.stop_price is not None else float(_price(plan.stop))  # type: ignore[union-attr]
-    stop_source = "given" if args.stop_price is not None else f"structural, {args.timeframe} plan"
+    stop_source = "given" if args.stop_price is not None else f"structural, {timeframe} plan"
     where = "below" if d == 1 else "above"
     for ref_name, ref in (("entry", entry), ("current price", price)):
         if d * (ref - stop) <= 0:
@@ -122,6 +137,11 @@ async def propose_entry(
         sized = "given"
     else:
         risk_pct = args.risk_pct or max_risk
+        if risk_pct > max_risk:
+            raise ToolError(
+                f"Risk too high: {risk_pct:g}% of {capital:,.2f} USDT is above your maximum of {max_risk:g}% per trade "
+                "(`/settings risk` changes it)."
+            )
         size = position_size(capital, risk_pct, entry, stop, max_leverage=leverage)
         amount = _round_down(size.units)
         capped = f", capped by {leverage}x leverage" if size.capped else ""

@@ -7,7 +7,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Timeframe = Literal["15m", "1h", "4h", "1d"]
-OrderAction = Literal["open", "close", "set_stop", "set_take_profit", "move_stop_breakeven"]
+OrderAction = Literal[
+    "open", "close", "set_stop", "set_take_profit", "move_stop_breakeven", "flatten_winners", "close_all", "cancel_all"
+]
 
 
 class _Args(BaseModel):
@@ -72,7 +74,8 @@ class ProposeOrderArgs(AccountArgs):
     symbol: str = Field(min_length=1, max_length=40)
     action: OrderAction = Field(
         description="open (a new long/short: side, amount or risk_pct, stop_price or auto_stop), close (all or "
-        "close_pct), set_stop, set_take_profit, move_stop_breakeven"
+        "close_pct), set_stop, set_take_profit, move_stop_breakeven; flatten_winners, close_all, cancel_all (every "
+        "position in profit, every position, every open order: symbol may be '*')"
     )
     close_pct: float | None = Field(default=None, gt=0, le=100, description="Percent of the position to close")
     price: float | None = Field(default=None, gt=0, description="Trigger price for set_stop / set_take_profit")
@@ -88,4 +91,6 @@ class ProposeOrderArgs(AccountArgs):
     targets: list[float] | None = Field(default=None, max_length=3, description="Take-profit prices T1[, T2]")
     leverage: int | None = Field(default=None, ge=1, le=125)
     limit_price: float | None = Field(default=None, gt=0, allow_inf_nan=False, description="Limit entry price")
-    timeframe: Timeframe = Field(default="1h", description="Timeframe of the plan behind an automatic stop")
+    timeframe: Timeframe | None = Field(
+        default=None, description="Timeframe of the plan behind an automatic stop (default: 1h, then 4h, then 15m)"
+    )

@@ -18,6 +18,7 @@ from tools.agent_tools.base import (
     symbol_of,
     user_account,
 )
+from tools.agent_tools.batch import BATCH_ACTIONS, propose_batch
 from tools.agent_tools.entries import propose_entry
 from tools.agent_tools.schemas import PreferencesArgs, ProposeOrderArgs, SizeArgs
 from tools.calculators import kelly_fraction, position_size
@@ -91,12 +92,14 @@ def _check_side(direction: int, price: float, trigger: float, what: str, side: s
 
 async def propose_order(deps: ToolDeps, ctx: ToolContext, args: ProposeOrderArgs) -> dict[str, Any]:
     """Validate an order against the account, the position and a fresh price; return the exact proposal."""
-    symbol = symbol_of(args.symbol)
     row, account = await user_account(deps, ctx, args.account)
     if row.read_only:
         raise ToolError(f"Account {row.label!r} is read-only: arm it before orders can be proposed.")
     if row.mode == "off":
         raise ToolError(f"Account {row.label!r} is switched off.")
+    if args.action in BATCH_ACTIONS:
+        return {**await propose_batch(row, account, args.action), "reason": args.reason}
+    symbol = symbol_of(args.symbol)
     if args.action != "open":
         position = await find_position(account, symbol, args.side)
     ticker = await deps.market.ticker(symbol)
