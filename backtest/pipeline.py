@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from backtest.calibration import check as check_calibration
 from backtest.config import BacktestConfig
 from backtest.makers import Choices, decision_terms
+from backtest.metrics import correct
 from backtest.model_maker import CACHE_FILE, PromptCache, model_choices
 from backtest.outcomes import simulate
 from backtest.report import BacktestResult, build_result, write_all
@@ -86,7 +88,9 @@ def run_backtest(
         extra.append(asyncio.run(ask_model(run, model, out_dir, concurrency, model_progress)))
     makers = all_makers(run, extra)
     scores = score_all(run, extra)
-    result = build_result(run, makers, scores, attribution(run), time.perf_counter() - started)
+    hits = correct(run.rules.classes, run.rules.r, run.oracle_r, cfg.tie_r)
+    cal = check_calibration(run.rules_rule, run.rules.confidence, hits, run.scenarios.symbol, run.scenarios.bar)
+    result = build_result(run, makers, scores, attribution(run), time.perf_counter() - started, cal)
     files: list[Path] = []
     if out_dir is not None:
         files = write_all(run, result, {m.name: m.r for m in makers}, out_dir)

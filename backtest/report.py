@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, Field
 
+from backtest.calibration import CalibrationCheck
 from backtest.config import CLASSES, BacktestConfig
 from backtest.makers import Choices
 from backtest.metrics import Difference, MakerScore, RuleScore, difference
@@ -35,6 +36,9 @@ class BacktestResult(BaseModel):
         default_factory=dict, description="Per symbol (and 'all'): mean R of rules minus each baseline, paired"
     )
     attribution: list[RuleScore] = Field(default_factory=list)
+    calibration: CalibrationCheck | None = Field(
+        default=None, description="Rules' confidence fitted early, checked late"
+    )
     seconds: float | None = None
 
 
@@ -44,6 +48,7 @@ def build_result(
     scores: list[MakerScore],
     rules_attr: list[RuleScore],
     seconds: float | None = None,
+    calibration: CalibrationCheck | None = None,
 ) -> BacktestResult:
     """Summary document of a run."""
     sc = run.scenarios
@@ -70,6 +75,7 @@ def build_result(
         makers=scores,
         rules_vs=vs,
         attribution=rules_attr,
+        calibration=calibration,
         seconds=seconds,
     )
 
@@ -166,6 +172,18 @@ def markdown(result: BacktestResult) -> str:
                 f"{_pm(a.vs_exit.mean, a.vs_exit.se)} |"
                 for a in result.attribution
             ),
+            "",
+        ]
+    cal = result.calibration
+    if cal is not None:
+        lines += [
+            "## Rules confidence calibrated per rule (fitted on the earlier half of bars, checked on the later half)",
+            "",
+            f"Check period: {cal.check_n} scenarios (fit on {cal.fit_n}). ECE of the rules' own confidence "
+            f"{cal.raw_ece:.3f}; of the calibrated one {cal.ece:.3f}; accuracy "
+            + ("never falls" if cal.monotone else "falls somewhere")
+            + " as calibrated confidence rises: "
+            + ", ".join(f"[{b.low:.1f},{b.high:.1f}) n={b.n} acc {_pct(b.accuracy)}" for b in cal.bins if b.n),
             "",
         ]
     return "\n".join(lines) + "\n"
