@@ -178,8 +178,10 @@ class DeliveryWorker:
                 while (at := limiter.ready_at(chat.recipient, group, self.clock())) > self.clock():
                     await self.sleep(at - self.clock())
                 limiter.record(chat.recipient, self.clock())
-                outcome = await self._send_one(sender, limiter, row, stats)
-                limiter.delivered(chat.recipient, self.clock())
+                try:
+                    outcome = await self._send_one(sender, limiter, row, stats)
+                finally:  # even a failed bookkeeping write frees the request's slot
+                    limiter.delivered(chat.recipient, self.clock())
             if outcome != "sent":
                 if outcome == "gone":
                     stats.gone_recipients.add(f"{chat.platform}:{chat.recipient}")

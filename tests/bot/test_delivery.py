@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections import defaultdict
 
 from sqlalchemy import select
@@ -208,3 +209,34 @@ async def test_a_clean_stop_gives_unsent_rows_back_at_once(sessions: async_sessi
         sessions, {"telegram": second}, clock=clock, sleep=clock.sleep, wall=clock.wall, worker_id="b"
     ).drain()
     assert stats.sent == 2 and [p["n"] for _, _, p in second.sent] == [0, 1]
+
+
+class _SlowFirstSender(RecordingSender):
+    """Answers the first `slow` requests after 0.9 s, the rest at once; records when each one *arrives* (the
+    platform counts it then), which for a slow request is anywhere up to its answer: here, just before it."""
+
+    def __init__(self, slow: int) -> None:
+        super().__init__(VirtualClock())
+        self.slow = slow
+        self.arrivals: list[float] = []
+
+    async def send(self, recipient: str, payload: dict) -> None:
+        self.attempts += 1
+        if self.attempts <= self.slow:
+            await asyncio.sleep(0.9)
+        self.arrivals.append(time.monotonic())
+
+
+async def test_no_second_sees_more_than_30_arrivals_when_latencies_spread(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions.begin() as s:
+        for n in range(90):
+            await outbox.enqueue(s, platform="telegram", recipient=str(30_000 + n), payload={"n": n})
+    sender = _SlowFirstSender(slow=30)
+    stats = await DeliveryWorker(sessions, {"telegram": sender}).drain()  # real clock: latencies are real
+    assert stats.sent == 90
+    arrivals = sorted(sender.arrivals)
+    # Counted at their start, the 30 slow ones would arrive together with the next 30 (60 within one second).
+    worst = max(sum(1 for t in arrivals if a <= t < a + 1.0) for a in arrivals)
+    assert worst <= 30, f"{worst} arrivals within one second"
