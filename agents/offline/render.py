@@ -155,10 +155,20 @@ def _plan_line(name: str, plan: Data | None) -> str:
         return f"- {name}: no plan (not enough structure)."
     t = plan["targets"]
     t2 = f", T2 {p(t[1]['price'])}" if len(t) > 1 else ""
-    return (
+    line = (
         f"- {name}: entry {p(plan['entry'])}, T1 {p(t[0]['price'])}{t2}, stop {p(plan['stop'])} "
         f"({plan['stop_source']}), R:R {plan['rr_t1']:.2f} to T1"
     )
+    if plan.get("rejected"):
+        line += f"; rejected: {'; '.join(plan.get('reasons') or ['bad setup'])}"
+    return line
+
+
+def _now(s: Data) -> str:
+    """Where price is: the live price plans start from, beside the last close when they differ."""
+    if s.get("price") is None:
+        return f"close {p(s['close'])}"
+    return f"price {p(s['price'])} (last close {p(s['close'])})"
 
 
 def favoured_side(s: Data, wanted: str | None) -> str:
@@ -178,11 +188,12 @@ def analysis(s: Data, o: Data | None, z: Data | None, wanted: str | None) -> str
     phase = "break" if s.get("major_breaks") else "test" if near else "range (no level within 0.5 ATR)"
     trigger = near_r if side == "long" else near_s
     rr = plan["rr_t1"] if plan else 0.0
-    reasons = []
-    if rr < MIN_RR:
+    # The structure engine's own rejections (stop beyond the cap, T1 under 1R, no level to stop behind) first.
+    reasons = list(plan.get("reasons") or []) if plan else ["no plan could be built from the structure"]
+    if rr < MIN_RR and not any("T1" in r for r in reasons):
         # Written as a ratio ("1.5:1"): the grounding check reads it as a rule, not a price to find in the data.
         reasons.append(f"R:R to T1 is {rr:.2f}, below the {MIN_RR:g}:1 minimum")
-    if plan and plan["stop_source"] != "structure":
+    if plan and plan["stop_source"] != "structure" and not plan.get("rejected"):
         reasons.append("the stop is not behind a structure level")
     if (s["bias"] == "bullish" and side == "short") or (s["bias"] == "bearish" and side == "long"):
         reasons.append(f"the {s['timeframe']} bias is {s['bias']}")
@@ -196,7 +207,7 @@ def analysis(s: Data, o: Data | None, z: Data | None, wanted: str | None) -> str
         f"- Volume profile: POC {p(s['profile']['poc'])}, value area {p(s['profile']['val'])} - "
         f"{p(s['profile']['vah'])}",
         "**2. Entry setup**",
-        f"- Phase: {phase}; close {p(s['close'])}, ATR {p(s['atr'])}.",
+        f"- Phase: {phase}; {_now(s)}, ATR {p(s['atr'])}.",
     ]
     if trigger:
         verb = "above" if side == "long" else "below"

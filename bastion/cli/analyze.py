@@ -32,32 +32,39 @@ def _provider(data_dir: Path | None) -> MarketData:
     return SimulatedMarketData(seed=0)
 
 
-async def _fetch(md: MarketData, symbol: str, tf: str, bars: int) -> pd.DataFrame:
+async def _fetch(md: MarketData, symbol: str, tf: str, bars: int) -> tuple[pd.DataFrame, float | None]:
+    """Closed candles and the live price (None when the provider has no ticker for it)."""
     try:
-        return closed_candles(await md.ohlcv(symbol, tf, bars + 1), tf).iloc[-bars:]
+        df = closed_candles(await md.ohlcv(symbol, tf, bars + 1), tf).iloc[-bars:]
+        try:
+            last: float | None = float((await md.ticker(symbol)).last)
+        except MarketDataError:
+            last = None  # plans then start from the last close, and say so
+        return df, last
     finally:
         await md.close()
 
 
 def _plan_line(plan: TradePlan) -> str:
     targets = ", ".join(f"{t.name} {fmt_price(t.price)} ({t.take_pct:.0f}%, {t.rr:.1f}R)" for t in plan.targets)
-    return (
+    line = (
         f"{plan.side:5s} entry {fmt_price(plan.entry)}  stop {fmt_price(plan.stop)} ({plan.stop_source}, "
         f"{plan.risk_atr:.1f} ATR)  {targets}"
     )
+    return line + (f"\n         REJECTED: {plan.reason}." if plan.rejected else "")
 
 
 def run_analyze(
     symbol: str, tf: str, data_dir: Path | None, bars: int = 1000
-) -> tuple[pd.DataFrame, StructureReport, bool]:
-    """Fetch closed candles and analyse them; returns (frame, report, simulated)."""
+) -> tuple[pd.DataFrame, StructureReport, bool, float | None]:
+    """Fetch closed candles and the live price and analyse them; returns (frame, report, simulated, live price)."""
     md = _provider(data_dir)
-    df = asyncio.run(_fetch(md, symbol, tf, bars))
+    df, last = asyncio.run(_fetch(md, symbol, tf, bars))
     if len(df) == 0:
         raise MarketDataError(f"No closed {tf} candles for {symbol}.")
     unified = md.resolve(symbol) if hasattr(md, "resolve") else symbol
     report = analyze_frame(df, unified, tf, config=StructureConfig(window=bars))
-    return df, report, bool(md.simulated)
+    return df, report, bool(md.simulated), last
 
 
 def register(app: typer.Typer) -> None:
@@ -74,6 +81,9 @@ def register(app: typer.Typer) -> None:
         bars: int = typer.Option(1000, "--bars", min=100, max=5000, help="Visible range in bars."),
         compact: bool = typer.Option(False, "--compact", help="Print the compact (model prompt) rendering."),
         as_json: bool = typer.Option(False, "--json", help="Print the StructureReport as JSON."),
+        max_stop_atr: float = typer.Option(
+            3.0, "--max-stop-atr", min=0.5, max=50.0, help="Reject plans whose structural stop is farther (ATR)."
+        ),
     ) -> None:
         """Market structure: levels, trendlines, volume profile, auto-support, stops and targets."""
         if tf not in TIMEFRAME_SECONDS:
@@ -84,7 +94,7 @@ def register(app: typer.Typer) -> None:
             _err.print(f"Error: cannot write the chart to {chart}: folder {chart.parent} does not exist.")
             raise typer.Exit(2)
         try:
-            df, report, simulated = run_analyze(symbol, tf, data_dir, bars)
+            df, report, simulated, live = run_analyze(symbol, tf, data_dir, bars)
         except MarketDataError as exc:
             _err.print(f"Error: {exc.user_message}")
             raise typer.Exit(1) from None
@@ -94,13 +104,17 @@ def register(app: typer.Typer) -> None:
             if simulated:
                 _out.print("SIMULATED market data (offline default; pass --data-dir for real candles)\n")
             _out.print(report.compact() if compact else report.human())
-            _out.print("\nTrade plans from structure:")
+            start = f"live price {fmt_price(live)}" if live is not None else f"last close {fmt_price(report.close)}"
+            _out.print(f"\nTrade plans from structure (from the {start}):")
             for side in ("long", "short"):
-                _out.print("  " + _plan_line(plan_from_report(report, side)))
+                plan = plan_from_report(report, side, price=live, max_stop_atr=max_stop_atr)
+                _out.print("  " + _plan_line(plan))
         if chart is not None:
             from tools.charts import PositionLines, render_structure_chart
 
-            plan = plan_from_report(report, "long" if report.bias >= 0 else "short")
+            plan = plan_from_report(
+                report, "long" if report.bias >= 0 else "short", price=live, max_stop_atr=max_stop_atr
+            )
             png = render_structure_chart(
                 df, report, PositionLines(plan.entry, plan.stop, [t.price for t in plan.targets], plan.side)
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import struct
 from pathlib import Path
 
@@ -78,6 +79,22 @@ def test_analyze_command_on_real_candles(cli: typer.Typer, ohlcv_dir: Path, tmp_
     assert "BTC/USDT" in res.output and "POC" in res.output and "stop" in res.output
     assert "SIMULATED" not in res.output
     assert png_size(out.read_bytes())[0] <= 1280
+
+
+@pytest.mark.data
+def test_analyze_shows_holding_levels_and_rejects_bad_setups_with_reasons(cli: typer.Typer, ohlcv_dir: Path) -> None:
+    res = CliRunner().invoke(cli, ["analyze", "BTC", "--tf", "4h", "--data-dir", str(ohlcv_dir)])
+    assert res.exit_code == 0, res.output
+    rows = re.findall(r"^  [\d,.]+  grade (\d), (\d+) touches, (\w+), ", res.output, re.M)
+    assert rows and all(int(t) >= 2 and state == "holding" for _, t, state in rows)
+    assert "Trade plans from structure (from the live price" in res.output
+    # The last 1,000 BTC 4h bars sit under every holding support: both setups are refused, each with why.
+    assert res.output.count("REJECTED: ") == 2
+    assert "no holding level of grade 2+ below the entry" in res.output and "ATR cap" in res.output
+    # The cap is a setting: wide enough, the short's far structural stop is accepted (the long still is not).
+    wide_args = ["analyze", "BTC", "--tf", "4h", "--data-dir", str(ohlcv_dir), "--max-stop-atr", "25"]
+    wide = CliRunner().invoke(cli, wide_args)
+    assert wide.exit_code == 0 and "ATR cap" not in wide.output and wide.output.count("REJECTED: ") == 1
 
 
 def test_analyze_command_offline_is_labelled_simulated(cli: typer.Typer) -> None:

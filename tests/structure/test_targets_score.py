@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from tools.structure.analysis import analyze_arrays
@@ -43,9 +43,12 @@ level_lists = st.lists(st.tuples(st.floats(50, 150), st.integers(1, 3)), max_siz
 def test_long_short_mirror_symmetry(levels: list[tuple[float, int]], entry: float, atr: float, k: float) -> None:
     c = 200.0  # reflect every price around 100: p -> 200 - p
     long = plan_trade("long", entry, atr, [LevelRef(p, g) for p, g in levels], k_atr=k)
+    # Prices cannot go below zero, so the mirror holds where the long's targets reflect to positive prices.
+    assume(all(c - t.price > 0 for t in long.targets))
     short = plan_trade("short", c - entry, atr, [LevelRef(c - p, g) for p, g in levels], k_atr=k)
     assert short.stop == pytest.approx(c - long.stop, abs=1e-9)
     assert short.stop_source == long.stop_source
+    assert (short.rejected, len(short.reasons)) == (long.rejected, len(long.reasons))
     assert short.risk_per_unit == pytest.approx(long.risk_per_unit, abs=1e-9)
     assert [c - t.price for t in short.targets] == pytest.approx([t.price for t in long.targets], abs=1e-9)
     assert [t.take_pct for t in short.targets] == [t.take_pct for t in long.targets]

@@ -84,7 +84,11 @@ async def get_structure(deps: ToolDeps, ctx: ToolContext, args: StructureArgs) -
 
     async def load() -> dict[str, Any]:
         report, _ = await structure_of(deps, symbol, tf)
-        return structure_json(report, deps.market.simulated)
+        try:
+            live: float | None = float((await deps.market.ticker(symbol)).last)
+        except MarketDataError:
+            live = None  # plans then start from the last close
+        return structure_json(report, deps.market.simulated, price=live)
 
     return dict(await deps.results.get(("structure", symbol, tf), STRUCTURE_TTL_S, load))
 

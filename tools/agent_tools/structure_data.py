@@ -66,16 +66,21 @@ def plan_json(plan: TradePlan) -> dict[str, Any]:
             for t in plan.targets
         ],
         "rr_t1": round(plan.rr_t1, 2),
+        "rejected": plan.rejected,
+        "reasons": list(plan.reasons),
     }
 
 
-def structure_json(report: StructureReport, simulated: bool, per_side: int = 4) -> dict[str, Any]:
-    """Compact JSON of a report with both trade plans; every figure an answer may cite."""
+def structure_json(
+    report: StructureReport, simulated: bool, per_side: int = 4, price: float | None = None
+) -> dict[str, Any]:
+    """Compact JSON of a report with both trade plans (from the live `price` when known); every figure an
+    answer may cite."""
     p = report.profile
     plans: dict[str, Any] = {}
     for side in ("long", "short"):
         try:
-            plans[side] = plan_json(plan_from_report(report, side))
+            plans[side] = plan_json(plan_from_report(report, side, price=price))
         except ValueError:
             plans[side] = None
     return {
@@ -84,6 +89,7 @@ def structure_json(report: StructureReport, simulated: bool, per_side: int = 4) 
         "as_of": report.as_of_time.isoformat() if report.as_of_time else None,
         "simulated": simulated,
         "close": num(report.close),
+        "price": num(price) if price is not None else None,
         "atr": num(report.atr),
         "atr_pct": round(100 * report.atr / report.close, 2),
         "trend": _DIR[report.trend],

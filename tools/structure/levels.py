@@ -67,14 +67,14 @@ def grade_level(
 
     Respect is the lower bound of the respected share of decided touches (a failed touch counts
     against it), so a level earns grade 3 by evidence: 3+ touches and a bound of 0.7 (3 of 3 is
-    0.75, 5 of 6 0.66); grade 2: 2+ touches and a bound of 0.45. Strength, which ranks levels: up to 4 points
+    0.75, 5 of 6 0.66); grade 2: 2+ touches and a bound of 0.4. Strength, which ranks levels: up to 4 points
     for touches, 2 for the bound, 1 for heavy volume at the level, minus 1 when stale.
     """
     lb = respect_bound(reactions, decided)
     t = np.minimum(touches, 4).astype(np.float64)
     strength = t + 2.0 * lb + (volume_ratio >= 1.2) - (age_bars > window / 2)
     g3 = (touches >= 3) & (lb >= 0.7)
-    g2 = (touches >= 2) & (lb >= 0.45)
+    g2 = (touches >= 2) & (lb >= 0.4)
     grade = np.where(g3, 3, np.where(g2, 2, 1)).astype(np.int64)
     return grade, strength
 
