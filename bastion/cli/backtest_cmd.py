@@ -70,7 +70,8 @@ def register(app: typer.Typer) -> None:
         with Progress(*columns, console=_err, transient=False) as bar:
             runs = len(cfg.seeds or [cfg.seed])
             tasks = {s: bar.add_task(f"{s} scenarios", total=scenarios * runs) for s in cfg.symbols}
-            model_task = bar.add_task("model", total=scenarios * runs * len(cfg.symbols), visible=model is not None)
+            # Only positions still open at t are asked about: their count is known once the scenarios exist.
+            model_task = bar.add_task("model", total=None, visible=model is not None)
             try:
                 output = run_backtest(
                     data_dir,
