@@ -50,9 +50,40 @@ class ThreadedSqliteSaver(SqliteSaver):
     Same tables and format as AsyncSqliteSaver, so either can open the other's file.
     """
 
-    def __init__(self, conn: sqlite3.Connection, executor: ThreadPoolExecutor) -> None:
+    def __init__(self, conn: sqlite3.Connection, executor: ThreadPoolExecutor, *, keep: int | None = 1) -> None:
         super().__init__(conn)
         self._executor = executor
+        self.keep = keep  # checkpoints kept per thread (None: the whole history)
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Store a checkpoint, then drop the thread's checkpoints (and their writes) beyond the `keep` latest.
+
+        Every checkpoint holds the whole conversation, so a history of them grows with the square of its length;
+        resuming (an approval, the next turn) reads only the latest one and its pending writes."""
+        saved = super().put(config, checkpoint, metadata, new_versions)
+        if self.keep is not None:
+            conf = saved["configurable"]
+            args = (conf["thread_id"], conf.get("checkpoint_ns", ""))
+            with self.cursor() as cur:
+                cur.execute(
+                    "SELECT checkpoint_id FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = ? "
+                    "ORDER BY checkpoint_id DESC LIMIT 1 OFFSET ?",
+                    (*args, self.keep - 1),
+                )
+                oldest_kept = cur.fetchone()
+                if oldest_kept is not None:
+                    for table in ("checkpoints", "writes"):
+                        cur.execute(
+                            f"DELETE FROM {table} WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id < ?",
+                            (*args, oldest_kept[0]),
+                        )
+        return saved
 
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, partial(fn, *args, **kwargs))
@@ -123,9 +154,61 @@ def _connect(path: str, *, autocommit: bool) -> sqlite3.Connection:
     return conn
 
 
+def _pruned_postgres_saver() -> type:
+    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+
+    class _Pruned(AsyncPostgresSaver):
+        """AsyncPostgresSaver that keeps only the `keep` latest checkpoints per thread, and the blobs they use."""
+
+        def __init__(self, conn: Any, *, keep: int | None = 1) -> None:
+            super().__init__(conn)
+            self.keep = keep
+
+        async def aput(
+            self,
+            config: RunnableConfig,
+            checkpoint: Checkpoint,
+            metadata: CheckpointMetadata,
+            new_versions: ChannelVersions,
+        ) -> RunnableConfig:
+            """Store a checkpoint, then drop the thread's older ones, their writes and the blobs none uses."""
+            saved = await super().aput(config, checkpoint, metadata, new_versions)
+            if self.keep is not None:
+                conf = saved["configurable"]
+                await self._prune(conf["thread_id"], conf.get("checkpoint_ns", ""))
+            return saved
+
+        async def _prune(self, thread_id: str, ns: str) -> None:
+            async with self._cursor(pipeline=False) as cur:
+                await cur.execute(
+                    "SELECT checkpoint_id FROM checkpoints WHERE thread_id = %s AND checkpoint_ns = %s "
+                    "ORDER BY checkpoint_id DESC LIMIT 1 OFFSET %s",
+                    (thread_id, ns, self.keep - 1 if self.keep else 0),
+                )
+                row = await cur.fetchone()
+                if row is None:
+                    return
+                oldest = row["checkpoint_id"]
+                for table in ("checkpoints", "checkpoint_writes"):
+                    await cur.execute(
+                        f"DELETE FROM {table} WHERE thread_id = %s AND checkpoint_ns = %s AND checkpoint_id < %s",
+                        (thread_id, ns, oldest),
+                    )
+                # A blob is one channel's value at one version; keep those a remaining checkpoint points to.
+                await cur.execute(
+                    "DELETE FROM checkpoint_blobs b WHERE b.thread_id = %s AND b.checkpoint_ns = %s AND NOT EXISTS ("
+                    "SELECT 1 FROM checkpoints c WHERE c.thread_id = b.thread_id AND c.checkpoint_ns = b.checkpoint_ns "
+                    "AND c.checkpoint -> 'channel_versions' ->> b.channel = b.version)",
+                    (thread_id, ns),
+                )
+
+    return _Pruned
+
+
 @asynccontextmanager
-async def sqlite_persistence(path: Path | str) -> AsyncIterator[Persistence]:
-    """Checkpointer and store on one SQLite file, driven from one persistence thread."""
+async def sqlite_persistence(path: Path | str, keep: int | None = 1) -> AsyncIterator[Persistence]:
+    """Checkpointer and store on one SQLite file, driven from one persistence thread; `keep` checkpoints per
+    thread (None: all)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     # One thread: SQLite has one writer anyway, and a single thread keeps each connection on it.
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bastion-checkpoints")
@@ -134,7 +217,7 @@ async def sqlite_persistence(path: Path | str) -> AsyncIterator[Persistence]:
     try:
         saver_conn = await loop.run_in_executor(executor, partial(_connect, str(path), autocommit=False))
         store_conn = await loop.run_in_executor(executor, partial(_connect, str(path), autocommit=True))
-        saver = ThreadedSqliteSaver(saver_conn, executor)
+        saver = ThreadedSqliteSaver(saver_conn, executor, keep=keep)
         store = ThreadedSqliteStore(store_conn, executor)
         await loop.run_in_executor(executor, saver.setup)
         await loop.run_in_executor(executor, store.setup)
@@ -147,9 +230,8 @@ async def sqlite_persistence(path: Path | str) -> AsyncIterator[Persistence]:
 
 
 @asynccontextmanager
-async def postgres_persistence(url: str, pool_size: int = 5) -> AsyncIterator[Persistence]:
-    """AsyncPostgresSaver and AsyncPostgresStore on a connection pool."""
-    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+async def postgres_persistence(url: str, pool_size: int = 5, keep: int | None = 1) -> AsyncIterator[Persistence]:
+    """AsyncPostgresSaver and AsyncPostgresStore on a connection pool; `keep` checkpoints per thread (None: all)."""
     from langgraph.store.postgres.aio import AsyncPostgresStore
     from psycopg.rows import dict_row
     from psycopg_pool import AsyncConnectionPool
@@ -158,7 +240,7 @@ async def postgres_persistence(url: str, pool_size: int = 5) -> AsyncIterator[Pe
     async with AsyncConnectionPool(
         psycopg_url(url), min_size=1, max_size=max(2, pool_size), kwargs=kwargs, open=False
     ) as pool:
-        saver = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
+        saver = _pruned_postgres_saver()(pool, keep=keep)
         await saver.setup()
         store = AsyncPostgresStore(pool)  # type: ignore[arg-type]
         await store.setup()
@@ -169,8 +251,9 @@ async def postgres_persistence(url: str, pool_size: int = 5) -> AsyncIterator[Pe
 async def open_persistence(database: Any) -> AsyncIterator[Persistence]:
     """Persistence for `settings.database`: its own SQLite file, or the PostgreSQL database itself."""
     if database.is_sqlite:
-        async with sqlite_persistence(database.checkpoint_path) as p:
+        async with sqlite_persistence(database.checkpoint_path, keep=database.checkpoints_kept) as p:
             yield p
     else:
-        async with postgres_persistence(database.url.get_secret_value(), database.pool_size) as p:
+        url = database.url.get_secret_value()
+        async with postgres_persistence(url, database.pool_size, keep=database.checkpoints_kept) as p:
             yield p

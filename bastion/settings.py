@@ -72,6 +72,12 @@ class DatabaseSettings(BaseModel):
         default=Path("data/checkpoints.db"),
         description="SQLite file for agent conversation checkpoints when the database is SQLite.",
     )
+    checkpoints_kept: int | None = Field(
+        default=1,
+        ge=1,
+        le=1000,
+        description="Conversation checkpoints kept per thread (the latest is all a resume reads; null keeps all).",
+    )
 
     @field_validator("url", mode="before")
     @classmethod
