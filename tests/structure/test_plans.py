@@ -66,3 +66,22 @@ def test_plans_start_from_the_live_price_not_the_last_close() -> None:
         assert at_close.risk_per_unit - plan.risk_per_unit == pytest.approx(report.close - live)
     # A given entry still wins over the live price.
     assert plan_from_report(report, "long", entry=99.0, price=live).entry == 99.0
+
+
+def test_the_analyst_answer_uses_the_same_live_plans_and_shows_why_a_setup_is_rejected() -> None:
+    from agents.offline import render
+    from tools.agent_tools.structure_data import structure_json
+
+    t = np.arange(700)
+    close = 100 + 5 * np.sin(t / 25)
+    report = analyze_arrays(close + 0.3, close - 0.3, close, np.ones(len(close)), len(close) - 1, "T", "1h")
+    live = report.close - 0.8 * report.atr
+    data = structure_json(report, False, price=live)
+    long = plan_from_report(report, "long", price=live)
+    assert data["plans"]["long"]["entry"] == pytest.approx(live, rel=1e-5)
+    assert data["plans"]["long"]["reasons"] == long.reasons and long.rejected
+    text = render.analysis(data, None, None, "long")
+    assert f"price {render.p(live)} (last close {render.p(report.close)})" in text
+    verdict = text.split("**5. Verdict**")[1]
+    assert "Setup rejected: " in verdict and all(reason in verdict for reason in long.reasons)
+    assert "beyond the 3 ATR cap" in verdict

@@ -79,18 +79,27 @@ def grade_level(
     return grade, strength
 
 
-def _next_true(mask: np.ndarray) -> np.ndarray:
-    """n[r, j] = the first column k >= j where mask[r, k], else _NEVER (a reverse running minimum)."""
-    idx = np.where(mask, np.arange(mask.shape[1])[None, :], _NEVER)
-    return np.minimum.accumulate(idx[:, ::-1], axis=1)[:, ::-1]
+def _row_next(flat: np.ndarray, query: np.ndarray, n_bar: int) -> np.ndarray:
+    """Column of the first true cell at or after each flat `query` in its own row, else _NEVER.
+
+    `flat` holds the sorted flat indices (row * n_bar + column) of a mask's true cells: one binary
+    search per query instead of a running minimum over the whole levels x bars matrix.
+    """
+    k = np.searchsorted(flat, query)
+    row_end = (query // n_bar + 1) * n_bar
+    hit = np.minimum(k, len(flat) - 1)
+    ok = (k < len(flat)) & (flat[hit] < row_end) if len(flat) else np.zeros(len(query), bool)
+    return np.where(ok, flat[hit] % n_bar if len(flat) else 0, _NEVER)
 
 
-def _forward_fill_sign(side: np.ndarray) -> np.ndarray:
-    """The last non-zero value of each row at or before each column (0 before the first)."""
-    cols = np.where(side != 0, np.arange(side.shape[1])[None, :], -1)
-    last = np.maximum.accumulate(cols, axis=1)
-    out = np.take_along_axis(side, np.maximum(last, 0), axis=1)
-    return np.where(last >= 0, out, 0)
+def _last_per_row(flat: np.ndarray, values: np.ndarray, n_rows: int, n_bar: int, empty: int) -> np.ndarray:
+    """values at the last true cell of each row (`flat` sorted), `empty` for rows without one."""
+    out = np.full(n_rows, empty, dtype=np.int64)
+    if len(flat):
+        rows = flat // n_bar
+        last = np.flatnonzero(np.append(rows[1:] != rows[:-1], True))
+        out[rows[last]] = values[last]
+    return out
 
 
 def detect_levels(
@@ -139,54 +148,81 @@ def detect_levels(
     z_lo, z_hi = zone_low[:, None], zone_high[:, None]
     tt, buf, away = touch_tol_atr * atr_value, break_buffer_atr * atr_value, react_atr * atr_value
 
-    side = np.where(c > z_hi + buf, 1, np.where(c < z_lo - buf, -1, 0)).astype(np.int8)
-    side_ff = _forward_fill_sign(side)
-    prev = np.concatenate((side_ff[:, :1], side_ff[:, :-1]), axis=1)
-    cross = (side_ff != prev) & (prev != 0)  # a close through the level, to the other side
-    touch = (lo <= z_hi + tt) & (hi >= z_lo - tt)
-    ep_start = touch & ~np.concatenate((np.zeros((n_lv, 1), bool), touch[:, :-1]), axis=1)
-    # One id per run of touching bars; a run holding a close through is a break, not a touch.
-    ep_id = np.cumsum(ep_start, axis=1) + (np.arange(n_lv) * (n_bar + 1))[:, None]
-    broke_in_run = np.zeros(n_lv * (n_bar + 1), dtype=bool)
-    broke_in_run[ep_id[touch & cross]] = True
-    held = ep_start & ~broke_in_run[ep_id] & (prev != 0)
+    side = np.where(c > z_hi + buf, 1, np.where(c < z_lo - buf, -1, 0)).astype(np.int8).ravel()
+    # Sparse from here: closes off the zone, touch runs and crosses are few per level, so they are
+    # handled as sorted flat indices (row * n_bar + column) rather than as full matrices.
+    nz = np.flatnonzero(side)
+    sv = side[nz]
+    same_row = nz[1:] // n_bar == nz[:-1] // n_bar
+    flip = np.flatnonzero(same_row & (sv[1:] != sv[:-1])) + 1
+    cross_flat, cross_dir = nz[flip], sv[flip]  # a close through the level, to the other side
+    last_cross = _last_per_row(cross_flat, cross_flat % n_bar, n_lv, n_bar, -1)
+    last_dir = _last_per_row(cross_flat, cross_dir.astype(np.int64), n_lv, n_bar, 0)
+    now_side = _last_per_row(nz, sv.astype(np.int64), n_lv, n_bar, 0)
+
+    touch = np.flatnonzero(((lo <= z_hi + tt) & (hi >= z_lo - tt)).ravel())
+    t_rows = touch // n_bar
+    new_run = np.ones(len(touch), bool)
+    new_run[1:] = (np.diff(touch) != 1) | (t_rows[1:] != t_rows[:-1])
+    run_start = touch[new_run]
+    run_end = touch[np.append(new_run[1:], True)] if len(touch) else touch
+    run_row, run_col = run_start // n_bar, run_start % n_bar
+    # One flag per run of touching bars: a run holding a close through is a break, not a touch.
+    ri = np.searchsorted(run_start, cross_flat, side="right") - 1
+    in_run = (ri >= 0) & (cross_flat <= run_end[np.maximum(ri, 0)]) if len(run_start) else ri >= 0
+    broke = np.zeros(len(run_start), bool)
+    broke[ri[in_run]] = True
+    # The side price came from: the last close off the zone before the run's first bar.
+    prev = np.zeros(len(run_start), dtype=np.int8)
+    if len(nz):
+        k = np.searchsorted(nz, run_start) - 1
+        kk = np.maximum(k, 0)
+        prev = np.where((k >= 0) & (nz[kk] // n_bar == run_row), sv[kk], 0).astype(np.int8)
+    # A run on the window's first bar has no bar before it: its own close tells the side.
+    prev = np.where(run_col == 0, side[run_start], prev).astype(np.int8)
+    held = ~broke & (prev != 0)
     from_above, from_below = held & (prev > 0), held & (prev < 0)
+    failed_run = broke & (prev != 0)
 
-    # Respect: after the touch bar, a move `away` ATRs off the level before a close beyond it.
-    up_away, dn_away = _next_true(hi >= z_hi + away), _next_true(lo <= z_lo - away)
-    up_brk, dn_brk = _next_true(c > z_hi + buf), _next_true(c < z_lo - buf)
+    # Respect: after the touch bar, a move `away` ATRs off the zone before a close beyond it.
+    q = run_start + 1
+    up_away = _row_next(np.flatnonzero((hi >= z_hi + away).ravel()), q, n_bar)
+    dn_away = _row_next(np.flatnonzero((lo <= z_lo - away).ravel()), q, n_bar)
+    up_brk = _row_next(nz[sv > 0], q, n_bar)
+    dn_brk = _row_next(nz[sv < 0], q, n_bar)
+    # A run at the very last column has no bar after it: nothing is decided yet.
+    q_ok = run_col + 1 < n_bar
+    reacted = q_ok & ((from_above & (up_away < dn_brk)) | (from_below & (dn_away < up_brk)))
+    decided = q_ok & (
+        (from_above & (np.minimum(up_away, dn_brk) < _NEVER)) | (from_below & (np.minimum(dn_away, up_brk) < _NEVER))
+    )
 
-    def shifted(m: np.ndarray) -> np.ndarray:  # value at column j + 1 (bars after the touch bar)
-        return np.concatenate((m[:, 1:], np.full((n_lv, 1), _NEVER)), axis=1)
+    def per_row(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(run_row[mask], minlength=n_lv)
 
-    ua, da, ub, db = shifted(up_away), shifted(dn_away), shifted(up_brk), shifted(dn_brk)
-    reacted = (from_above & (ua < db)) | (from_below & (da < ub))
-    decided = (from_above & (np.minimum(ua, db) < _NEVER)) | (from_below & (np.minimum(da, ub) < _NEVER))
-
-    touches = held.sum(axis=1)
-    reactions = reacted.sum(axis=1)
-    # A run that closed through is a failed touch: counting only the held ones would flatter every level.
-    failed = (ep_start & broke_in_run[ep_id] & (prev != 0)).sum(axis=1)
-    n_decided = decided.sum(axis=1) + failed
+    touches, reactions = per_row(held), per_row(reacted)
+    highs, lows = per_row(from_below), per_row(from_above)
+    failed = per_row(failed_run)
+    n_decided = per_row(decided) + failed
     respect = reactions / np.maximum(n_decided, 1)
-    cols = np.arange(n_bar)[None, :]
-    held_cols = np.where(held, cols, -1)
-    last_held = held_cols.max(axis=1)
-    first_held = np.where(held, cols, n_bar).min(axis=1)
+    last_held = np.full(n_lv, -1, dtype=np.int64)
+    first_held = np.full(n_lv, n_bar, dtype=np.int64)
+    np.maximum.at(last_held, run_row[held], run_col[held])
+    np.minimum.at(first_held, run_row[held], run_col[held])
     if volume is None:
         vol_ratio = np.ones(n_lv)
     else:
-        v = volume[sl][None, :]
+        v = volume[sl]
         vmean = float(v.mean()) or 1.0
-        n_touch = touch.sum(axis=1)
-        vol_ratio = np.where(n_touch > 0, (touch * v).sum(axis=1) / np.maximum(n_touch, 1) / vmean, 0.0)
+        n_touch = np.bincount(t_rows, minlength=n_lv)
+        v_touch = np.bincount(t_rows, weights=v[touch % n_bar], minlength=n_lv)
+        vol_ratio = np.where(n_touch > 0, v_touch / np.maximum(n_touch, 1) / vmean, 0.0)
     last_touch = np.where(last_held >= 0, last_held + s, last_piv)
     first_touch = np.where(first_held < n_bar, first_held + s, first_piv)
 
-    last_cross = np.where(cross, cols, -1).max(axis=1)
-    now_side = side_ff[:, -1]
     # Proven in its current role: a touch from the side price is now on after the last close through.
-    retested = (np.where(held & (prev == now_side[:, None]), cols, -1).max(axis=1) > last_cross) | (last_cross < 0)
+    proof = held & (prev == now_side[run_row]) & (run_col > last_cross[run_row])
+    retested = (per_row(proof) > 0) | (last_cross < 0)
     broken = ~retested
     # A broken level keeps the grade it had before the run that broke it ("a grade 3 level broke").
     graded_n = n_decided - (broken & (failed > 0))
@@ -201,8 +237,8 @@ def detect_levels(
                 zone_low=float(zone_low[j]),
                 zone_high=float(zone_high[j]),
                 touches=int(touches[j]),
-                highs=int(from_below[j].sum()),
-                lows=int(from_above[j].sum()),
+                highs=int(highs[j]),
+                lows=int(lows[j]),
                 first_touch=int(first_touch[j]),
                 last_touch=int(last_touch[j]),
                 confirmed_at=int(confirmed[j]),
@@ -210,7 +246,7 @@ def detect_levels(
                 role="support" if mean[j] < ref else "resistance",
                 state="broken" if broken[j] else "holding",
                 broken_at=int(last_cross[j] + s) if crossed else None,
-                break_direction=("up" if side_ff[j, last_cross[j]] > 0 else "down") if crossed else None,
+                break_direction=("up" if last_dir[j] > 0 else "down") if crossed else None,
                 reactions=int(reactions[j]),
                 respect=float(respect[j]),
                 volume_ratio=float(vol_ratio[j]),
