@@ -269,7 +269,7 @@ def entry_fill_text(result: PlaceResult) -> str:
             if order.filled and order.average is not None:
                 parts.append(f"Filled {_plain(order.filled)} at {_plain(order.average, 8)}.")
             else:
-                parts.append(f"Limit order resting at {_plain(order.price or 0)}.")
+                parts.append(f"Limit order resting at {_plain(order.price or Decimal(0))}.")
         elif order.trigger_price is not None:
             what = "Stop" if order.role is OrderRole.STOP_LOSS else "Take-profit"
             parts.append(f"{what} order at {_plain(order.trigger_price)} placed (reduce-only).")

@@ -38,7 +38,9 @@ from storage.repositories import audit
 from storage.repositories import engine as engine_repo
 from storage.repositories import users as users_repo
 from storage.secrets import SecretBox, SecretsError
-from tools.agent_tools.base import PREFS_KEY, PreferenceStore, ToolContext, prefs_namespace
+from tools.agent_tools.base import PREFS_KEY, PreferenceStore, ToolContext, ToolError, prefs_namespace, user_account
+from tools.agent_tools.batch import order_line
+from tools.exchange.errors import AccountError
 from tools.exchange.ids import NEEDS_PASSWORD, PAPER, SUPPORTED_EXCHANGES
 from tools.market.base import UnknownSymbolError
 from tools.market.symbols import normalise_symbol
@@ -231,6 +233,12 @@ def parse_connect(tokens: list[str]) -> dict[str, Any]:
     return dict(zip(CONNECT_FIELDS, tokens, strict=False))
 
 
+class CancelArgs(_Args):
+    """One open order by its id, or all of them."""
+
+    order_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_:.-]+$")
+
+
 class EntryArgs(_Args):
     """A new position, in the shared entry grammar (`agents.offline.intents.ENTRY_USAGE`)."""
 
@@ -307,6 +315,25 @@ def build_registry(deps: CommandDeps) -> CommandRegistry:
             return await answer(deps, call, req, private)
 
         return handler
+
+    async def orders(call: CommandCall) -> Outbound:
+        toolkit = deps.chat.toolkit
+        try:
+            row, account = await user_account(toolkit.deps, ToolContext(user_id=call.user_id), None)
+            open_ = await account.open_orders()
+        except (ToolError, AccountError) as exc:
+            return Outbound(exc.user_message, private=True)
+        if not open_:
+            return Outbound(f"No open orders on account {row.label}.", private=True)
+        lines = [f"Open orders on account {row.label} ({len(open_)}):", *(order_line(o) for o in open_)]
+        lines.append("Cancel one with `/cancel <id>`, all with `/cancelall`.")
+        return Outbound("\n".join(lines), private=True)
+
+    async def cancel(call: CommandCall) -> Outbound:
+        a: CancelArgs = call.args
+        if a.order_id.lower() == "all":
+            return await propose(deps, call, {"symbol": "*", "action": "cancel_all"})
+        return await propose(deps, call, {"symbol": "*", "action": "cancel", "order_id": a.order_id})
 
     def order(action: str) -> Callable[[CommandCall], Awaitable[Outbound]]:
         async def handler(call: CommandCall) -> Outbound:
@@ -511,6 +538,9 @@ def build_registry(deps: CommandDeps) -> CommandRegistry:
         Command("breakeven", "Move a position's stop to its entry (asks for confirmation)",
                 order("move_stop_breakeven"), SideArgs, "<symbol> [long|short]", "/breakeven btc", permission=T,
                 aliases=("be",)),
+        Command("orders", "Your open orders (limit entries, stops, targets)", orders, permission=T),
+        Command("cancel", "Cancel an open order (asks for confirmation)", cancel, CancelArgs, "<order id|all>",
+                "/cancel all", permission=T),
         Command("flatten", "Close every position in profit (one confirmation listing them)",
                 order("flatten_winners"), permission=T),
         Command("closeall", "Close every open position (one confirmation listing them)", order("close_all"),

@@ -220,3 +220,19 @@ async def test_order_commands_enter_the_graph_at_the_risk_check(sqlite_url: str,
         await core.handle(said(ALICE, "/stop sol 1000000"), replier)  # refused by the risk check: no button
         assert "stop must be below" in replier.sent[-1].text and not replier.sent[-1].buttons
         assert await executions(services) == 1 and await sol_size(services, user_id) == pytest.approx(0.2)
+        # /orders lists the entry's stop and target; /cancel proposes exactly one of them.
+        from storage.repositories import accounts as accounts_repo
+        from tools.exchange.models import OrderRole
+
+        async with services.sessions() as session:
+            account = await services.open_account((await accounts_repo.list_accounts(session, user_id))[0])
+        tp = next(o for o in await account.open_orders() if o.role is OrderRole.TAKE_PROFIT)
+        await core.handle(said(ALICE, "/orders"), replier)
+        listed = replier.sent[-1].text
+        assert "Open orders on account paper (2):" in listed and tp.id in listed and "stop_loss" in listed
+        await core.handle(said(ALICE, f"/cancel {tp.id}"), replier)
+        assert "Cancel SOL/USDT:USDT sell take_profit_market (whole position) at" in replier.sent[-1].text
+        await core.press(press_of(ALICE, replier.sent[-1].buttons[0].data.split(":")[1]), replier)  # type: ignore[arg-type]
+        assert [o.role for o in await account.open_orders()] == [OrderRole.STOP_LOSS]
+        await core.handle(said(ALICE, "/cancel nosuchorder"), replier)
+        assert "No open order 'nosuchorder'" in replier.sent[-1].text and not replier.sent[-1].buttons

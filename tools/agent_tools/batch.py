@@ -44,7 +44,8 @@ def _pnl(p: Position) -> str:
     return f"{float(p.unrealised_pnl or 0):+,.2f} USDT"
 
 
-def _order_line(o: Order) -> str:
+def order_line(o: Order) -> str:
+    """One open order as a line people read (symbol, side, type, size, price, role, id)."""
     at = o.trigger_price if o.trigger_price is not None else o.price
     where = f" at {num(at):g}" if at is not None else ""
     size = f" {_qty(o.amount)}" if o.amount is not None else " (whole position)"
@@ -70,7 +71,7 @@ async def propose_batch(row: ExchangeAccount, account: Account, action: str) -> 
         if not orders:
             raise ToolError(f"There are no open orders on account {label}.")
         items = [_order_item(o, ref) for o in orders]
-        lines = [f"Cancel all {len(orders)} open order(s) on account {label}:", *(_order_line(o) for o in orders)]
+        lines = [f"Cancel all {len(orders)} open order(s) on account {label}:", *(order_line(o) for o in orders)]
     else:
         if not positions:
             what = "winning positions (none is in profit)" if action == "flatten_winners" else "open positions"
@@ -119,3 +120,27 @@ def changed_set(action: str, items: list[dict[str, Any]], positions: list[Positi
     if extra:
         return f"the {extra[0][0]} {extra[0][1]} was not in the list you approved; nothing was placed"
     return None
+
+
+async def propose_cancel(row: ExchangeAccount, account: Account, order_id: str | None) -> dict[str, Any]:
+    """The approval of cancelling one open order, found by its id among the account's open orders."""
+    orders = await account.open_orders()
+    found = next((o for o in orders if order_id and o.id == order_id), None)
+    if found is None:
+        have = ", ".join(o.id for o in orders) or "none"
+        raise ToolError(f"No open order {order_id!r} on account {row.label} (open: {have}).")
+    intent = {
+        "account_ref": f"account:{row.id}",
+        "symbol": found.symbol,
+        "kind": IntentKind.CANCEL.value,
+        "order_id": found.id,
+    }
+    line = order_line(found).removeprefix("- ")
+    return {
+        "account_id": row.id,
+        "account": row.label,
+        "symbol": found.symbol,
+        "action": "cancel",
+        "intent": intent,
+        "summary": f"Cancel {line} on account {row.label}",
+    }

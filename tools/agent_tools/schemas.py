@@ -8,7 +8,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Timeframe = Literal["15m", "1h", "4h", "1d"]
 OrderAction = Literal[
-    "open", "close", "set_stop", "set_take_profit", "move_stop_breakeven", "flatten_winners", "close_all", "cancel_all"
+    "open",
+    "close",
+    "set_stop",
+    "set_take_profit",
+    "move_stop_breakeven",
+    "cancel",
+    "flatten_winners",
+    "close_all",
+    "cancel_all",
 ]
 
 
@@ -91,6 +99,7 @@ class ProposeOrderArgs(AccountArgs):
     targets: list[float] | None = Field(default=None, max_length=3, description="Take-profit prices T1[, T2]")
     leverage: int | None = Field(default=None, ge=1, le=125)
     limit_price: float | None = Field(default=None, gt=0, allow_inf_nan=False, description="Limit entry price")
+    order_id: str | None = Field(default=None, max_length=64, description="The open order to cancel (action cancel)")
     timeframe: Timeframe | None = Field(
         default=None, description="Timeframe of the plan behind an automatic stop (default: 1h, then 4h, then 15m)"
     )

@@ -18,7 +18,7 @@ from tools.agent_tools.base import (
     symbol_of,
     user_account,
 )
-from tools.agent_tools.batch import BATCH_ACTIONS, propose_batch
+from tools.agent_tools.batch import BATCH_ACTIONS, propose_batch, propose_cancel
 from tools.agent_tools.entries import propose_entry
 from tools.agent_tools.schemas import PreferencesArgs, ProposeOrderArgs, SizeArgs
 from tools.calculators import kelly_fraction, position_size
@@ -99,6 +99,8 @@ async def propose_order(deps: ToolDeps, ctx: ToolContext, args: ProposeOrderArgs
         raise ToolError(f"Account {row.label!r} is switched off.")
     if args.action in BATCH_ACTIONS:
         return {**await propose_batch(row, account, args.action), "reason": args.reason}
+    if args.action == "cancel":
+        return {**await propose_cancel(row, account, args.order_id), "reason": args.reason}
     symbol = symbol_of(args.symbol)
     if args.action != "open":
         position = await find_position(account, symbol, args.side)
