@@ -109,6 +109,15 @@ def setup_side(lv: EntryLevels, setup_atr: float) -> int:
     return 1 if long_ok else -1 if short_ok else 0
 
 
+def tradable_setup(lv: EntryLevels, setup_atr: float) -> int:
+    """The setup side (see setup_side) when the structure plan a trader would be shown for it is not rejected
+    (the same plan_trade as analyze and the calculator); 0 otherwise."""
+    side = setup_side(lv, setup_atr)
+    if side and plan_trade("long" if side > 0 else "short", lv.close, lv.atr, lv.levels).rejected:
+        return 0
+    return side
+
+
 @dataclass(slots=True)
 class _Draft:
     rows: list[tuple[float, ...]]
@@ -133,13 +142,13 @@ def draft_group(ctx: ReplayContexts, cfg: BacktestConfig, group: int, size: int,
         levs = rng.choice(np.asarray(cfg.leverages, dtype=np.float64), size=n)
         entry_bar = t - age
         lv = ctx.entry_levels(entry_bar)
-        side = setup_side(lv, cfg.setup_atr) if want_setup else 0
+        side = tradable_setup(lv, cfg.setup_atr) if want_setup else 0
         # A setup entry scans back from the drawn bar to a setup (each try reads bars <= that entry only).
         tries = 1
         while want_setup and not side and tries <= cfg.setup_search and age + SETUP_STRIDE <= cfg.max_age:
             entry_bar, age, tries = entry_bar - SETUP_STRIDE, age + SETUP_STRIDE, tries + 1
             lv = ctx.entry_levels(entry_bar)
-            side = setup_side(lv, cfg.setup_atr)
+            side = tradable_setup(lv, cfg.setup_atr)
         kind = STRUCTURE if side else RANDOM
         side = side or random_side
         name = "long" if side > 0 else "short"

@@ -19,12 +19,13 @@ from backtest.metrics import clustered_se, cvar, score_maker
 from backtest.outcomes import Path as BarPath
 from backtest.outcomes import walk_plan
 from backtest.runner import attribution, run_scenarios, score_all
-from backtest.scenarios import ScenarioSet, bar_range, draft_group, generate
+from backtest.scenarios import STRUCTURE, ScenarioSet, bar_range, draft_group, generate
 from backtest.worker import position_at
 from bastion.cli.backtest_cmd import register
 from engine.risk.evaluate import evaluate
 from engine.risk.opinion import build_risk_context
 from tools.market.replay import ReplayMarketData
+from tools.structure.targets import plan_trade
 
 SMALL = BacktestConfig(symbols=["BTC"], scenarios=40, per_bar=4, chunk=3, workers=1)
 
@@ -140,6 +141,14 @@ def test_scenarios_are_open_positions_at_t(ohlcv_dir: Path) -> None:
     )  # fmt: skip
     np.testing.assert_array_equal(walked.targets_hit, sc.targets_hit)
     np.testing.assert_array_equal(walked.remaining, sc.remaining)
+    # Structure-setup entries are setups a trader would be offered: their plan (the analyze/calculator one) holds.
+    ctx = ReplayContexts(ReplayMarketData(ohlcv_dir), "BTC", "1h")
+    setups = generate(ctx, SMALL.model_copy(update={"structure_share": 1.0, "scenarios": 480}), range(10))
+    rows = np.flatnonzero(setups.kind == STRUCTURE)
+    assert len(rows)
+    for i in rows[:: max(1, len(rows) // 10)]:
+        lv = ctx.entry_levels(int(setups.entry_bar[i]))
+        assert not plan_trade("long" if setups.d[i] > 0 else "short", lv.close, lv.atr, lv.levels).rejected
     scores = {s.name: s for s in score_all(run)}
     assert scores["oracle"].overall.accuracy == 1.0 and scores["oracle"].overall.regret == 0.0
     for name in ("always-HOLD", "always-EXIT", "random"):
