@@ -72,6 +72,9 @@ _ENTRY_START = re.compile(
     r"|\b(?:open|go|enter|take|place|start)\s+(?:me\s+)?(?:a\s+|an\s+)?(?:new\s+)?(long|short)\b"
 )
 _NUM = r"\$?(\d[\d,]*(?:\.\d+)?(?:e[+-]?\d+)?|\.\d+)(k)?"
+# "stop 3% below": an entry's stop is a price or the structural one; a percentage is never read as either (nor as
+# the risk), it gets a question instead.
+_ENTRY_STOP_PCT = re.compile(rf"\b(?:stop[ -]?loss|stop|sl)\b(?:\s+(?:at|@|=|to|of|is|on))?\s*{_NUM}\s*%")
 _ENTRY_STOP = re.compile(
     rf"\b(?:stop[ -]?loss|stop|sl)\b(?:\s+(?:at|@|=|to|of|is|on))?\s*(?:{_NUM}(?![\d.%x])|(auto\w*|structur\w*|"
     r"above|below|under|over|behind|beyond)\b)"
@@ -114,7 +117,10 @@ def parse_entry(text: str, side: str | None = None) -> dict[str, object]:
     if side:
         out["side"] = side
     rest = low
-    if m := _ENTRY_STOP.search(rest):
+    if m := _ENTRY_STOP_PCT.search(rest):
+        out["relative_stop"] = m.group(0)
+        rest = rest[: m.start()] + " " + re.sub(r"^\s*(?:below|under|above|over)\b", " ", rest[m.end() :])
+    elif m := _ENTRY_STOP.search(rest):
         if m.group(1) is not None:
             out["stop_price"] = _amount_text(m.group(1), m.group(2))
         else:

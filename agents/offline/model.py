@@ -261,6 +261,11 @@ def _entry(req: Request, results: dict[str, Any]) -> list[Call] | str:
     if "propose_order" in results:
         return str(results["propose_order"].get("summary", "Order proposed."))
     args = dict(req.entry_args)
+    if (relative := args.pop("relative_stop", None)) is not None:
+        return (
+            f"An entry's stop is a price or the structural one, not {relative!r}: write `stop` and the price, "
+            "or `stop auto` for the structural stop."
+        )
     if "symbol" not in args:
         return f"Which symbol? For example: {ENTRY_EXAMPLES[0]}"
     if "amount" not in args and "risk_pct" not in args:

@@ -96,3 +96,12 @@ async def test_take_profit_above_entry_and_questions_for_what_is_missing(service
         none = await chat.ask(ctx(user_id), "i2", "set stop 2% below entry on my eth long")
         assert none.approval is None and "no open ETH long position" in none.text
     assert await executions(services) == 0
+
+
+def test_an_entry_stop_in_percent_is_never_read_as_a_price_or_a_risk() -> None:
+    from agents.offline.intents import parse_entry
+
+    args = parse_entry("long 0.1 sol stop 3% below")
+    assert "stop_price" not in args and "risk_pct" not in args
+    assert args["relative_stop"] == "stop 3%" and args["amount"] == 0.1
+    assert parse_entry("long 0.1 sol stop 3")["stop_price"] == 3.0  # a plain number is a price, as typed
