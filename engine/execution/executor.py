@@ -26,7 +26,7 @@ from storage.repositories import engine as engine_repo
 from storage.types import utcnow
 from tools.exchange.base import Account
 from tools.exchange.errors import AccountError, OrderStatusUnknownError
-from tools.exchange.models import IntentKind, OrderIntent, PlaceResult, Position, PositionSide
+from tools.exchange.models import IntentKind, OrderIntent, PlaceResult, Position, PositionSide, qty_text
 
 log = logging.getLogger(__name__)
 # A pending execution younger than this may still be in flight in another process: it is not looked up yet.
@@ -390,14 +390,11 @@ def position_change(shown: Position, live: Position | None, check_size: bool = T
         return f"the {shown.symbol} {shown.side.value} is no longer open; nothing was placed"
     if check_size and abs(live.size - shown.size) > shown.size * SIZE_TOLERANCE:
         return (
-            f"the {shown.symbol} {shown.side.value} is now {_qty(live.size)} {base}, not the {_qty(shown.size)} {base}"
+            f"the {shown.symbol} {shown.side.value} is now {qty_text(live.size)} {base}, "
+            f"not the {qty_text(shown.size)} {base}"
             " shown when you approved; nothing was placed. Ask again for a fresh proposal"
         )
     return None
-
-
-def _qty(value: Decimal) -> str:
-    return format(value.normalize(), "f")
 
 
 def _duplicate(intent_id: str, previous: Execution | None) -> ExecutionOutcome:

@@ -43,7 +43,7 @@ from storage.types import utcnow
 from tools.exchange.base import Account
 from tools.exchange.bulk import positions_of
 from tools.exchange.errors import AccountError
-from tools.exchange.models import Position
+from tools.exchange.models import Position, qty_text
 from tools.market.base import MarketDataError
 from tools.structure.targets import plan_from_report
 
@@ -502,15 +502,10 @@ def summarise(position: Position, decision: Decision) -> str:
     }
     what = labels.get(decision.action, decision.action)
     base = position.symbol.split("/")[0]
-    size = _qty(position.size)
+    size = qty_text(position.size)
     if decision.closes:
-        amount = _qty(position.size * Decimal(str(pct)) / 100)
+        amount = qty_text((position.size * Decimal(str(pct)) / 100).quantize(Decimal("1e-10")))
         held = f"close {amount} of {size} {base}"
     else:
         held = f"{size} {base} held"
     return f"{what} of {position.symbol} {position.side.value} ({held}): {decision.reasoning}"
-
-
-def _qty(value: Decimal) -> str:
-    """A size as typed: no exponent, no trailing zeros."""
-    return format(value.quantize(Decimal("1e-10")).normalize(), "f")

@@ -12,16 +12,12 @@ from typing import Any
 from storage.models import ExchangeAccount
 from tools.agent_tools.base import ToolError, num
 from tools.exchange.base import Account
-from tools.exchange.models import IntentKind, Order, Position
+from tools.exchange.models import IntentKind, Order, Position, qty_text
 
 BATCH = "batch"
 BATCH_ACTIONS = ("flatten_winners", "close_all", "cancel_all")
 # How far a position's size may move before the set counts as changed (the executor's tolerance).
 SIZE_TOLERANCE = Decimal("0.005")
-
-
-def _qty(value: Decimal) -> str:
-    return format(value.normalize(), "f")
 
 
 def _position_item(p: Position, account_ref: str) -> dict[str, Any]:
@@ -31,8 +27,8 @@ def _position_item(p: Position, account_ref: str) -> dict[str, Any]:
         "kind": IntentKind.CLOSE.value,
         "side": p.side.closing_side.value,
         "reduce_only": True,
-        "amount": _qty(p.size),
-        "position": {"side": p.side.value, "size": _qty(p.size)},
+        "amount": qty_text(p.size),
+        "position": {"side": p.side.value, "size": qty_text(p.size)},
     }
 
 
@@ -48,7 +44,7 @@ def order_line(o: Order) -> str:
     """One open order as a line people read (symbol, side, type, size, price, role, id)."""
     at = o.trigger_price if o.trigger_price is not None else o.price
     where = f" at {num(at):g}" if at is not None else ""
-    size = f" {_qty(o.amount)}" if o.amount is not None else " (whole position)"
+    size = f" {qty_text(o.amount)}" if o.amount is not None else " (whole position)"
     return f"- {o.symbol} {o.side.value} {o.type}{size}{where} ({o.role.value}, id {o.id})"
 
 
@@ -80,7 +76,8 @@ async def propose_batch(row: ExchangeAccount, account: Account, action: str) -> 
         head = "Flatten the winners" if action == "flatten_winners" else "Close all positions"
         lines = [f"{head} on account {label}, at market ({len(positions)}):"]
         lines += [
-            f"- {p.symbol} {p.side.value} {_qty(p.size)} {p.symbol.split('/')[0]}, PnL {_pnl(p)} now" for p in positions
+            f"- {p.symbol} {p.side.value} {qty_text(p.size)} {p.symbol.split('/')[0]}, PnL {_pnl(p)} now"
+            for p in positions
         ]
     lines.append("Nothing is placed if this set has changed when you press Approve.")
     return {
@@ -110,7 +107,7 @@ def changed_set(action: str, items: list[dict[str, Any]], positions: list[Positi
         if now is None:
             return f"the {key[0]} {key[1]} is no longer open; nothing was placed"
         if abs(now.size - size) > size * SIZE_TOLERANCE:
-            return f"the {key[0]} {key[1]} is now {_qty(now.size)}, not {_qty(size)}; nothing was placed"
+            return f"the {key[0]} {key[1]} is now {qty_text(now.size)}, not {qty_text(size)}; nothing was placed"
     # A position that now belongs to the set but was not shown (opened since, or turned into a winner).
     extra = [
         k

@@ -14,7 +14,7 @@ from tools.agent_tools.schemas import ProposeOrderArgs
 from tools.agent_tools.structure_data import structure_of
 from tools.calculators import position_size
 from tools.exchange.base import Account
-from tools.exchange.models import IntentKind, OrderType, PositionSide
+from tools.exchange.models import IntentKind, OrderType, PositionSide, qty_text
 from tools.structure.targets import TradePlan, plan_from_report
 
 # Significant digits an entry size sized from risk keeps (rounded down, so the risk is never exceeded).
@@ -22,10 +22,6 @@ SIZE_DIGITS = 4
 MIN_T1_R = 1.0
 # Where an automatic stop is looked for when no timeframe is typed, in this order.
 AUTO_TIMEFRAMES = ("1h", "4h", "15m")
-
-
-def _qty(value: Decimal) -> str:
-    return format(value.normalize(), "f")
 
 
 def _round_down(value: float, digits: int = SIZE_DIGITS) -> Decimal:
@@ -38,7 +34,7 @@ def _round_down(value: float, digits: int = SIZE_DIGITS) -> Decimal:
 
 def _price(value: float) -> str:
     """A price as a decimal string with the tool outputs' significant digits."""
-    return _qty(Decimal(str(num(value))))
+    return qty_text(Decimal(str(num(value))))
 
 
 def _fmt(value: float | None) -> str:
@@ -85,7 +81,7 @@ async def propose_entry(
     held = [p for p in await account.positions(symbol) if p.side is not side]
     if held:
         raise ToolError(
-            f"You hold a {symbol} {held[0].side.value} of {_qty(held[0].size)} {base}: close it first "
+            f"You hold a {symbol} {held[0].side.value} of {qty_text(held[0].size)} {base}: close it first "
             f"(an opposite entry would net against it instead of opening a {args.side})."
         )
     limit = args.limit_price
@@ -152,7 +148,7 @@ async def propose_entry(
     risk_pct_of_capital = 100.0 * risk_usd / capital
     if risk_pct_of_capital > max_risk * (1 + 1e-9):
         raise ToolError(
-            f"Risk too high: {_qty(amount)} {base} with the stop at {_fmt(stop)} risks {risk_usd:,.2f} USDT = "
+            f"Risk too high: {qty_text(amount)} {base} with the stop at {_fmt(stop)} risks {risk_usd:,.2f} USDT = "
             f"{risk_pct_of_capital:.2f}% of {capital:,.2f} USDT, above your maximum of {max_risk:g}% per trade "
             "(`/settings risk` changes it). Use a smaller size or a closer stop."
         )
@@ -184,7 +180,7 @@ async def propose_entry(
     margin = notional / leverage
     if margin > float(balance.free):
         raise ToolError(
-            f"Not enough margin: {_qty(amount)} {base} at {leverage}x needs {margin:,.2f} USDT, "
+            f"Not enough margin: {qty_text(amount)} {base} at {leverage}x needs {margin:,.2f} USDT, "
             f"{float(balance.free):,.2f} USDT is free. Use more leverage (`lev N`) or a smaller size."
         )
 
@@ -194,7 +190,7 @@ async def propose_entry(
         "symbol": symbol,
         "kind": IntentKind.OPEN.value,
         "side": side.opening_side.value,
-        "amount": _qty(amount),
+        "amount": qty_text(amount),
         "order_type": order_type.value,
         "stop_price": _price(stop),
         "leverage": leverage,
@@ -207,7 +203,7 @@ async def propose_entry(
     label = f"{row.label} ({row.exchange_id}{', simulated' if account.simulated else ''})"
     how = f"limit {_fmt(limit)}" if limit is not None else "market"
     lines = [
-        f"Open a {symbol} {args.side} of {_qty(amount)} {base} at {how} on account {label}, {leverage}x "
+        f"Open a {symbol} {args.side} of {qty_text(amount)} {base} at {how} on account {label}, {leverage}x "
         f"(size: {sized}). Price now {_fmt(price)}.",
         f"Entry {_fmt(entry)}, stop {_fmt(stop)} ({stop_source}), "
         + (", ".join(f"{n} {_fmt(p)} ({r:.2f}R)" for n, p, r in targets) if targets else "no target")

@@ -22,17 +22,12 @@ from tools.agent_tools.batch import BATCH_ACTIONS, propose_batch, propose_cancel
 from tools.agent_tools.entries import propose_entry
 from tools.agent_tools.schemas import PreferencesArgs, ProposeOrderArgs, SizeArgs
 from tools.calculators import kelly_fraction, position_size
-from tools.exchange.models import IntentKind, PositionSide
+from tools.exchange.models import IntentKind, PositionSide, qty_text
 
 # A live price older than this is not a basis for an order.
 MAX_PRICE_AGE_S = 120.0
 # Amounts to close are cut to this quantum (the paper account's), never rounded up past what is held.
 _QUANTUM = Decimal("1e-12")
-
-
-def _qty(value: Decimal) -> str:
-    """A size as typed: exact decimal digits, no exponent, no trailing zeros."""
-    return format(value.normalize(), "f")
 
 
 async def size_trade(deps: ToolDeps, ctx: ToolContext, args: SizeArgs) -> dict[str, Any]:
@@ -127,10 +122,10 @@ async def propose_order(deps: ToolDeps, ctx: ToolContext, args: ProposeOrderArgs
         held = position.size
         amount = held if pct >= 100 else (held * Decimal(str(round(pct, 4))) / 100).quantize(_QUANTUM, ROUND_DOWN)
         if amount <= 0:
-            raise ToolError(f"{pct:g}% of {_qty(held)} {base} is too small to close.")
-        intent |= {"kind": IntentKind.CLOSE.value, "amount": _qty(amount)}
+            raise ToolError(f"{pct:g}% of {qty_text(held)} {base} is too small to close.")
+        intent |= {"kind": IntentKind.CLOSE.value, "amount": qty_text(amount)}
         what = "Close all" if pct >= 100 else f"Close {pct:g}%"
-        summary = f"{what} of the {symbol} {side_name} ({_qty(amount)} of {_qty(held)} {base}) at market"
+        summary = f"{what} of the {symbol} {side_name} ({qty_text(amount)} of {qty_text(held)} {base}) at market"
     elif args.action in ("set_stop", "set_take_profit"):
         if args.price is None:
             raise ToolError(f"{args.action} needs a price.")
@@ -144,7 +139,7 @@ async def propose_order(deps: ToolDeps, ctx: ToolContext, args: ProposeOrderArgs
         _check_side(direction, price, entry, "stop", side_name)
         intent |= {"kind": IntentKind.SET_STOP.value, "stop_price": str(Decimal(str(num(entry))))}
         summary = f"Move the stop of the {symbol} {side_name} to breakeven ({num(entry)})"
-    intent["position"] = {"side": side_name, "size": _qty(position.size)}
+    intent["position"] = {"side": side_name, "size": qty_text(position.size)}
     label = f"{row.label} ({row.exchange_id}{', simulated' if account.simulated else ''})"
     summary += f" on account {label}. Price now {num(price):g}."
     return {

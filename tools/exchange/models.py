@@ -144,10 +144,12 @@ class OrderIntent(BaseModel):
         )
 
 
-def _decimal_text(value: Decimal) -> str:
-    # 1.50 and 1.5 are the same intent: normalise, but never to exponent form ("1E+1").
-    text = format(value.normalize(), "f")
-    return text
+def qty_text(value: Decimal) -> str:
+    """A size or amount as people write it: 1.50 and 1.5 alike, never in exponent form ("1E+1")."""
+    return format(value.normalize(), "f")
+
+
+_decimal_text = qty_text  # 1.50 and 1.5 are the same intent
 
 
 class Balance(BaseModel):
