@@ -213,9 +213,12 @@ async def propose_entry(
         f"notional {notional:,.2f} USDT"
         + (f"; liquidation near {_fmt(liquidation)}" if liquidation is not None else "")
         + ".",
-        "The stop"
-        + (f" and a take-profit at {_fmt(targets[-1][1])}" if targets else "")
-        + " are placed as reduce-only trigger orders with the entry.",
+        (
+            f"The stop and a take-profit at {_fmt(targets[-1][1])} are placed as reduce-only trigger orders"
+            if targets
+            else "The stop is placed as a reduce-only trigger order"
+        )
+        + " with the entry.",
     ]
     return {
         "account_id": row.id,
