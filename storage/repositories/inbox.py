@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import InboxStatus, InboxUpdate
+from storage.repositories._lease import claim_leased, renew_leases
 from storage.types import utcnow
 
 
@@ -50,26 +51,11 @@ async def claim_stale(
     """Claim pending updates whose lease expired (their worker died after answering), oldest first."""
     now = now or utcnow()
     free = (
-        select(InboxUpdate.id)  # type: ignore[call-overload]
-        .where(
-            InboxUpdate.status == InboxStatus.PENDING.value,
-            InboxUpdate.platform == platform,
-            or_(InboxUpdate.lease_until.is_(None), InboxUpdate.lease_until <= now),  # type: ignore[union-attr, operator]
-        )
-        .order_by(InboxUpdate.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+        InboxUpdate.status == InboxStatus.PENDING.value,
+        InboxUpdate.platform == platform,
+        or_(InboxUpdate.lease_until.is_(None), InboxUpdate.lease_until <= now),  # type: ignore[union-attr, operator]
     )
-    rows = (
-        await session.scalars(
-            update(InboxUpdate)
-            .where(InboxUpdate.id.in_(free.scalar_subquery()))  # type: ignore[union-attr]
-            .values(claimed_by=worker, lease_until=now + lease)
-            .returning(InboxUpdate)
-            .execution_options(synchronize_session=False)
-        )
-    ).all()
-    return sorted(rows, key=lambda r: r.id or 0)
+    return await claim_leased(session, InboxUpdate, free, worker=worker, lease=lease, limit=limit, now=now)
 
 
 async def renew(
@@ -77,17 +63,12 @@ async def renew(
 ) -> int:
     """Extend the lease of every pending update `worker` holds (queued or being handled); returns how many."""
     now = now or utcnow()
-    result = await session.execute(
-        update(InboxUpdate)
-        .where(
-            InboxUpdate.claimed_by == worker,
-            InboxUpdate.platform == platform,
-            InboxUpdate.status == InboxStatus.PENDING.value,
-        )
-        .values(lease_until=now + lease)
-        .execution_options(synchronize_session=False)
+    held = (
+        InboxUpdate.claimed_by == worker,
+        InboxUpdate.platform == platform,
+        InboxUpdate.status == InboxStatus.PENDING.value,
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return await renew_leases(session, InboxUpdate, held, lease=lease, now=now)
 
 
 async def mark_done(session: AsyncSession, row_id: int, now: datetime | None = None) -> None:

@@ -9,6 +9,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Outbox, OutboxStatus
+from storage.repositories._lease import claim_leased, renew_leases
 from storage.repositories._upsert import insert_ignore
 from storage.types import utcnow
 
@@ -74,34 +75,19 @@ async def claim(
     claims are renewed. SQLite has one writer at a time, which gives the same exclusion.
     """
     now = now or utcnow()
-    free = select(Outbox.id).where(  # type: ignore[call-overload]
+    free = (
         Outbox.status == OutboxStatus.PENDING.value,
         Outbox.platform.in_(platforms),  # type: ignore[attr-defined]
         or_(Outbox.lease_until.is_(None), Outbox.lease_until <= now, Outbox.claimed_by == worker),  # type: ignore[union-attr, operator]
     )
-    free = free.order_by(Outbox.id).limit(limit).with_for_update(skip_locked=True)
-    claimed = (
-        await session.scalars(
-            update(Outbox)
-            .where(Outbox.id.in_(free.scalar_subquery()))  # type: ignore[union-attr]
-            .values(claimed_by=worker, lease_until=now + lease)
-            .returning(Outbox)
-            .execution_options(synchronize_session=False)
-        )
-    ).all()
-    return sorted(claimed, key=lambda r: r.id or 0)
+    return await claim_leased(session, Outbox, free, worker=worker, lease=lease, limit=limit, now=now)
 
 
 async def renew(session: AsyncSession, worker: str, lease: timedelta, now: datetime | None = None) -> int:
     """Extend the lease of every pending row `worker` holds; returns how many."""
     now = now or utcnow()
-    result = await session.execute(
-        update(Outbox)
-        .where(Outbox.claimed_by == worker, Outbox.status == OutboxStatus.PENDING.value)
-        .values(lease_until=now + lease)
-        .execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    held = (Outbox.claimed_by == worker, Outbox.status == OutboxStatus.PENDING.value)
+    return await renew_leases(session, Outbox, held, lease=lease, now=now)
 
 
 async def release(session: AsyncSession, worker: str) -> int:
