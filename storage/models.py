@@ -317,3 +317,13 @@ class PositionPlan(SQLModel, table=True):
     handled: dict[str, str] = _json(dict)  # condition key -> placed | proposed | refused | failed, this epoch
     opened_at: datetime = _ts()
     updated_at: datetime = _ts()
+
+
+class SignalNonce(SQLModel, table=True):
+    """A signal webhook signature already accepted: the same signature again is a replay and is refused."""
+
+    __tablename__ = "signal_nonces"
+
+    signature: str = Field(sa_type=sa.String(128), primary_key=True)
+    signed_at: datetime = Field(sa_type=UTCDateTime)
+    received_at: datetime = _ts(index=True)
