@@ -19,9 +19,9 @@ from bastion.app import Services
 from bot.api.app import create_app, database_check
 from bot.api.inbox import WebhookInbox
 from bot.core.approvals import ApprovalsService
+from bot.core.commands import CommandDeps, build_registry
 from bot.core.delivery import DeliveryWorker, Sender
 from bot.core.dispatcher import BotCore, MessageEditor
-from bot.core.handlers import CommandDeps, build_registry
 from bot.core.notify import APPROVAL_TOKEN, OutboxNotifier
 from bot.core.userlimit import UserRateLimiter
 from bot.scheduler import JobScheduler, Leadership, leader_lock

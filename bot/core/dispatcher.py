@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from agents.runner import AnalystChat, Reply
 from agents.state import TurnContext
 from bot.core.approvals import EXPIRED_TEXT, NOT_VALID, ApprovalsService, closed_text
-from bot.core.commands import CommandCall, CommandRegistry, Permission, UsageError
 from bot.core.messages import (
     ButtonPress,
     ButtonReplier,
@@ -26,6 +25,7 @@ from bot.core.messages import (
 )
 from bot.core.middleware import Data, Event, access_chain
 from bot.core.permissions import AccessPolicy
+from bot.core.registry import CommandCall, CommandRegistry, Permission, UsageError
 from bot.core.streaming import StreamedAnswer
 from bot.core.userlimit import UserRateLimiter
 from storage.models import User

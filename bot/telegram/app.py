@@ -19,8 +19,8 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
-from bot.core.commands import CommandRegistry
 from bot.core.dispatcher import BotCore
+from bot.core.registry import CommandRegistry
 from bot.telegram.convert import to_inbound, to_press
 from bot.telegram.replier import TelegramButtonReplier, TelegramEditor, TelegramOut, TelegramReplier
 from bot.telegram.updates import DEFAULT_STALL_S, GuardedBot, UpdateGuard, Verdict, update_id_of

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from bot.core.commands import Command, CommandRegistry, NoArgs, Permission, UsageError, number_token
-from bot.core.handlers import CommandDeps, build_registry
+from bot.core.commands import CommandDeps, build_registry
 from bot.core.messages import Inbound, parse_button
 from bot.core.permissions import AccessPolicy
+from bot.core.registry import Command, CommandRegistry, NoArgs, Permission, UsageError, number_token
 
 
 @pytest.fixture(scope="module")
