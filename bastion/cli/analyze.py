@@ -110,14 +110,15 @@ def register(app: typer.Typer) -> None:
                 plan = plan_from_report(report, side, price=live, max_stop_atr=max_stop_atr)
                 _out.print("  " + _plan_line(plan))
         if chart is not None:
-            from tools.charts import PositionLines, render_structure_chart
+            from tools.charts import ChartSource, PositionLines, render_structure_chart
 
-            plan = plan_from_report(
-                report, "long" if report.bias >= 0 else "short", price=live, max_stop_atr=max_stop_atr
-            )
-            png = render_structure_chart(
-                df, report, PositionLines(plan.entry, plan.stop, [t.price for t in plan.targets], plan.side)
-            )
+            # The plan drawn is the first acceptable one, the bias side first; a rejected plan is never drawn.
+            sides = ("long", "short") if report.bias >= 0 else ("short", "long")
+            plans = [plan_from_report(report, side, price=live, max_stop_atr=max_stop_atr) for side in sides]
+            plan = next((p for p in plans if not p.rejected), None)
+            lines = PositionLines(plan.entry, plan.stop, [t.price for t in plan.targets], plan.side) if plan else None
+            source = ChartSource("simulated" if simulated else "replay", simulated, live)
+            png = render_structure_chart(df, report, lines, source=source)
             try:
                 chart.write_bytes(png)
             except OSError as exc:

@@ -49,9 +49,9 @@ def test_chart_is_a_small_png_with_levels_profile_and_position() -> None:
     assert w <= 1280 and h <= 1280 and len(png) < 1_000_000
     fig = structure_figure(df, r, pos)
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
-    shown = [lv for lv in r.levels if any(f"g{lv.grade} t{lv.touches}" in s for s in texts)]
+    shown = [lv for lv in r.levels if any(f"grade {lv.grade} · {lv.touches} touch" in s for s in texts)]
     assert shown, texts  # levels are labelled with their grade
-    assert any(s.startswith("POC") for s in texts) and any(s.startswith("stop") for s in texts)
+    assert any(s.startswith(("POC", "VAH", "VAL")) for s in texts) and any(s.startswith("stop") for s in texts)
     assert any(s.startswith("T1") for s in texts)
     assert len(fig.axes) >= 3  # candles, volume and the side profile
     assert render_structure_chart(df, r) != png  # the position lines change the picture

@@ -96,15 +96,20 @@ async def get_structure(deps: ToolDeps, ctx: ToolContext, args: StructureArgs) -
 async def get_chart(deps: ToolDeps, ctx: ToolContext, args: ChartArgs) -> dict[str, Any]:
     """Render a candlestick chart with levels and volume profile (and the user's position); the PNG stays in
     memory (`deps.charts`) and the result carries its short id, which the reply turns back into the picture."""
-    from tools.charts import render_structure_chart
+    from tools.charts import ChartSource, render_structure_chart
 
     symbol = symbol_of(args.symbol)
     report, frame = await structure_of(deps, symbol, args.timeframe)
     lines = None
     if args.with_position:
         lines = await _position_lines(deps, ctx, symbol)
+    try:
+        live: float | None = float((await deps.market.ticker(symbol)).last)
+    except MarketDataError:
+        live = None  # no price marker then; the candles are still right
+    source = ChartSource(deps.market.name, deps.market.simulated, live)
     async with _CHART_LOCK:
-        png = await asyncio.to_thread(render_structure_chart, frame, report, lines)
+        png = await asyncio.to_thread(render_structure_chart, frame, report, lines, 240, source)
     data = structure_json(report, deps.market.simulated, per_side=3)
     return {
         "chart": deps.charts.put(png),
@@ -131,4 +136,12 @@ async def _position_lines(deps: ToolDeps, ctx: ToolContext, symbol: str) -> Any:
     p = positions[0]
     targets = [float(p.take_profit)] if p.take_profit else []
     stop = float(p.stop_loss) if p.stop_loss else None
-    return PositionLines(entry=float(p.entry_price), stop=stop, targets=targets, side=p.side.value)
+    return PositionLines(
+        entry=float(p.entry_price),
+        stop=stop,
+        targets=targets,
+        side=p.side.value,
+        size=float(p.size),
+        pnl=float(p.unrealised_pnl) if p.unrealised_pnl is not None else None,
+        liquidation=float(p.liquidation_price) if p.liquidation_price else None,
+    )

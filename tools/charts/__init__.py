@@ -6,8 +6,8 @@ from typing import Any
 
 from tools.charts.store import ChartStore
 
-__all__ = ["ChartStore", "PositionLines", "render_structure_chart", "structure_figure"]
-_RENDERING = frozenset({"PositionLines", "render_structure_chart", "structure_figure"})
+__all__ = ["ChartSource", "ChartStore", "PositionLines", "render_structure_chart", "structure_figure"]
+_RENDERING = frozenset({"ChartSource", "PositionLines", "render_structure_chart", "structure_figure"})
 
 
 def __getattr__(name: str) -> Any:
