@@ -5,14 +5,17 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol
 
-from fastapi import FastAPI, Header, HTTPException, Request, Response
+from fastapi import APIRouter, FastAPI, Header, HTTPException, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import Metric
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.api.metrics import Metrics
+from bot.api.ops import offline_docs
 
 log = logging.getLogger(__name__)
 TELEGRAM_PATH = "/telegram/webhook"
@@ -72,6 +75,11 @@ def json_depth(value: object) -> int:
 
 async def read_json_body(request: Request, max_bytes: int = MAX_BODY_BYTES, max_depth: int = MAX_JSON_DEPTH) -> Any:
     """The request's JSON body, read at most `max_bytes` far; BodyRefused for too big, not JSON, or too deep."""
+    return parse_json(await read_body(request, max_bytes), max_depth)
+
+
+async def read_body(request: Request, max_bytes: int = MAX_BODY_BYTES) -> bytes:
+    """The request's raw body, read at most `max_bytes` far (signed webhooks need the exact bytes); BodyRefused."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise BodyRefused(413, "size", f"body over {max_bytes} bytes")
@@ -80,8 +88,13 @@ async def read_json_body(request: Request, max_bytes: int = MAX_BODY_BYTES, max_
         body += chunk
         if len(body) > max_bytes:
             raise BodyRefused(413, "size", f"body over {max_bytes} bytes")
+    return bytes(body)
+
+
+def parse_json(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """`body` parsed as JSON; BodyRefused when it is not JSON or nests deeper than `max_depth`."""
     try:
-        data = json.loads(bytes(body))
+        data = json.loads(body)
     except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser's stack
         raise BodyRefused(400, "body", "body is not JSON") from None
     if json_depth(data) > max_depth:
@@ -114,10 +127,15 @@ def create_app(
     max_body_bytes: int = MAX_BODY_BYTES,
     max_json_depth: int = MAX_JSON_DEPTH,
     leader: Callable[[], bool] | None = None,
+    metrics: Metrics | None = None,
+    routers: Sequence[APIRouter] = (),
 ) -> FastAPI:
     """The API application; the Telegram route exists only when a sink and its secret are given."""
-    app = FastAPI(title="Bastion", version=version or "0")
-    registry = CollectorRegistry()
+    app = FastAPI(title="Bastion", version=version or "0", docs_url=None)
+    offline_docs(app)  # Swagger UI from local assets: /docs works without reaching a CDN
+    for router in routers:  # the operator API (/healthz, /readyz) and the signal webhook, built by `bastion serve`
+        app.include_router(router)
+    registry = metrics.registry if metrics is not None else CollectorRegistry()
     updates = Counter("bastion_telegram_updates", "Telegram webhook updates accepted", registry=registry)
     rejected = Counter("bastion_webhook_rejected", "Webhook requests refused", ["reason"], registry=registry)
     if update_loop is not None:
@@ -139,9 +157,12 @@ def create_app(
             response.status_code = 503
         return {"status": "ok" if healthy else "degraded", **body}
 
-    @app.get("/metrics")
-    async def metrics() -> Response:
-        """Prometheus metrics."""
+    @app.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
+    async def prometheus_metrics() -> Response:
+        """Prometheus metrics (text exposition format)."""
+        if metrics is not None:
+            body, media_type = await metrics.render()  # refreshes the gauges read from the database first
+            return Response(body, media_type=media_type)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     if telegram is not None and telegram_secret:

@@ -11,8 +11,10 @@ from typing import Protocol
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from agents.offline.intents import is_alert_request
 from agents.runner import AnalystChat, Reply
 from agents.state import TurnContext
+from bot.api.metrics import Metrics
 from bot.core.approvals import EXPIRED_TEXT, NOT_VALID, ApprovalsService, closed_text
 from bot.core.messages import (
     ButtonPress,
@@ -104,6 +106,7 @@ class BotCore:
         # Bounded: every user who ever wrote would otherwise stay in memory for the life of the process.
         self._users = CoalescingCache(max_entries=user_cache_size, clock=clock)
         self.not_valid = NOT_VALID
+        self.metrics: Metrics | None = None  # counted by the observe middleware when `bastion serve` sets it
         self._inbound = access_chain(self, self._on_inbound)
         self._press = access_chain(self, self._on_press)
 
@@ -152,6 +155,8 @@ class BotCore:
     async def _on_inbound(self, event: Event, data: Data) -> None:
         assert isinstance(event, Inbound)
         command = event.command
+        if command is None and is_alert_request(event.text) and self.registry.get("alert") is not None:
+            command = ("alert", event.text)  # an alert in plain words: the same reader and buttons as /alert
         if command is not None:
             await self._command(event, command[0], command[1], data)
         else:
@@ -231,7 +236,7 @@ class BotCore:
             if problem is not None or row is None:
                 await replier.answer(problem or NOT_VALID)
                 return
-            await replier.answer("Confirmed, placing the order…" if approve else "Rejected.")
+            await replier.answer(self.approvals.acknowledgement(row, approve))
             ctx = turn_context(event, user.user_id, may_trade=bool(data.get("may_trade")))
             outcome = await self.approvals.decide(ctx, row, approve)
             await replier.edit(Outbound(closed_text(row.summary, outcome)))

@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from bot.core.messages import ButtonPress, Inbound, Outbound, parse_button
+from bot.core.observed import observe
 from bot.core.permissions import Permission, refusal
 from bot.core.userlimit import polite_message
 from tools.exchange.ids import SUPPORTED_EXCHANGES
@@ -161,7 +162,7 @@ def authorise(core: BotCore) -> Middleware:
             # Rejecting places nothing, so anyone may close their own proposal; approving needs the trader
             # role now — not 60 s ago in the cache.
             may_trade = await core.may_trade_now(user.user_id)
-            if parsed[1] and not may_trade:
+            if parsed[1] and not may_trade and not await core.approvals.trade_free(parsed[0]):
                 log.info("approve press refused: %s user %s may not trade", event.platform, event.user_ref)
                 # Someone else's button says so (the truer reason in a group); one's own says why not.
                 row = await core.approvals.get(parsed[0])
@@ -187,4 +188,6 @@ def authorise(core: BotCore) -> Middleware:
 
 def access_chain(core: BotCore, handler: Handler) -> Handler:
     """The standard chain of the bot core around `handler`."""
-    return compose([render_errors, scrub_secrets, rate_limit(core), identify(core), authorise(core)], handler)
+    return compose(
+        [render_errors, observe(core), scrub_secrets, rate_limit(core), identify(core), authorise(core)], handler
+    )
