@@ -25,7 +25,7 @@ from tools.exchange.base import Account
 from tools.exchange.ccxt_account import CcxtAccount
 from tools.exchange.errors import AccountError
 from tools.exchange.ids import PAPER
-from tools.exchange.paper import PaperAccount
+from tools.exchange.paper import PaperAccount, paper_account_key
 from tools.exchange.paper_engine import PaperConfig
 from tools.market.base import MarketData
 from tools.market.factory import build_market_data
@@ -73,7 +73,10 @@ class Services:
         if cached is not None and cached[0] == mark:
             return cached[1]
         if fresh.exchange_id == PAPER:
-            account: Account = PaperAccount(f"paper:{fresh.id}", self.market, self.sessions, self.paper_config())
+            # One paper account per market data source: switching the source never revalues positions opened on
+            # another market's prices.
+            key = paper_account_key(fresh.id, self.market)
+            account: Account = PaperAccount(key, self.market, self.sessions, self.paper_config())
         else:
             box = self.secret_box()
 

@@ -54,6 +54,10 @@ class PaperAccountRow(SQLModel, table=True):
     realised_pnl: Decimal = _money()
     fees_paid: Decimal = _money()
     leverage_json: str = Field(default="{}", description="symbol -> leverage for the next position")
+    # The market data source (simulated | replay | live | ...) whose prices value this account; NULL = opened
+    # before binding existed, bound on its next write.
+    market_source: str | None = Field(default=None, max_length=32)
+    funding_total: Decimal = _money()
     created_at: datetime = _when()
     updated_at: datetime = _when()
 
@@ -72,6 +76,8 @@ class PaperPositionRow(SQLModel, table=True):
     entry_price: Decimal = _money()
     leverage: int = 1
     realised_pnl: Decimal = _money()
+    # The last funding mark (00:00, 08:00, 16:00 UTC) this position has been charged or paid for.
+    funded_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime(), nullable=True))
     opened_at: datetime = _when()
     updated_at: datetime = _when()
 
@@ -99,6 +105,8 @@ class PaperOrderRow(SQLModel, table=True):
     filled: Decimal = _money()
     average: Decimal | None = _money(nullable=True)
     fee: Decimal = _money()
+    # A resting limit entry still open at this (market) time is cancelled as expired.
+    expires_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime(), nullable=True))
     created_at: datetime = _when()
     updated_at: datetime = _when()
 
@@ -121,6 +129,26 @@ class PaperFillRow(SQLModel, table=True):
     created_at: datetime = _when()
 
 
+class PaperFundingRow(SQLModel, table=True):
+    """One funding payment at an 8 h mark: positive = received, negative = paid (the account's history)."""
+
+    __tablename__ = "paper_funding"
+    __table_args__ = (
+        sa.UniqueConstraint("account_id", "symbol", "funding_time", name="uq_paper_funding_account_symbol_time"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: str = Field(foreign_key="paper_accounts.account_id", index=True, max_length=128)
+    symbol: str = Field(max_length=64)
+    funding_time: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    side: str = Field(max_length=8)
+    size: Decimal = _money()
+    mark_price: Decimal = _money()
+    rate: Decimal = _money()
+    amount: Decimal = _money()
+    created_at: datetime = _when()
+
+
 class PaperIntentRow(SQLModel, table=True):
     """Intent id -> what it produced, so the same intent placed twice returns the first result."""
 
@@ -133,13 +161,24 @@ class PaperIntentRow(SQLModel, table=True):
     created_at: datetime = _when()
 
 
+async def list_funding(session: AsyncSession, account_id: str) -> Sequence[PaperFundingRow]:
+    """Every funding payment of the account, oldest first."""
+    query = select(PaperFundingRow).where(PaperFundingRow.account_id == account_id).order_by(sa.asc("id"))
+    return (await session.execute(query)).scalars().all()
+
+
 async def get_account(session: AsyncSession, account_id: str) -> PaperAccountRow | None:
     """The account row, or None."""
     return await session.get(PaperAccountRow, account_id)
 
 
 async def lock_account(
-    session: AsyncSession, account_id: str, *, currency: str, initial_balance: Decimal
+    session: AsyncSession,
+    account_id: str,
+    *,
+    currency: str,
+    initial_balance: Decimal,
+    market_source: str | None = None,
 ) -> PaperAccountRow:
     """The account row, created with `initial_balance` on first use, locked for writing until the transaction ends.
 
@@ -159,6 +198,8 @@ async def lock_account(
             "realised_pnl": Decimal(0),
             "fees_paid": Decimal(0),
             "leverage_json": "{}",
+            "market_source": market_source,
+            "funding_total": Decimal(0),
             "created_at": now,
             "updated_at": now,
         },

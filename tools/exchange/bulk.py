@@ -16,7 +16,7 @@ async def positions_of(accounts: Sequence[Account]) -> list[list[Position] | Bas
     by_store: dict[int, list[PaperAccount]] = {}
     for a in paper:
         by_store.setdefault(id(a.sessions), []).append(a)
-    paper_results: dict[str, list[Position]] = {}
+    paper_results: dict[str, list[Position] | BaseException] = {}
     for group in by_store.values():
         paper_results.update(await paper_positions_bulk(group))
     others = [a for a in accounts if not isinstance(a, PaperAccount)]

@@ -96,6 +96,9 @@ class OrderIntent(BaseModel):
     reduce_only: bool = False
     leverage: int | None = Field(default=None, ge=1, le=200)
     order_id: str | None = Field(default=None, description="Target order of a cancel intent")
+    expires_after_s: int | None = Field(
+        default=None, gt=0, le=30 * 86_400, description="A resting limit entry is cancelled this long after placing"
+    )
 
     @model_validator(mode="after")
     def _check_shape(self) -> OrderIntent:
@@ -117,6 +120,8 @@ class OrderIntent(BaseModel):
             raise ValueError("set_leverage needs leverage")
         if kind is IntentKind.CANCEL and self.order_id is None:
             raise ValueError("cancel needs order_id")
+        if self.expires_after_s is not None and (kind is not IntentKind.OPEN or self.order_type is not OrderType.LIMIT):
+            raise ValueError("only a limit entry can expire")
         return self
 
     def canonical_json(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -10,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from storage.types import utcnow
 from tools.exchange.ccxt_intents import check_trigger_side
 from tools.exchange.client_ids import client_order_id
-from tools.exchange.errors import ExchangeUnavailableError, IntentConflictError, OrderNotFoundError
-from tools.exchange.ids import PAPER
+from tools.exchange.errors import AccountError, ExchangeUnavailableError, IntentConflictError, OrderNotFoundError
+from tools.exchange.ids import CCXT_EXCHANGES, PAPER
 from tools.exchange.models import (
     Balance,
     IntentKind,
@@ -25,6 +26,7 @@ from tools.exchange.models import (
     PositionSide,
     Side,
 )
+from tools.exchange.paper_clock import expire_orders, funding_due, settle_funding
 from tools.exchange.paper_engine import (
     ZERO,
     PaperConfig,
@@ -52,6 +54,38 @@ from tools.exchange.paper_store import (
 from tools.market.base import MarketData
 
 _QUANTUM = Decimal("1e-12")
+# The account key of a paper account opened by the app when the market is not the default (simulated) one.
+DEFAULT_SOURCE = "simulated"
+
+
+def market_source_of(market: MarketData) -> str:
+    """What values a paper account: the provider's name, every live ccxt exchange counting as one `live`."""
+    name = str(getattr(market, "name", "unknown"))
+    return "live" if name in CCXT_EXCHANGES else name
+
+
+def paper_account_key(row_id: int, market: MarketData) -> str:
+    """The paper account of exchange-account row `row_id` on this market: one separate account per source."""
+    source = market_source_of(market)
+    return f"paper:{row_id}" if source == DEFAULT_SOURCE else f"paper:{row_id}@{source}"
+
+
+class MarketSourceMismatchError(AccountError):
+    """The paper account was opened on another market data source; its positions are never revalued on this one."""
+
+    def __init__(self, bound: str, current: str) -> None:
+        super().__init__(
+            f"This paper account was opened on the {bound} market and the market data source is now {current}. "
+            f"Its positions are not revalued at another market's prices: switch BASTION_EXCHANGE__MARKET_DATA "
+            f"back to {bound} to use it."
+        )
+        self.bound, self.current = bound, current
+
+
+class Marks(dict[str, Decimal]):
+    """Last prices by symbol, with the market time they were seen at (the newest ticker's)."""
+
+    at: datetime | None = None
 
 
 class PaperAccount:
@@ -71,53 +105,91 @@ class PaperAccount:
         self.market = market
         self.sessions = sessions
         self.config = config or PaperConfig()
+        self.market_source = market_source_of(market)
         # One writer per account in this process; across processes the account's row lock (PostgreSQL) or the
         # write transaction (SQLite) makes every update read the previous one's result (`load_state`).
         self._lock = asyncio.Lock()
 
     async def _price(self, symbol: str) -> Decimal:
+        return (await self._quote(symbol))[0]
+
+    async def _quote(self, symbol: str) -> tuple[Decimal, datetime]:
         try:
             ticker = await self.market.ticker(symbol)
         except Exception as exc:
             raise ExchangeUnavailableError(f"No price for {symbol} right now, so the paper order cannot fill.") from exc
-        return Decimal(str(ticker.last))
+        return Decimal(str(ticker.last)), ticker.timestamp
 
-    async def _marks(
-        self, state: PaperState | None, extra: str | None = None, known: dict[str, Decimal] | None = None
-    ) -> dict[str, Decimal]:
+    async def _marks(self, state: PaperState | None, extra: str | None = None, known: Marks | None = None) -> Marks:
         symbols = set(state.positions) | {o.symbol for o in state.open_orders()} if state is not None else set()
         if extra:
             symbols.add(extra)
-        known = known or {}
-        return {s: known[s] if s in known else await self._price(s) for s in sorted(symbols)}
+        marks = Marks()
+        marks.at = known.at if known is not None else None
+        for s in sorted(symbols):
+            if known is not None and s in known:
+                marks[s] = known[s]
+                continue
+            price, at = await self._quote(s)
+            marks[s] = price
+            marks.at = at if marks.at is None else max(marks.at, at)
+        return marks
 
-    async def _read(self, extra: str | None = None) -> tuple[PaperState | None, dict[str, Decimal]]:
+    async def _rates(self, state: PaperState | None, marks: Marks) -> dict[str, Decimal]:
+        """Funding rates of the positions with a funding mark to settle; none where the source has no rate."""
+        if state is None or marks.at is None:
+            return {}
+        rates: dict[str, Decimal] = {}
+        for symbol in funding_due(state, marks.at):
+            try:
+                rates[symbol] = Decimal(str((await self.market.funding(symbol)).rate))
+            except Exception:  # the source publishes no funding (candle files): nothing is charged, nothing invented
+                continue
+        return rates
+
+    def _check_source(self, state: PaperState) -> None:
+        if state.market_source not in (None, self.market_source):
+            raise MarketSourceMismatchError(state.market_source, self.market_source)
+        state.market_source = self.market_source
+
+    def _process(self, state: PaperState, marks: Marks, rates: dict[str, Decimal]) -> None:
+        """Expiries, fills and triggers, liquidations, then funding, at the observed prices and market time."""
+        self._check_source(state)
+        if marks.at is not None:
+            expire_orders(state, marks.at)
+        for symbol, last in marks.items():
+            evaluate(state, symbol, last, self.config)
+        if marks.at is not None:
+            settle_funding(state, marks.at, marks, rates)
+
+    async def _read(self, extra: str | None = None) -> tuple[PaperState | None, Marks, dict[str, Decimal]]:
         # Prices are fetched before the write transaction: holding the account's lock (on SQLite the only write
         # lock) across market data calls would stall every other writer.
         async with self.sessions() as session:
             state = await read_state(session, self.account_id)
-        return state, await self._marks(state, extra)
+        if state is not None:
+            self._check_source(state)
+        marks = await self._marks(state, extra)
+        return state, marks, await self._rates(state, marks)
 
     async def _synced(
-        self, session: AsyncSession, marks: dict[str, Decimal], extra: str | None = None
-    ) -> tuple[PaperState, dict[str, Decimal]]:
-        state = await load_state(session, self.account_id, self.config)
+        self, session: AsyncSession, marks: Marks, rates: dict[str, Decimal], extra: str | None = None
+    ) -> tuple[PaperState, Marks]:
+        state = await load_state(session, self.account_id, self.config, self.market_source)
         # Only a symbol another writer added since `_read` costs a price fetch under the lock.
         marks = await self._marks(state, extra, marks)
-        for symbol, last in marks.items():
-            evaluate(state, symbol, last, self.config)
+        self._process(state, marks, rates)
         return state, marks
 
-    async def _current(self) -> tuple[PaperState, dict[str, Decimal]]:
+    async def _current(self) -> tuple[PaperState, Marks]:
         """State after processing triggers; a write transaction only when they changed something."""
-        state, marks = await self._read()
+        state, marks, rates = await self._read()
         if state is not None:
-            for symbol, last in marks.items():
-                evaluate(state, symbol, last, self.config)
+            self._process(state, marks, rates)
             if not changed(state):
                 return state, marks
         async with self._lock, self.sessions.begin() as session:
-            state, marks = await self._synced(session, marks)
+            state, marks = await self._synced(session, marks, rates)
             if changed(state):
                 await save_state(session, state)
         return state, marks
@@ -180,11 +252,11 @@ class PaperAccount:
     async def place(self, intent: OrderIntent) -> PlaceResult:
         """Run the intent once; the same intent id again returns the first result (`duplicate=True`)."""
         digest = intent.content_hash()
-        _, marks = await self._read(intent.symbol)
+        _, marks, rates = await self._read(intent.symbol)
         async with self._lock, self.sessions.begin() as session:
             # Lock first, then look for the intent: a second process placing the same intent waits here and
             # then finds the first one's result instead of placing it again.
-            state, marks = await self._synced(session, marks, intent.symbol)
+            state, marks = await self._synced(session, marks, rates, intent.symbol)
             previous = await recorded_result(session, self.account_id, intent.intent_id)
             if previous is not None:
                 stored_hash, result = previous
@@ -194,6 +266,8 @@ class PaperAccount:
                     await save_state(session, state)
                 return result
             result = self._apply(state, intent, marks)
+            if marks.at is not None:
+                settle_funding(state, marks.at, marks, {})  # a position opened now pays from the next funding mark
             await save_state(session, state)
             record_result(session, self.account_id, digest, result)
         return result
@@ -220,7 +294,7 @@ class PaperAccount:
         state.touched_orders.add(order.id)
         return order
 
-    def _apply(self, state: PaperState, intent: OrderIntent, marks: dict[str, Decimal]) -> PlaceResult:
+    def _apply(self, state: PaperState, intent: OrderIntent, marks: Marks) -> PlaceResult:
         kind, cfg, last = intent.kind, self.config, marks[intent.symbol]
         result = PlaceResult(intent_id=intent.intent_id, kind=kind)
         if kind is IntentKind.SET_LEVERAGE:
@@ -280,6 +354,8 @@ class PaperAccount:
             if intent.order_type is OrderType.LIMIT and intent.price is not None:
                 price = min(price, intent.price) if side is Side.BUY else max(price, intent.price)
             execute(state, order, price, cfg.taker_fee, marks)
+        elif intent.expires_after_s is not None and marks.at is not None:
+            order.expires_at = marks.at + timedelta(seconds=intent.expires_after_s)
         result.orders.append(to_public_order(order))
         if kind is IntentKind.OPEN:
             protection = ((OrderRole.STOP_LOSS, intent.stop_price), (OrderRole.TAKE_PROFIT, intent.take_profit_price))
@@ -346,10 +422,10 @@ def _trigger_type(role: OrderRole) -> str:
 
 def changed(state: PaperState) -> bool:
     """True when processing triggers changed something that must be written."""
-    return bool(state.fills or state.touched_orders or state.touched_positions)
+    return bool(state.fills or state.touched_orders or state.touched_positions or state.payments)
 
 
-async def paper_positions_bulk(accounts: list[PaperAccount]) -> dict[str, list[Position]]:
+async def paper_positions_bulk(accounts: list[PaperAccount]) -> dict[str, list[Position] | BaseException]:
     """Positions of many paper accounts sharing one database and market: three reads for all of them.
 
     Accounts whose resting orders trigger at the current prices (or that were never used) go through their
@@ -363,15 +439,27 @@ async def paper_positions_bulk(accounts: list[PaperAccount]) -> dict[str, list[P
     symbols = sorted(
         {sym for st in states.values() for sym in (set(st.positions) | {o.symbol for o in st.open_orders()})}
     )
-    marks = {sym: await accounts[0]._price(sym) for sym in symbols}
-    out: dict[str, list[Position]] = {}
+    marks = Marks()
+    for sym in symbols:
+        marks[sym], at = await accounts[0]._quote(sym)
+        marks.at = at if marks.at is None else max(marks.at, at)
+    out: dict[str, list[Position] | BaseException] = {}
     for account in accounts:
         state = states.get(account.account_id)
         if state is not None:
-            for sym in set(state.positions) | {o.symbol for o in state.open_orders()}:
-                evaluate(state, sym, marks[sym], account.config)
+            if state.market_source not in (None, account.market_source) or (
+                marks.at is not None and funding_due(state, marks.at)
+            ):
+                state = None  # its own read refuses another market's account, or fetches the funding rates
+            else:
+                mine = Marks({s: marks[s] for s in set(state.positions) | {o.symbol for o in state.open_orders()}})
+                mine.at = marks.at
+                account._process(state, mine, {})
         if state is None or changed(state):
-            out[account.account_id] = await account.positions()
+            try:
+                out[account.account_id] = await account.positions()
+            except AccountError as exc:  # one account's refusal (another market's account) must not stop the rest
+                out[account.account_id] = exc
         else:
             out[account.account_id] = account.public_positions(state, marks)
     return out

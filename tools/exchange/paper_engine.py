@@ -39,6 +39,7 @@ class PaperPosition:
     entry: Decimal
     leverage: int
     realised: Decimal = ZERO
+    funded_at: datetime | None = None  # the last funding mark settled; None = just opened, not yet stamped
 
 
 @dataclass
@@ -62,6 +63,7 @@ class PaperOrder:
     filled: Decimal = ZERO
     average: Decimal | None = None
     fee: Decimal = ZERO
+    expires_at: datetime | None = None  # a resting limit entry still open then is cancelled as expired
 
 
 @dataclass
@@ -79,6 +81,19 @@ class PaperFill:
 
 
 @dataclass
+class PaperFunding:
+    """One funding payment of a position at a funding mark; `amount` > 0 received, < 0 paid."""
+
+    symbol: str
+    at: datetime
+    side: PositionSide
+    size: Decimal
+    mark: Decimal
+    rate: Decimal
+    amount: Decimal
+
+
+@dataclass
 class PaperState:
     """Everything the engine needs about one account; `touched` / `fills` say what to persist."""
 
@@ -86,12 +101,16 @@ class PaperState:
     wallet: Decimal
     realised: Decimal = ZERO
     fees: Decimal = ZERO
+    funding: Decimal = ZERO  # funding received minus paid, in the wallet
+    market_source: str | None = None
     leverage: dict[str, int] = field(default_factory=dict)
     positions: dict[str, PaperPosition] = field(default_factory=dict)
     orders: dict[str, PaperOrder] = field(default_factory=dict)
     fills: list[PaperFill] = field(default_factory=list)
     touched_orders: set[str] = field(default_factory=set)
     touched_positions: set[str] = field(default_factory=set)
+    payments: list[PaperFunding] = field(default_factory=list)  # funding booked, not yet stored
+    expired: list[str] = field(default_factory=list)  # ids of orders cancelled as expired, not yet reported
 
     def open_orders(self, symbol: str | None = None) -> list[PaperOrder]:
         """Open orders, oldest first."""

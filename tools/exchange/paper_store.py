@@ -15,9 +15,18 @@ from tools.exchange.models import Order, OrderRole, OrderStatus, PlaceResult, Po
 from tools.exchange.paper_engine import PaperConfig, PaperOrder, PaperPosition, PaperState
 
 
-async def load_state(session: AsyncSession, account_id: str, config: PaperConfig) -> PaperState:
-    """The account's state for an update, locked until the transaction ends (created on first use)."""
-    row = await repo.lock_account(session, account_id, currency=config.currency, initial_balance=config.initial_balance)
+async def load_state(
+    session: AsyncSession, account_id: str, config: PaperConfig, market_source: str | None = None
+) -> PaperState:
+    """The account's state for an update, locked until the transaction ends (created on first use, bound to
+    `market_source`)."""
+    row = await repo.lock_account(
+        session,
+        account_id,
+        currency=config.currency,
+        initial_balance=config.initial_balance,
+        market_source=market_source,
+    )
     positions = await repo.list_positions(session, account_id)
     orders = await repo.list_orders(session, account_id, status=OrderStatus.OPEN.value)
     return state_from_rows(row, positions, orders)
@@ -70,11 +79,13 @@ def state_from_rows(
         wallet=row.wallet_balance,
         realised=row.realised_pnl,
         fees=row.fees_paid,
+        funding=row.funding_total,
+        market_source=row.market_source,
         leverage={k: int(v) for k, v in json.loads(row.leverage_json).items()},
     )
     for p in positions:
         state.positions[p.symbol] = PaperPosition(
-            p.symbol, PositionSide(p.side), p.size, p.entry_price, p.leverage, p.realised_pnl
+            p.symbol, PositionSide(p.side), p.size, p.entry_price, p.leverage, p.realised_pnl, p.funded_at
         )
     for o in orders:
         state.orders[o.id] = _order_from_row(o)
@@ -100,6 +111,7 @@ def _order_from_row(o: repo.PaperOrderRow) -> PaperOrder:
         filled=o.filled,
         average=o.average,
         fee=o.fee,
+        expires_at=o.expires_at,
     )
 
 
@@ -110,6 +122,8 @@ async def save_state(session: AsyncSession, state: PaperState) -> None:
     assert row is not None
     row.wallet_balance, row.realised_pnl, row.fees_paid = state.wallet, state.realised, state.fees
     row.leverage_json = json.dumps(state.leverage, sort_keys=True)
+    row.funding_total = state.funding
+    row.market_source = row.market_source or state.market_source  # an account opened before binding is bound now
     row.updated_at = now
     existing = {p.symbol: p for p in await repo.list_positions(session, state.account_id)}
     for symbol in state.touched_positions:
@@ -124,6 +138,7 @@ async def save_state(session: AsyncSession, state: PaperState) -> None:
             session.add(current)
         current.side, current.size, current.entry_price = pos.side.value, pos.size, pos.entry
         current.leverage, current.realised_pnl, current.updated_at = pos.leverage, pos.realised, now
+        current.funded_at = pos.funded_at
     await session.flush()  # a flipped position deletes then re-adds the same (account, symbol)
     for order_id in state.touched_orders:
         o = state.orders[order_id]
@@ -145,6 +160,7 @@ async def save_state(session: AsyncSession, state: PaperState) -> None:
         stored.status, stored.amount, stored.price = o.status.value, o.amount, o.price
         stored.trigger_price, stored.reduce_only, stored.leverage = o.trigger_price, o.reduce_only, o.leverage
         stored.filled, stored.average, stored.fee, stored.updated_at = o.filled, o.average, o.fee, now
+        stored.expires_at = o.expires_at
     await session.flush()
     for f in state.fills:
         session.add(
@@ -160,6 +176,20 @@ async def save_state(session: AsyncSession, state: PaperState) -> None:
                 liquidation=f.liquidation,
             )
         )
+    for f in state.payments:
+        session.add(
+            repo.PaperFundingRow(
+                account_id=state.account_id,
+                symbol=f.symbol,
+                funding_time=f.at,
+                side=f.side.value,
+                size=f.size,
+                mark_price=f.mark,
+                rate=f.rate,
+                amount=f.amount,
+            )
+        )
+    state.payments.clear()
     state.fills.clear()
     state.touched_orders.clear()
     state.touched_positions.clear()
