@@ -13,12 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.access import AccessPolicy, Permission, refusal
-from engine.execution.guards import GuardLimits, GuardState, check_approved, check_automated
+from engine.execution.guards import GuardLimits, GuardRefused, GuardState, Recheck, check_approved, check_automated
 from engine.risk.decision import STOP_ACTIONS, Decision
 from storage.models import ExchangeAccount, Execution
 from storage.repositories import audit
@@ -119,19 +120,26 @@ class Executor:
 
     async def guard_state(self, row: ExchangeAccount) -> GuardState:
         """Read the guards' inputs fresh from the database."""
+        async with self.sessions() as session:
+            return await self._read_guard_state(session, row)
+
+    async def _read_guard_state(self, session: AsyncSession, row: ExchangeAccount, *, lock: bool = False) -> GuardState:
+        # With `lock`, the account row is locked until the transaction ends: every claim on the account, in any
+        # process, reads the counters after the previous claim committed. FOR NO KEY UPDATE, not FOR UPDATE, so the
+        # foreign-key checks of other transactions' audit and execution rows (FOR KEY SHARE) never wait on it.
         now = self.clock()
         day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
         assert row.id is not None
-        async with self.sessions() as session:
-            fresh = await session.get(ExchangeAccount, row.id)
-            switches = await engine_repo.kill_switches(session, row.user_id)
-            return GuardState(
-                mode=(fresh or row).mode,
-                armed=not (fresh or row).read_only,
-                kill_switches=tuple(f.scope for f in switches),
-                actions_last_hour=await engine_repo.automated_actions_since(session, row.id, now - timedelta(hours=1)),
-                realised_pnl_today=await engine_repo.realised_pnl_since(session, row.id, day_start),
-            )
+        for_update = {"key_share": True} if lock else None
+        fresh = await session.get(ExchangeAccount, row.id, with_for_update=for_update, populate_existing=lock)
+        switches = await engine_repo.kill_switches(session, row.user_id)
+        return GuardState(
+            mode=(fresh or row).mode,
+            armed=not (fresh or row).read_only,
+            kill_switches=tuple(f.scope for f in switches),
+            actions_last_hour=await engine_repo.automated_actions_since(session, row.id, now - timedelta(hours=1)),
+            realised_pnl_today=await engine_repo.realised_pnl_since(session, row.id, day_start),
+        )
 
     async def execute(
         self,
@@ -163,7 +171,11 @@ class Executor:
             )
             if intent is None:
                 return ExecutionOutcome("nothing_to_do", intent_id, message=f"{decision.action} needs no order")
-            return await self._place(row, account, position, intent, decision.action, decision.model_dump(), automated)
+            auto = partial(check_automated, decision, limits=self.limits)
+            recheck: Recheck = auto if automated else partial(check_approved, close_pct=verdict.close_pct)
+            return await self._place(
+                row, account, position, intent, decision.action, decision.model_dump(), automated, recheck
+            )
 
     async def execute_approved_intent(
         self,
@@ -198,7 +210,9 @@ class Executor:
                 if changed is not None:
                     await self._audit(row, "guard_refused", intent.intent_id, {"action": action, "reasons": [changed]})
                     return ExecutionOutcome("refused", intent.intent_id, [changed], changed)
-            return await self._place(row, account, position, intent, action, {"action": action}, automated=False)
+            return await self._place(
+                row, account, position, intent, action, {"action": action}, automated=False, recheck=check_approved
+            )
 
     async def _access_refusal(self, row: ExchangeAccount, intent_id: str, action: str) -> ExecutionOutcome | None:
         """Refuse when the account's owner may not trade at this moment (read fresh: a revoked role counts now)."""
@@ -221,9 +235,27 @@ class Executor:
         action: str,
         decision: dict[str, Any],
         automated: bool,
+        recheck: Recheck,
     ) -> ExecutionOutcome:
-        claimed = await self._claim(row, position, intent, action, decision, automated)
-        if not claimed:
+        try:
+            return await self._claim_and_place(row, account, position, intent, action, decision, automated, recheck)
+        except GuardRefused as refused:
+            reasons = refused.verdict.reasons
+            await self._audit(row, "guard_refused", intent.intent_id, {"action": action, "reasons": reasons})
+            return ExecutionOutcome("refused", intent.intent_id, reasons, "; ".join(reasons))
+
+    async def _claim_and_place(
+        self,
+        row: ExchangeAccount,
+        account: Account,
+        position: Position | None,
+        intent: OrderIntent,
+        action: str,
+        decision: dict[str, Any],
+        automated: bool,
+        recheck: Recheck,
+    ) -> ExecutionOutcome:
+        if not await self._claim(row, position, intent, action, decision, automated, recheck):
             async with self.sessions() as session:
                 previous = await engine_repo.get_execution(session, intent.intent_id)
             if previous is None or previous.status != engine_repo.PENDING:
@@ -236,7 +268,7 @@ class Executor:
             settled = await self.reconcile(row, account, previous)
             if settled.status != engine_repo.NOT_PLACED:
                 return settled if settled.status == "unknown" else _found(settled)
-            if not await self._claim(row, position, intent, action, decision, automated):
+            if not await self._claim(row, position, intent, action, decision, automated, recheck):
                 return ExecutionOutcome("unknown", intent.intent_id, message=CHECKING)
         try:
             result = await account.place(intent)
@@ -263,9 +295,16 @@ class Executor:
         action: str,
         decision: dict[str, Any],
         automated: bool,
+        recheck: Recheck,
     ) -> bool:
+        """Claim the intent in one transaction with the guards read again under the account's row lock."""
+        # The asyncio lock serialises one process only: two workers could both read "5 of 6 actions" and both
+        # claim. Under the row lock the second one reads the counters after the first one's claim committed.
         intent_json = intent.model_dump(mode="json")
         async with self.sessions.begin() as session:
+            verdict = recheck(await self._read_guard_state(session, row, lock=True))
+            if not verdict.allowed:
+                raise GuardRefused(verdict)
             claimed = await engine_repo.claim_execution(
                 session,
                 intent_id=intent.intent_id,

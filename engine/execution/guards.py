@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from engine.risk.decision import Decision
@@ -73,3 +74,15 @@ def check_approved(state: GuardState, close_pct: float | None = None) -> GuardVe
     if not state.armed:
         return GuardVerdict(False, ["the account is read-only: arm it first (`engine arm`)"])
     return GuardVerdict(True, [], close_pct)
+
+
+# The guards as the executor applies them again at the claim, to the state read under the account's row lock.
+Recheck = Callable[[GuardState], GuardVerdict]
+
+
+class GuardRefused(Exception):
+    """The guards, read again under the account's row lock at the claim, refuse the order."""
+
+    def __init__(self, verdict: GuardVerdict) -> None:
+        super().__init__("; ".join(verdict.reasons))
+        self.verdict = verdict
