@@ -178,10 +178,7 @@ class DeliveryWorker:
                 while (at := limiter.ready_at(chat.recipient, group, self.clock())) > self.clock():
                     await self.sleep(at - self.clock())
                 limiter.record(chat.recipient, self.clock())
-                try:
-                    outcome = await self._send_one(sender, limiter, row, stats)
-                finally:  # even a failed bookkeeping write frees the request's slot
-                    limiter.delivered(chat.recipient, self.clock())
+                outcome = await self._send_one(sender, limiter, row, stats)
             if outcome != "sent":
                 if outcome == "gone":
                     stats.gone_recipients.add(f"{chat.platform}:{chat.recipient}")
@@ -193,7 +190,10 @@ class DeliveryWorker:
     async def _send_one(self, sender: Sender, limiter: RateLimiter, row: Outbox, stats: DeliveryStats) -> str:
         assert row.id is not None
         try:
-            await sender.send(row.recipient, row.payload)
+            try:
+                await sender.send(row.recipient, row.payload)
+            finally:  # answered (or failed): the slot counts from now, not from after the bookkeeping write below
+                limiter.delivered(row.recipient, self.clock())
         except RetryAfter as exc:
             limiter.pause(self.clock() + exc.seconds)
             await self._retry(row, f"429 retry after {exc.seconds:g}s", timedelta(seconds=exc.seconds))

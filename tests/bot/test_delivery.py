@@ -6,16 +6,21 @@ import asyncio
 import itertools
 import time
 from collections import defaultdict
+from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.delivery import DeliveryWorker, RecipientGone, RetryAfter
 from bot.core.ratelimit import PlatformLimits
+from storage import migrate
+from storage.db import create_engine, session_factory
 from storage.models import Outbox, User
 from storage.repositories import outbox
 from storage.repositories.users import get_or_create_user
 from tests.bot.fakes import RecordingSender, VirtualClock
+from tests.fakes import virtual_time
 
 
 async def _queue(
@@ -240,3 +245,49 @@ async def test_no_second_sees_more_than_30_arrivals_when_latencies_spread(
     # Counted at their start, the 30 slow ones would arrive together with the next 30 (60 within one second).
     worst = max(sum(1 for t in arrivals if a <= t < a + 1.0) for a in arrivals)
     assert worst <= 30, f"{worst} arrivals within one second"
+
+
+def test_the_virtual_loop_wakes_concurrent_sleepers_on_one_clock() -> None:
+    async def scenario() -> float:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await asyncio.gather(*(asyncio.sleep(1.0) for _ in range(30)), asyncio.sleep(3.0))
+        return loop.time() - started
+
+    elapsed = virtual_time.run(scenario())
+    assert 3.0 <= elapsed < 3.5  # thirty 1 s sleepers and one 3 s sleeper together: 3 s, not 33 s
+
+
+def test_the_send_slot_is_freed_at_the_answer_not_after_the_bookkeeping_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slow mark_sent (a loaded database) must not stretch the platform's per-second budget."""
+    real_mark = outbox.mark_sent
+
+    async def slow_mark(*args: object, **kwargs: object) -> bool:
+        await asyncio.sleep(2.0)
+        return await real_mark(*args, **kwargs)  # type: ignore[arg-type]
+
+    async def scenario() -> list[float]:
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, virtual_time.VirtualTimeLoop)
+        engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'outbox.db'}")
+        await migrate.upgrade(engine)
+        sessions = session_factory(engine)
+        async with sessions.begin() as s:
+            for i in range(10):
+                await outbox.enqueue(s, platform="telegram", recipient=str(500 + i), payload={"n": i}, now=loop.wall())
+        sender = RecordingSender(loop.time)  # type: ignore[arg-type]
+        limits = {"telegram": PlatformLimits(per_second=2, chat_interval_s=1.0, group_interval_s=1.0)}
+        worker = DeliveryWorker(sessions, {"telegram": sender}, limits=limits, clock=loop.time, wall=loop.wall)
+        monkeypatch.setattr(outbox, "mark_sent", slow_mark)
+        await worker.drain()
+        await engine.dispose()
+        return sorted(t for t, _, _ in sender.sent)
+
+    times = virtual_time.run(scenario())
+    assert len(times) == 10
+    # 2 per second from the answers: the tenth request starts about 4 s after the first. Counting from after the
+    # 2 s bookkeeping write holds each slot 3 s, and the tenth starts 12 s after the first.
+    assert times[-1] - times[0] < 7.0
+    assert all(times[i + 2] - times[i] >= 1.0 - 1e-9 for i in range(len(times) - 2))
