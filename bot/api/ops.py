@@ -157,3 +157,17 @@ def offline_docs(app: FastAPI) -> None:
             swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
             swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
         )
+
+
+def outbox_depth(sessions: Any, metrics: Any) -> Callable[[], Awaitable[None]]:
+    """A scrape refresher setting `bastion_outbox_depth` to the pending outbox rows."""
+    from sqlalchemy import func, select
+
+    from storage.models import Outbox, OutboxStatus
+
+    async def refresh() -> None:
+        async with sessions() as session:
+            stmt = select(func.count()).select_from(Outbox).where(Outbox.status == OutboxStatus.PENDING.value)
+            metrics.outbox_depth.set(int(await session.scalar(stmt) or 0))
+
+    return refresh
