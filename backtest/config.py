@@ -41,7 +41,11 @@ class BacktestConfig(BaseModel):
     t1_take_pct: float = Field(default=50.0, gt=0, lt=100, description="The plan takes this % at T1 (stop then BE)")
     trail_atr: float = Field(default=1.5, gt=0, description="The oracle's trailing-stop candidate: ATR behind price")
     no_stop_risk_atr: float = Field(default=1.5, gt=0, description="1R of a no-stop scenario, in ATR at entry")
-    per_bar: int = Field(default=8, ge=1, description="Scenarios sharing one entry (stop types and leverages)")
+    per_bar: int = Field(
+        default=18,
+        ge=1,
+        description="Distinct (stop type, leverage) rows sharing one entry; >= 3 x leverages: every pair once",
+    )
     entries_per_bar: int = Field(
         default=6, ge=1, description="Entries evaluated at one bar t (they share its structure report: speed)"
     )

@@ -15,16 +15,17 @@ from engine.risk.context import (
 )
 from tools.market.features import OhlcvArrays, timeframe_seconds
 from tools.market.replay import ReplayMarketData, ms_to_datetime
-from tools.structure.analysis import atr_as_of, window_pivots
+from tools.structure.analysis import atr_as_of, levels_as_of, window_pivots
 from tools.structure.config import DEFAULT_CONFIG, StructureConfig
-from tools.structure.levels import Level, detect_levels, nearest_levels
+from tools.structure.levels import Level
 from tools.structure.pivots import market_trend
 from tools.structure.report import StructureReport
 
 
 @dataclass(frozen=True, slots=True)
 class EntryLevels:
-    """The cheap part of the structure at an entry bar: ATR, graded levels and the pivot trend."""
+    """The level part of the structure at an entry bar: ATR, the displayed levels (those `analyze` shows) and the
+    pivot trend."""
 
     close: float
     atr: float
@@ -52,6 +53,7 @@ class ReplayContexts:
         md.set_now(None)
         self.full = md.candles(self.symbol, timeframe, limit=10**9)  # the whole series (outcomes only)
         self._reports: dict[int, StructureReport] = {}
+        self._entries: dict[int, EntryLevels] = {}
 
     def close_time_ms(self, bar: int) -> int:
         """Epoch ms at which bar `bar` of the full series has closed."""
@@ -63,14 +65,19 @@ class ReplayContexts:
         return self.md.candles(self.symbol, self.timeframe, self.lookback)
 
     def entry_levels(self, bar: int) -> EntryLevels:
-        """ATR, levels and trend at `bar` (the level pass of the structure engine only: ~0.4 ms)."""
+        """ATR, displayed levels and trend at `bar`: the live analysis' own level pass (levels_as_of on the highs,
+        lows, closes and volumes), so a structure entry is planned on the levels a trader is shown (cached per bar)."""
+        cached = self._entries.get(bar)
+        if cached is not None:
+            return cached
         c = self.visible(bar)
         cfg, as_of = self.config, len(c) - 1
+        ws = max(0, as_of - cfg.window + 1)
         a = atr_as_of(c.high, c.low, c.close, as_of, cfg)
-        piv = window_pivots(c.high, c.low, as_of, max(0, as_of - cfg.window + 1), cfg)
-        found = detect_levels(piv, c.close, as_of, a, cfg.level_tol_atr, cfg.break_buffer_atr)
-        close = float(c.close[as_of])
-        return EntryLevels(close, a, nearest_levels(found, close, cfg.max_levels_per_side), market_trend(piv))
+        piv = window_pivots(c.high, c.low, as_of, ws, cfg)
+        _, shown = levels_as_of(c.high, c.low, c.close, c.volume, as_of, a, piv, ws, cfg)
+        cached = self._entries[bar] = EntryLevels(float(c.close[as_of]), a, shown, market_trend(piv))
+        return cached
 
     def report(self, bar: int) -> StructureReport:
         """Full structure report as of `bar` (cached: one per bar, shared by every scenario there)."""
@@ -95,8 +102,9 @@ class ReplayContexts:
         )
 
     def forget(self) -> None:
-        """Drop cached reports (a worker keeps only the bars it is working on)."""
+        """Drop cached reports and entry levels (a worker keeps only the bars it is working on)."""
         self._reports.clear()
+        self._entries.clear()
 
 
 def risk_context(position: RiskPosition, view: MarketView) -> RiskContext:

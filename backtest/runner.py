@@ -126,7 +126,7 @@ def run_scenarios(
         fired_rule=[x for r in ordered for x in r.fired_rule],
         fired_r=np.concatenate([r.fired_r for r in ordered]),
         prompts=[p for r in ordered for p in (r.prompts or [])] if with_prompts else None,
-        drawn=len(seeds) * cfg.scenarios * len(cfg.symbols),
+        drawn=sum(r.drawn for r in ordered),
     )
 
 

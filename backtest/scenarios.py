@@ -29,6 +29,7 @@ STOP_STRUCTURE, STOP_ATR, STOP_NONE = 0, 1, 2
 STOP_TYPES = ("structure", "atr", "none")
 SETUP_MIN_GRADE = 2
 SETUP_STRIDE = 5  # neighbouring bars share their levels, so the scan strides
+MAX_DRAWS_PER_ENTRY = 4  # a group with few distinct (entry bar, side) positions stops drawing after this many
 
 
 @dataclass(slots=True)
@@ -124,22 +125,66 @@ class _Draft:
     ages: list[int]
 
 
+def stop_leverage_rows(rng: np.random.Generator, cfg: BacktestConfig) -> list[tuple[int, float]]:
+    """The (stop type, leverage) rows of one entry: `per_bar` distinct pairs drawn without replacement, weighted by
+    the stop-type shares (per_bar >= 3 x leverages gives every pair once: the full factorial). Never the same
+    pair twice: a duplicate row would repeat one decision and outcome and only inflate the count."""
+    structure_share = max(0.0, 1.0 - cfg.no_stop_share - cfg.atr_stop_share)
+    shares = {STOP_STRUCTURE: structure_share, STOP_ATR: cfg.atr_stop_share, STOP_NONE: cfg.no_stop_share}
+    pairs = [(st, float(lev)) for st in (STOP_STRUCTURE, STOP_ATR, STOP_NONE) for lev in cfg.leverages if shares[st]]
+    weight = np.array([shares[st] for st, _ in pairs])
+    # Weighted sampling without replacement (Efraimidis-Spirakis keys u^(1/w), the k largest): one draw per pair.
+    keys = rng.random(len(pairs)) ** (1.0 / weight)
+    pick = np.sort(np.argsort(-keys, kind="stable")[: cfg.per_bar])
+    return [pairs[i] for i in pick.tolist()]
+
+
+def _entry_rows(
+    cfg: BacktestConfig,
+    lv: EntryLevels,
+    group: int,
+    kind: int,
+    entry_bar: int,
+    side: int,
+    pairs: list[tuple[int, float]],
+) -> list[tuple[float, ...]]:
+    """The rows of one entry: its structure plan (or the k x ATR one, or none) for each (stop type, leverage)."""
+    name = "long" if side > 0 else "short"
+    structural = plan_trade(name, lv.close, lv.atr, lv.levels)
+    atr_only = plan_trade(name, lv.close, lv.atr, lv.levels, min_stop_grade=99)  # same levels, k ATR stop
+    same_plan = structural.stop == atr_only.stop and structural.targets == atr_only.targets
+    rows: list[tuple[float, ...]] = []
+    for stype, lev in pairs:
+        if stype == STOP_ATR and same_plan:
+            continue
+        plan = atr_only if stype == STOP_ATR else structural
+        stop = np.nan if stype == STOP_NONE else plan.stop
+        risk = cfg.no_stop_risk_atr * lv.atr if stype == STOP_NONE else plan.risk_per_unit
+        rows.append(
+            (group, kind, stype, entry_bar, side, lev, lv.close, stop, *(tg.price for tg in plan.targets), risk, lv.atr)
+        )
+    return rows
+
+
 def draft_group(ctx: ReplayContexts, cfg: BacktestConfig, group: int, size: int, lo: int, hi: int) -> _Draft:
     """One evaluation bar t and `entries_per_bar` positions open at it (each: its own age, side, plan, and up to
-    per_bar rows of stop type and leverage). t and every age are drawn before any bar after an entry is read."""
+    per_bar distinct rows of stop type and leverage). t and every age are drawn before any bar after an entry is
+    read. An ATR-stop row identical to the structure-stop row (no structure level to put the stop behind) is
+    dropped: it would be the same scenario twice."""
     rng = np.random.default_rng([cfg.seed, symbol_key(ctx.symbol), group])
     t = int(rng.integers(lo + cfg.max_age, hi + cfg.max_age))
     rows: list[tuple[float, ...]] = []
     ages: list[int] = []
     left = size
-    while left > 0:
-        n = min(cfg.per_bar, left)
-        left -= n
-        want_setup = rng.random() < cfg.structure_share
+    # A random draw opens two positions, a setup draw one: this draw share makes structure_share the positions' share.
+    setup_draw = 2 * cfg.structure_share / (1 + cfg.structure_share)
+    taken: set[tuple[int, int]] = set()  # (entry bar, side): a second draw of one is the same position again
+    draws = 0
+    while left > 0 and draws < MAX_DRAWS_PER_ENTRY * cfg.entries_per_bar:
+        draws += 1
+        want_setup = rng.random() < setup_draw
         age = int(rng.integers(cfg.min_age, cfg.max_age + 1))
         random_side = 1 if rng.random() < 0.5 else -1
-        stop_u = rng.random(n)
-        levs = rng.choice(np.asarray(cfg.leverages, dtype=np.float64), size=n)
         entry_bar = t - age
         lv = ctx.entry_levels(entry_bar)
         side = tradable_setup(lv, cfg.setup_atr) if want_setup else 0
@@ -150,26 +195,27 @@ def draft_group(ctx: ReplayContexts, cfg: BacktestConfig, group: int, size: int,
             lv = ctx.entry_levels(entry_bar)
             side = tradable_setup(lv, cfg.setup_atr)
         kind = STRUCTURE if side else RANDOM
-        side = side or random_side
-        name = "long" if side > 0 else "short"
-        structural = plan_trade(name, lv.close, lv.atr, lv.levels)
-        atr_only = plan_trade(name, lv.close, lv.atr, lv.levels, min_stop_grade=99)  # same targets, 1.5 ATR stop
-        for i in range(n):
-            u = stop_u[i]
-            no_stop, atr_stop = u < cfg.no_stop_share, u < cfg.no_stop_share + cfg.atr_stop_share
-            stype = STOP_NONE if no_stop else STOP_ATR if atr_stop else STOP_STRUCTURE
-            plan = atr_only if stype == STOP_ATR else structural
-            stop = np.nan if stype == STOP_NONE else plan.stop
-            risk = cfg.no_stop_risk_atr * lv.atr if stype == STOP_NONE else plan.risk_per_unit
-            targets = [tg.price for tg in plan.targets]
-            rows.append((group, kind, stype, entry_bar, side, levs[i], lv.close, stop, *targets, risk, lv.atr))
-            ages.append(age)
+        # A random entry is taken on both sides at its bar (antithetic pair: one level pass, half the side noise).
+        sides = [side] if side else [random_side] if want_setup else [random_side, -random_side]
+        for sd in sides:
+            if left <= 0 or (entry_bar, sd) in taken:
+                continue
+            taken.add((entry_bar, sd))
+            pairs = stop_leverage_rows(rng, cfg)[:left]
+            left -= cfg.per_bar
+            rows += _entry_rows(cfg, lv, group, kind, entry_bar, sd, pairs)
+            ages += [age] * (len(rows) - len(ages))
     return _Draft(rows, ages)
 
 
 def generate(ctx: ReplayContexts, cfg: BacktestConfig, groups: range) -> ScenarioSet:
     """Scenarios of `groups` (group g draws rows g*group_size ..), each walked to the close of its bar t; flat ones
     are dropped."""
+    return generate_counted(ctx, cfg, groups)[0]
+
+
+def generate_counted(ctx: ReplayContexts, cfg: BacktestConfig, groups: range) -> tuple[ScenarioSet, int]:
+    """generate(), with the number of rows drawn before the flat ones were dropped."""
     lo, hi = bar_range(len(ctx.full), cfg)
     drafts = []
     for g in groups:
@@ -208,7 +254,7 @@ def generate(ctx: ReplayContexts, cfg: BacktestConfig, groups: range) -> Scenari
         atr=np.zeros(len(bar)),
     ).take(np.flatnonzero(keep))
     sc.atr = np.array([ctx.report(int(b)).atr for b in sc.bar]) if len(sc) else np.zeros(0)
-    return sc
+    return sc, len(rows)
 
 
 def state_at(

@@ -14,9 +14,9 @@ from backtest.context import ReplayContexts, opened_at, risk_context
 from backtest.makers import decision_terms
 from backtest.outcomes import Path as BarPath
 from backtest.outcomes import candidate_outcomes, simulate
-from backtest.scenarios import ScenarioSet, generate
+from backtest.scenarios import ScenarioSet, generate_counted
 from engine.risk.context import MarketView, RiskContext, RiskPosition
-from engine.risk.evaluate import evaluate, triggered
+from engine.risk.evaluate import decide, triggered
 from engine.risk.opinion import build_risk_context
 from tools.market.replay import ReplayMarketData
 
@@ -39,6 +39,7 @@ class ChunkResult:
     fired_rule: list[str]
     fired_r: np.ndarray
     prompts: list[str] | None  # the model's user turn, when a model maker is scored
+    drawn: int = 0  # rows drawn before the flat ones were dropped
 
 
 @functools.lru_cache(maxsize=16)
@@ -85,10 +86,11 @@ def decision_contexts(sc: ScenarioSet, ctx: ReplayContexts) -> list[RiskContext]
 def run_chunk(data_dir: str, cfg: BacktestConfig, symbol: str, groups: range, with_prompts: bool) -> ChunkResult:
     """Generate, decide (rules), render prompts if asked, and simulate every decision as given."""
     ctx = contexts_for(data_dir, symbol, cfg)
-    sc = generate(ctx, cfg, groups)
+    sc, drawn = generate_counted(ctx, cfg, groups)
     contexts = decision_contexts(sc, ctx)
-    decisions = [evaluate(c) for c in contexts]
-    fired = [(i, d) for i, c in enumerate(contexts) for d in triggered(c) if d.action != "HOLD"]
+    every = [triggered(c) for c in contexts]  # each rule runs once per scenario: the decision and attribution share it
+    decisions = [decide(c, f) for c, f in zip(contexts, every, strict=True)]
+    fired = [(i, d) for i, f in enumerate(every) for d in f if d.action != "HOLD"]
     prompts = [build_risk_context(c) for c in contexts] if with_prompts else None
     f = ctx.full
     path = BarPath.take(f.open, f.high, f.low, f.close, sc.bar + 1, cfg.horizon)
@@ -120,4 +122,5 @@ def run_chunk(data_dir: str, cfg: BacktestConfig, symbol: str, groups: range, wi
         fired_rule=[d.rule for _, d in fired],
         fired_r=fired_r,
         prompts=prompts,
+        drawn=drawn,
     )

@@ -22,7 +22,11 @@ def evaluate(ctx: RiskContext) -> Decision:
     strengthens rules, can never soften the decision. When a hard rule fired, the winner is marked hard: it is at
     least as protective as that rule, so no model opinion may soften it either.
     """
-    fired = triggered(ctx)
+    return decide(ctx, triggered(ctx))
+
+
+def decide(ctx: RiskContext, fired: list[Decision]) -> Decision:
+    """evaluate() from the rules that fired (`triggered(ctx)`), for callers that also keep every rule's answer."""
     warnings: list[str] = []
     for decision in fired:
         warnings.extend(w for w in decision.warnings if w not in warnings)

@@ -13,6 +13,7 @@ from engine.risk.context import CONTEXT_BARS, VOLUME_MEAN_BARS, RiskPosition, vo
 from engine.risk.evaluate import evaluate
 from engine.risk.opinion import build_risk_context
 from tools.market.replay import ReplayMarketData
+from tools.structure.targets import plan_from_report, plan_trade
 
 
 class CountingMarket(ReplayMarketData):
@@ -57,3 +58,14 @@ def test_volume_ratio_is_the_last_bar_over_the_mean_of_the_20_before_it(ohlcv_di
     assert bt.market_view(bar).volume_ratio == expected
     assert volume_ratio(vol[: bar + 1]) == expected
     assert volume_ratio(vol[:VOLUME_MEAN_BARS]) is None  # not enough history for a mean without the bar itself
+
+
+def test_structure_entries_are_planned_on_the_levels_the_live_analysis_shows(ohlcv_dir: Path) -> None:
+    bt = ReplayContexts(ReplayMarketData(ohlcv_dir), "BTC", "1h")
+    for bar in (3000, 5000, 7001):
+        lv, report = bt.entry_levels(bar), bt.report(bar)  # the report is the monitor's and analyze's analysis
+        assert (lv.close, lv.atr, lv.trend) == (report.close, report.atr, report.trend)
+        shown = [(x.price, x.zone_low, x.zone_high, x.touches, x.grade, x.role, x.state) for x in report.levels]
+        assert [(x.price, x.zone_low, x.zone_high, x.touches, x.grade, x.role, x.state) for x in lv.levels] == shown
+        for side in ("long", "short"):
+            assert plan_trade(side, lv.close, lv.atr, lv.levels) == plan_from_report(report, side)
