@@ -10,9 +10,9 @@ from typing import Annotated, NoReturn, TypeVar
 import pandas as pd
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from bastion.cli.common import describe_settings_error, read_settings
+from bastion.cli.output import Column, print_json, print_table
 from bastion.settings import SettingsError
 from tools.market.base import TIMEFRAMES, MarketData, MarketDataError, Ticker
 from tools.market.factory import build_market_data
@@ -34,6 +34,8 @@ AtOpt = Annotated[
     typer.Option("--at", help="Replay/simulated time, ISO-8601 UTC (default: end of data / now)."),
 ]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the simulated market.")]
+OHLCV_COLUMNS = ("open", "high", "low", "close", "volume")
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
 def register(app: typer.Typer) -> None:
@@ -48,22 +50,25 @@ def price(
     data_dir: DataDirOpt = None,
     at: AtOpt = None,
     seed: SeedOpt = 0,
+    as_json: JsonOpt = False,
 ) -> None:
     """Show the last price, 24h change and spread of a symbol."""
-    ticker = _run(source, data_dir, at, seed, lambda md: md.ticker(symbol))
+    ticker = _run(source, data_dir, at, seed, lambda md: _in_range(md, symbol, "1h", at, md.ticker(symbol)))
     console = Console()
-    table = Table(title=f"{ticker.symbol}{_label(ticker.simulated)}", show_header=True)
-    for column in ("last", "24h", "bid", "ask", "source", "time (UTC)"):
-        table.add_column(column, justify="right" if column not in ("source", "time (UTC)") else "left", no_wrap=True)
-    table.add_row(
+    if as_json:
+        print_json(console, ticker.model_dump(mode="json"))
+        return
+    columns = [Column("last"), Column("24h"), Column("bid", optional=True), Column("ask", optional=True),
+               Column("source", numeric=False, optional=True), Column("time (UTC)", numeric=False)]  # fmt: skip
+    row = [
         _fmt_price(ticker.last),
         _fmt_change(ticker),
         _fmt_price(ticker.bid),
         _fmt_price(ticker.ask),
         ticker.source,
         f"{ticker.timestamp:%Y-%m-%d %H:%M:%S}",
-    )
-    console.print(table)
+    ]
+    print_table(console, columns, [row], title=f"{ticker.symbol}{_label(ticker.simulated)}")
 
 
 def candles(
@@ -74,22 +79,47 @@ def candles(
     data_dir: DataDirOpt = None,
     at: AtOpt = None,
     seed: SeedOpt = 0,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Show the last candles of a symbol (the newest may still be forming)."""
+    """Show the last candles of a symbol (live: the newest may still be forming)."""
     if tf not in TIMEFRAMES:
         _fail(f"Unsupported timeframe {tf!r}; use one of {', '.join(TIMEFRAMES)}.", code=2)
-    frame = _run(source, data_dir, at, seed, lambda md: md.ohlcv(symbol, tf, limit))
+    frame = _run(source, data_dir, at, seed, lambda md: _in_range(md, symbol, tf, at, md.ohlcv(symbol, tf, limit)))
     simulated = bool(frame.attrs.get("simulated"))
     console = Console()
+    if as_json:
+        rows = [
+            {"time": f"{stamp:%Y-%m-%dT%H:%M:%SZ}", **{c: float(row[c]) for c in OHLCV_COLUMNS}}
+            for stamp, row in frame.iterrows()
+            if isinstance(stamp, pd.Timestamp)
+        ]
+        attrs = {k: frame.attrs.get(k) for k in ("symbol", "source", "simulated", "forming")}
+        print_json(console, {**attrs, "timeframe": tf, "candles": rows})
+        return
     title = f"{frame.attrs.get('symbol', symbol.upper())} {tf}{_label(simulated)}"
-    table = Table(title=title, caption=_caption(frame))
-    for column in ("time (UTC)", "open", "high", "low", "close", "volume"):
-        table.add_column(column, justify="left" if column.startswith("time") else "right", no_wrap=True)
+    columns = [Column("time (UTC)", numeric=False), *(Column(c) for c in ("open", "high", "low", "close")),
+               Column("volume", optional=True)]  # fmt: skip
+    rows = []
     for stamp, row in frame.iterrows():
         assert isinstance(stamp, pd.Timestamp)
         values = [_fmt_price(float(row[c])) for c in ("open", "high", "low", "close")]
-        table.add_row(f"{stamp:%Y-%m-%d %H:%M}", *values, f"{float(row['volume']):,.2f}")
-    console.print(table)
+        rows.append([f"{stamp:%Y-%m-%d %H:%M}", *values, f"{float(row['volume']):,.2f}"])
+    print_table(console, columns, rows, title=title, caption=_caption(frame))
+
+
+async def _in_range(md: MarketData, symbol: str, tf: str, at: str | None, call: Awaitable[T]) -> T:
+    """`call`, once `--at` is known to lie inside the replayed data (a time outside it is refused, not clamped)."""
+    if at and isinstance(md, ReplayMarketData):
+        first, last = md.span(symbol, tf)
+        when = pd.Timestamp(at)
+        when = when.tz_localize("UTC") if when.tzinfo is None else when
+        if not first <= when.to_pydatetime() <= last:
+            call.close()  # type: ignore[attr-defined]
+            raise MarketDataError(
+                f"--at {at} is outside the replayed {md.resolve(symbol)} {tf} data "
+                f"({first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC)."
+            )
+    return await call
 
 
 def _run(
@@ -142,9 +172,12 @@ def _label(simulated: bool) -> str:
 
 
 def _caption(frame: pd.DataFrame) -> str:
-    parts = [f"source: {frame.attrs.get('source', '?')}", f"{len(frame)} candles"]
+    source = frame.attrs.get("source", "?")
+    parts = [f"source: {source}", f"{len(frame)} candles"]
     if frame.attrs.get("forming"):
-        parts.append("last candle still forming")
+        # A replayed period is not forming: it is cut at the replay clock, built from the finer candles closed by then.
+        replayed = source == "replay"
+        parts.append("last candle partial, up to the replay time" if replayed else "last candle still forming")
     return " · ".join(parts)
 
 
