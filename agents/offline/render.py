@@ -93,6 +93,8 @@ def positions(d: Data) -> str:
     lines = [head]
     for r in rows:
         extra = f", stop {p(r['stop'])}" if r.get("stop") else ", no stop"
+        if r.get("liquidation"):
+            extra += f", liquidation {p(r['liquidation'])}"
         lines.append(
             f"- {r['symbol']} {r['side']} {r['size']:g} @ {p(r['entry'])}, mark {p(r['mark'])}, "
             f"PnL {r['unrealised_pnl']:+g} USDT ({r['pnl_pct']:+.2f}%), {r['leverage']:g}x{extra}"

@@ -138,6 +138,7 @@ async def test_limit_entry_rests_then_fills_and_its_stop_triggers_later(services
     assert await live.positions("SOL/USDT:USDT") == []
     # The same account, now seeing a market the test moves: the target above does not fire while the entry rests.
     market = FakeMarket(SOL=price * 1.11)
+    market.at = PINNED  # the simulated market's moment: the limit's default expiry (24 h) is still ahead
     account = PaperAccount(live.account_id, market, services.sessions, live.config)
     assert await account.positions("SOL/USDT:USDT") == []
     assert {o.role for o in await account.open_orders("SOL/USDT:USDT")} == {

@@ -9,12 +9,17 @@ from tools.market.base import Ticker
 
 
 class FakeMarket:
-    """Implements the `ticker` part of `MarketData`; prices are set by the test."""
+    """Implements the `ticker` part of `MarketData`; prices (and optionally the market time) are set by the test.
 
-    name = "fake"
+    It stands in for the simulated market, under its name: a paper account opened on the simulated market is read
+    through it without being taken for another market's account.
+    """
+
+    name = "simulated"
     simulated = True
 
     def __init__(self, **prices: float) -> None:
+        self.at: datetime | None = None  # None: the wall clock
         self.prices: dict[str, float] = {}
         for key, value in prices.items():
             self.set(key, value)
@@ -26,7 +31,7 @@ class FakeMarket:
 
     async def ticker(self, symbol: str) -> Ticker:
         """The current fake price."""
-        now = datetime.now(UTC)
+        now = self.at or datetime.now(UTC)
         return Ticker(symbol=symbol, source="fake", simulated=True, timestamp=now, last=self.prices[symbol])
 
     def __getattr__(self, name: str) -> Any:

@@ -6,7 +6,23 @@ from typing import Any
 
 from tools.agent_tools.base import ToolContext, ToolDeps, ToolError, num, symbol_of, user_account
 from tools.agent_tools.schemas import AccountArgs, EvaluateArgs
+from tools.exchange.base import Account
 from tools.exchange.models import Position
+from tools.exchange.paper import DEFAULT_SOURCE
+
+
+def venue(exchange_id: str, account: Account) -> str:
+    """The exchange id, with the market a paper account trades on when it is not the default simulated one."""
+    source = getattr(account, "market_source", None)
+    if source and source != DEFAULT_SOURCE:
+        # A separate paper account per source: say which one, so a fresh balance after a switch is not a surprise.
+        return f"{exchange_id}, {source} market"
+    return exchange_id
+
+
+def account_label(label: str, exchange_id: str, account: Account) -> str:
+    """How an account is named in a proposal: label, venue and whether its money is simulated."""
+    return f"{label} ({venue(exchange_id, account)}{', simulated' if account.simulated else ''})"
 
 
 def position_json(p: Position) -> dict[str, Any]:
@@ -36,7 +52,7 @@ async def get_positions(deps: ToolDeps, ctx: ToolContext, args: AccountArgs) -> 
     positions = await account.positions()
     return {
         "account": row.label,
-        "exchange": row.exchange_id,
+        "exchange": venue(row.exchange_id, account),
         "simulated": account.simulated,
         "positions": [position_json(p) for p in positions],
     }
@@ -48,7 +64,7 @@ async def get_balance(deps: ToolDeps, ctx: ToolContext, args: AccountArgs) -> di
     b = await account.balance()
     return {
         "account": row.label,
-        "exchange": row.exchange_id,
+        "exchange": venue(row.exchange_id, account),
         "simulated": account.simulated,
         "currency": b.currency,
         "total": num(b.total),

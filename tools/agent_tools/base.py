@@ -62,6 +62,7 @@ class ToolDeps:
     open_account: Callable[[ExchangeAccount], Awaitable[Account]]
     default_risk_pct: float = 2.0
     default_capital: float = 10_000.0
+    default_limit_expiry_h: float = 24.0  # a paper limit entry without `for 4h` expires after this
     # Rendered charts travel as bytes in memory (the conversation state keeps only their id): no files on the server.
     charts: ChartStore = field(default_factory=ChartStore)
     cache: StructureCache = field(default_factory=StructureCache)

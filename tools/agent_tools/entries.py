@@ -9,11 +9,13 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from storage.models import ExchangeAccount
+from tools.agent_tools.account_tools import account_label
 from tools.agent_tools.base import ToolContext, ToolDeps, ToolError, load_preferences, num, symbol_of
 from tools.agent_tools.schemas import ProposeOrderArgs
 from tools.agent_tools.structure_data import structure_of
 from tools.calculators import position_size
 from tools.exchange.base import Account
+from tools.exchange.ids import PAPER
 from tools.exchange.models import IntentKind, OrderType, PositionSide, qty_text
 from tools.structure.targets import TradePlan, plan_from_report
 
@@ -66,6 +68,29 @@ def liquidation_estimate(account: Account, side: PositionSide, entry: float, lev
     if side is PositionSide.LONG:
         return max(0.0, entry * (1 - inv + float(mmr)))
     return entry * (1 + inv - float(mmr))
+
+
+def _duration(hours: float) -> str:
+    if hours < 1:
+        return f"{hours * 60:g} min"
+    return f"{hours / 24:g} days" if hours >= 48 and hours % 24 == 0 else f"{hours:g} h"
+
+
+def _limit_expiry(deps: ToolDeps, args: ProposeOrderArgs, row: ExchangeAccount, account: Account) -> float | None:
+    """Hours a limit entry rests before it is cancelled: as typed, else the settings' default; paper accounts only."""
+    if args.limit_price is None:
+        if args.expiry_hours is not None:
+            raise ToolError("Only a limit entry can expire: add `limit PRICE`, or drop the `for ...`.")
+        return None
+    if account.exchange_id != PAPER:
+        if args.expiry_hours is not None:
+            # The paper account keeps expiries at market time; an exchange order would silently rest forever.
+            raise ToolError(
+                f"A limit on {row.exchange_id} rests until you cancel it: expiries are kept by the paper account "
+                "only. Send it without `for ...` and cancel it with /cancel when you want."
+            )
+        return None
+    return args.expiry_hours if args.expiry_hours is not None else deps.default_limit_expiry_h
 
 
 async def propose_entry(
@@ -184,6 +209,7 @@ async def propose_entry(
             f"{float(balance.free):,.2f} USDT is free. Use more leverage (`lev N`) or a smaller size."
         )
 
+    expiry_h = _limit_expiry(deps, args, row, account)
     order_type = OrderType.LIMIT if limit is not None else OrderType.MARKET
     intent: dict[str, Any] = {
         "account_ref": f"account:{row.id}",
@@ -197,10 +223,12 @@ async def propose_entry(
     }
     if limit is not None:
         intent["price"] = _price(limit)
+    if expiry_h is not None:
+        intent["expires_after_s"] = max(1, round(expiry_h * 3600))
     # One take-profit order closes what is left at the last target; earlier targets are the monitor's partials.
     if targets:
         intent["take_profit_price"] = _price(targets[-1][1])
-    label = f"{row.label} ({row.exchange_id}{', simulated' if account.simulated else ''})"
+    label = account_label(row.label, row.exchange_id, account)
     how = f"limit {_fmt(limit)}" if limit is not None else "market"
     lines = [
         f"Open a {symbol} {args.side} of {qty_text(amount)} {base} at {how} on account {label}, {leverage}x "
@@ -220,6 +248,11 @@ async def propose_entry(
         )
         + " with the entry.",
     ]
+    if expiry_h is not None:
+        default = "" if args.expiry_hours is not None else " (your default)"
+        lines.append(f"The limit rests {_duration(expiry_h)}{default} after it is placed, then is cancelled unfilled.")
+    elif limit is not None:
+        lines.append("The limit rests until it fills or you cancel it (/orders, /cancel).")
     return {
         "account_id": row.id,
         "account": row.label,
@@ -236,6 +269,7 @@ async def propose_entry(
         "capital": round(capital, 2),
         "leverage": leverage,
         "liquidation": num(liquidation),
+        "expires_after_h": expiry_h,
         "price": num(price),
         "intent": intent,
         "summary": "\n".join(lines),

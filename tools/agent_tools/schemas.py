@@ -99,6 +99,9 @@ class ProposeOrderArgs(AccountArgs):
     targets: list[float] | None = Field(default=None, max_length=3, description="Take-profit prices T1[, T2]")
     leverage: int | None = Field(default=None, ge=1, le=125)
     limit_price: float | None = Field(default=None, gt=0, allow_inf_nan=False, description="Limit entry price")
+    expiry_hours: float | None = Field(
+        default=None, gt=0, le=720, allow_inf_nan=False, description="Cancel a limit entry still resting after this"
+    )
     order_id: str | None = Field(default=None, max_length=64, description="The open order to cancel (action cancel)")
     timeframe: Timeframe | None = Field(
         default=None, description="Timeframe of the plan behind an automatic stop (default: 1h, then 4h, then 15m)"

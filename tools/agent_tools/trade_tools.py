@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
-from tools.agent_tools.account_tools import find_position
+from tools.agent_tools.account_tools import account_label, find_position
 from tools.agent_tools.base import (
     PREFS_KEY,
     ToolContext,
@@ -140,7 +140,7 @@ async def propose_order(deps: ToolDeps, ctx: ToolContext, args: ProposeOrderArgs
         intent |= {"kind": IntentKind.SET_STOP.value, "stop_price": str(Decimal(str(num(entry))))}
         summary = f"Move the stop of the {symbol} {side_name} to breakeven ({num(entry)})"
     intent["position"] = {"side": side_name, "size": qty_text(position.size)}
-    label = f"{row.label} ({row.exchange_id}{', simulated' if account.simulated else ''})"
+    label = account_label(row.label, row.exchange_id, account)
     summary += f" on account {label}. Price now {num(price):g}."
     return {
         "account_id": row.id,

@@ -8,6 +8,7 @@ from decimal import ROUND_DOWN, Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage import paper as repo
 from storage.types import utcnow
 from tools.exchange.ccxt_intents import check_trigger_side
 from tools.exchange.client_ids import client_order_id
@@ -45,6 +46,7 @@ from tools.exchange.paper_engine import (
 from tools.exchange.paper_store import (
     load_state,
     load_states,
+    order_from_row,
     read_state,
     record_result,
     recorded_result,
@@ -248,6 +250,13 @@ class PaperAccount:
         """Resting limit, stop and take-profit orders."""
         state, _ = await self._current()
         return [to_public_order(o) for o in state.open_orders(symbol)]
+
+    async def expired_orders(self) -> list[Order]:
+        """Entries cancelled because their expiry passed (after processing the current market time), oldest first."""
+        await self._current()
+        async with self.sessions() as session:
+            rows = await repo.list_orders(session, self.account_id, status=OrderStatus.EXPIRED.value)
+        return [to_public_order(order_from_row(r)) for r in rows]
 
     async def place(self, intent: OrderIntent) -> PlaceResult:
         """Run the intent once; the same intent id again returns the first result (`duplicate=True`)."""

@@ -88,11 +88,12 @@ def state_from_rows(
             p.symbol, PositionSide(p.side), p.size, p.entry_price, p.leverage, p.realised_pnl, p.funded_at
         )
     for o in orders:
-        state.orders[o.id] = _order_from_row(o)
+        state.orders[o.id] = order_from_row(o)
     return state
 
 
-def _order_from_row(o: repo.PaperOrderRow) -> PaperOrder:
+def order_from_row(o: repo.PaperOrderRow) -> PaperOrder:
+    """The engine's order from its stored row."""
     return PaperOrder(
         id=o.id,
         client_order_id=o.client_order_id,
@@ -219,7 +220,7 @@ def to_public_order(o: PaperOrder) -> Order:
 async def orders_by_id(session: AsyncSession, account_id: str, ids: list[str]) -> list[Order]:
     """Current state of the given orders, in the given order."""
     rows = {r.id: r for r in await repo.list_orders(session, account_id, ids=ids)}
-    return [to_public_order(_order_from_row(rows[i])) for i in ids if i in rows]
+    return [to_public_order(order_from_row(rows[i])) for i in ids if i in rows]
 
 
 async def recorded_result(session: AsyncSession, account_id: str, intent_id: str) -> tuple[str, PlaceResult] | None:

@@ -219,6 +219,7 @@ class EntryArgs(_Args):
     targets: list[Price] | None = Field(default=None, max_length=3)
     leverage: int | None = Field(default=None, ge=1, le=125)
     limit_price: Price | None = None
+    expiry_hours: float | None = Field(default=None, gt=0, le=720, allow_inf_nan=False)
     timeframe: Timeframe | None = None
 
     @model_validator(mode="after")
