@@ -216,6 +216,7 @@ class FakeTelegram:
         self.webhook: dict[str, Any] | None = None
         self.webhook_deliveries: list[int] = []  # HTTP status of each webhook POST; 0 when it could not connect
         self.chat_actions: list[tuple[int, str]] = []
+        self.chat_admins: dict[int, set[int]] = {}  # group chat id -> user ids getChatMember calls its owners
         self.port = 0
         self._lock = threading.Lock()
         self._updates: list[dict[str, Any]] = []  # pending for getUpdates, oldest first
@@ -230,6 +231,9 @@ class FakeTelegram:
         self._messages: dict[tuple[int, int], dict[str, Any]] = {}  # every message (user's and bot's) by key
         self._deleted_keys: set[tuple[int, int]] = set()
         self._sent: list[SentMessage] = []
+        self._sent_per_chat: dict[int, int] = {}
+        # (loop, event) of every wait_for in progress: set (on the waiter's loop) whenever the fake's record changes.
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event, int | None]] = []
         self._sent_by_key: dict[tuple[int, int], SentMessage] = {}
         self._callback_ids = itertools.count(1)
         self._open_callbacks: set[str] = set()
@@ -415,6 +419,18 @@ class FakeTelegram:
         with self._lock:
             return [_snapshot(m) for m in self._sent if chat_id is None or m.chat_id == chat_id]
 
+    def cpu_s(self) -> float:
+        """CPU seconds the fake's server thread used so far (benchmarks subtract it from the process's)."""
+        thread = self._thread
+        if thread is None or thread.ident is None:
+            return 0.0
+        return time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
+
+    def sent_count(self, chat_id: int | None = None) -> int:
+        """How many messages the bot sent, overall or to one chat (constant time: no snapshots)."""
+        with self._lock:
+            return len(self._sent) if chat_id is None else self._sent_per_chat.get(chat_id, 0)
+
     def message(self, chat_id: int, message_id: int) -> SentMessage | None:
         """Snapshot of one message the bot sent, or None."""
         with self._lock:
@@ -441,13 +457,42 @@ class FakeTelegram:
             best = max(best, hi - lo + 1)
         return best
 
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:  # noqa: ASYNC109
-        """Poll `predicate` every 10 ms until it holds; AssertionError describing the bot's activity on timeout."""
+    async def wait_for(
+        self,
+        predicate: Callable[[], bool],
+        timeout: float = 5.0,  # noqa: ASYNC109
+        *,
+        recheck_s: float | None = 0.01,
+        chat_id: int | None = None,
+    ) -> None:
+        """Wait until `predicate` holds, looking again whenever the fake answers a call (with `chat_id`, a call
+        about that chat only) or delivers a webhook update, and every `recheck_s` for predicates on state outside
+        the fake (None: on the fake's events only). AssertionError describing the bot's activity on timeout."""
         deadline = time.monotonic() + timeout
-        while not predicate():
-            if time.monotonic() >= deadline:
-                raise AssertionError(f"{_describe(predicate)} not met within {timeout} s; {self._activity()}")
-            await asyncio.sleep(0.01)
+        changed = asyncio.Event()
+        waiter = (asyncio.get_running_loop(), changed, chat_id)
+        with self._lock:
+            self._waiters.append(waiter)
+        try:
+            while True:
+                changed.clear()  # before the look: a change right after it sets the event again
+                if predicate():
+                    return
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"{_describe(predicate)} not met within {timeout} s; {self._activity()}")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), left if recheck_s is None else min(left, recheck_s))
+        finally:
+            with self._lock:
+                self._waiters.remove(waiter)
+
+    def _notify(self, chat_id: Any = None) -> None:
+        with self._lock:
+            waiters = [(loop, changed) for loop, changed, chat in self._waiters if chat is None or chat == chat_id]
+        for loop, changed in waiters:
+            with contextlib.suppress(RuntimeError):  # that loop closed
+                loop.call_soon_threadsafe(changed.set)
 
     def _activity(self) -> str:
         calls = [f"{c.method}→{c.status or 'waiting'}" for c in list(self.calls)[-12:]]
@@ -555,6 +600,7 @@ class FakeTelegram:
                 self.webhook_deliveries.append(status)
                 if not 200 <= status < 300:
                     self._webhook_error = (int(time.time()), error)
+            self._notify()
 
     # -- HTTP --------------------------------------------------------------------------------------
 
@@ -596,9 +642,12 @@ class FakeTelegram:
     def _answer(self, call: ApiCall, outcome: Any) -> Response:
         if isinstance(outcome, _ApiError):
             call.status = outcome.status
-            return _error_response(outcome)
-        call.status = 200
-        return JSONResponse({"ok": True, "result": outcome})
+            response = _error_response(outcome)
+        else:
+            call.status = 200
+            response = JSONResponse({"ok": True, "result": outcome})
+        self._notify(call.params.get("chat_id"))
+        return response
 
     def _take_fault(self, method: str) -> _ApiError | None:
         with self._lock:
@@ -629,6 +678,7 @@ class FakeTelegram:
             "getmycommands": self._get_my_commands,
             "deletemycommands": self._delete_my_commands,
             "sendchataction": self._send_chat_action,
+            "getchatmember": self._get_chat_member,
             "setmydescription": ok,
             "setmyshortdescription": ok,
             "setmyname": ok,
@@ -982,6 +1032,17 @@ class FakeTelegram:
             self.commands_by_scope.pop(_scope_key(params), None)
         return True
 
+    def _get_chat_member(self, params: dict[str, Any], files: dict[str, _Upload], at: float) -> dict[str, Any]:
+        chat_id = self._target_chat(params)
+        user_id = _int(params.get("user_id"), "user_id")
+        user = {"id": user_id, "is_bot": False, "first_name": f"User {user_id}"}
+        with self._lock:
+            owner = user_id in self.chat_admins.get(chat_id, set())
+        # Admins are reported as the chat's owners ("creator"): the one status without a dozen permission flags.
+        if owner:
+            return {"status": "creator", "user": user, "is_anonymous": False}
+        return {"status": "member", "user": user}
+
     def _send_chat_action(self, params: dict[str, Any], files: dict[str, _Upload], at: float) -> bool:
         chat_id = self._target_chat(params)
         action = str(params.get("action") or "")
@@ -1059,6 +1120,7 @@ class FakeTelegram:
         key = (record.chat_id, record.message_id)
         self._messages[key] = message
         self._sent.append(record)
+        self._sent_per_chat[record.chat_id] = self._sent_per_chat.get(record.chat_id, 0) + 1
         self._sent_by_key[key] = record
 
 
