@@ -133,6 +133,7 @@ def test_keys_add_needs_secret_keys(env: dict[str, str], monkeypatch: pytest.Mon
         "keys", "add", "--exchange", "okx", "--user", "telegram:1", input="k1234567\ns1234567\np1234567\n"
     )
     assert code == 1 and "BASTION_SECRET_KEYS is not set" in out and "Traceback" not in out
+    assert "API key" not in out and "API secret" not in out  # refused before any prompt
 
 
 def test_keys_add_rejects_bad_input(env: dict[str, str]) -> None:

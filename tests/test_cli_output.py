@@ -79,3 +79,19 @@ def test_price_at_a_time_outside_the_replayed_data_is_refused(tmp_path: Path) ->
     assert "outside the replayed" in result.output and "2023-11-14" in result.output
     inside = runner.invoke(app, ["price", "btc", "--data-dir", str(data), "--at", "2023-11-15T12:00"])
     assert inside.exit_code == 0, inside.output
+
+
+def test_engine_status_and_keys_list_name_users_and_units_and_speak_json(tmp_path: Path) -> None:
+    env = {"BASTION_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"}
+    assert runner.invoke(app, ["db", "upgrade"], env=env).exit_code == 0
+    added = runner.invoke(app, ["keys", "add", "--exchange", "paper", "--label", "paper", "--user", "telegram:42"],
+                          env=env)  # fmt: skip
+    assert added.exit_code == 0, added.output
+    status = runner.invoke(app, ["engine", "status"], env=env)
+    assert status.exit_code == 0, status.output
+    assert "telegram:42" in status.output and "+0.00 USDT" in status.output
+    body = json.loads(runner.invoke(app, ["engine", "status", "--json"], env=env).output)
+    assert body["accounts"][0]["user"] == "telegram:42" and body["accounts"][0]["realised_pnl_24h_usdt"] == 0
+    listed = json.loads(runner.invoke(app, ["keys", "list", "--json"], env=env).output)
+    assert listed[0]["user"] == "telegram:42" and listed[0]["label"] == "paper" and listed[0]["credentials"] == "none"
+    assert "telegram:42" in runner.invoke(app, ["keys", "list"], env=env).output

@@ -5,13 +5,14 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import typer
-from rich.table import Table
 
 from bastion.app import Services
 from bastion.cli.common import console, fail, run_with_services, settings_or_exit
 from bastion.cli.keys_cmd import USER_OPTION, _user_ref
+from bastion.cli.output import Column, print_json, print_table
 from engine.monitor.market_view import StructureMarketViews
 from engine.monitor.monitor import CycleReport, Monitor
 from engine.monitor.notifier import PrintingNotifier
@@ -23,6 +24,7 @@ from storage.models import AccountMode
 from storage.repositories import accounts as accounts_repo
 from storage.repositories import audit
 from storage.repositories import engine as engine_repo
+from storage.repositories import users as users_repo
 from storage.repositories.users import find_user
 from storage.types import utcnow
 from tools.market.replay import ReplayMarketData
@@ -108,40 +110,49 @@ def _engine_group() -> typer.Typer:
         run_with_services(go)
 
     @group.command("status")
-    def status() -> None:
+    def status(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
         """Kill switches, and every account's mode, arming and automated actions in the last 24 h."""
 
-        async def go(services: Services) -> tuple[list[str], list[tuple[str, ...]]]:
+        async def go(services: Services) -> tuple[list[str], list[dict[str, Any]]]:
             async with services.sessions() as session:
                 switches = [f"{f.scope} ({f.reason})" for f in await engine_repo.kill_switches(session)]
-                rows = []
+                rows: list[dict[str, Any]] = []
                 since = utcnow() - timedelta(hours=24)
-                for a in await accounts_repo.list_accounts(session):
+                accounts = await accounts_repo.list_accounts(session)
+                refs = await users_repo.user_refs(session, (a.user_id for a in accounts))
+                for a in accounts:
                     assert a.id is not None
                     user_switches = await engine_repo.kill_switches(session, a.user_id)
                     switches += [f"{f.scope} ({f.reason})" for f in user_switches if f.scope != engine_repo.GLOBAL]
-                    count = await engine_repo.automated_actions_since(session, a.id, since)
                     pnl = await engine_repo.realised_pnl_since(session, a.id, since)
                     rows.append(
-                        (
-                            str(a.id),
-                            str(a.user_id),
-                            a.exchange_id,
-                            a.label,
-                            a.mode,
-                            "armed" if not a.read_only else "read-only",
-                            str(count),
-                            f"{pnl:+.2f}",
-                        )
+                        {
+                            "account": a.id,
+                            "user": refs.get(a.user_id, f"user #{a.user_id}"),
+                            "exchange": a.exchange_id,
+                            "label": a.label,
+                            "mode": a.mode,
+                            "armed": not a.read_only,
+                            "auto_actions_24h": await engine_repo.automated_actions_since(session, a.id, since),
+                            "realised_pnl_24h_usdt": round(pnl, 2),
+                        }
                     )
                 return sorted(set(switches)), rows
 
         switches, rows = run_with_services(go)
+        if as_json:
+            print_json(console, {"kill_switches": switches, "accounts": rows})
+            return
         console.print("kill switches: " + (", ".join(switches) if switches else "none engaged"))
-        table = Table("id", "user", "exchange", "label", "mode", "state", "auto actions 24h", "realised 24h")
-        for row in rows:
-            table.add_row(*row)
-        console.print(table)
+        columns = [Column("account"), Column("user", numeric=False), Column("exchange", numeric=False),
+                   Column("label", numeric=False), Column("mode", numeric=False), Column("state", numeric=False),
+                   Column("auto actions 24h", optional=True), Column("realised 24h")]  # fmt: skip
+        cells = [
+            [str(r["account"]), r["user"], r["exchange"], r["label"], r["mode"], "armed" if r["armed"] else "read-only",
+             str(r["auto_actions_24h"]), f"{r['realised_pnl_24h_usdt']:+,.2f} USDT"]
+            for r in rows
+        ]  # fmt: skip
+        print_table(console, columns, cells)
 
     return group
 

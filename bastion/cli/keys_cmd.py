@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 
 from bastion.app import Services
-from bastion.cli.common import console, fail, run_with_services
+from bastion.cli.common import console, fail, run_with_services, settings_or_exit
+from bastion.cli.output import Column, print_json, print_table
+from bastion.settings import split_keys
 from storage.models import AccountMode
 from storage.repositories import accounts as accounts_repo
 from storage.repositories import audit
+from storage.repositories import users as users_repo
 from storage.repositories.users import find_user, get_or_create_user, parse_user_ref
-from storage.secrets import SecretBox
+from storage.secrets import SecretBox, SecretsError
 from tools.exchange.ids import NEEDS_PASSWORD, PAPER, SUPPORTED_EXCHANGES
 
 USER_OPTION = typer.Option("console:local", "--user", "-u", help="Owner as platform:id, e.g. telegram:123456.")
@@ -49,6 +51,12 @@ def register(app: typer.Typer) -> None:
         fields = (
             [] if exchange == PAPER else ["apiKey", "secret"] + (["password"] if exchange in NEEDS_PASSWORD else [])
         )
+        settings = settings_or_exit()
+        if fields:
+            try:  # before any prompt: typing a secret only to hear it cannot be stored wastes it
+                SecretBox(split_keys(settings.secret_keys.get_secret_value()))
+            except SecretsError as exc:
+                raise fail(str(exc)) from None
         # Prompted, not passed as options, so credentials never land in shell history or `ps`.
         credentials = {f: typer.prompt(PROMPTS[f], hide_input=True) for f in fields}
 
@@ -77,35 +85,44 @@ def register(app: typer.Typer) -> None:
                 assert account.id is not None
                 return account.id
 
-        account_id = run_with_services(go)
+        account_id = run_with_services(go, settings)
         console.print(f"added {exchange} account {label!r} (id {account_id}) for {user}; read-only until armed")
 
     @group.command("list")
-    def list_(user: str | None = typer.Option(None, "--user", "-u", help="Only this user's accounts.")) -> None:
+    def list_(
+        user: str | None = typer.Option(None, "--user", "-u", help="Only this user's accounts."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    ) -> None:
         """List accounts (credentials are never shown)."""
         ref = _user_ref(user) if user else None
 
-        async def go(services: Services) -> list[tuple[str, ...]]:
+        async def go(services: Services) -> list[dict[str, object]]:
             async with services.sessions() as session:
                 owner_id = (await find_user(session, *ref)).id if ref else None
                 rows = await accounts_repo.list_accounts(session, owner_id)
+                refs = await users_repo.user_refs(session, (a.user_id for a in rows))
                 return [
-                    (
-                        str(a.id),
-                        str(a.user_id),
-                        a.exchange_id,
-                        a.label,
-                        a.mode,
-                        "yes" if a.read_only else "no",
-                        "stored" if a.credentials_encrypted else "none",
-                    )
+                    {
+                        "account": a.id,
+                        "user": refs.get(a.user_id, f"user #{a.user_id}"),
+                        "exchange": a.exchange_id,
+                        "label": a.label,
+                        "mode": a.mode,
+                        "read_only": a.read_only,
+                        "credentials": "stored" if a.credentials_encrypted else "none",
+                    }
                     for a in rows
                 ]
 
-        table = Table("id", "user", "exchange", "label", "mode", "read-only", "credentials")
-        for row in run_with_services(go):
-            table.add_row(*row)
-        console.print(table)
+        rows = run_with_services(go)
+        if as_json:
+            print_json(console, rows)
+            return
+        columns = [Column("id"), *(Column(h, numeric=False) for h in ("user", "exchange", "label", "mode")),
+                   Column("read-only", numeric=False), Column("credentials", numeric=False, optional=True)]  # fmt: skip
+        cells = [[str(r["account"]), str(r["user"]), str(r["exchange"]), str(r["label"]), str(r["mode"]),
+                  "yes" if r["read_only"] else "no", str(r["credentials"])] for r in rows]  # fmt: skip
+        print_table(console, columns, cells)
 
     @group.command("remove")
     def remove(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
@@ -53,6 +55,15 @@ async def find_user(session: AsyncSession, platform: str, platform_user_id: str)
     if user is None:
         raise NotFoundError(f"no user {platform}:{platform_user_id}")
     return user
+
+
+async def user_refs(session: AsyncSession, ids: Iterable[int | None]) -> dict[int, str]:
+    """"platform:id" of each user id (as people name users: `telegram:123`, `console:local`)."""
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    rows = await session.scalars(select(User).where(User.id.in_(wanted)))  # type: ignore[union-attr]
+    return {u.id: f"{u.platform}:{u.platform_user_id}" for u in rows if u.id is not None}
 
 
 def _by_identity(platform: str, platform_user_id: str) -> Select[tuple[User]]:
