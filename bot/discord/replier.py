@@ -44,7 +44,7 @@ class _Personal:
         # token → DM message ref of approvals redirected from a server (the channel records them after the core).
         self.redirected: dict[str, str] = {}
 
-    async def send_private(self, out: Outbound) -> str | None:
+    async def send_dm(self, out: Outbound) -> str | None:
         """Send to the user's DM; None when they do not accept DMs from the bot."""
         try:
             dm = self.user.dm_channel or await self.user.create_dm()
@@ -54,7 +54,7 @@ class _Personal:
             return None
 
     async def _to_dm(self, out: Outbound, token: str) -> str | None:
-        ref = await self.send_private(out)
+        ref = await self.send_dm(out)
         if ref is not None:
             self.redirected[token] = ref
         return ref
@@ -90,6 +90,11 @@ class MessageReplier(_Personal):
             await self.out.edit(message_ref_, public)
             return
         await self.out.edit(message_ref_, out)
+
+    async def send_private(self, out: Outbound) -> str | None:
+        """Personal data asked for in a server: to the user's DM (an approval is recorded with its DM message)."""
+        token = carries_approval(out)
+        return await (self._to_dm(out, token) if token is not None else self.send_dm(out))
 
     async def is_chat_admin(self) -> bool:
         """A server's admin is a member with Manage Server (commands that act for the whole channel)."""
@@ -146,6 +151,9 @@ class InteractionReplier(_Personal):
         """Personal data asked for in a server: an ephemeral answer only the user sees."""
         if not self.in_guild:
             return await self._followup(out, False)
+        token = carries_approval(out)
+        if token is not None:
+            return await self._to_dm(out, token)  # the core's note that follows is true: it went to the DM
         ref = await self._followup(out, True)
         self._private_in_place = ref is not None
         return ref
