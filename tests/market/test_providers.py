@@ -291,3 +291,49 @@ async def test_a_provider_bug_is_logged_and_reads_as_not_available() -> None:
     ctx = await PremiumData(cg).derivatives_context("BTC")
     assert ctx["available"] is True  # configured; each part says why it is missing
     assert ctx["liquidations_1h"] == {"available": False, "reason": "failed (KeyError)"}
+
+
+async def test_the_market_overview_carries_premium_context_and_survives_its_failure() -> None:
+    from typing import cast
+
+    from bastion.settings import ExchangeSettings
+    from tools.agent_tools.base import ToolDeps
+    from tools.agent_tools.market_tools import market_overview
+    from tools.market.factory import build_market_data
+
+    market = build_market_data(ExchangeSettings())
+    cg, up = coinglass()
+    wa, _ = whale_alert(lambda r: recorded("whale_alert/error_invalid_key.json"))
+    deps = ToolDeps(market=market, sessions=cast(Any, None), open_account=cast(Any, None), premium=PremiumData(cg, wa))
+    try:
+        overview = await market_overview(deps, "BTC/USDT:USDT")
+        assert overview["last"] is not None and overview["simulated"] is True  # the overview itself is intact
+        premium = overview["premium"]
+        assert premium["derivatives"]["liquidations_1h"]["total_usd"] == 61873519.81739075
+        assert premium["onchain"] == {"available": False, "reason": "Whale Alert refused the API key (invalid api_key)"}
+        sent = len(up.requests)
+        await market_overview(deps, "BTC/USDT:USDT")
+        assert len(up.requests) == sent  # shared for a minute: paid requests are not repeated per question
+        bare = await market_overview(
+            ToolDeps(market=market, sessions=cast(Any, None), open_account=cast(Any, None)), "BTC"
+        )
+        assert "premium" not in bare
+    finally:
+        await market.close()
+
+
+async def test_summary_lines_say_what_is_known_and_what_is_not() -> None:
+    from tools.market.providers.premium import summary_lines
+
+    cg, _ = coinglass()
+    wa, _ = whale_alert()
+    ctx = await PremiumData(cg, wa, clock=lambda: datetime.fromtimestamp(1764594000, UTC)).context("BTC")
+    text = "\n".join(summary_lines(ctx))
+    assert "- Liquidations 1h: $61.9M (longs $47.7M, shorts $14.2M) [CoinGlass]." in text
+    assert "- Liquidation clusters above: 64400 ($7.4M), 63600 ($6.0M), 64800 ($1.5M);" in text
+    assert "- Accounts long/short on Binance: 73.24% / 26.76%." in text
+    assert "4 transfers, net $16.5M toward holders, exchange net flow $-13.3M" in text and "leans bullish" in text
+    assert summary_lines(await PremiumData().context("BTC")) == [
+        "- Derivatives data: not available (not configured (no API key)).",
+        "- Whale flows: not available (not configured (no API key)).",
+    ]

@@ -20,6 +20,7 @@ from tools.exchange.errors import AccountError
 from tools.exchange.models import Position
 from tools.market.base import MarketData, MarketDataError
 from tools.market.cache import CoalescingCache
+from tools.market.providers.premium import PremiumData
 from tools.market.symbols import normalise_symbol
 from tools.structure.mtf import StructureCache
 
@@ -70,6 +71,8 @@ class ToolDeps:
     evaluate: PositionEvaluator | None = None
     # Market tool results shared by every user for a moment (see market_tools): many people ask about one coin.
     results: CoalescingCache = field(default_factory=lambda: CoalescingCache(max_entries=1024))
+    # Optional premium providers (tools.market.providers.PremiumData): their context joins the market overview.
+    premium: PremiumData | None = None
 
 
 @dataclass

@@ -16,6 +16,8 @@ _CHART_LOCK = asyncio.Lock()
 # 0.5 s, live candles 1 s). Orders never rely on these: propose_order reads its own fresh ticker.
 OVERVIEW_TTL_S = 0.5
 STRUCTURE_TTL_S = 1.0
+# Premium context is a handful of paid requests per symbol: shared for a minute, well inside the providers' limits.
+PREMIUM_TTL_S = 60.0
 
 
 async def get_price(deps: ToolDeps, ctx: ToolContext, args: SymbolArgs) -> dict[str, Any]:
@@ -75,6 +77,17 @@ async def market_overview(deps: ToolDeps, symbol: str) -> dict[str, Any]:
         else None,
         "book_imbalance": round(book.imbalance, 3) if book else None,
         "long_short_ratio": round(ls.ratio, 3) if ls else None,
+        **await _premium(deps, ticker.symbol),
+    }
+
+
+async def _premium(deps: ToolDeps, symbol: str) -> dict[str, Any]:
+    """Premium derivatives and on-chain context, only when a provider is configured (each part may be n/a)."""
+    premium = deps.premium
+    if premium is None:
+        return {}
+    return {
+        "premium": dict(await deps.results.get(("premium", symbol), PREMIUM_TTL_S, lambda: premium.context(symbol)))
     }
 
 

@@ -179,3 +179,39 @@ def premium_from_settings(settings: Any) -> PremiumData | None:
         if wa_key
         else None,
     )
+
+
+def _m(usd: float) -> str:
+    return f"${usd / 1e6:,.1f}M"
+
+
+def summary_lines(context: dict[str, Any]) -> list[str]:
+    """Plain-words lines of a `PremiumData.context` for reports and the overview (n/a parts say so)."""
+    d, o = context.get("derivatives") or {}, context.get("onchain") or {}
+    lines: list[str] = []
+    if not d.get("available"):
+        lines.append(f"- Derivatives data: not available ({d.get('reason', 'not configured')}).")
+    else:
+        liq = d.get("liquidations_1h") or {}
+        if liq.get("available", True) and "total_usd" in liq:
+            lines.append(
+                f"- Liquidations 1h: {_m(liq['total_usd'])} (longs {_m(liq['long_usd'])}, "
+                f"shorts {_m(liq['short_usd'])}) [{d.get('source')}]."
+            )
+        heat = d.get("liquidation_heatmap") or {}
+        if heat.get("above") or heat.get("below"):
+            above = ", ".join(f"{lv['price']:g} ({_m(lv['usd'])})" for lv in heat.get("above", []))
+            below = ", ".join(f"{lv['price']:g} ({_m(lv['usd'])})" for lv in heat.get("below", []))
+            lines.append(f"- Liquidation clusters above: {above or 'none'}; below: {below or 'none'}.")
+        ls = d.get("long_short_accounts") or {}
+        if "ratio" in ls:
+            lines.append(f"- Accounts long/short on {ls['exchange']}: {ls['long_pct']:g}% / {ls['short_pct']:g}%.")
+    if not o.get("available"):
+        lines.append(f"- Whale flows: not available ({o.get('reason', 'not configured')}).")
+    else:
+        lines.append(
+            f"- Whale flows {o['window_hours']:g}h: {o['transfers']} transfers, net {_m(o['whale_net_flow_usd'])} "
+            f"toward holders, exchange net flow {_m(o['exchange_net_flow_usd'])}, stablecoin net mint "
+            f"{_m(o['stablecoin_net_mint_usd'])}: leans {o['bias']}."
+        )
+    return lines
