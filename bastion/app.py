@@ -18,13 +18,13 @@ from bastion.settings import Settings, split_keys
 from engine.execution.executor import Executor
 from engine.execution.guards import GuardLimits
 from storage.db import create_engine, session_factory
+from storage.exchange_ids import PAPER
 from storage.models import ExchangeAccount
 from storage.repositories.accounts import credentials_of
 from storage.secrets import SecretBox
 from tools.exchange.base import Account
 from tools.exchange.ccxt_account import CcxtAccount
 from tools.exchange.errors import AccountError
-from tools.exchange.ids import PAPER
 from tools.exchange.paper import PaperAccount, paper_account_key
 from tools.exchange.paper_engine import PaperConfig
 from tools.market.base import MarketData

@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from engine.access import AccessPolicy
-from tools.exchange.ids import CCXT_EXCHANGES, SUPPORTED_EXCHANGES
+from storage.exchange_ids import CCXT_EXCHANGES, SUPPORTED_EXCHANGES
 
 ENV_PREFIX = "BASTION_"
 NESTED_DELIMITER = "__"

@@ -8,13 +8,13 @@ from bastion.app import Services
 from bastion.cli.common import console, fail, run_with_services, settings_or_exit
 from bastion.cli.output import Column, print_json, print_table
 from bastion.settings import split_keys
+from storage.exchange_ids import NEEDS_PASSWORD, PAPER, SUPPORTED_EXCHANGES
 from storage.models import AccountMode
 from storage.repositories import accounts as accounts_repo
 from storage.repositories import audit
 from storage.repositories import users as users_repo
 from storage.repositories.users import find_user, get_or_create_user, parse_user_ref
 from storage.secrets import SecretBox, SecretsError
-from tools.exchange.ids import NEEDS_PASSWORD, PAPER, SUPPORTED_EXCHANGES
 
 USER_OPTION = typer.Option("console:local", "--user", "-u", help="Owner as platform:id, e.g. telegram:123456.")
 PROMPTS = {"apiKey": "API key", "secret": "API secret", "password": "API passphrase"}

@@ -11,11 +11,11 @@ from agents.runner import AnalystChat, ApprovalRequest, Reply
 from agents.state import TurnContext
 from bot.core.approvals import Settlement
 from engine.access import LOCAL_PLATFORMS
+from storage.exchange_ids import PAPER
 from storage.models import AccountMode
 from storage.repositories import accounts as accounts_repo
 from storage.repositories import engine as engine_repo
 from storage.repositories import users as users_repo
-from tools.exchange.ids import PAPER
 
 PLATFORM = "console"
 CONSOLE_USER = "local"

@@ -28,7 +28,7 @@ from bot.core.messages import ButtonPress, Inbound, Outbound, parse_button
 from bot.core.observed import observe
 from bot.core.permissions import Permission, refusal
 from bot.core.userlimit import polite_message
-from tools.exchange.ids import SUPPORTED_EXCHANGES
+from storage.exchange_ids import SUPPORTED_EXCHANGES
 
 if TYPE_CHECKING:
     from bot.core.dispatcher import BotCore

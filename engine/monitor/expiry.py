@@ -16,10 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.alerts import Alert
 from engine.monitor.notifier import Notifier
+from storage.exchange_ids import PAPER
 from storage.models import AuditLog, ExchangeAccount
 from storage.repositories import audit
 from tools.exchange.base import Account
-from tools.exchange.ids import PAPER
 from tools.exchange.models import Order, qty_text
 from tools.exchange.paper import PaperAccount
 

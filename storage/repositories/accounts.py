@@ -8,10 +8,10 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.errors import ConflictError, NotFoundError, StorageError
+from storage.exchange_ids import NEEDS_PASSWORD, PAPER, SUPPORTED_EXCHANGES
 from storage.models import AccountMode, ExchangeAccount
 from storage.secrets import SecretBox
 from storage.types import utcnow
-from tools.exchange.ids import NEEDS_PASSWORD, PAPER, SUPPORTED_EXCHANGES
 
 
 def validate_credentials(exchange_id: str, credentials: dict[str, str]) -> dict[str, str]:

@@ -95,6 +95,6 @@ async def test_entry_with_stop_and_take_profit_sends_exact_requests(exchange_id:
 
 
 def test_every_exchange_has_an_entry_flow_or_is_pending() -> None:
-    from tools.exchange.ids import CCXT_EXCHANGES
+    from storage.exchange_ids import CCXT_EXCHANGES
 
     assert set(EXPECTED) | PENDING == set(CCXT_EXCHANGES) and not set(EXPECTED) & PENDING

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from storage.exchange_ids import CCXT_EXCHANGES
 from tests.exchange.fakehttp import FIXTURES, Captured, offline_exchange
 from tools.exchange.ccxt_account import CcxtAccount
 from tools.exchange.client_ids import client_order_id, is_valid_client_id
-from tools.exchange.ids import CCXT_EXCHANGES
 from tools.exchange.models import IntentKind, OrderIntent, OrderRole, OrderStatus
 
 RECORDED = [e for e in CCXT_EXCHANGES if (FIXTURES / f"{e}.json").exists()]

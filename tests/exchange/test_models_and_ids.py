@@ -8,6 +8,7 @@ import ccxt
 import pytest
 from pydantic import ValidationError
 
+from storage.exchange_ids import CCXT_EXCHANGES, SUPPORTED_EXCHANGES
 from tests.exchange.fakes import FakeMarket
 from tools.exchange.base import Account
 from tools.exchange.ccxt_account import CcxtAccount
@@ -22,7 +23,6 @@ from tools.exchange.errors import (
     map_ccxt_error,
 )
 from tools.exchange.factory import make_account
-from tools.exchange.ids import CCXT_EXCHANGES, SUPPORTED_EXCHANGES
 from tools.exchange.models import IntentKind, OrderIntent, OrderRole
 from tools.exchange.paper import PaperAccount
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
+from storage.exchange_ids import PAPER
 from storage.models import ExchangeAccount
 from tools.agent_tools.account_tools import account_label
 from tools.agent_tools.base import ToolContext, ToolDeps, ToolError, load_preferences, num, symbol_of
@@ -15,7 +16,6 @@ from tools.agent_tools.schemas import ProposeOrderArgs
 from tools.agent_tools.structure_data import structure_of
 from tools.calculators import position_size
 from tools.exchange.base import Account
-from tools.exchange.ids import PAPER
 from tools.exchange.models import IntentKind, OrderType, PositionSide, qty_text
 from tools.structure.targets import TradePlan, plan_from_report
 

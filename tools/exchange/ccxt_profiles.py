@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import ccxt.async_support as ccxt_async
 
-from tools.exchange.ids import CCXT_EXCHANGES
+from storage.exchange_ids import CCXT_EXCHANGES
 
 Lookup = Literal["fetch_order", "scan", "deribit_label"]
 

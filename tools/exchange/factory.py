@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage.exchange_ids import CCXT_EXCHANGES, PAPER
 from tools.exchange.base import Account
 from tools.exchange.ccxt_account import CcxtAccount, CredentialsProvider
 from tools.exchange.errors import UnsupportedError
-from tools.exchange.ids import CCXT_EXCHANGES, PAPER
 from tools.exchange.paper import PaperAccount
 from tools.exchange.paper_engine import PaperConfig
 from tools.market.base import MarketData

@@ -9,11 +9,11 @@ from decimal import ROUND_DOWN, Decimal
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage import paper as repo
+from storage.exchange_ids import CCXT_EXCHANGES, PAPER
 from storage.types import utcnow
 from tools.exchange.ccxt_intents import check_trigger_side
 from tools.exchange.client_ids import client_order_id
 from tools.exchange.errors import AccountError, ExchangeUnavailableError, IntentConflictError, OrderNotFoundError
-from tools.exchange.ids import CCXT_EXCHANGES, PAPER
 from tools.exchange.models import (
     Balance,
     IntentKind,

@@ -11,10 +11,10 @@ from bot.core.commands.deps import CommandDeps
 from bot.core.messages import Outbound
 from bot.core.registry import Command, CommandCall, CommandRegistry, Permission
 from storage.errors import StorageError
+from storage.exchange_ids import NEEDS_PASSWORD, PAPER, SUPPORTED_EXCHANGES
 from storage.repositories import accounts as accounts_repo
 from storage.repositories import audit
 from storage.secrets import SecretsError
-from tools.exchange.ids import NEEDS_PASSWORD, PAPER, SUPPORTED_EXCHANGES
 
 
 def register(reg: CommandRegistry, deps: CommandDeps) -> None:

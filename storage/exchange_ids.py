@@ -1,4 +1,8 @@
-"""Exchange identifiers Bastion supports (ccxt ids plus the built-in paper exchange)."""
+"""Exchange identifiers Bastion supports (ccxt ids plus the built-in paper exchange).
+
+They live in storage, the lowest layer, because a stored account is validated against them; tools, bots and the
+CLI read them from here (DESIGN §1: storage depends on nothing above it).
+"""
 
 from __future__ import annotations
 
