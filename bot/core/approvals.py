@@ -26,6 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from agents.runner import AnalystChat
 from agents.state import TurnContext
 from bot.core.messages import Outbound, approval_buttons
+from engine.alerts.confirm import decide_rule, is_rule_confirmation
+from engine.alerts.confirm import refusal as rule_refusal
 from engine.execution.executor import Executor
 from engine.execution.proposals import INTENT_PREFIX, OpenAccount, execute_proposal, is_monitor_proposal
 from engine.execution.settle import INTERRUPTED, SettledApproval, settle_approvals, settle_executions
@@ -117,6 +119,8 @@ class ApprovalsService:
             return NOT_VALID
         if row.owner_user_id != user_id:
             return NOT_YOURS
+        if is_rule_confirmation(row):  # an alert rule's [Confirm] [Cancel]: no order behind it
+            return rule_refusal(row, self.clock())
         if not approvals_repo.is_settled(row):
             return None  # the press settles the interrupted order first (`decide`), whatever the expiry says
         if row.status != ApprovalStatus.PENDING.value:
@@ -127,6 +131,8 @@ class ApprovalsService:
 
     async def decide(self, ctx: TurnContext, row: Approval, approve: bool) -> str:
         """Consume (approve) or reject the approval once and carry it out; returns the outcome for the user."""
+        if is_rule_confirmation(row):
+            return await decide_rule(self.sessions, row, ctx.user_id, approve, self.clock())
         token = row.token
         if not approvals_repo.is_settled(row):
             # Before any retry: an earlier press of this button was interrupted; find out what it did.
@@ -157,6 +163,18 @@ class ApprovalsService:
         if outcome.status == "unknown":
             return CHECKING_TEXT
         return f"Not executed: {outcome.message or outcome.status}."
+
+    @staticmethod
+    def acknowledgement(row: Approval, approve: bool) -> str:
+        """What the press answers at once, before the outcome is known."""
+        if is_rule_confirmation(row):
+            return "Confirmed." if approve else "Cancelled."
+        return "Confirmed, placing the order…" if approve else "Rejected."
+
+    async def trade_free(self, token: str) -> bool:
+        """True when approving `token` places no order (an alert rule's confirmation), so no trader role is needed."""
+        row = await self.get(token)
+        return row is not None and is_rule_confirmation(row)
 
     async def attach_message(self, token: str, platform: str, message_ref: str) -> None:
         """Remember which message shows the buttons, so it can be edited when the approval expires."""

@@ -11,7 +11,6 @@ from typing import Protocol
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from agents.offline.intents import is_alert_request
 from agents.runner import AnalystChat, Reply
 from agents.state import TurnContext
 from bot.api.metrics import Metrics
@@ -30,6 +29,7 @@ from bot.core.permissions import AccessPolicy
 from bot.core.registry import CommandCall, CommandRegistry, Permission, UsageError
 from bot.core.streaming import StreamedAnswer
 from bot.core.userlimit import UserRateLimiter
+from engine.alerts.parse import is_alert_request
 from storage.models import User
 from storage.repositories import users as users_repo
 from storage.types import utcnow

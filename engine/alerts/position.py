@@ -1,32 +1,35 @@
-"""Alerts (SPEC §6) and the position alerts the monitor raises."""
+"""Position alerts the monitor raises: stop near, target reached, trailing stop, R breach, funding impact."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any
 
-from pydantic import BaseModel, Field
-
+from engine.alerts.models import Alert, ProposedAction
 from engine.risk.context import RiskContext
 from engine.risk.decision import Decision
-
-AlertType = Literal["position", "market", "technical", "onchain"]
-Severity = Literal["info", "warning", "critical"]
 
 STOP_NEAR_PCT = 2.0
 R_BREACH = -1.0
 FUNDING_IMPACT_RATE = 0.0005  # 0.05% per 8h against the position is worth telling
 
 
-class Alert(BaseModel):
-    """One alert; `key` identifies the condition for deduplication (same key → same condition)."""
+def _where(ctx: RiskContext, account_id: int) -> dict[str, Any]:
+    """The position a critical alert is about, as shown (a press after it changed is refused by the executor)."""
+    pos = ctx.position
+    return {"account_id": account_id, "symbol": pos.symbol, "side": pos.side, "size": str(pos.size)}
 
-    key: str
-    type: AlertType
-    severity: Severity
-    asset: str
-    title: str
-    message: str
-    suggested_actions: list[str] = Field(default_factory=list)
+
+def _exit(ctx: RiskContext, label: str) -> ProposedAction:
+    base = ctx.position.symbol.split("/")[0]
+    summary = f"EXIT 100%: close {ctx.position.size:g} of {ctx.position.size:g} {base} ({ctx.position.side})"
+    return ProposedAction(label=label, action="EXIT_FULL", close_pct=100.0, summary=summary)
+
+
+def _reduce(ctx: RiskContext, pct: float) -> ProposedAction:
+    pos = ctx.position
+    base = pos.symbol.split("/")[0]
+    summary = f"REDUCE {pct:g}%: close {pos.size * pct / 100:g} of {pos.size:g} {base} ({pos.side})"
+    return ProposedAction(label=f"Reduce {pct:g}%", action="REDUCE_SIZE", close_pct=pct, summary=summary)
 
 
 def position_alerts(ctx: RiskContext, decision: Decision, account_id: int) -> list[Alert]:
@@ -83,6 +86,8 @@ def position_alerts(ctx: RiskContext, decision: Decision, account_id: int) -> li
                 title=f"{pos.symbol} {pos.side}: loss beyond 1R ({r:.2f}R)",
                 message=f"The position is at {r:.2f}R; the plan risked 1R.",
                 suggested_actions=["exit", "reduce"],
+                position=_where(ctx, account_id),
+                actions=[_exit(ctx, "Exit 100%"), _reduce(ctx, 50.0)],
             )
         )
     if m.funding_rate is not None and ctx.d * m.funding_rate >= FUNDING_IMPACT_RATE:
@@ -109,6 +114,8 @@ def position_alerts(ctx: RiskContext, decision: Decision, account_id: int) -> li
                 title=f"{pos.symbol} {pos.side}: emergency exit",
                 message=decision.reasoning,
                 suggested_actions=["exit now"],
+                position=_where(ctx, account_id),
+                actions=[_exit(ctx, "Exit now")],
             )
         )
     return out
