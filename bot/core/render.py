@@ -632,14 +632,16 @@ def plan_split(
     text: str, limit: int, markup: Markup = "html", measure: Callable[[str], int] = utf16_len
 ) -> list[Chunk]:
     """Where `split_message` cuts `text`; the slices concatenate back to `text` exactly."""
+    if markup not in ("html", "markdown", "plain"):
+        raise ValueError(f"unknown markup {markup!r}")
+    if measure is utf16_len and utf16_len(text) <= limit:
+        return [Chunk(0, len(text))] if text else []  # most replies fit: one measure, not a plan per character
     if markup == "html":
         atoms = _html_atoms(text)
     elif markup == "markdown":
         atoms = _markdown_atoms(text)
-    elif markup == "plain":
-        atoms = [_Atom(c) for c in text]
     else:
-        raise ValueError(f"unknown markup {markup!r}")
+        atoms = [_Atom(c) for c in text]
     sizes = [measure(a.text) for a in atoms]
     offsets = [0]
     for a in atoms:
@@ -656,11 +658,17 @@ def plan_split(
         best: dict[str, int] = {}  # break kind -> last cut of that kind that fits
         raw = 0
         q = p
+        # The closing markup changes only at a tag or fence: its two sizes (after a newline or not) are measured
+        # there, not at every character, which kept long texts at a suffix build per character.
+        closing = (measure(run.suffix(False)), measure(run.suffix(True)))
         while q < len(atoms) and head + raw + sizes[q] <= limit:
             raw += sizes[q]
-            run.feed(atoms[q])
+            atom = atoms[q]
+            run.feed(atom)
             q += 1
-            size = head + raw + measure(run.suffix(atoms[q - 1].text.endswith("\n")))
+            if atom.kind != "text":
+                closing = (measure(run.suffix(False)), measure(run.suffix(True)))
+            size = head + raw + closing[atom.text.endswith("\n")]
             if size > limit:
                 continue
             used[q] = size
