@@ -141,7 +141,7 @@ def create_app(
     if update_loop is not None:
         registry.register(update_loop)  # a Collector: it has collect()
 
-    @app.get("/health")
+    @app.get("/health", responses={503: {"description": "the database is unreachable or the update loop stalled"}})
     async def health(response: Response) -> dict[str, Any]:
         """Liveness: database reachability and, with a channel, whether its update loop is moving."""
         db = await database_ok()
@@ -168,7 +168,20 @@ def create_app(
     if telegram is not None and telegram_secret:
         secret = telegram_secret.encode()
 
-        @app.post(TELEGRAM_PATH)
+        @app.post(
+            TELEGRAM_PATH,
+            responses={
+                400: {"description": "not a Telegram update (not JSON, too deep, or no update_id)"},
+                403: {"description": "missing or wrong X-Telegram-Bot-Api-Secret-Token"},
+                413: {"description": "body over the size limit"},
+            },
+            openapi_extra={
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"type": "object", "required": ["update_id"]}}},
+                }
+            },
+        )
         async def telegram_webhook(
             request: Request, token: str | None = Header(default=None, alias="X-Telegram-Bot-Api-Secret-Token")
         ) -> dict[str, bool]:
