@@ -7,7 +7,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,10 +20,7 @@ from backtest.report import BacktestResult, build_result, write_all
 from backtest.runner import Progress, ScenarioRun, all_makers, attribution, run_scenarios, score_all
 from engine.risk.decision import Decision
 from inference import ModelClient
-
-if TYPE_CHECKING:
-    # Type only: backtest sits below bastion in the import order; the CLI builds the settings.
-    from bastion.settings import ModelSettings
+from inference.config import EndpointSettings
 
 
 @dataclass(slots=True)
@@ -38,7 +34,7 @@ class BacktestOutput:
 
 async def ask_model(
     run: ScenarioRun,
-    settings: ModelSettings,
+    settings: EndpointSettings,
     cache_dir: Path | None,
     concurrency: int = 8,
     progress: Callable[[int], None] | None = None,
@@ -74,7 +70,7 @@ def run_backtest(
     data_dir: Path | str,
     cfg: BacktestConfig,
     out_dir: Path | None = None,
-    model: ModelSettings | None = None,
+    model: EndpointSettings | None = None,
     *,
     concurrency: int = 8,
     progress: Progress | None = None,

@@ -13,14 +13,12 @@ import openai
 from pydantic import BaseModel
 
 from inference.completion import Completion, to_completion
-from inference.config import ENV_PREFIX, RetryPolicy, Task, TaskConfig, task_configs
+from inference.config import ENV_PREFIX, EndpointSettings, RetryPolicy, Task, TaskConfig, task_configs
 from inference.errors import InvalidModelOutput, ModelConfigError, ModelTimeout, ModelUnavailable
 from inference.structured import parse_model_output, response_format_for
 
 if TYPE_CHECKING:
     from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
-
-    from bastion.settings import ModelSettings
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
@@ -41,7 +39,7 @@ class ModelClient:
 
     def __init__(
         self,
-        settings: ModelSettings,
+        settings: EndpointSettings,
         *,
         tasks: Mapping[Task, TaskConfig] | None = None,
         retry: RetryPolicy | None = None,

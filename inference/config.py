@@ -1,18 +1,63 @@
-"""Per-task model parameters and the retry policy, derived from ModelSettings."""
+"""What inference needs of the configuration (`EndpointSettings`), per-task model parameters and the retry policy."""
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, get_args
+from typing import Literal, Protocol, get_args
 
-if TYPE_CHECKING:
-    # Type only: inference sits below bastion in the import order, so it never imports it at run time.
-    from bastion.settings import ModelSettings
+from pydantic import SecretStr
 
 Task = Literal["analyst", "risk"]
 TASKS: tuple[Task, ...] = get_args(Task)
 ENV_PREFIX = "BASTION_MODEL__"
+
+
+class EndpointSettings(Protocol):
+    """The model endpoint's settings as inference reads them; `bastion.settings.ModelSettings` is one.
+
+    A Protocol, so inference (below bastion in DESIGN §1's import order) never imports the application's settings.
+    """
+
+    @property
+    def base_url(self) -> str | None:
+        """e.g. http://gpu-host:8000/v1; None = the offline model."""
+        ...
+
+    @property
+    def api_key(self) -> SecretStr:
+        """Bearer token of the endpoint (may be empty)."""
+        ...
+
+    @property
+    def analyst_model(self) -> str:
+        """Served model name for analyst chat."""
+        ...
+
+    @property
+    def risk_model(self) -> str:
+        """Served model name for risk decisions."""
+        ...
+
+    @property
+    def analyst_temperature(self) -> float:
+        """Analyst chat temperature."""
+        ...
+
+    @property
+    def risk_temperature(self) -> float:
+        """Risk decision temperature."""
+        ...
+
+    @property
+    def max_tokens(self) -> int:
+        """Maximum tokens per answer."""
+        ...
+
+    @property
+    def timeout_s(self) -> float:
+        """Request timeout in seconds."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +71,7 @@ class TaskConfig:
     model_setting: str  # the environment variable that names this model, for error messages
 
 
-def task_configs(settings: ModelSettings) -> dict[Task, TaskConfig]:
+def task_configs(settings: EndpointSettings) -> dict[Task, TaskConfig]:
     """The analyst and risk task parameters of `settings`."""
     return {
         "analyst": TaskConfig(

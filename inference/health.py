@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import socket
 import time
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 from urllib.parse import urlsplit
 
 import httpx
 from pydantic import BaseModel, Field
 
-from inference.config import ENV_PREFIX
-
-if TYPE_CHECKING:
-    from bastion.settings import ModelSettings
+from inference.config import ENV_PREFIX, EndpointSettings
 
 HealthStatus = Literal["ok", "not_configured", "unreachable", "unauthorized", "model_missing", "error"]
 
@@ -36,7 +33,7 @@ def server_root(base_url: str) -> str:
     return root[: -len("/v1")] if root.endswith("/v1") else root
 
 
-async def check_endpoint(settings: ModelSettings, *, timeout_s: float = 5.0) -> HealthReport:
+async def check_endpoint(settings: EndpointSettings, *, timeout_s: float = 5.0) -> HealthReport:
     """Call /health and /v1/models of the configured endpoint and explain what, if anything, is wrong."""
     if settings.base_url is None:
         return HealthReport(
