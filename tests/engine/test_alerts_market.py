@@ -331,3 +331,29 @@ async def test_two_processes_on_postgres_queue_one_alert(postgres_url: str, ohlc
     finally:
         for e in engines:
             await e.dispose()
+
+
+async def test_a_crash_between_the_claim_and_the_outbox_row_loses_nothing(
+    lite: async_sessionmaker[AsyncSession], ohlcv_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cooldown stamp and the row are one transaction: a failed write leaves no stamp, so the next cycle sends."""
+    market = ReplayMarketData(ohlcv_dir)
+    when = datetime(2025, 10, 10, 16, tzinfo=UTC)
+    clock = Clock(market, when)
+    user_id = await _user(lite)
+    await _subscribe(lite, user_id, "market", symbol="BTC")
+    real = alerts_repo.enqueue_alert
+
+    async def broken(*args: Any, **kwargs: Any) -> bool:
+        raise ConnectionError("database went away mid-cycle")
+
+    monkeypatch.setattr(alerts_repo, "enqueue_alert", broken)
+    job = AlertJob(lite, market, watchlist=["BTC"], clock=clock)
+    report = await job.run_cycle()
+    assert report.queued == 0 and report.errors and "went away" in report.errors[0]
+    async with lite() as s:
+        assert (await s.scalars(select(alerts_repo.AlertFiring))).all() == []
+    monkeypatch.setattr(alerts_repo, "enqueue_alert", real)
+    clock.set(when + timedelta(minutes=5))
+    assert (await job.run_cycle()).queued == 1
+    assert (await job.run_cycle()).queued == 0
