@@ -33,6 +33,11 @@ DEFAULT_SYMBOLS = ("BTC", "ETH", "SOL", "AVAX", "XRP", "DOGE", "LINK", "ADA", "P
 Connect = Callable[[discord.Client], Awaitable[None]]
 
 
+def default_symbols() -> Sequence[str]:
+    """Symbols offered by autocomplete when the market cannot list its own (the report symbols)."""
+    return DEFAULT_SYMBOLS
+
+
 def intents() -> discord.Intents:
     """Guilds, DMs and guild messages, with the privileged message content intent (free text on mention/reply)."""
     wanted = discord.Intents.none()
@@ -70,7 +75,7 @@ class DiscordChannel:
         token: str,
         *,
         guild_ids: Sequence[int] = (),
-        symbols: Callable[[], Sequence[str]] = lambda: DEFAULT_SYMBOLS,
+        symbols: Callable[[], Sequence[str]] | None = None,
         sync: bool = True,
     ) -> None:
         self.core = core
@@ -80,7 +85,7 @@ class DiscordChannel:
         self.client = BastionClient(self)
         self.out = DiscordOut(self.client)
         self.editor = DiscordEditor(self.out)
-        self.commands = add_registry(self.client.tree, core.registry, self.run_command, symbols)
+        self.commands = add_registry(self.client.tree, core.registry, self.run_command, symbols or default_symbols)
         # How the client connects: discord.py's gateway by default; tests attach an in-memory Discord instead.
         self.connect: Connect = self._login
         self._task: asyncio.Task[None] | None = None

@@ -183,3 +183,11 @@ async def test_connect_in_a_dm_only(world: World) -> None:
     typed = await world.alice.send(world.text, "/connect binance AbCdEf0123456789xyz Zz9Yy8Xx7Ww6Vv5Uu4")
     assert all(m.id != typed.id for m in world.text.history())
     assert "only accepted in a private chat" in (world.text.last_message.content or "")
+
+
+async def test_an_interactive_answer_waits_out_a_429(world: World) -> None:
+    patience = world.channel.out.patience
+    world.env.inject_error("POST", "/webhooks/*", status=429, message="You are being rate limited.")
+    result = await world.bob.slash(world.text, "price", symbol="btc")
+    assert "BTC/USDT:USDT" in said(result)  # answered once the wait was over, not an apology
+    assert patience.waited == 1
