@@ -6,8 +6,12 @@ For BTC/ETH/SOL 1h and 4h: every N bars (after a full 1,000-bar window) the leve
 displays, from data known at that bar only; then, over the next H bars, the reaction rate (a
 touch followed by a move of 1 ATR away before a close beyond) at displayed grade-3 and all levels
 against random lines at the same ATR distances from price (each distance replayed at a random
-evaluation bar, 5 draws). Also the median touches of displayed levels and how many are broken
-(when shown, and closed through within the horizon), with CPU time per evaluation.
+evaluation bar, 5 draws), and against random lines replaying the grade-3 levels' own distances and
+widths (`g3/rnd g3`: zone width alone cannot make grade 3 look better). Also the median touches of
+displayed levels, how many are broken (when shown, and closed through within the horizon), the plans
+of those moments (plan_trade long and short from the close: share accepted, share of moments with at
+least one, and accepted plans breaking the rules: T1 < 1R, stop beyond the cap or not behind a holding
+grade-2+ level), with CPU time per evaluation.
 Targets (issue 13): grade-3 rate >= 1.5x random; median touches >= 2; <= 20% broken.
 """
 
@@ -25,7 +29,38 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tools.structure.analysis import frame_arrays  # noqa: E402
+from tools.structure.config import DEFAULT_CONFIG  # noqa: E402
+from tools.structure.levels import Level  # noqa: E402
 from tools.structure.quality import level_quality  # noqa: E402
+from tools.structure.targets import plan_trade  # noqa: E402
+
+
+class PlanTally:
+    """Plans from the close on the displayed levels at each evaluation bar, and rule breaks among accepted ones."""
+
+    def __init__(self, close: object) -> None:
+        self.close = close
+        self.plans = self.accepted = self.moments = self.moments_ok = self.breaks = 0
+
+    def __call__(self, t: int, atr_value: float, shown: list[Level]) -> None:
+        entry = float(self.close[t])  # type: ignore[index]
+        ok = 0
+        for side in ("long", "short"):
+            p = plan_trade(side, entry, atr_value, shown)
+            self.plans += 1
+            if p.rejected:
+                continue
+            ok += 1
+            lv = next((x for x in shown if x.price == p.stop_level), None)
+            d, cfg = (1.0 if side == "long" else -1.0), DEFAULT_CONFIG
+            # The stop sits beyond the far edge of a holding grade-2+ level, within the cap, and T1 pays 1R.
+            anchored = lv is not None and lv.state == "holding" and lv.grade >= 2
+            beyond = anchored and d * ((lv.zone_low if d > 0 else lv.zone_high) - p.stop) > 0
+            if p.rr_t1 < cfg.min_rr_t1 or p.risk_atr > cfg.max_stop_atr or not beyond:
+                self.breaks += 1
+        self.accepted += ok
+        self.moments += 1
+        self.moments_ok += ok > 0
 
 
 def load(data_dir: Path, base: str, tf: str) -> pd.DataFrame:
@@ -49,7 +84,8 @@ def main() -> None:
     head = (
         f"{'series':10s} {'evals':>5s} {'levels':>6s} {'g3 touched':>10s} {'rate g3':>7s} {'rate all':>8s} "
         f"{'random':>6s} {'g3/rnd':>6s} {'all/rnd':>7s} {'med t':>5s} {'brk shown':>9s} {'brk H':>5s} "
-        f"{'rnd brk H':>9s} {'ms/eval':>7s}"
+        f"{'rnd brk H':>9s} {'rnd g3':>6s} {'g3/rnd g3':>9s} {'plans ok':>8s} {'moments ok':>10s} {'breaks':>6s} "
+        f"{'ms/eval':>7s}"
     )
     print(f"horizon {args.horizon} bars; reaction = touch then 1 ATR away before a close beyond")
     print(head)
@@ -61,13 +97,18 @@ def main() -> None:
             h, lo, c, v = frame_arrays(df)
             every = args.every or (24 if tf == "1h" else 12)
             cpu = time.process_time()
-            q = level_quality(h, lo, c, v, every=every, horizon=args.horizon)
+            tally = PlanTally(c)
+            q = level_quality(h, lo, c, v, every=every, horizon=args.horizon, on_bar=tally)
             ms = 1000 * (time.process_time() - cpu) / max(1, q.evaluations)
+            share = 100 * tally.accepted / max(1, tally.plans)
+            moments = 100 * tally.moments_ok / max(1, tally.moments)
             print(
                 f"{base + ' ' + tf:10s} {q.evaluations:5d} {q.levels:6d} {q.touched_grade3:10d} {q.rate_grade3:7.3f} "
                 f"{q.rate_all:8.3f} {q.rate_random:6.3f} {q.ratio_grade3:6.2f} {q.ratio_all:7.2f} "
                 f"{q.median_touches:5.1f} {100 * q.broken_when_shown:8.1f}% {100 * q.broken_within_horizon:4.0f}% "
-                f"{100 * q.random_broken_within_horizon:8.0f}% {ms:7.1f}"
+                f"{100 * q.random_broken_within_horizon:8.0f}% "
+                f"{q.rate_random_grade3:6.3f} {q.ratio_grade3_matched:9.2f} "
+                f"{share:7.1f}% {moments:9.1f}% {tally.breaks:6d} {ms:7.1f}"
             )
 
 

@@ -106,21 +106,56 @@ def test_never_a_support_above_the_live_price() -> None:
     assert all(lv.price > 99.0 for lv in shown)
 
 
-def test_grade_ordering_by_touches_respect_volume_and_age() -> None:
-    touches = np.array([1, 2, 3, 5, 5, 5, 3, 5])
-    reactions = np.array([1, 2, 3, 5, 2, 5, 3, 5])
-    decided = np.array([1, 2, 3, 5, 5, 5, 3, 6])
-    vol = np.array([1.0, 1.0, 1.0, 1.5, 1.0, 1.0, 1.0, 1.0])
-    age = np.array([10, 10, 10, 10, 10, 900, 900, 10])
-    grade, strength = grade_level(touches, reactions, decided, vol, age, window=1000)
+def test_grade_ordering_by_touches_respect_volume_node_and_age() -> None:
+    touches = np.array([1, 2, 3, 5, 5, 5, 3, 5, 3, 3])
+    reactions = np.array([1, 2, 3, 5, 2, 5, 3, 5, 3, 3])
+    decided = np.array([1, 2, 3, 5, 5, 5, 3, 6, 3, 3])
+    vol = np.array([1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.5, 1.0])
+    age = np.array([10, 10, 10, 10, 10, 900, 900, 10, 10, 10])
+    node = np.array([0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 2.0, 0.3, 2.0])
+    grade, strength = grade_level(touches, reactions, decided, vol, age, window=1000, node_atr=node)
     assert grade[:4].tolist() == [1, 2, 3, 3]
-    assert grade[4] == 1  # five touches but mostly broken through: not a level that holds
-    assert grade[7] == 2  # one failed touch in six costs grade 3
-    assert np.all(np.diff(strength[:4]) > 0)  # more touches, more respect, more volume: stronger
+    assert grade[4] == 1  # five touches but mostly broken through: not a level that holds, node or not
+    assert grade[7] == 2  # one failed touch in six, away from a volume node: short of grade 3
+    assert grade[8] == 2  # 3 of 3 at a node, but retested on heavy volume
+    assert grade[9] == 2  # 3 of 3 on quiet volume, but far from any volume node
+    assert np.all(np.diff(strength[:4]) > 0)  # more touches, more respect: stronger
     assert strength[5] < strength[3] and strength[6] < strength[2]  # a stale level weighs less
+    assert strength[8] < strength[2] and strength[9] < strength[2]  # loud retests, no volume node: weaker
+    # Without volume nodes (no volumes given) only overwhelming respect (6 of 6 or better) makes grade 3.
+    bare, _ = grade_level(touches, reactions, decided, vol, age, window=1000)
+    assert bare[:4].tolist() == [1, 2, 2, 2] and bare[7] == 2
+    six = np.array([6])
+    assert grade_level(six, six, six, np.ones(1), np.array([10]), window=1000)[0].tolist() == [3]
     # Real series: more respected touches never give a lower grade.
-    g = [level_near(report(path(_dips(n))), 99.7)[0].grade for n in (2, 3, 5)]
-    assert g == [2, 3, 3]
+    g = [level_near(report(path(_dips(n))), 99.7)[0].grade for n in (2, 3, 6)]
+    assert g == sorted(g) and g[0] == 2 and g[-1] == 3
+
+
+def test_a_level_at_a_high_volume_node_touched_quietly_is_grade3() -> None:
+    # Three dips to 100 that each sit there 20 bars (where the range's volume piles up) before rallying to 110.
+    pts = [(0, 105.0)]
+    for i in range(3):
+        pts += [(40 + 100 * i, 100.0), (60 + 100 * i, 100.0), (100 + 100 * i, 110.0)]
+    close = path([*pts, (350, 106.0)])
+    high, low, as_of = close + WICK, close - WICK, len(close) - 1
+    piv = window_pivots(high, low, as_of, 0, DEFAULT_CONFIG)
+    at_level = close <= 100.25
+
+    def support(volume: np.ndarray):
+        found, _ = levels_as_of(high, low, close, volume, as_of, 1.0, piv, 0, DEFAULT_CONFIG)
+        (sup,) = [lv for lv in found if abs(lv.price - 99.7) < 0.5]
+        return sup
+
+    quiet = support(np.where(at_level, 1.0, 1.5))  # retests on half the volume of the moves
+    assert quiet.node_atr is not None and quiet.node_atr <= 0.5 and quiet.volume_ratio < 1.2
+    assert (quiet.touches, quiet.reactions, quiet.grade) == (3, 3, 3)
+    loud = support(np.where(at_level, 3.0, 1.0))  # the same prices, the retests on heavy volume
+    assert loud.node_atr is not None and loud.node_atr <= 0.5 and loud.volume_ratio >= 1.2
+    assert loud.grade == 2
+    # The same level with no volumes at all: no profile, so 3 of 3 alone is grade 2.
+    found, _ = levels_as_of(high, low, close, None, as_of, 1.0, piv, 0, DEFAULT_CONFIG)
+    assert [lv.grade for lv in found if abs(lv.price - 99.7) < 0.5] == [2]
 
 
 def test_break_of_a_grade3_support_is_a_major_break_until_retested() -> None:

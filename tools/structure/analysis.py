@@ -41,6 +41,22 @@ def window_pivots(high: np.ndarray, low: np.ndarray, as_of: int, window_start: i
     return piv.select(piv.bar >= window_start)
 
 
+def window_profile(
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    volume: np.ndarray,
+    as_of: int,
+    window_start: int,
+    cfg: StructureConfig = DEFAULT_CONFIG,
+) -> VolumeProfile:
+    """Volume profile of the visible range `window_start`..`as_of`."""
+    sl = slice(window_start, as_of + 1)
+    return volume_profile(
+        high[sl], low[sl], close[sl], volume[sl], cfg.profile_bins, cfg.value_area, cfg.node_radius, cfg.max_nodes
+    )
+
+
 def levels_as_of(
     high: np.ndarray,
     low: np.ndarray,
@@ -52,8 +68,14 @@ def levels_as_of(
     window_start: int,
     cfg: StructureConfig = DEFAULT_CONFIG,
     ref_price: float | None = None,
+    profile: VolumeProfile | None = None,
 ) -> tuple[list[Level], list[Level]]:
-    """(every level, the displayed ones) as of `as_of`: the one level pass shared by analysis and backtest."""
+    """(every level, the displayed ones) as of `as_of`: the one level pass shared by analysis and backtest.
+
+    With volumes, the grades use the visible range's volume profile (`profile`, computed here when not given).
+    """
+    if profile is None and volume is not None:
+        profile = window_profile(high, low, close, volume, as_of, window_start, cfg)
     found = detect_levels(
         piv,
         close,
@@ -69,6 +91,7 @@ def levels_as_of(
         react_atr=cfg.level_react_atr,
         window=cfg.window,
         ref_price=ref_price,
+        nodes=None if profile is None else np.asarray(profile.hvn, dtype=np.float64),
     )
     ref = float(close[as_of]) if ref_price is None else float(ref_price)
     return found, nearest_levels(found, ref, cfg.max_levels_per_side, cfg.level_min_touches)
@@ -107,6 +130,7 @@ def _level_out(lv: Level, close: float, atr_value: float, times: pd.DatetimeInde
         respect=lv.respect,
         volume_ratio=lv.volume_ratio,
         strength=lv.strength,
+        node_atr=lv.node_atr,
     )
 
 
@@ -130,7 +154,8 @@ def analyze_arrays(
     c = float(close[as_of])
     piv = window_pivots(high, low, as_of, ws, cfg)
 
-    levels, shown = levels_as_of(high, low, close, volume, as_of, a, piv, ws, cfg)
+    prof = window_profile(high, low, close, volume, as_of, ws, cfg)
+    levels, shown = levels_as_of(high, low, close, volume, as_of, a, piv, ws, cfg, profile=prof)
     breaks = recent_major_breaks(levels, as_of, cfg.recent_break_bars)
     lines = detect_trendlines(
         piv,
@@ -150,10 +175,6 @@ def analyze_arrays(
         np.array([lv.grade for lv in shown], dtype=np.int64),
         as_of,
         cfg.pressure_horizon,
-    )
-    sl = slice(ws, as_of + 1)
-    prof = volume_profile(
-        high[sl], low[sl], close[sl], volume[sl], cfg.profile_bins, cfg.value_area, cfg.node_radius, cfg.max_nodes
     )
     zones = auto_support(high, low, close, as_of, ws, a, cfg.sensitivities, cfg.level_tol_atr, cfg.autosupport_top)
     trend = market_trend(piv)

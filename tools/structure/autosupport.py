@@ -32,44 +32,65 @@ class SupportZone:
     role: Role
 
 
+def _run_lengths(x: np.ndarray, reach: int, before: bool, strict: bool) -> np.ndarray:
+    """Per bar, how many consecutive bars before it (`before`) or after it stay under it (strictly when
+    `strict`, else ties allowed), counted up to `reach`: one pass of contiguous slices per distance."""
+    n = len(x)
+    run = np.zeros(n, dtype=np.int64)
+    alive = np.ones(n, dtype=bool)
+    for w in range(1, min(reach, n - 1) + 1):
+        if before:
+            alive[:w] = False
+            alive[w:] &= (x[:-w] < x[w:]) if strict else (x[:-w] <= x[w:])
+        else:
+            alive[n - w :] = False
+            alive[:-w] &= (x[w:] < x[:-w]) if strict else (x[w:] <= x[:-w])
+        run += alive
+    return run
+
+
 def multi_sensitivity_pivots(
     high: np.ndarray, low: np.ndarray, sensitivities: tuple[tuple[int, int], ...]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Pivots at every (left, right) sensitivity: (bar, price, kind, sensitivity index), slice-local bars.
 
-    Window maxima grow one bar at a time, so all 16 scans cost about as much as the widest one.
+    A bar is a pivot at (left, right) when the `left` bars before it are all strictly lower and the
+    `right` after it no higher (the rule of `pivot_mask`): one count of each run per bar answers all 16.
     """
     n = len(high)
-    need = {left for left, _ in sensitivities} | {right for _, right in sensitivities}
-    wmax = max(need)
-    xs = (high, -low)
-    lmax = [np.full(n, -np.inf) for _ in xs]
-    rmax = [np.full(n, -np.inf) for _ in xs]
-    lsnap: dict[int, list[np.ndarray]] = {}
-    rsnap: dict[int, list[np.ndarray]] = {}
-    for w in range(1, min(wmax, n - 1) + 1):
-        for s, x in enumerate(xs):
-            np.maximum(lmax[s][w:], x[: n - w], out=lmax[s][w:])
-            np.maximum(rmax[s][: n - w], x[w:], out=rmax[s][: n - w])
-        if w in need:
-            lsnap[w] = [a.copy() for a in lmax]
-            rsnap[w] = [a.copy() for a in rmax]
-    bars, prices, kinds, sens = [], [], [], []
-    idx = np.arange(n)
-    for k, (left, right) in enumerate(sensitivities):
-        if left not in lsnap or right not in rsnap:
-            continue
-        valid = (idx >= left) & (idx < n - right)
-        for s, x in enumerate(xs):
-            hit = np.flatnonzero(valid & (x > lsnap[left][s]) & (x >= rsnap[right][s]))
-            bars.append(hit)
-            prices.append(high[hit] if s == 0 else low[hit])
-            kinds.append(np.full(len(hit), 1 if s == 0 else -1, np.int8))
-            sens.append(np.full(len(hit), k, np.int64))
-    if not bars:
-        empty = np.empty(0, np.int64)
-        return empty, np.empty(0), np.empty(0, np.int8), empty
-    return np.concatenate(bars), np.concatenate(prices), np.concatenate(kinds), np.concatenate(sens)
+    lefts = np.array([left for left, _ in sensitivities], dtype=np.int64)
+    rights = np.array([right for _, right in sensitivities], dtype=np.int64)
+    usable = (lefts < n) & (rights < n)
+    runs = [
+        (_run_lengths(x, int(lefts.max()), True, True), _run_lengths(x, int(rights.max()), False, False))
+        for x in (high, -low)
+    ]
+    kk, ss, bb = [], [], []
+    nested = bool(np.all(np.diff(lefts) >= 0) and np.all(np.diff(rights) >= 0))
+    for s, (lrun, rrun) in enumerate(runs):
+        if nested:
+            # Windows that only widen: a bar found at one is found at every narrower one, so it is a pivot
+            # at sensitivities 0..K with K the widest its runs allow (one expansion instead of 16 scans).
+            top = np.minimum(np.searchsorted(lefts, lrun, "right"), np.searchsorted(rights, rrun, "right"))
+            bar = np.flatnonzero(top > 0)
+            reps = top[bar]
+            k = np.arange(int(reps.sum())) - np.repeat(np.cumsum(reps) - reps, reps)
+            bar = np.repeat(bar, reps)
+        else:
+            hits = [np.flatnonzero((lrun >= lefts[k]) & (rrun >= rights[k])) for k in range(len(lefts))]
+            k = np.repeat(np.arange(len(lefts)), [len(h) for h in hits])
+            bar = np.concatenate(hits)
+        keep = usable[k]
+        kk.append(k[keep])
+        bb.append(bar[keep])
+        ss.append(np.full(int(keep.sum()), s, np.int64))
+    k, s_, bar = np.concatenate(kk), np.concatenate(ss), np.concatenate(bb)
+    # Ordered by sensitivity, then highs before lows, then bar: the order of one scan per sensitivity.
+    order = np.lexsort((bar, s_, k))
+    k, s_, bar = k[order], s_[order], bar[order]
+    price = np.where(s_ == 0, high[bar], low[bar]) if len(bar) else np.empty(0)
+    kind = np.where(s_ == 0, 1, -1).astype(np.int8)
+    return bar.astype(np.int64), price.astype(np.float64), kind, k.astype(np.int64)
 
 
 def auto_support(

@@ -7,6 +7,7 @@ t); outcomes read bars t+1..t+horizon. Pure and vectorised: one matrix of lines 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,6 +15,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from tools.structure.analysis import atr_as_of, levels_as_of
 from tools.structure.config import DEFAULT_CONFIG, StructureConfig
+from tools.structure.levels import Level
 from tools.structure.pivots import find_pivots
 
 _NEVER = np.iinfo(np.int64).max
@@ -46,6 +48,19 @@ class DisplayedLevels:
     touches: np.ndarray
     broken_now: np.ndarray  # state "broken" when displayed (should be none)
     eval_bars: np.ndarray
+
+    def select(self, mask: np.ndarray) -> DisplayedLevels:
+        """The rows where `mask` is true (same evaluation bars)."""
+        return DisplayedLevels(
+            self.t[mask],
+            self.price[mask],
+            self.width[mask],
+            self.atr[mask],
+            self.grade[mask],
+            self.touches[mask],
+            self.broken_now[mask],
+            self.eval_bars,
+        )
 
     def distance_atr(self, close: np.ndarray) -> np.ndarray:
         """Signed distance from the close at the evaluation bar, in ATRs."""
@@ -112,8 +127,10 @@ def displayed_levels(
     volume: np.ndarray,
     eval_bars: np.ndarray,
     cfg: StructureConfig = DEFAULT_CONFIG,
+    on_bar: Callable[[int, float, list[Level]], None] | None = None,
 ) -> DisplayedLevels:
-    """The levels the analysis displays at each evaluation bar, from data known at that bar only."""
+    """The levels the analysis displays at each evaluation bar, from data known at that bar only
+    (`on_bar(t, atr, shown)` sees each bar's displayed levels, e.g. to plan trades on them)."""
     piv_all = find_pivots(high, low, cfg.left, cfg.right)
     cols: dict[str, list[float]] = {k: [] for k in ("t", "price", "width", "atr", "grade", "touches", "broken")}
     for t in eval_bars.tolist():
@@ -122,6 +139,8 @@ def displayed_levels(
         piv = piv_all.select((piv_all.confirmed <= t) & (piv_all.bar >= max(ws, cfg.left)))
         a = atr_as_of(high, low, close, t, cfg)
         _, shown = levels_as_of(high, low, close, volume, t, a, piv, ws, cfg)
+        if on_bar is not None:
+            on_bar(t, a, shown)
         for lv in shown:
             cols["t"].append(t)
             cols["price"].append((lv.zone_low + lv.zone_high) / 2)
@@ -161,6 +180,7 @@ class QualityFigures:
     rate_all: float
     rate_grade3: float
     rate_random: float
+    rate_random_grade3: float  # random lines replaying the grade-3 levels' own distances and widths
     touched_grade3: int
     median_touches: float
     broken_when_shown: float
@@ -171,6 +191,12 @@ class QualityFigures:
     def ratio_grade3(self) -> float:
         """Grade-3 reaction rate / random-line rate."""
         return self.rate_grade3 / self.rate_random if self.rate_random > 0 else float("nan")
+
+    @property
+    def ratio_grade3_matched(self) -> float:
+        """Grade-3 reaction rate / the rate of random lines at the grade-3 levels' own distances and widths."""
+        r = self.rate_random_grade3
+        return self.rate_grade3 / r if r > 0 else float("nan")
 
     @property
     def ratio_all(self) -> float:
@@ -188,11 +214,12 @@ def level_quality(
     cfg: StructureConfig = DEFAULT_CONFIG,
     seed: int = 0,
     random_draws: int = 5,
+    on_bar: Callable[[int, float, list[Level]], None] | None = None,
 ) -> QualityFigures:
     """Evaluate every `every` bars (after a full window) the displayed levels against random lines."""
     first = min(cfg.window, len(close) // 2)
     eval_bars = np.arange(first, len(close) - horizon - 1, every)
-    shown = displayed_levels(high, low, close, volume, eval_bars, cfg)
+    shown = displayed_levels(high, low, close, volume, eval_bars, cfg, on_bar)
     out = line_outcomes(
         high,
         low,
@@ -210,16 +237,23 @@ def level_quality(
     for t in eval_bars.tolist():
         atr_at.setdefault(t, atr_as_of(high, low, close, t, cfg))
     rng = np.random.default_rng(seed)
-    touched = reacted = 0
+
+    def random_rate(lines: DisplayedLevels, keep: list[np.ndarray] | None) -> float:
+        touched = reacted = 0
+        for _ in range(random_draws):
+            rt, rp, ra, rw = random_lines(close, lines, atr_at, rng)
+            tol, react, buf = cfg.level_touch_atr, cfg.level_react_atr, cfg.break_buffer_atr
+            ro = line_outcomes(high, low, close, rt, rp, ra, horizon, rw, tol, react, buf)
+            touched += int(ro.touched.sum())
+            reacted += int(ro.reacted.sum())
+            if keep is not None:
+                keep.append(ro.broken)
+        return reacted / touched if touched else float("nan")
+
     broken: list[np.ndarray] = []
-    for _ in range(random_draws):
-        rt, rp, ra, rw = random_lines(close, shown, atr_at, rng)
-        ro = line_outcomes(
-            high, low, close, rt, rp, ra, horizon, rw, cfg.level_touch_atr, cfg.level_react_atr, cfg.break_buffer_atr
-        )
-        touched += int(ro.touched.sum())
-        reacted += int(ro.reacted.sum())
-        broken.append(ro.broken)
+    rate_random = random_rate(shown, broken)
+    # Drawn after the first baseline so its random lines (and the published ratio) stay as they were.
+    rate_random_g3 = random_rate(shown.select(shown.grade == 3), None)
     g3 = shown.grade == 3
     nb = np.concatenate(broken) if broken else np.zeros(0, bool)
     return QualityFigures(
@@ -227,7 +261,8 @@ def level_quality(
         evaluations=len(eval_bars),
         rate_all=out.reaction_rate(),
         rate_grade3=out.reaction_rate(g3),
-        rate_random=reacted / touched if touched else float("nan"),
+        rate_random=rate_random,
+        rate_random_grade3=rate_random_g3,
         touched_grade3=int(out.touched[g3].sum()),
         median_touches=float(np.median(shown.touches)) if len(shown.t) else float("nan"),
         broken_when_shown=float(shown.broken_now.mean()) if len(shown.t) else float("nan"),

@@ -50,6 +50,9 @@ class LevelOut(_Frozen):
     respect: float = Field(default=0.0, description="share of decided touches that were respected (smoothed)")
     volume_ratio: float = Field(default=1.0, description="volume of touch bars / mean volume of the range")
     strength: float = Field(default=0.0, description="score the grade is cut from")
+    node_atr: float | None = Field(
+        default=None, description="distance to the nearest high-volume node of the profile, in ATRs (None: unknown)"
+    )
 
 
 class TrendlineOut(_Frozen):

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tools.structure.levels import NEVER, row_next
 from tools.structure.pivots import HIGH, LOW, Pivots
 from tools.structure.report import Role, State
 
@@ -62,8 +63,10 @@ def _lines_of_kind(
     buffer_atr: float,
     min_gap: int,
     long_span: int,
+    limit: int | None = None,
 ) -> list[Trendline]:
-    """Candidate lines through every pair of the last `max_pivots` pivots of one kind, all checked at once."""
+    """Candidate lines through every pair of the last `max_pivots` pivots of one kind, all checked at once;
+    the `limit` strongest distinct ones (all when None)."""
     sel = piv.select(piv.kind == kind)
     bar, price, conf = sel.bar[-max_pivots:], sel.price[-max_pivots:], sel.confirmed[-max_pivots:]
     m = len(bar)
@@ -81,11 +84,15 @@ def _lines_of_kind(
     line = price[a][:, None] + slope[:, None] * (xs[None, :] - bar[a][:, None])
     sign = -1.0 if kind == HIGH else 1.0  # support: closes must stay above; resistance: below
     through = sign * (cl[None, :] - line) < -buffer_atr * atr_value
-    inside = (xs[None, :] >= bar[a][:, None]) & (xs[None, :] <= bar[b][:, None])
-    respected = ~(through & inside).any(axis=1)
-    after = through & (xs[None, :] > bar[b][:, None])
-    broken = after.any(axis=1)
-    broken_at = np.where(broken, xs[np.argmax(after, axis=1)], as_of + 1)
+    # Closes through each line as sorted flat indices: one binary search finds the first one from its
+    # anchor (respected when it comes after the second pivot) and the first one after the second pivot.
+    flat, ncol, rows = np.flatnonzero(through.ravel()), len(xs), np.arange(len(a)) * len(xs)
+    col_a, col_b = bar[a] - start, bar[b] - start
+    respected = row_next(flat, rows + col_a, ncol) > col_b
+    after_b = col_b + 1 < ncol
+    first_after = row_next(flat, rows + np.minimum(col_b + 1, ncol - 1), ncol)
+    broken = after_b & (first_after < NEVER)
+    broken_at = np.where(broken, start + np.where(broken, first_after, 0), as_of + 1)
 
     # Touches: pivots of this kind on the line (within tolerance) from its anchor until it broke.
     at_piv = price[a][:, None] + slope[:, None] * (bar[None, :] - bar[a][:, None])
@@ -100,15 +107,19 @@ def _lines_of_kind(
     grades = grade_trendline(touches, span, long_span)
 
     cands = np.flatnonzero(respected)
-    # Strongest first: holding before broken, then grade, touches, most recent last touch.
-    order = sorted(cands, key=lambda i: (broken[i], -grades[i], -touches[i], -last_touch[i]))
-    masks = (on_line.astype(np.int64) << np.arange(m)).sum(axis=1)
+    # Strongest first: holding before broken, then grade, touches, most recent last touch (a stable
+    # lexsort of the candidates in index order, as a sort on that key tuple would give).
+    order = cands[np.lexsort((-last_touch[cands], -touches[cands], -grades[cands], broken[cands]))].tolist()
+    masks = (on_line.astype(np.int64) << np.arange(m)).sum(axis=1).tolist()
     kept: list[int] = []
     for i in order:
+        if limit is not None and len(kept) >= limit:
+            break  # only the strongest `limit` are shown; the rest need no dedup
         # Two lines sharing two touch pivots are the same line drawn twice.
-        if any(int(masks[i] & masks[j]).bit_count() >= 2 for j in kept):
+        mi = masks[i]
+        if any((mi & masks[j]).bit_count() >= 2 for j in kept):
             continue
-        kept.append(int(i))
+        kept.append(i)
     name: Role = "resistance" if kind == HIGH else "support"
     return [
         Trendline(
@@ -146,9 +157,9 @@ def detect_trendlines(
     out: list[Trendline] = []
     for kind in (LOW, HIGH):
         lines = _lines_of_kind(
-            pivots, close, as_of, kind, atr_value, max_pivots, touch_tol_atr, buffer_atr, min_gap, long_span
+            pivots, close, as_of, kind, atr_value, max_pivots, touch_tol_atr, buffer_atr, min_gap, long_span, per_side
         )
-        out.extend(lines[:per_side])
+        out.extend(lines)
     return out
 
 
