@@ -127,12 +127,13 @@ class AlertJob:
     ) -> None:
         needs: set[str] = set().union(*(spec.needs() for _, spec in items))
         readings = await rule_readings(self.market, unified(base), needs, now)  # type: ignore[arg-type]
-        for rule, spec in items:
-            if not spec.holds(readings):
-                continue
-            alert = rule_alert(rule, spec, readings)
-            report.fired.append(alert)
-            async with self.sessions.begin() as session:
+        fired = [(rule, spec, rule_alert(rule, spec, readings)) for rule, spec in items if spec.holds(readings)]
+        if not fired:
+            return
+        report.fired += [alert for _, _, alert in fired]
+        # One transaction for the symbol's rules: each rule's stamp and row still stand or fall together.
+        async with self.sessions.begin() as session:
+            for rule, spec, alert in fired:
                 quiet = await alerts_repo.quiet_hours_of(session, rule.user_id)
                 owner = f"user:{rule.user_id}"
                 recipient = Recipient(owner, rule.platform, rule.recipient, rule.user_id, "info", quiet)
