@@ -10,6 +10,7 @@ from typing import Any
 import typer
 
 from bastion.app import Services
+from bastion.cli import proposals_cmd
 from bastion.cli.common import console, fail, run_with_services, settings_or_exit
 from bastion.cli.keys_cmd import USER_OPTION, _user_ref
 from bastion.cli.output import Column, print_json, print_table
@@ -38,7 +39,9 @@ def register(app: typer.Typer) -> None:
 
 
 def _engine_group() -> typer.Typer:
-    group = typer.Typer(help="Arm, disarm and stop automated execution.", no_args_is_help=True)
+    group = typer.Typer(help="Arm, disarm and stop automated execution; answer the monitor's proposals.",
+                        no_args_is_help=True)  # fmt: skip
+    proposals_cmd.register(group)
 
     @group.command("arm")
     def arm(
