@@ -10,7 +10,9 @@ import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
+from uuid import UUID
 
+from langchain_core.callbacks import BaseCallbackHandler
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 # Seconds: a slash command answers in milliseconds, a model turn in seconds.
@@ -145,3 +147,31 @@ class Metrics:
             return outcome
 
         return wrapped
+
+
+class ModelCallCounter(BaseCallbackHandler):
+    """A LangChain callback counting and timing the analyst's chat-model calls into `Metrics`."""
+
+    def __init__(self, metrics: Metrics, kind: str = "analyst") -> None:
+        self.metrics, self.kind = metrics, kind
+        self._started: dict[UUID, float] = {}
+
+    def on_chat_model_start(self, serialized: Any, messages: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        """Remember when the call started."""
+        self._started[run_id] = time.perf_counter()
+
+    def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        """Count a call that answered."""
+        self._finish(run_id, "ok")
+
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        """Count a failed call (a 429 also as rate limited)."""
+        self._finish(run_id, "error")
+        if getattr(error, "status_code", None) == 429:
+            self.metrics.rate_limited.labels(upstream="model").inc()
+
+    def _finish(self, run_id: UUID, outcome: str) -> None:
+        started = self._started.pop(run_id, None)
+        self.metrics.model_calls.labels(kind=self.kind, outcome=outcome).inc()
+        if started is not None:
+            self.metrics.model_latency.labels(kind=self.kind).observe(time.perf_counter() - started)

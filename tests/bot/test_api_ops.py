@@ -212,3 +212,27 @@ async def test_docs_are_served_without_a_cdn(tmp_path: Path) -> None:
         assert asset.status_code == 200 and len(asset.content) > 100_000
         schema = (await client.get("/openapi.json")).json()
     assert {"/healthz", "/readyz", "/metrics", "/health"} <= set(schema["paths"])
+
+
+async def test_the_analyst_models_calls_are_counted_through_its_callbacks() -> None:
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    from bot.api.metrics import ModelCallCounter
+
+    metrics = Metrics()
+    model = FakeListChatModel(responses=["a", "b"])
+    model.callbacks = [ModelCallCounter(metrics)]
+    await model.ainvoke("hello")
+    assert [chunk.content async for chunk in model.astream("again")] == ["b"]
+
+    class Busy(FakeListChatModel):
+        async def _agenerate(self, *args: Any, **kwargs: Any) -> Any:
+            raise SimpleError(429)
+
+    busy = Busy(responses=["never"], callbacks=[ModelCallCounter(metrics)])
+    with pytest.raises(SimpleError):
+        await busy.ainvoke("x")
+    assert metrics.value("bastion_model_calls_total", {"kind": "analyst", "outcome": "ok"}) == 2
+    assert metrics.value("bastion_model_calls_total", {"kind": "analyst", "outcome": "error"}) == 1
+    assert metrics.value("bastion_rate_limited_total", {"upstream": "model"}) == 1
+    assert metrics.value("bastion_model_latency_seconds_count", {"kind": "analyst"}) == 3
