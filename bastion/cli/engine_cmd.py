@@ -107,6 +107,8 @@ def _engine_group() -> typer.Typer:
                 errors = f", errors: {'; '.join(report.errors)}" if report.errors else ""
                 line = f"cycle: {report.positions} positions, {report.approvals} proposals, {placed} orders"
                 console.print(f"{line}, {report.alerts} alerts{errors}", highlight=False)
+                for action in report.actions:
+                    console.print(f"  {action}", highlight=False, markup=False)
 
             return await run_periodically(monitor, interval, cycles=cycles, on_cycle=show)
 

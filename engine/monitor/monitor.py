@@ -65,6 +65,9 @@ class CycleReport:
     executions: list[ExecutionOutcome] = field(default_factory=list)
     alerts: int = 0
     errors: list[str] = field(default_factory=list)
+    # One line per automated execution: what, why (the rule and its reason) and what came of it (placed, or the
+    # guard or kill switch that refused it), so an operator watching the monitor is never left guessing.
+    actions: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -362,6 +365,7 @@ class Monitor:
                 automated=True,
             )
             report.executions.append(outcome)
+            report.actions.append(_explain(item.position, step.decision, outcome))
             recorded = policy.recorded_outcome(outcome.status)
             if recorded is not None:
                 handled[step.key] = recorded
@@ -509,3 +513,12 @@ def summarise(position: Position, decision: Decision) -> str:
     else:
         held = f"{size} {base} held"
     return f"{what} of {position.symbol} {position.side.value} ({held}): {decision.reasoning}"
+
+
+def _explain(position: Position, decision: Decision, outcome: ExecutionOutcome) -> str:
+    """"SOL/USDT:USDT long: EXIT_FULL (hard_stop: …) → placed" or "… → refused: kill switch engaged"."""
+    why = f"{decision.rule}: {decision.reasoning}" if decision.rule else decision.reasoning
+    result = outcome.status
+    if outcome.reasons or outcome.message:
+        result += ": " + ("; ".join(outcome.reasons) or outcome.message)
+    return f"{position.symbol} {position.side.value}: {decision.action} ({why[:160]}) → {result}"

@@ -446,3 +446,22 @@ async def test_a_proposal_shows_absolute_sizes_and_a_changed_position_refuses_it
     async with sessions() as s:
         row = await approvals_repo.get_approval(s, approval.token)
     assert row is not None and row.result is not None and row.result["status"] == "refused"
+
+
+async def test_each_automated_action_is_explained(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    w = await world(sessions, AccountMode.AUTO, leverage=5, stop=None, targets=[])
+    w.market.set("SOL", 100.5)
+    (first,) = await w.cycles(1)
+    (line,) = first.actions
+    assert line.startswith("SOL/USDT:USDT long: ") and line.endswith("→ placed") and "(" in line
+
+
+async def test_a_kill_switch_refusal_is_named_in_the_cycle(sessions: async_sessionmaker[AsyncSession]) -> None:
+    killed = await world(sessions, AccountMode.AUTO, leverage=5, stop=None, targets=[])
+    async with sessions.begin() as s:
+        await engine_repo.set_kill_switch(s, engine_repo.GLOBAL, True, "operator")
+    killed.market.set("SOL", 100.5)
+    (report_,) = await killed.cycles(1)
+    assert report_.actions and all("→ refused" in a and "kill switch" in a.lower() for a in report_.actions)
