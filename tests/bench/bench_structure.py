@@ -2,7 +2,9 @@
 
     .venv/bin/python tests/bench/bench_structure.py [--data-dir DIR] [--replay-steps N]
 
-Prints: full multi-timeframe analysis (3 timeframes x 1,000 bars) median ms; our swing pivots
+Prints: full multi-timeframe analysis (3 timeframes x 1,000 bars) median ms; one single-timeframe
+analysis and one level pass (`levels_as_of`, what the backtest runs per entry bar) on the 1,200 bars a
+risk context reads, bar after bar, in ms wall and CPU per call; our swing pivots
 and liquidity pools vs the `smartmoneyconcepts` package on the same 3,000 real BTC 1h bars
 with speed ratios; and a replay check (bars appended one at a time) counting how many
 already-reported labels each implementation rewrote.
@@ -29,6 +31,8 @@ sys.path.insert(0, str(ROOT))
 from smartmoneyconcepts import smc  # noqa: E402
 
 from tools.indicators import atr  # noqa: E402
+from tools.structure.analysis import analyze_arrays, atr_as_of, frame_arrays, levels_as_of, window_pivots  # noqa: E402
+from tools.structure.config import DEFAULT_CONFIG  # noqa: E402
 from tools.structure.liquidity import liquidity_pools  # noqa: E402
 from tools.structure.mtf import analyze_frames  # noqa: E402
 from tools.structure.pivots import find_pivots, pivot_labels  # noqa: E402
@@ -76,6 +80,33 @@ def smc_liquidity(df: pd.DataFrame, shl: pd.DataFrame | None = None) -> pd.DataF
     return smc.liquidity(df, shl)
 
 
+def per_bar(df: pd.DataFrame, bars: int) -> None:
+    """ms wall and CPU per call of one analysis and of one level pass, each over `bars` consecutive bars."""
+    h, lo, c, v = frame_arrays(df)
+    times, cfg, span = df.index, DEFAULT_CONFIG, DEFAULT_CONFIG.window + DEFAULT_CONFIG.atr_warmup
+    ends = range(len(c) - bars, len(c))
+
+    def analysis(t: int) -> None:
+        k = t - span + 1
+        analyze_arrays(h[k : t + 1], lo[k : t + 1], c[k : t + 1], v[k : t + 1], span - 1, "BTC/USDT", "1h", times[k:])
+
+    def level_pass(t: int) -> None:
+        k, as_of = t - span + 1, span - 1
+        hh, ll, cc, vv = h[k : t + 1], lo[k : t + 1], c[k : t + 1], v[k : t + 1]
+        ws = as_of - cfg.window + 1
+        a = atr_as_of(hh, ll, cc, as_of, cfg)
+        levels_as_of(hh, ll, cc, vv, as_of, a, window_pivots(hh, ll, as_of, ws, cfg), ws, cfg)
+
+    print(f"per bar on {span:,} bars (BTC 1h, {bars} consecutive bars):")
+    for name, fn in (("analyze_arrays (full report)", analysis), ("levels_as_of (ATR+pivots+profile)", level_pass)):
+        fn(ends[0])
+        wall, cpu = time.perf_counter(), time.process_time()
+        for t in ends:
+            fn(t)
+        w, u = (time.perf_counter() - wall) / bars * 1000, (time.process_time() - cpu) / bars * 1000
+        print(f"  {name:36s} {w:6.2f} ms wall  {u:6.2f} ms CPU per call  ({1000 / u:6.0f} calls per CPU second)")
+
+
 def main() -> None:
     """Run all figures and print them."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -93,6 +124,8 @@ def main() -> None:
         f"full MTF analysis (3 tf x 1,000 bars; pivots, levels, trendlines, profile, auto-support): "
         f"median {mtf:.2f} ms  (target <= 25 ms) -> {'OK' if mtf <= 25 else 'MISSED'}"
     )
+
+    per_bar(load(args.data_dir, "BTC", "1h").iloc[-1500:], args.repeat * 10)
 
     df = load(args.data_dir, "BTC", "1h").iloc[-3000:].reset_index(drop=True)
     h, lo, c = (df[k].to_numpy() for k in ("high", "low", "close"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import numpy as np
 import pandas as pd
 
@@ -104,8 +106,18 @@ def _bias(trend: int, close: float, prof: VolumeProfile) -> int:
     return 1 if close > prof.vah else -1 if close < prof.val else 0
 
 
-def _time(times: pd.DatetimeIndex | None, bar: int) -> pd.Timestamp | None:
-    return None if times is None else times[bar].to_pydatetime()
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US_PER_UNIT = {"s": 1_000_000, "ms": 1_000, "us": 1}
+
+
+def _time(times: pd.DatetimeIndex | None, bar: int) -> datetime | None:
+    if times is None:
+        return None
+    per_us = _US_PER_UNIT.get(getattr(times, "unit", ""))
+    if times.tz is UTC and per_us is not None:
+        # Epoch arithmetic: pandas' boxing of one Timestamp costs more than the rest of a level's output.
+        return _EPOCH + timedelta(microseconds=int(times.asi8[bar]) * per_us)
+    return times[bar].to_pydatetime()
 
 
 def _level_out(lv: Level, close: float, atr_value: float, times: pd.DatetimeIndex | None) -> LevelOut:
