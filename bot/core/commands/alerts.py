@@ -17,12 +17,13 @@ from agents.offline.intents import find_symbol
 from bot.core.commands.deps import CommandDeps
 from bot.core.messages import Button, Outbound, approval_buttons
 from bot.core.registry import Command, CommandCall, CommandRegistry, Permission
-from engine.alerts.confirm import CONFIRM_LABELS, propose_rule
+from engine.alerts.confirm import CONFIRM_LABELS, CONFIRM_TTL, propose_rule
 from engine.alerts.parse import EXAMPLES, UNPARSEABLE, read_rule
 from engine.alerts.rules import RuleError
 from storage.alerts import AlertRule
 from storage.models import AlertSubscription
 from storage.repositories import alerts as alerts_repo
+from storage.types import utcnow
 
 MAX_RULES = 20  # pending and active rules per user: each one is read every cycle
 _OFF = re.compile(r"^(?:off|delete|remove|stop)\s+#?(\d+)$")
@@ -58,6 +59,12 @@ def rule_buttons(token: str) -> list[Button]:
     return [Button(CONFIRM_LABELS[0], approve.data), Button(CONFIRM_LABELS[1], reject.data)]
 
 
+def _live(rules: list[AlertRule]) -> list[AlertRule]:
+    """Active rules and pending ones whose confirmation can still be pressed (an unconfirmed one lapses)."""
+    since = utcnow() - CONFIRM_TTL
+    return [r for r in rules if r.status == alerts_repo.ACTIVE or r.created_at > since]
+
+
 def _rule_line(rule: AlertRule) -> str:
     state = "" if rule.status == alerts_repo.ACTIVE else f" ({rule.status})"
     return f"#{rule.id} {rule.description}{state}"
@@ -79,7 +86,7 @@ def register(reg: CommandRegistry, deps: CommandDeps) -> None:
             return Outbound(f"{UNPARSEABLE} {str(exc)[:1].upper()}{str(exc)[1:]}.\n{examples_text()}")
         msg = call.inbound
         async with deps.sessions.begin() as session:
-            held = await alerts_repo.rules_of(session, call.user_id, (alerts_repo.PENDING, alerts_repo.ACTIVE))
+            held = _live(await alerts_repo.rules_of(session, call.user_id, (alerts_repo.PENDING, alerts_repo.ACTIVE)))
             if len(held) >= MAX_RULES:
                 return Outbound(f"You have {len(held)} alert rules; turn one off first (/alerts lists them).")
             rule, approval = await propose_rule(
@@ -161,7 +168,7 @@ def register(reg: CommandRegistry, deps: CommandDeps) -> None:
         if text:
             return await settings(call, text)
         async with deps.sessions() as session:
-            rules = await alerts_repo.rules_of(session, call.user_id, (alerts_repo.ACTIVE, alerts_repo.PENDING))
+            rules = _live(await alerts_repo.rules_of(session, call.user_id, (alerts_repo.ACTIVE, alerts_repo.PENDING)))
             subs = await alerts_repo.subscriptions_of(session, user_id=call.user_id)
         lines = ["**Your alert rules**"]
         lines += [_rule_line(r) for r in rules] or ["none yet: `/alert BTC funding above 0.05%`"]
