@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -42,6 +43,20 @@ def sync_database_url(url: str) -> str:
     if driver is None:
         raise ValueError(f"no synchronous driver known for {parsed.drivername!r}")
     return parsed.set(drivername=driver).render_as_string(hide_password=False)
+
+
+def job_store_url(url: str) -> str:
+    """Where the job store lives: the app database on PostgreSQL; on SQLite a file of its own beside it.
+
+    The job store is synchronous and runs on the event loop. Sharing the app's SQLite file, its writes wait for
+    the app's writers on SQLite's one write lock, up to the 5 s busy timeout, with the whole loop blocked (seen
+    as 5-25 s stalls of every update in bench_telegram); in its own file only the scheduler writes."""
+    parsed = make_url(sync_database_url(url))
+    if parsed.drivername != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return parsed.render_as_string(hide_password=False)
+    database = str(parsed.database)
+    stem = database[: -len(".db")] if database.endswith(".db") else database
+    return parsed.set(database=f"{stem}.jobs.db").render_as_string(hide_password=False)
 
 
 def lock_key(name: str) -> int:
@@ -202,13 +217,14 @@ async def run_job(key: str, name: str) -> None:
 
 
 class JobScheduler:
-    """The deployment's interval jobs in an `AsyncIOScheduler` over the app database's job store."""
+    """The deployment's interval and cron jobs in an `AsyncIOScheduler` over the app database's job store."""
 
     def __init__(self, database_url: str, *, key: str = "bastion", timezone: str = "UTC") -> None:
         self.key = key
-        self.url = sync_database_url(database_url)
+        self.url = job_store_url(database_url)
         self.timezone = timezone
         self._intervals: dict[str, float] = {}
+        self._crons: dict[str, str] = {}
         self._scheduler: AsyncIOScheduler | None = None
         self._running = 0
         self._idle = asyncio.Event()
@@ -216,7 +232,17 @@ class JobScheduler:
 
     def every(self, name: str, seconds: float, handler: Handler) -> None:
         """Run `handler` every `seconds` (first run at once for a new job); failures are logged."""
+        self._guard(name, handler)
+        self._intervals[name] = seconds
 
+    def cron(self, name: str, expression: str, handler: Handler) -> None:
+        """Run `handler` at the times of a crontab `expression` in the scheduler's time zone; ValueError when
+        the expression is not one."""
+        CronTrigger.from_crontab(expression, timezone=self.timezone)
+        self._guard(name, handler)
+        self._crons[name] = expression
+
+    def _guard(self, name: str, handler: Handler) -> None:
         async def guarded() -> None:
             self._running += 1
             self._idle.clear()
@@ -230,7 +256,6 @@ class JobScheduler:
                     self._idle.set()
 
         _HANDLERS[(self.key, name)] = guarded
-        self._intervals[name] = seconds
 
     def start(self) -> AsyncIOScheduler:
         """Open the job store (creating its table), add or re-time the jobs, and start running them."""
@@ -258,6 +283,22 @@ class JobScheduler:
                 replace_existing=True,
                 next_run_time=datetime.now(UTC),
                 misfire_grace_time=max(1, int(seconds)),
+            )
+        for name, expression in self._crons.items():
+            job_id = f"{self.key}:{name}"
+            trigger = CronTrigger.from_crontab(expression, timezone=self.timezone)
+            existing = scheduler.get_job(job_id)
+            if existing is not None and str(existing.trigger) == str(trigger):
+                continue  # same schedule: its stored next run stays, so a restart neither repeats nor skips it
+            # A run missed by up to a day (the process was down at the time) still happens once on start.
+            scheduler.add_job(
+                run_job,
+                trigger,
+                args=[self.key, name],
+                id=job_id,
+                name=name,
+                replace_existing=True,
+                misfire_grace_time=86_400,
             )
         scheduler.resume()
         self._scheduler = scheduler

@@ -241,6 +241,50 @@ class Report(SQLModel, table=True):
     content: dict[str, Any] = _json(dict)
     text: str = Field(default="", sa_type=sa.Text)
     created_at: datetime = _ts()
+    # The chart travels with the report so /reports, the API and late deliveries show the picture it was sent with.
+    chart: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
+    as_of: datetime | None = Field(default=None, sa_type=UTCDateTime, description="Close time of its last candle")
+
+
+class ReportSubscription(SQLModel, table=True):
+    """A chat's or channel's subscription to scheduled reports or to the daily scan."""
+
+    __tablename__ = "report_subscriptions"
+    __table_args__ = (sa.UniqueConstraint("platform", "chat_ref", "kind", name="uq_report_subscriptions"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = _str(16)
+    chat_ref: str = _str(64, description="Platform chat id the reports go to")
+    is_group: bool = Field(default=False, description="A group or channel (subscribed by one of its admins)")
+    kind: str = _str(8, default="report", description="report | scan")
+    symbols: list[str] = _json(list)
+    timeframe: str = _str(8, default="4h")
+    every_hours: int | None = None
+    cron: str | None = _str(64, default=None)
+    timezone: str = _str(64, default="UTC")
+    quiet_start: int | None = Field(default=None, description="Local hour quiet hours start (inclusive)")
+    quiet_end: int | None = Field(default=None, description="Local hour quiet hours end (exclusive)")
+    created_by: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    enabled: bool = True
+    last_slot: datetime | None = Field(default=None, sa_type=UTCDateTime, description="Latest slot delivered")
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class ScanRun(SQLModel, table=True):
+    """One run of the elite scan: the watchlist, how many setups were looked at, and the top qualifying ones."""
+
+    __tablename__ = "scan_runs"
+    __table_args__ = (sa.Index("ix_scan_runs_created", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    watchlist: list[str] = _json(list)
+    timeframes: list[str] = _json(list)
+    considered: int = 0
+    qualified: int = 0
+    setups: list[dict[str, Any]] = _json(list)
+    text: str = Field(default="", sa_type=sa.Text)
+    created_at: datetime = _ts()
 
 
 class RiskDecision(SQLModel, table=True):

@@ -148,6 +148,15 @@ def identify(core: BotCore) -> Middleware:
     return middleware
 
 
+GROUP_ADMINS_ONLY = "Only this group's admins can use /{name} here: it acts for the whole group."
+
+
+async def _chat_admin(data: Data) -> bool:
+    """Whether the sender administers the group, asked of the channel adapter (no check offered: refused)."""
+    check = getattr(data["replier"], "is_chat_admin", None)
+    return bool(await check()) if check is not None else False
+
+
 def authorise(core: BotCore) -> Middleware:
     """The command's permission; `data["may_trade"]` for free text and presses (fresh from the DB at a press)."""
 
@@ -178,6 +187,9 @@ def authorise(core: BotCore) -> Middleware:
             found = core.registry.get(command[0])
             if found is not None and found.permission > user.permission:
                 await data["replier"].send(Outbound(refusal(found.permission)))
+                return
+            if found is not None and found.group_admin and not event.is_private and not await _chat_admin(data):
+                await data["replier"].send(Outbound(GROUP_ADMINS_ONLY.format(name=found.name)))
                 return
             data["command"] = found
         data["may_trade"] = user.permission >= Permission.TRADER

@@ -66,6 +66,7 @@ class Command:
     parse: Parser | None = None
     aliases: tuple[str, ...] = ()
     in_menu: bool = True
+    group_admin: bool = False  # in a group, only the chat's admins may run it (it acts for the whole group)
 
     @property
     def synopsis(self) -> str:

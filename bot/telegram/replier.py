@@ -10,7 +10,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from telegram import Bot, CallbackQuery, Message
+from telegram import Bot, CallbackQuery, ChatMember, Message
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, RetryAfter
 
@@ -181,6 +181,18 @@ class TelegramReplier:
         except (Forbidden, BadRequest):
             return None
         return message_ref(msg.chat_id, msg.message_id) if msg else None
+
+    async def is_chat_admin(self) -> bool:
+        """Whether the sender owns or administers the chat (getChatMember); a private chat is theirs."""
+        if self.chat_id == self.user_id:
+            return True
+        try:
+            chat, user = self.chat_id, self.user_id
+            member = await self.out.gate(chat, lambda: self.out.bot.get_chat_member(chat, user))
+        except (BadRequest, Forbidden):
+            log.warning("could not read the member status of %s in chat %s", self.user_id, self.chat_id)
+            return False
+        return member.status in (ChatMember.ADMINISTRATOR, ChatMember.OWNER)
 
     async def delete_user_message(self) -> bool:
         """Delete the message being handled."""
