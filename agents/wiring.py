@@ -47,8 +47,10 @@ def build_toolkit(services: Any, cache: StructureCache | None = None) -> Toolkit
         open_account=services.open_account,
         default_risk_pct=s.risk.default_risk_pct,
         default_capital=s.exchange.paper_balance,
+        default_limit_expiry_h=s.exchange.limit_expiry_h,
         cache=cache,
         evaluate=RulesEvaluator(services.market, cache),
+        premium=getattr(services, "premium", None),
     )
     return Toolkit(deps)
 

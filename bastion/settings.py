@@ -78,6 +78,13 @@ class DatabaseSettings(BaseModel):
         le=1000,
         description="Conversation checkpoints kept per thread (the latest is all a resume reads; null keeps all).",
     )
+    retention_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description="`bastion db prune` deletes delivered outbox messages, handled webhook updates and signal "
+        "nonces older than this.",
+    )
 
     @field_validator("url", mode="before")
     @classmethod
@@ -133,6 +140,9 @@ class ExchangeSettings(BaseModel):
     paper_balance: float = Field(default=10_000.0, gt=0, description="Starting USDT balance of a paper account.")
     paper_fee_pct: float = Field(default=0.05, ge=0, le=1, description="Paper taker fee in percent.")
     paper_slippage_pct: float = Field(default=0.02, ge=0, le=5, description="Paper market-order slippage in percent.")
+    limit_expiry_h: float = Field(
+        default=24.0, gt=0, le=720, description="Hours a paper limit entry rests before expiring (`for 4h` per entry)."
+    )
 
     @field_validator("default_id")
     @classmethod
@@ -226,12 +236,46 @@ class SchedulerSettings(BaseModel):
     )
     report_interval_hours: int = Field(default=4, ge=1, le=168, description="Hours between scheduled reports.")
     monitor_interval_s: int = Field(default=60, ge=5, le=3600, description="Seconds between position checks.")
+    alerts_interval_s: int = Field(
+        default=300, ge=10, le=3600, description="Seconds between checks of market alerts and users' alert rules."
+    )
+    alert_watchlist: list[str] = Field(
+        default_factory=lambda: ["BTC", "ETH", "SOL"], description="Symbols market alerts watch (JSON list)."
+    )
     leader_check_s: float = Field(
         default=5.0,
         ge=0.2,
         le=10,
         description="Seconds between a standby's tries for leadership (and the leader's lock checks).",
     )
+
+
+class ReportSettings(BaseModel):
+    """Reports for subscribers and the daily elite scan (symbols and default interval: BASTION_SCHEDULER__REPORT_*)."""
+
+    timeframe: Literal["15m", "1h", "4h", "1d"] = Field(default="4h", description="Timeframe of scheduled reports.")
+    tick_s: int = Field(default=60, ge=5, le=3600, description="Seconds between checks for due report slots.")
+    scan_cron: str = Field(default="0 0 * * *", description="Cron expression (scheduler time zone) of the daily scan.")
+    watchlist: list[str] = Field(
+        default_factory=lambda: ["BTC", "ETH", "SOL", "AVAX", "XRP", "DOGE", "LINK", "ADA", "POL"],
+        description="Symbols the elite scan looks at (JSON list).",
+    )
+    scan_min_confidence: float = Field(default=0.65, ge=0, le=1, description="Scan: minimum setup confidence.")
+    scan_min_move_pct: float = Field(default=1.0, ge=0, le=100, description="Scan: minimum move to T1, in %.")
+
+
+class ProvidersSettings(BaseModel):
+    """Optional premium data providers: each is used only when its API key is set."""
+
+    coinglass_api_key: SecretStr = Field(
+        default=SecretStr(""), description="CoinGlass API v4 key: liquidations, heatmap, OI by exchange, long/short."
+    )
+    coinglass_base_url: str = Field(default="https://open-api-v4.coinglass.com", description="CoinGlass API root.")
+    whale_alert_api_key: SecretStr = Field(
+        default=SecretStr(""), description="Whale Alert API key: on-chain transfers of $1M+ with owner types."
+    )
+    whale_alert_base_url: str = Field(default="https://api.whale-alert.io/v1", description="Whale Alert API root.")
+    timeout_s: float = Field(default=10.0, gt=0, le=60, description="Seconds a premium provider may take to answer.")
 
 
 class RiskSettings(BaseModel):
@@ -291,6 +335,8 @@ class Settings(BaseSettings):
     bot: BotSettings = Field(default_factory=BotSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    reports: ReportSettings = Field(default_factory=ReportSettings)
+    providers: ProvidersSettings = Field(default_factory=ProvidersSettings)
     risk: RiskSettings = Field(default_factory=RiskSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 

@@ -7,6 +7,8 @@ import functools
 import re
 from dataclasses import dataclass, replace
 
+from tools.calculators.phrases import is_monte_carlo, parse_sizing
+
 KNOWN_BASES = frozenset(
     [
         "BTC",
@@ -61,7 +63,7 @@ _PARTIAL_CLOSE = re.compile(
 )
 
 # Entries: one grammar for `/long`, `/short` and free text ("open a long 0.05 btc with the stop at 93k").
-ENTRY_USAGE = "<symbol> <size|risk%> [stop <price>|auto] [tp <p1,p2>] [lev <n>] [limit <price>] [15m|1h|4h|1d]"
+ENTRY_USAGE = "<symbol> <size|risk%> [stop <price>|auto] [tp <p1,p2>] [lev <n>] [limit <price> [for 4h]] [15m|1h|4h|1d]"
 ENTRY_EXAMPLES = (
     "long 0.1 sol stop auto",
     "short btc 1% stop 97000 tp 93000,91000 lev 3",
@@ -86,12 +88,19 @@ _ENTRY_TP = re.compile(
 )
 _ENTRY_LEV = re.compile(r"\b(?:lev(?:erage)?|x)\s*(?:of\s+|at\s+|=\s*)?(\d+)\s*x?\b|\b(\d+)\s*x\b")
 _ENTRY_LIMIT = re.compile(rf"\blimit\b(?:\s+(?:order|entry))?(?:\s+(?:at|@|=))?\s*{_NUM}")
+# How long a limit entry rests: "limit 95000 for 4h", "expires in 90m", "good for 2 days".
+_ENTRY_EXPIRY = re.compile(
+    r"\b(?:for|expir(?:es|y|ing)?(?:\s+in|\s+after)?|valid\s+for|good\s+for|gtd)\s+"
+    r"(\d+(?:\.\d+)?)\s*(m|mins?|minutes?|h|hrs?|hours?|d|days?)\b"
+)
+_EXPIRY_UNIT_H = {"m": 1 / 60, "h": 1.0, "d": 24.0}
 _ENTRY_RISK = re.compile(
     rf"\brisk(?:ing)?\b(?:\s+(?:of|at|=))?\s*({_DEC})\s*%?|({_DEC})\s*%(?:\s+(?:risk|of\s+(?:my\s+)?capital))?"
 )
 _WORD_LIST = (
     "long short buy sell open go enter take place start me a an new with the my at of on stop sl loss auto tp "
-    "target targets lev leverage limit risk risking please pls and size units coins position trade entry market x"
+    "target targets lev leverage limit risk risking please pls and size units coins position trade entry market x "
+    "for expires expiry valid good gtd"
 )
 _ENTRY_WORDS = frozenset(_WORD_LIST.split())
 
@@ -135,6 +144,9 @@ def parse_entry(text: str, side: str | None = None) -> dict[str, object]:
         rest = rest[: m.start()] + " " + rest[m.end() :]
     if m := _ENTRY_LIMIT.search(rest):
         out["limit_price"] = _amount_text(m.group(1), m.group(2))
+        rest = rest[: m.start()] + " " + rest[m.end() :]
+    if "limit_price" in out and (m := _ENTRY_EXPIRY.search(rest)):  # only a resting limit can expire
+        out["expiry_hours"] = round(float(m.group(1)) * _EXPIRY_UNIT_H[m.group(2)[0]], 6)
         rest = rest[: m.start()] + " " + rest[m.end() :]
     if m := _ENTRY_LEV.search(rest):
         out["leverage"] = int(m.group(1) or m.group(2))
@@ -182,6 +194,8 @@ class Request:
     anchor: str | None = None
     # An entry's arguments in the shared grammar (see `parse_entry`), as sorted (name, value) pairs.
     entry_args: tuple[tuple[str, object], ...] = ()
+    # The calculator's inputs as typed (see `tools.calculators.phrases`), as sorted (name, value) pairs.
+    size_args: tuple[tuple[str, object], ...] = ()
 
 
 def find_symbol(text: str) -> str | None:
@@ -294,8 +308,13 @@ def _protective(text: str, base: Request) -> Request | None:
     return replace(base, kind=kind, price=price)
 
 
+def _typed(values: dict[str, float | bool], name: str) -> float | None:
+    value = values.get(name)
+    return None if value is None or isinstance(value, bool) else float(value)
+
+
 def _is_size(text: str) -> bool:
-    if _has(text, "size", "sizing", "calculator", "how much should i", "position size"):
+    if _has(text, "size", "sizing", "calculator", "how much should i", "position size", "kelly"):
         return True
     return _number_after("entry", text) is not None and _number_after(_STOP, text) is not None
 
@@ -331,19 +350,23 @@ def parse_request(raw: str) -> Request:
         return replace(base, kind="breakeven")
     if _PARTIAL_CLOSE.search(text):
         return replace(base, kind="close", pct=_pct(text) or 100.0)
+    if is_monte_carlo(text):
+        return replace(base, kind="montecarlo", size_args=tuple(sorted(parse_sizing(text).items())))
     size = _is_size(text)
     if not size and (order := _protective(text, base)) is not None:
         return order
     if _has(text, "close", "exit", "reduce", "trim", "flatten", "cut"):
         return replace(base, kind="close", pct=_pct(text) or 100.0)
     if size:
+        typed = parse_sizing(text)
         return replace(
             base,
             kind="size",
-            entry=_number_after("entry", text),
-            stop=_number_after(_STOP, text),
-            risk_pct=(float(m.group(1)) if (m := re.search(rf"risk\s*({_DEC})\s*%?", text)) else None),
-            capital=_number_after("capital", text),
+            entry=_typed(typed, "entry"),
+            stop=_typed(typed, "stop"),
+            risk_pct=_typed(typed, "risk_pct"),
+            capital=_typed(typed, "capital"),
+            size_args=tuple(sorted(typed.items())),
         )
     if _has(text, "chart", "picture", "plot"):
         return replace(base, kind="chart")

@@ -190,6 +190,8 @@ def plan(req: Request, results: dict[str, Any]) -> list[Call] | str:
         return getattr(render, req.kind)(results[tool]) if tool in results else [(tool, {})]
     if req.kind == "size":
         return _size(req, results)
+    if req.kind == "montecarlo":
+        return _monte_carlo(req, results)
     if req.kind in ("close", "set_stop", "set_tp", "breakeven"):
         return _order(req, results)
     if req.kind == "open":
@@ -209,16 +211,23 @@ def plan(req: Request, results: dict[str, Any]) -> list[Call] | str:
 
 
 def _size(req: Request, results: dict[str, Any]) -> list[Call] | str:
+    """Typed numbers go to the calculator as typed (it refuses bad ones); only untyped entry and stop come from the
+    structure plan, and the answer says so."""
     if "size_trade" in results:
         return render.size(results["size_trade"])
-    extra = {k: v for k, v in (("risk_pct", req.risk_pct), ("capital", req.capital)) if v}
-    if req.entry and req.stop:
-        return [
-            (
-                "size_trade",
-                {"entry": req.entry, "stop": req.stop, **({"symbol": req.symbol} if req.symbol else {}), **extra},
-            )
-        ]
+    if "monte_carlo" in results:
+        return render.monte_carlo(results["monte_carlo"])
+    fields = (("entry", req.entry), ("stop", req.stop), ("risk_pct", req.risk_pct), ("capital", req.capital))
+    typed = dict(req.size_args) or {k: v for k, v in fields if v is not None}
+    extra = {k: typed[k] for k in ("risk_pct", "capital", "win_rate", "payoff") if k in typed}
+    if "entry" in typed or "stop" in typed:
+        if "entry" not in typed or "stop" not in typed:
+            missing = "stop" if "entry" in typed else "entry"
+            return f"Give the {missing} too, e.g.: size btc entry 60000 stop 59000 risk 1%"
+        symbol = {"symbol": req.symbol} if req.symbol else {}
+        return [("size_trade", {"entry": typed["entry"], "stop": typed["stop"], **symbol, **extra})]
+    if not req.symbol and typed.get("kelly") and "win_rate" in typed and "payoff" in typed:
+        return _monte_carlo(req, results)  # Kelly alone: the fraction with the distribution it leads to
     if not req.symbol:
         return "Give entry and stop, e.g.: size btc entry 60000 stop 59000 risk 1%"
     if "get_structure" not in results:
@@ -227,7 +236,27 @@ def _size(req: Request, results: dict[str, Any]) -> list[Call] | str:
     plan_ = s["plans"].get(render.favoured_side(s, req.side))
     if not plan_:
         return "No trade plan could be built from the structure; give entry and stop."
-    return [("size_trade", {"entry": plan_["entry"], "stop": plan_["stop"], "symbol": req.symbol, **extra})]
+    return [
+        (
+            "size_trade",
+            {"entry": plan_["entry"], "stop": plan_["stop"], "symbol": req.symbol, "levels_from": "plan", **extra},
+        )
+    ]
+
+
+def _monte_carlo(req: Request, results: dict[str, Any]) -> list[Call] | str:
+    if "monte_carlo" in results:
+        return render.monte_carlo(results["monte_carlo"])
+    typed = dict(req.size_args)
+    if "win_rate" not in typed or "payoff" not in typed:
+        return "Give a win rate and a payoff, e.g.: monte carlo win rate 45% payoff 2 risk 1% 100 trades"
+    args: dict[str, Any] = {"win_rate": typed["win_rate"], "payoff": typed["payoff"]}
+    if "risk_pct" in typed:
+        args["risk_pct"] = typed["risk_pct"]
+    for key in ("trades", "paths"):
+        if key in typed:
+            args[key] = int(float(typed[key]))  # type: ignore[arg-type]
+    return [("monte_carlo", args)]
 
 
 def _order(req: Request, results: dict[str, Any]) -> list[Call] | str:
@@ -320,5 +349,10 @@ def _analyze(req: Request, results: dict[str, Any]) -> list[Call] | str:
     s = results["get_structure"]
     plan_ = s["plans"].get(render.favoured_side(s, req.side))
     if plan_ and "size_trade" not in results:
-        return [("size_trade", {"entry": plan_["entry"], "stop": plan_["stop"], "symbol": req.symbol})]
+        return [
+            (
+                "size_trade",
+                {"entry": plan_["entry"], "stop": plan_["stop"], "symbol": req.symbol, "levels_from": "plan"},
+            )
+        ]
     return render.analysis(s, results.get("get_market_overview"), results.get("size_trade"), req.side)

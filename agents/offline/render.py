@@ -111,15 +111,47 @@ def balance(d: Data) -> str:
 
 
 def size(d: Data) -> str:
-    """Pre-trade calculator answer."""
+    """Pre-trade calculator answer: each input with where it came from (typed, your settings, market, ...)."""
     cap = " (capped by max leverage)" if d.get("capped") else ""
-    return (
+    lines = [
         f"Position size{' for ' + d['symbol'] if d.get('symbol') else ''}: {d['units']:g} units, "
-        f"{d['notional_usd']:,.2f} USD notional{cap}.\n"
-        f"- Capital {d['capital']:,.2f} ({d['capital_source']}), "
-        f"risk {d['risk_pct']:g}% = {d['risk_amount']:,.2f} USD\n"
-        f"- Entry {p(d['entry'])}, stop {p(d['stop'])} ({d['stop_distance_pct']:.2f}% away), "
-        f"leverage needed {d['leverage_needed']:g}x"
+        f"{d['notional_usd']:,.2f} USD notional{cap}.",
+        f"- Capital {d['capital']:,.2f} ({d['capital_source']}), risk {d['risk_pct']:g}% "
+        f"({d.get('risk_source', 'given')}) = {d['risk_amount']:,.2f} USD",
+        f"- Entry {p(d['entry'])} ({d.get('entry_source', 'given')}), stop {p(d['stop'])} "
+        f"({d.get('stop_source', 'given')}, {d['stop_distance_pct']:.2f}% away), "
+        f"leverage needed {d['leverage_needed']:g}x",
+    ]
+    if d.get("kelly_fraction") is not None:
+        lines.append(_kelly(d))
+    return "\n".join(lines)
+
+
+def _kelly(d: Data) -> str:
+    if d["kelly_fraction"] <= 0:
+        return (
+            f"- Kelly: win rate {d['win_rate_pct']:g}% and payoff {d['payoff']:g} have no edge "
+            f"(Kelly fraction {d['kelly_fraction']:g}): Kelly says do not take this trade."
+        )
+    return (
+        f"- Kelly: win rate {d['win_rate_pct']:g}%, payoff {d['payoff']:g}: full Kelly risks "
+        f"{d['kelly_risk_pct']:g}% per trade, half Kelly {d['half_kelly_risk_pct']:g}%."
+    )
+
+
+def monte_carlo(d: Data) -> str:
+    """Monte Carlo answer: return and drawdown percentiles over the simulated paths."""
+    r, dd, over = d["return_pct"], d["max_drawdown_pct"], d["prob_drawdown_over"]
+    return "\n".join(
+        [
+            f"Monte Carlo of {d['trades']:,} trades x {d['paths']:,} paths at {d['risk_pct']:g}% risk per trade "
+            f"({d['risk_source']}), win rate {d['win_rate_pct']:g}%, payoff {d['payoff']:g} "
+            f"(Kelly fraction {d['kelly_fraction']:g}):",
+            f"- Return: median {r['p50']:+.1f}%, 5th percentile {r['p5']:+.1f}%, 95th percentile {r['p95']:+.1f}%; "
+            f"mean {d['mean_return_pct']:+.1f}%; {100 * d['prob_loss']:.1f}% of paths end in loss",
+            f"- Maximum drawdown: median {dd['p50']:.1f}%, 95th percentile {dd['p95']:.1f}%; "
+            f"{100 * over['20%']:.1f}% of paths draw down more than 20%, {100 * over['50%']:.1f}% more than 50%",
+        ]
     )
 
 

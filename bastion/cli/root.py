@@ -14,7 +14,9 @@ from bastion.cli import (
     engine_cmd,
     keys_cmd,
     market,
+    report_cmd,
     serve_cmd,
+    size_cmd,
 )
 
 app = typer.Typer(
@@ -39,5 +41,17 @@ def root(
     """Bastion command line."""
 
 
-for module in (config_cmd, db_cmd, keys_cmd, engine_cmd, market, analyze, backtest_cmd, chat_cmd, serve_cmd):
+for module in (
+    config_cmd,
+    db_cmd,
+    keys_cmd,
+    engine_cmd,
+    market,
+    analyze,
+    backtest_cmd,
+    chat_cmd,
+    serve_cmd,
+    report_cmd,
+    size_cmd,
+):
     module.register(app)

@@ -17,6 +17,7 @@ from tools.agent_tools.schemas import (
     AccountArgs,
     ChartArgs,
     EvaluateArgs,
+    MonteCarloArgs,
     PreferencesArgs,
     ProposeOrderArgs,
     SizeArgs,
@@ -85,6 +86,13 @@ SPECS: tuple[ToolSpec, ...] = (
         "Pre-trade calculator: position size from capital, risk % and stop distance (optional Kelly fraction).",
         SizeArgs,
         trade_tools.size_trade,
+    ),
+    ToolSpec(
+        "monte_carlo",
+        "Monte Carlo of N trades at a fixed risk per trade from a win rate and payoff: percentiles of return and "
+        "maximum drawdown, probability of ending in loss (default 50,000 paths).",
+        MonteCarloArgs,
+        trade_tools.run_monte_carlo,
     ),
     ToolSpec(
         "update_preferences",

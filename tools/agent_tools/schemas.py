@@ -56,16 +56,35 @@ class EvaluateArgs(AccountArgs):
 
 
 class SizeArgs(_Args):
-    """Pre-trade calculator inputs."""
+    """Pre-trade calculator inputs: the typed values are checked by the calculator (refused with the reason)."""
 
-    entry: float = Field(gt=0, description="Entry price")
-    stop: float = Field(gt=0, description="Stop-loss price")
+    entry: float = Field(allow_inf_nan=False, description="Entry price (above 0)")
+    stop: float = Field(allow_inf_nan=False, description="Stop-loss price (above 0, not the entry)")
     symbol: str | None = Field(default=None, max_length=40)
-    risk_pct: float | None = Field(default=None, gt=0, le=10, description="Risk per trade in % (default: saved or 2)")
-    capital: float | None = Field(default=None, gt=0, description="Capital in USDT (default: saved or balance)")
+    risk_pct: float | None = Field(
+        default=None, allow_inf_nan=False, description="Risk per trade in % of capital, above 0 and at most 10 "
+        "(default: saved preference, else the deployment's default)"
+    )  # fmt: skip
+    capital: float | None = Field(default=None, allow_inf_nan=False, description="Capital in USDT (default: saved "
+                                  "preference, else the account balance)")  # fmt: skip
     max_leverage: float | None = Field(default=None, ge=1, le=125)
-    win_rate: float | None = Field(default=None, gt=0, lt=1, description="For a Kelly fraction")
-    payoff: float | None = Field(default=None, gt=0, description="Average win / average loss, for Kelly")
+    win_rate: float | None = Field(default=None, allow_inf_nan=False, description="Win probability 0-1, for Kelly")
+    payoff: float | None = Field(default=None, allow_inf_nan=False, description="Average win / average loss")
+    levels_from: Literal["typed", "plan"] = Field(
+        default="typed", description="Where entry and stop came from: typed by the user, or the structure plan"
+    )
+
+
+class MonteCarloArgs(_Args):
+    """A Monte Carlo of N trades at a fixed risk per trade: the distribution of return and maximum drawdown."""
+
+    win_rate: float = Field(allow_inf_nan=False, description="Win probability 0-1")
+    payoff: float = Field(allow_inf_nan=False, description="Average win / average loss (R multiple of a win)")
+    risk_pct: float | None = Field(default=None, allow_inf_nan=False, description="Risk per trade in % (default: "
+                                   "saved preference, else the deployment's default)")  # fmt: skip
+    trades: int = Field(default=100, ge=1, le=1000, description="Trades per path")
+    paths: int = Field(default=50_000, ge=100, le=200_000, description="Simulated paths")
+    seed: int | None = Field(default=None, description="Random seed (same seed, same result)")
 
 
 class PreferencesArgs(_Args):

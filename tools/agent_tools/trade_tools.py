@@ -20,8 +20,8 @@ from tools.agent_tools.base import (
 )
 from tools.agent_tools.batch import BATCH_ACTIONS, propose_batch, propose_cancel
 from tools.agent_tools.entries import propose_entry
-from tools.agent_tools.schemas import PreferencesArgs, ProposeOrderArgs, SizeArgs
-from tools.calculators import kelly_fraction, position_size
+from tools.agent_tools.schemas import MonteCarloArgs, PreferencesArgs, ProposeOrderArgs, SizeArgs
+from tools.calculators import kelly_fraction, monte_carlo, position_size
 from tools.exchange.models import IntentKind, PositionSide, qty_text
 
 # A live price older than this is not a basis for an order.
@@ -30,28 +30,81 @@ MAX_PRICE_AGE_S = 120.0
 _QUANTUM = Decimal("1e-12")
 
 
-async def size_trade(deps: ToolDeps, ctx: ToolContext, args: SizeArgs) -> dict[str, Any]:
-    """Size from capital, risk % and stop distance (saved preferences fill what is not given)."""
+MAX_RISK_PCT = 10.0  # the calculator's ceiling per trade: more is a typo, not a plan
+
+
+def _positive(value: float, what: str) -> float:
+    if value <= 0:
+        raise ToolError(f"{what} {value:g} is not a price (a price is above 0); nothing was sized.")
+    return value
+
+
+async def _risk_and_capital(
+    deps: ToolDeps, ctx: ToolContext, risk_pct: float | None, capital: float | None, *, need_capital: bool = True
+) -> tuple[float, str, float | None, str | None]:
+    """(risk %, its source, capital, its source): typed values are used or refused, never replaced."""
     prefs = await load_preferences(ctx)
-    risk_pct = args.risk_pct or float(prefs.get("risk_pct") or deps.default_risk_pct)
-    capital = args.capital or prefs.get("capital")
-    capital_source = "given" if args.capital else "preferences" if capital else "balance"
-    if not capital:
-        try:
-            _, account = await user_account(deps, ctx, None)
-            capital = float((await account.balance()).total)
-        except ToolError:
-            capital, capital_source = deps.default_capital, "default"
-    size = position_size(float(capital), risk_pct, args.entry, args.stop, args.max_leverage)
+    if risk_pct is not None:
+        if risk_pct <= 0:
+            raise ToolError(
+                f"A risk of {risk_pct:g}% sizes nothing: give the % of capital you accept to lose at the stop "
+                "(e.g. 1%); nothing was sized."
+            )
+        if risk_pct > MAX_RISK_PCT:
+            raise ToolError(f"A risk of {risk_pct:g}% per trade is above the calculator's {MAX_RISK_PCT:g}% limit.")
+        risk_source = "typed"
+    elif prefs.get("risk_pct"):
+        risk_pct, risk_source = float(prefs["risk_pct"]), "your settings"
+    else:
+        risk_pct, risk_source = float(deps.default_risk_pct), "default"
+    if not need_capital:
+        return risk_pct, risk_source, None, None
+    if capital is not None:
+        if capital <= 0:
+            raise ToolError(f"A capital of {capital:g} cannot be sized from: give the USDT you trade with (e.g. 20k).")
+        return risk_pct, risk_source, capital, "typed"
+    if prefs.get("capital"):
+        return risk_pct, risk_source, float(prefs["capital"]), "your settings"
+    try:
+        _, account = await user_account(deps, ctx, None)
+        return risk_pct, risk_source, float((await account.balance()).total), "account balance"
+    except ToolError:
+        return risk_pct, risk_source, deps.default_capital, "default"
+
+
+def _edge(win_rate: float | None, payoff: float | None) -> tuple[float, float] | None:
+    if win_rate is None and payoff is None:
+        return None
+    if win_rate is None or payoff is None:
+        raise ToolError("Kelly needs both a win rate and a payoff (e.g. kelly win rate 55% payoff 2).")
+    if not 0 < win_rate < 1:
+        raise ToolError(f"A win rate of {win_rate * 100:g}% is not a probability: give one between 0% and 100%.")
+    if payoff <= 0:
+        raise ToolError(f"A payoff of {payoff:g} is not one: the average win over the average loss is above 0.")
+    return win_rate, payoff
+
+
+async def size_trade(deps: ToolDeps, ctx: ToolContext, args: SizeArgs) -> dict[str, Any]:
+    """Size from capital, risk % and stop distance; typed values are used or refused, the rest filled and labelled."""
+    entry, stop = _positive(args.entry, "Entry"), _positive(args.stop, "Stop")
+    if entry == stop:
+        raise ToolError(f"The stop {stop:g} is the entry: it must be below it for a long or above it for a short.")
+    edge = _edge(args.win_rate, args.payoff)
+    risk_pct, risk_source, capital, capital_source = await _risk_and_capital(deps, ctx, args.risk_pct, args.capital)
+    assert capital is not None
+    size = position_size(float(capital), risk_pct, entry, stop, args.max_leverage)
     out: dict[str, Any] = {
         "symbol": symbol_of(args.symbol) if args.symbol else None,
-        "side": "long" if args.stop < args.entry else "short",
+        "side": "long" if stop < entry else "short",
         "capital": num(size.capital),
         "capital_source": capital_source,
         "risk_pct": num(size.risk_pct),
+        "risk_source": risk_source,
         "risk_amount": num(size.risk_amount),
         "entry": num(size.entry),
+        "entry_source": "typed" if args.levels_from == "typed" else "market",
         "stop": num(size.stop),
+        "stop_source": "typed" if args.levels_from == "typed" else "structure plan",
         "stop_distance": num(size.stop_distance),
         "stop_distance_pct": round(size.stop_distance_pct, 3),
         "units": num(size.units),
@@ -59,9 +112,31 @@ async def size_trade(deps: ToolDeps, ctx: ToolContext, args: SizeArgs) -> dict[s
         "leverage_needed": round(size.leverage_needed, 2),
         "capped": size.capped,
     }
-    if args.win_rate is not None and args.payoff is not None:
-        out["kelly_fraction"] = round(kelly_fraction(args.win_rate, args.payoff), 4)
+    if edge is not None:
+        f = kelly_fraction(*edge)
+        out |= {
+            "win_rate": edge[0],
+            "win_rate_pct": round(edge[0] * 100, 4),
+            "payoff": edge[1],
+            "kelly_fraction": round(f, 4),
+            "kelly_risk_pct": round(max(f, 0.0) * 100, 2),
+            "half_kelly_risk_pct": round(max(f, 0.0) * 50, 2),
+        }
     return out
+
+
+async def run_monte_carlo(deps: ToolDeps, ctx: ToolContext, args: MonteCarloArgs) -> dict[str, Any]:
+    """Monte Carlo of N trades at a fixed risk (SPEC: 50,000 paths by default): return and drawdown percentiles."""
+    edge = _edge(args.win_rate, args.payoff)
+    assert edge is not None
+    risk_pct, risk_source, _, _ = await _risk_and_capital(deps, ctx, args.risk_pct, None, need_capital=False)
+    result = monte_carlo(edge[0], edge[1], risk_pct, trades=args.trades, paths=args.paths, seed=args.seed)
+    return {
+        **result.model_dump(),
+        "win_rate_pct": round(edge[0] * 100, 4),
+        "risk_source": risk_source,
+        "kelly_fraction": round(kelly_fraction(*edge), 4),
+    }
 
 
 async def update_preferences(deps: ToolDeps, ctx: ToolContext, args: PreferencesArgs) -> dict[str, Any]:

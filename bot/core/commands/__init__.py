@@ -8,13 +8,13 @@ the analyst graph at the risk check, then the approval interrupt. Each module ad
 
 from __future__ import annotations
 
-from bot.core.commands import account, admin, connect, engine, general, market, trading
+from bot.core.commands import account, admin, alerts, connect, engine, general, market, reports, sizing, trading
 from bot.core.commands.deps import CommandDeps
 from bot.core.registry import CommandRegistry
 
 __all__ = ["CommandDeps", "build_registry"]
 
-DOMAINS = (general, market, account, trading, connect, engine, admin)
+DOMAINS = (general, market, sizing, account, trading, connect, engine, alerts, admin, reports)
 
 
 def build_registry(deps: CommandDeps) -> CommandRegistry:

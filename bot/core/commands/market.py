@@ -1,8 +1,8 @@
-"""Market commands anyone may use: price, levels, chart, analysis, overview and the position-size calculator."""
+"""Market commands anyone may use: price, levels, chart, analysis and overview (the calculator: `sizing`)."""
 
 from __future__ import annotations
 
-from bot.core.commands.args import SizeArgs, SymbolArgs, SymbolTfArgs
+from bot.core.commands.args import SymbolArgs, SymbolTfArgs
 from bot.core.commands.deps import CommandDeps, read
 from bot.core.registry import Command, CommandRegistry
 
@@ -19,7 +19,5 @@ def register(reg: CommandRegistry, deps: CommandDeps) -> None:
                 "<symbol> [15m|1h|4h|1d]", "/analyze btc 4h"),
         Command("overview", "Funding, open interest, volatility, book imbalance", read(deps, "overview"),
                 SymbolArgs, "<symbol>", "/overview sol"),
-        Command("size", "Position size for an entry and a stop", read(deps, "size"), SizeArgs,
-                "<symbol> <entry> <stop> [risk%]", "/size btc 60000 59000 1"),
     ):
         reg.add(c)
