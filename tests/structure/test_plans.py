@@ -85,3 +85,46 @@ def test_the_analyst_answer_uses_the_same_live_plans_and_shows_why_a_setup_is_re
     verdict = text.split("**5. Verdict**")[1]
     assert "Setup rejected: " in verdict and all(reason in verdict for reason in long.reasons)
     assert "beyond the 3 ATR cap" in verdict
+
+
+@pytest.mark.data
+def test_on_real_candles_displayed_levels_hold_and_every_plan_is_taken_or_rejected_for_its_rule(candles) -> None:
+    from tools.structure.analysis import frame_arrays
+    from tools.structure.config import DEFAULT_CONFIG as cfg
+    from tools.structure.levels import NODE_ATR, PROVEN_BOUND, QUIET_VOLUME, respect_bound
+
+    df = candles("BTC", "4h").iloc[-2200:]
+    high, low, close, volume = frame_arrays(df)
+    accepted = rejected = grade3 = 0
+    for t in range(1200, 2200, 20):
+        r = analyze_arrays(high, low, close, volume, t, "BTC/USDT", "4h")
+        assert all(lv.state == "holding" and lv.touches >= 2 for lv in r.levels)
+        assert all(lv.price < r.close for lv in r.supports()) and all(lv.price >= r.close for lv in r.resistances())
+        for lv in r.levels:
+            if lv.grade == 3:  # at a volume node and retested quietly, or respected 6 of 6 or better
+                grade3 += 1
+                decided = np.array([round(lv.reactions / lv.respect) if lv.respect else 0])
+                proven = respect_bound(np.array([lv.reactions]), decided)[0] >= PROVEN_BOUND
+                at_node = lv.node_atr is not None and lv.node_atr <= NODE_ATR and lv.volume_ratio < QUIET_VOLUME
+                assert lv.touches >= 3 and (proven or at_node)
+        for side in ("long", "short"):
+            p = plan_from_report(r, side)
+            d = 1 if side == "long" else -1
+            no_level = p.stop_source == "atr"
+            too_far = p.stop_source == "structure" and p.risk_atr > cfg.max_stop_atr
+            thin_t1 = p.rr_t1 < cfg.min_rr_t1
+            # Each broken rule gives its reason, and only broken rules do.
+            assert p.rejected == (no_level or too_far or thin_t1) and len(p.reasons) == no_level + too_far + thin_t1
+            assert no_level == any("no holding level of grade 2+" in x for x in p.reasons)
+            assert too_far == any("ATR cap" in x for x in p.reasons)
+            assert thin_t1 == any("under 1R" in x for x in p.reasons)
+            if p.rejected:
+                rejected += 1
+                continue
+            accepted += 1
+            behind = [lv for lv in r.levels if lv.grade >= 2 and d * (p.entry - lv.price) > 0]
+            far_edge = {id(lv): lv.zone_low if d > 0 else lv.zone_high for lv in behind}
+            anchor = min(behind, key=lambda lv: d * (p.entry - far_edge[id(lv)]))  # the nearest holding grade 2+
+            assert p.stop_level == anchor.price and d * (far_edge[id(anchor)] - p.stop) > 0
+            assert p.rr_t1 >= 1.0 and p.risk_atr <= cfg.max_stop_atr
+    assert accepted >= 10 and rejected >= 10 and grade3 >= 5
