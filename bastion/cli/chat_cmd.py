@@ -49,7 +49,7 @@ def register(app: typer.Typer) -> None:
         from agents.offline.render import COMMANDS
         from agents.wiring import open_chat
         from bot.console import ConsoleChat, ensure_console_user
-        from bot.console.adapter import line_reader
+        from bot.console.adapter import interruptible_reads, line_reader
         from bot.core.approvals import ApprovalsService
 
         settings = settings_or_exit()
@@ -83,6 +83,6 @@ def register(app: typer.Typer) -> None:
                 await console.settled(settled, lines, prompt if interactive else None)
                 await console.run(lines, prompt if interactive else None)
 
-        with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
+        with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError), interruptible_reads():
             run_with_services(main, settings)
         typer.echo("Bye.")

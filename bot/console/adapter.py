@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -22,6 +25,8 @@ CONSOLE_USER = "local"
 EXIT_WORDS = frozenset({"exit", "quit", "/exit", "/quit"})
 HELP_WORDS = frozenset({"/help", "help", "/start"})
 YES = frozenset({"y", "yes"})
+# What `line_reader` yields for a Ctrl-C: a line of its own, so the next real line is never taken for an answer.
+INTERRUPTED = "\x03"
 
 
 async def ensure_console_user(
@@ -63,6 +68,9 @@ class ConsoleChat:
     async def run(self, lines: Iterator[str], prompt: Callable[[str], None] | None = None) -> None:
         """Handle lines until EOF or an exit word."""
         for raw in lines:
+            if raw == INTERRUPTED:
+                self.write("(Ctrl-C: nothing to cancel; Ctrl-D or 'exit' leaves)")
+                continue
             text = raw.strip()
             if not text:
                 continue
@@ -92,9 +100,14 @@ class ConsoleChat:
     async def _confirm(self, reply: Reply, lines: Iterator[str], prompt: Callable[[str], None] | None) -> None:
         assert reply.approval is not None
         (prompt or self.write)("approve? [y/N] ")
-        answer = next(lines, "").strip().lower()
-        if prompt is None:
-            self.write(answer or "(no answer)")
+        raw = next(lines, "")
+        if raw == INTERRUPTED:
+            self.write("\nInterrupted: rejected.")
+            answer = ""
+        else:
+            answer = raw.strip().lower()
+            if prompt is None:
+                self.write(answer or "(no answer)")
         result = await self.chat.decide(self.ctx, reply.approval.token, approve=answer in YES)
         self.show(result)
 
@@ -107,9 +120,36 @@ class ConsoleChat:
 
 
 def line_reader(stream: Any) -> Iterator[str]:
-    """Lines of a text stream, read lazily (so approvals read the line after the proposal)."""
+    """Lines of a text stream, read lazily (so approvals read the line after the proposal); a Ctrl-C while waiting
+    for a line is yielded as `INTERRUPTED` and reading goes on (see `interruptible_reads`)."""
     while True:
-        line = stream.readline()
+        try:
+            line = stream.readline()
+        except KeyboardInterrupt:
+            yield INTERRUPTED
+            continue
         if not line:
             return
         yield line
+
+
+def _interrupt(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def interruptible_reads() -> Iterator[None]:
+    """Let Ctrl-C interrupt a blocking line read.
+
+    asyncio.run replaces Python's default SIGINT handler with one that only cancels the main task, which a
+    blocking `readline` never notices: the press would take effect after the next line, swallowing it. A handler
+    of our own (not the default one, so asyncio keeps it) raises KeyboardInterrupt in the read itself.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
