@@ -52,12 +52,6 @@ CASES: dict[str, tuple[dict[str, Any], str, dict[str, Any] | None, str]] = {
     "chart": ({"symbol": "sol"}, "SOL/USDT:USDT", {"symbol": "zz9"}, "Unknown symbol"),
     "analyze": ({"symbol": "btc", "timeframe": "4h"}, "BTC/USDT:USDT", {"symbol": "x y"}, "Usage: `/analyze"),
     "overview": ({"symbol": "sol"}, "SOL/USDT:USDT", {"symbol": "nope1"}, "Unknown symbol"),
-    "size": (
-        {"symbol": "btc", "entry": 60000.0, "stop": 59000.0, "risk": 1.0},
-        "BTC/USDT:USDT",
-        {"symbol": "btc", "entry": 60000.0, "stop": -5.0},
-        "Usage: `/size",
-    ),
     "positions": ({}, NO_ACCOUNT, None, ""),
     "balance": ({}, NO_ACCOUNT, None, ""),
     "orders": ({}, NO_ACCOUNT, None, ""),
@@ -98,8 +92,8 @@ async def test_the_tree_is_the_registry_with_typed_options(world: World) -> None
     params = {p.name: p for p in levels.parameters}  # type: ignore[union-attr]
     assert [c.value for c in params["timeframe"].choices] == ["15m", "1h", "4h", "1d"]
     assert params["symbol"].required and params["symbol"].autocomplete and not params["timeframe"].required
-    size = {p.name: p for p in synced["size"].parameters}  # type: ignore[union-attr]
-    assert size["entry"].type.name == "number" and size["symbol"].type.name == "string"
+    stop = {p.name: p for p in synced["stop"].parameters}  # type: ignore[union-attr]
+    assert stop["price"].type.name == "number" and stop["symbol"].type.name == "string"
     assert synced["price"].description == registry.get("price").summary  # type: ignore[union-attr]
     # Keys are typed only in a DM: /connect is not offered in a server at all.
     offered = world.alice.available_commands(world.text)
