@@ -13,9 +13,10 @@ from tests.exchange.test_ccxt_requests import _account, _clean, _fill
 from tools.exchange.client_ids import client_order_id
 from tools.exchange.models import IntentKind, OrderIntent, OrderRole, Side
 
-POST = "POST"
+POST, GET = "POST", "GET"
 # What each exchange must receive for the fixture's position opened again with a stop 3% and a target 5% away
 # (rounded to whole prices). MAIN / SL / TP are the client ids of the entry and its protective orders.
+# fmt: off
 EXPECTED: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
     "bybit": [
         (POST, "https://api.bybit.com/v5/order/create", {
@@ -54,9 +55,21 @@ EXPECTED: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
             "marginMode": "cross", "slTriggerPrice": "228", "slOrderPrice": "-1", "tpTriggerPrice": "247",
             "tpOrderPrice": "-1", "clientOrderId": "MAIN"}),
     ],
+    # Deribit (GET JSON-RPC): no attached protection, so the buy, then a reduce-only stop_market and take_market
+    # for the whole size, each labelled with its client id (the label lookup before each is not an order).
+    "deribit": [
+        (GET, "https://www.deribit.com/api/v2/private/buy", {
+            "instrument_name": "BTC_USDC-PERPETUAL", "amount": "0.015", "type": "market", "label": "MAIN"}),
+        (GET, "https://www.deribit.com/api/v2/private/sell", {
+            "instrument_name": "BTC_USDC-PERPETUAL", "amount": "0.015", "type": "stop_market", "trigger_price": "93363",
+            "trigger": "last_price", "reduce_only": "true", "label": "SL"}),
+        (GET, "https://www.deribit.com/api/v2/private/sell", {
+            "instrument_name": "BTC_USDC-PERPETUAL", "amount": "0.015", "type": "take_market",
+            "trigger_price": "101063", "trigger": "last_price", "reduce_only": "true", "label": "TP"}),
+    ],
 }
-# Deribit needs a recorded reply of private/buy before its entry flow can be asserted.
-PENDING = {"deribit"}
+# fmt: on
+PENDING: set[str] = set()
 
 
 @pytest.mark.parametrize("exchange_id", sorted(EXPECTED))
@@ -84,7 +97,8 @@ async def test_entry_with_stop_and_take_profit_sends_exact_requests(exchange_id:
         "TP": client_order_id("approval-open-1", OrderRole.TAKE_PROFIT, exchange_id),
     }
     urls = {url for _, url, _ in EXPECTED[exchange_id]}
-    sent = [r for r in http.requests if r.method == POST and r.url.split("?")[0] in urls]
+    methods = {m for m, _, _ in EXPECTED[exchange_id]}
+    sent = [r for r in http.requests if r.method in methods and r.url.split("?")[0] in urls]
     got = [(r.method, r.url.split("?")[0], _clean(r.params, fx["skipKeys"])) for r in sent]
     assert got == [(m, u, _fill(p, ids)) for m, u, p in EXPECTED[exchange_id]]
     roles = [o.role for o in result.orders]
