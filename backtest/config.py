@@ -28,7 +28,7 @@ class BacktestConfig(BaseModel):
 
     symbols: list[str] = Field(default_factory=lambda: ["BTC", "ETH", "SOL"], description="Symbols to replay")
     timeframe: str = Field(default="1h", description="Evaluation timeframe (a candle file or a resample of one)")
-    scenarios: int = Field(default=2000, ge=1, description="Scenarios per symbol")
+    scenarios: int = Field(default=5000, ge=1, description="Scenario rows drawn per symbol (about 46 evaluation bars)")
     seed: int = Field(default=0, description="Seed: the same seed and data give the same scenarios and scores")
     seeds: list[int] | None = Field(default=None, description="Several seeds pooled (scored together); None: `seed`")
     horizon: int = Field(default=48, ge=1, description="H: bars simulated after the decision; time exit at t+H close")
@@ -44,16 +44,23 @@ class BacktestConfig(BaseModel):
     per_bar: int = Field(
         default=18,
         ge=1,
-        description="Distinct (stop type, leverage) rows sharing one entry; >= 3 x leverages: every pair once",
+        description="Most (stop type, leverage) rows sharing one entry (each pair at most once)",
     )
     entries_per_bar: int = Field(
         default=6, ge=1, description="Entries evaluated at one bar t (they share its structure report: speed)"
     )
     min_age: int = Field(default=1, ge=1, description="Fewest bars between entry and evaluation")
     max_age: int = Field(default=24, ge=1, description="Most bars between entry and evaluation")
-    structure_share: float = Field(default=0.5, ge=0, le=1, description="Share of entries tried at structure setups")
+    structure_share: float = Field(
+        default=1.0,
+        ge=0,
+        le=1,
+        description="Chance an entry draw takes the setup its bar shows (else a long/short pair there)",
+    )
     setup_atr: float = Field(default=1.5, gt=0, description="A setup: grade>=2 level within this many ATR of close")
-    setup_search: int = Field(default=6, ge=0, description="Later bars (5 apart) tried for a setup before giving up")
+    setup_search: int = Field(
+        default=0, ge=0, description="Earlier bars (5 apart) an entry draw also tries for a setup (0: its own bar only)"
+    )
     leverages: list[float] = Field(default_factory=lambda: [1, 2, 3, 5, 10, 20], description="Leverage spread")
     no_stop_share: float = Field(default=0.2, ge=0, le=1, description="Share of scenarios without a stop")
     atr_stop_share: float = Field(default=0.2, ge=0, le=1, description="Share with a plain 1.5 ATR stop")
@@ -76,7 +83,11 @@ class BacktestConfig(BaseModel):
     @property
     def group_size(self) -> int:
         """Scenarios drawn per evaluation bar."""
-        return self.per_bar * self.entries_per_bar
+        shares = (max(0.0, 1.0 - self.no_stop_share - self.atr_stop_share), self.atr_stop_share, self.no_stop_share)
+        # Rows an entry gets on average (see backtest.scenarios.stop_leverage_rows): its leverages for each stop type
+        # included, a type with probability share / largest share.
+        per_entry = len(self.leverages) * sum(x / max(shares) for x in shares)
+        return max(1, round(min(self.per_bar, per_entry) * self.entries_per_bar))
 
     @property
     def groups(self) -> int:

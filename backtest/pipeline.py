@@ -85,7 +85,7 @@ def run_backtest(
     makers = all_makers(run, extra)
     scores = score_all(run, extra)
     hits = correct(run.rules.classes, run.rules.r, run.oracle_r, cfg.tie_r)
-    cal = check_calibration(run.rules_rule, run.rules.confidence, hits, run.scenarios.symbol, run.scenarios.bar)
+    cal = check_calibration(run.rules_rule, run.rules_raw_confidence, hits, run.scenarios.symbol, run.scenarios.bar)
     result = build_result(run, makers, scores, attribution(run), time.perf_counter() - started, cal)
     files: list[Path] = []
     if out_dir is not None:

@@ -99,6 +99,42 @@ def _verdict(d: Difference) -> str:
     return "better by ≥ 2 SE" if z >= 2 else "better, < 2 SE" if z > 0 else "worse"
 
 
+def winner_sentence(result: BacktestResult) -> str:
+    """Which maker (the oracle aside) made the most R, and by how much over the runner-up (paired, clustered SE)."""
+    ranked = sorted((m for m in result.makers if m.name != "oracle"), key=lambda m: -m.overall.mean_r)
+    if len(ranked) < 2:
+        return ""
+    first, second = ranked[0], ranked[1]
+    gap = first.overall.mean_r - second.overall.mean_r
+    text = (
+        f"**{first.name}** made the most R ({first.overall.mean_r:+.3f} per scenario), {gap:.3f} R more than "
+        f"{second.name}"
+    )
+    rules_vs = result.rules_vs.get("all", {})
+    if first.name == "rules" and second.name in rules_vs:
+        d = rules_vs[second.name]
+        text += f" ({_pm(d.mean, d.se)}, paired: {_verdict(d)})"
+    elif second.name == "rules" and first.name in rules_vs:
+        d = rules_vs[first.name]
+        text += f" (rules minus {first.name} {_pm(d.mean, d.se)}, paired)"
+    return text + f"; the oracle would make {next(m.overall.mean_r for m in result.makers if m.name == 'oracle'):+.3f}."
+
+
+def rule_verdict(a: RuleScore) -> str:
+    """Whether a rule earns its place, from its own decision's R against holding where it fired."""
+    d = a.vs_hold
+    if d.se != d.se or d.se == 0:
+        return "too rare to judge"
+    z = d.mean / d.se
+    if z >= 2:
+        return "adds R (≥ 2 SE): on"
+    if z >= 0:
+        return "adds R, < 2 SE: on"
+    if z > -2:
+        return "loses R, < 2 SE (not measurable): on"
+    return "loses R by ≥ 2 SE: turn off or fix"
+
+
 def markdown(result: BacktestResult) -> str:
     """Makers side by side (mean R ± clustered SE, median, CVaR, win rate, regret, capture, accuracy, per symbol),
     the rules against each baseline, per-action precision/recall and the per-rule attribution."""
@@ -127,7 +163,7 @@ def markdown(result: BacktestResult) -> str:
             f"| {m.name} | {_pm(o.mean_r, o.se)} | {_r(o.median_r)} | {_r(o.cvar5)} | {_pct(o.win_rate)} | "
             f"{o.regret:.3f} | {_r(o.capture)} | {_pct(o.accuracy)} | {o.invalid} | " + " | ".join(cells) + " |"
         )
-    lines += ["", REFERENCE, ""]
+    lines += ["", winner_sentence(result), "", REFERENCE, ""]
     if result.rules_vs:
         lines += [
             "## Rules minus each baseline (paired, mean R ± clustered SE)",
@@ -165,11 +201,11 @@ def markdown(result: BacktestResult) -> str:
         lines += [
             "## Per-rule attribution (where the rule fired, its own decision simulated as given)",
             "",
-            "| rule | fired | decided | R vs HOLD ± SE | R vs EXIT ± SE |",
-            "|---|---:|---:|---:|---:|",
+            "| rule | fired | decided | R vs HOLD ± SE | R vs EXIT ± SE | verdict |",
+            "|---|---:|---:|---:|---:|---|",
             *(
                 f"| {a.rule} | {a.fired} | {a.won} | {_pm(a.vs_hold.mean, a.vs_hold.se)} | "
-                f"{_pm(a.vs_exit.mean, a.vs_exit.se)} |"
+                f"{_pm(a.vs_exit.mean, a.vs_exit.se)} | {rule_verdict(a)} |"
                 for a in result.attribution
             ),
             "",

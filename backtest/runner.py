@@ -33,6 +33,7 @@ class ScenarioRun:
     best: np.ndarray  # (N, 4) classes with a candidate in the best set
     rules: Choices
     rules_rule: list[str]
+    rules_raw_confidence: np.ndarray  # the rules' own confidence before calibration
     fired_row: np.ndarray
     fired_rule: list[str]
     fired_r: np.ndarray
@@ -122,6 +123,7 @@ def run_scenarios(
             np.concatenate([r.rules_r for r in ordered]),
         ),
         rules_rule=[x for r in ordered for x in r.rules_rule],
+        rules_raw_confidence=np.concatenate([r.rules_raw_confidence for r in ordered]),
         fired_row=np.concatenate([r.fired_row + o for r, o in zip(ordered, offsets, strict=True)]),
         fired_rule=[x for r in ordered for x in r.fired_rule],
         fired_r=np.concatenate([r.fired_r for r in ordered]),

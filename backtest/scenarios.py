@@ -1,9 +1,13 @@
 """Open-position scenarios from real candles: random and structure-setup entries, long and short, with
 structural, ATR or no stops and a spread of leverage, evaluated some bars after entry.
 
-Scenarios come in groups sharing one evaluation bar (a few entries, each with several stop types and leverages),
-so the expensive structure report is computed once per (symbol, evaluation bar). Each group draws from its own
-generator seeded by (seed, symbol, group), so the scenarios do not depend on how the work is split across processes.
+Scenarios come in groups sharing one evaluation bar t, so the expensive structure report is computed once per
+(symbol, t). Each entry draw picks an age and reads the levels at its entry bar once (the live level pass, cached
+per bar): where that bar shows a tradable setup the entry takes it; elsewhere it is a random entry taken on both
+sides (a long/short pair on one level pass). Each entry gets every leverage for each stop type it is given (a
+type with probability share / largest share), each (stop type, leverage) pair once, and no (entry bar, side) is
+drawn twice in a group: no row repeats another. Each group draws from its own generator seeded by
+(seed, symbol, group), so the scenarios do not depend on how the work is split across processes.
 
 The evaluation bar t and each entry's age are drawn before anything after an entry is looked at: no t is
 chosen by a later stop or target touch. The position state at t is the plan walked over every bar from entry+1 up
@@ -126,17 +130,18 @@ class _Draft:
 
 
 def stop_leverage_rows(rng: np.random.Generator, cfg: BacktestConfig) -> list[tuple[int, float]]:
-    """The (stop type, leverage) rows of one entry: `per_bar` distinct pairs drawn without replacement, weighted by
-    the stop-type shares (per_bar >= 3 x leverages gives every pair once: the full factorial). Never the same
-    pair twice: a duplicate row would repeat one decision and outcome and only inflate the count."""
+    """The (stop type, leverage) rows of one entry, each pair at most once: every leverage of each stop type the
+    entry gets, a stop type included with probability share / largest share (so the rows drawn keep the stop-type
+    shares: 60/20/20 by default, about 10 rows per entry), at most `per_bar` of them (a random subset)."""
     structure_share = max(0.0, 1.0 - cfg.no_stop_share - cfg.atr_stop_share)
     shares = {STOP_STRUCTURE: structure_share, STOP_ATR: cfg.atr_stop_share, STOP_NONE: cfg.no_stop_share}
-    pairs = [(st, float(lev)) for st in (STOP_STRUCTURE, STOP_ATR, STOP_NONE) for lev in cfg.leverages if shares[st]]
-    weight = np.array([shares[st] for st, _ in pairs])
-    # Weighted sampling without replacement (Efraimidis-Spirakis keys u^(1/w), the k largest): one draw per pair.
-    keys = rng.random(len(pairs)) ** (1.0 / weight)
-    pick = np.sort(np.argsort(-keys, kind="stable")[: cfg.per_bar])
-    return [pairs[i] for i in pick.tolist()]
+    top = max(shares.values())
+    included = [st for st, share in shares.items() if rng.random() < share / top]
+    pairs = [(st, float(lev)) for st in included for lev in cfg.leverages]
+    if len(pairs) > cfg.per_bar:
+        pick = np.sort(rng.permutation(len(pairs))[: cfg.per_bar])
+        pairs = [pairs[i] for i in pick.tolist()]
+    return pairs
 
 
 def _entry_rows(
@@ -176,13 +181,11 @@ def draft_group(ctx: ReplayContexts, cfg: BacktestConfig, group: int, size: int,
     rows: list[tuple[float, ...]] = []
     ages: list[int] = []
     left = size
-    # A random draw opens two positions, a setup draw one: this draw share makes structure_share the positions' share.
-    setup_draw = 2 * cfg.structure_share / (1 + cfg.structure_share)
     taken: set[tuple[int, int]] = set()  # (entry bar, side): a second draw of one is the same position again
     draws = 0
     while left > 0 and draws < MAX_DRAWS_PER_ENTRY * cfg.entries_per_bar:
         draws += 1
-        want_setup = rng.random() < setup_draw
+        want_setup = rng.random() < cfg.structure_share
         age = int(rng.integers(cfg.min_age, cfg.max_age + 1))
         random_side = 1 if rng.random() < 0.5 else -1
         entry_bar = t - age
@@ -196,13 +199,13 @@ def draft_group(ctx: ReplayContexts, cfg: BacktestConfig, group: int, size: int,
             side = tradable_setup(lv, cfg.setup_atr)
         kind = STRUCTURE if side else RANDOM
         # A random entry is taken on both sides at its bar (antithetic pair: one level pass, half the side noise).
-        sides = [side] if side else [random_side] if want_setup else [random_side, -random_side]
+        sides = [side] if side else [random_side, -random_side]
         for sd in sides:
             if left <= 0 or (entry_bar, sd) in taken:
                 continue
             taken.add((entry_bar, sd))
             pairs = stop_leverage_rows(rng, cfg)[:left]
-            left -= cfg.per_bar
+            left -= len(pairs)
             rows += _entry_rows(cfg, lv, group, kind, entry_bar, sd, pairs)
             ages += [age] * (len(rows) - len(ages))
     return _Draft(rows, ages)

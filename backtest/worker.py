@@ -32,7 +32,8 @@ class ChunkResult:
     candidates: np.ndarray  # (N, K) R of every oracle candidate
     available: np.ndarray  # (N, K)
     rules_action: list[str]
-    rules_confidence: np.ndarray
+    rules_confidence: np.ndarray  # the calibrated confidence the engine reports (the rule's own where none)
+    rules_raw_confidence: np.ndarray  # the rule's own figure (what the calibration is checked against)
     rules_rule: list[str]
     rules_r: np.ndarray  # R of the rules' decision, simulated as given
     fired_row: np.ndarray  # every acting rule that fired: its row, name and R as given (attribution)
@@ -115,7 +116,10 @@ def run_chunk(data_dir: str, cfg: BacktestConfig, symbol: str, groups: range, wi
         candidates=cand,
         available=avail,
         rules_action=[d.action for d in decisions],
-        rules_confidence=np.array([d.confidence for d in decisions]),
+        rules_confidence=np.array(
+            [d.confidence if d.calibrated_confidence is None else d.calibrated_confidence for d in decisions]
+        ),
+        rules_raw_confidence=np.array([d.confidence for d in decisions]),
         rules_rule=[d.rule for d in decisions],
         rules_r=rules_r,
         fired_row=rows,

@@ -22,7 +22,7 @@ def register(app: typer.Typer) -> None:
     def backtest(
         symbols: str = typer.Option("BTC,ETH,SOL", "--symbols", help="Comma-separated symbols."),
         tf: str = typer.Option("1h", "--tf", help="Evaluation timeframe."),
-        scenarios: int = typer.Option(2000, "--scenarios", min=1, help="Scenarios per symbol."),
+        scenarios: int = typer.Option(5000, "--scenarios", min=1, help="Scenario rows drawn per symbol."),
         data_dir: Path = typer.Option(
             Path(os.environ.get("BASTION_DATA_DIR", DEFAULT_DATA)), "--data-dir", help="Folder of candle files."
         ),

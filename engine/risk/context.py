@@ -80,6 +80,9 @@ class RiskParams(BaseModel):
         default=0.5, description="Bank part of a trade this far in profit before T1 (None: off)"
     )
     early_partial_pct: float = Field(default=50.0, description="Share banked by the early partial")
+    calibrated_confidence: bool = Field(
+        default=True, description="Report the backtest-calibrated confidence (engine/risk/calibration.py)"
+    )
     max_hold_scalp: timedelta = timedelta(hours=24)
     max_hold_swing: timedelta = timedelta(days=14)
 

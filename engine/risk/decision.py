@@ -21,6 +21,12 @@ class Decision(BaseModel):
 
     action: Action
     confidence: float = Field(ge=0, le=1)
+    calibrated_confidence: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="How often this rule's decision was among the best in the backtest (fitted early, checked late)",
+    )
     reasoning: str
     close_pct: float | None = Field(default=None, gt=0, le=100)
     new_stop: float | None = Field(default=None, gt=0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from engine.risk.calibration import calibrate, shipped_table
 from engine.risk.context import RiskContext
 from engine.risk.decision import Decision
 from engine.risk.rules import HARD_RULES, HIERARCHY, _fmt
@@ -65,6 +66,8 @@ def _hold(ctx: RiskContext, warnings: list[str]) -> Decision:
 
 
 def _finish(ctx: RiskContext, decision: Decision) -> Decision:
+    # The reported confidence is the measured one: how often this rule's decision was among the best.
+    decision = calibrate(decision, shipped_table() if ctx.params.calibrated_confidence else None)
     if decision.next_check_minutes is not None:
         return decision
     bar = TIMEFRAME_MINUTES.get(ctx.market.timeframe, 60)

@@ -194,7 +194,8 @@ def test_cli_writes_json_markdown_and_plots(ohlcv_dir: Path, tmp_path: Path) -> 
     assert 0 < data["scenarios"] <= data["drawn"] <= 300
     summary = (out / "summary.md").read_text()
     assert "| rules |" in summary and "CVaR 5%" in summary and " ± " in summary and "75.4%" in summary
-    assert "Per-rule attribution" in summary and "vs always-EXIT" in summary
+    assert "Per-rule attribution" in summary and "vs always-EXIT" in summary and "| verdict |" in summary
+    assert "made the most R" in summary and "made the most R" in result.output  # the winner, in words
     for png in ("r_distribution.png", "calibration.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
 

@@ -54,6 +54,19 @@ def test_random_entries_are_long_short_pairs_at_one_bar(ohlcv_dir: Path) -> None
     assert paired >= len(random_sides) // 2  # most random entry bars carry both sides (a failed setup search: one)
 
 
+def test_rows_keep_the_stop_type_shares_with_every_leverage() -> None:
+    cfg = BacktestConfig()
+    rng = np.random.default_rng(4)
+    drawn = [stop_leverage_rows(rng, cfg) for _ in range(3000)]
+    counts = Counter(st for d in drawn for st, _ in d)
+    total = sum(counts.values())
+    assert abs(counts[STOP_STRUCTURE] / total - 0.6) < 0.02
+    assert abs(counts[STOP_ATR] / total - 0.2) < 0.02 and abs(counts[STOP_NONE] / total - 0.2) < 0.02
+    assert abs(total / len(drawn) - cfg.group_size / cfg.entries_per_bar) < 0.3  # the group size the config plans
+    for d in drawn:  # each stop type an entry gets comes with every leverage, once
+        assert Counter(st for st, _ in d) == {st: len(cfg.leverages) for st in {st for st, _ in d}}
+
+
 def test_fewer_rows_than_pairs_keep_the_stop_type_shares() -> None:
     cfg = BacktestConfig(per_bar=4)
     rng = np.random.default_rng(3)

@@ -42,8 +42,8 @@ CASES = [
     ("stop breached short", ctx(104.1, side="short", stop=104.0), "EMERGENCY_EXIT", "stop_breached"),
     ("max loss without stop", ctx(95.9, stop=None, leverage=2), "EMERGENCY_EXIT", "hard_max_loss"),
     ("max loss with a far stop", ctx(95.5, stop=90.0), "EMERGENCY_EXIT", "hard_max_loss"),
-    ("no stop 1x holds", ctx(100.5, stop=None, leverage=1), "HOLD", "hold"),
-    ("no stop 3x warns and holds", ctx(100.5, stop=None, leverage=3), "HOLD", "hold"),
+    ("no stop 1x gets a stop", ctx(100.5, stop=None, leverage=1), "ADJUST_STOP", "no_stop_set_stop"),
+    ("no stop 3x warns and gets a stop", ctx(100.5, stop=None, leverage=3), "ADJUST_STOP", "no_stop_set_stop"),
     ("no stop 5x reduces", ctx(100.5, stop=None, leverage=5), "REDUCE_SIZE", "no_stop_5x"),
     ("no stop 10x in profit reduces", ctx(100.5, stop=None, leverage=10), "REDUCE_SIZE", "no_stop_10x"),
     ("no stop 10x in loss exits", ctx(99.5, stop=None, leverage=10), "EXIT_FULL", "no_stop_10x"),
@@ -156,10 +156,12 @@ def test_hard_rules_are_marked_hard() -> None:
         assert evaluate(context).hard
 
 
-def test_no_stop_3x_warns_with_a_suggested_stop() -> None:
+def test_no_stop_3x_warns_and_sets_the_suggested_stop() -> None:
     decision = evaluate(ctx(100.0, stop=None, leverage=3))
-    assert decision.action == "HOLD"
+    assert decision.action == "ADJUST_STOP" and decision.new_stop == decision.suggested_stop == 97.0
     assert decision.warnings and "Set a stop, e.g. 97" in decision.warnings[0]
+    # With the stop in place the no-stop rule is quiet: it acts once.
+    assert evaluate(ctx(100.0, stop=97.0, leverage=3)).action == "HOLD"
 
 
 def test_reasoning_cites_the_numbers() -> None:
