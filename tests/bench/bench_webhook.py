@@ -1,0 +1,158 @@
+"""Benchmark: `/price` updates end to end through 1 and 2 `bastion serve` workers in webhook mode on one PostgreSQL.
+
+Each worker is a real `bastion serve` process; the fake Bot API runs in a process of its own
+(tests/fakes/telegram_process.py), so the workers' CPU is measured alone (from /proc, user + system). The load
+generator posts each update once to a worker's `/telegram/webhook` (round robin, at most `--concurrency` in
+flight per worker, like Telegram's max_connections) and waits on the fake's events for every answer. Prints,
+per worker count: updates/s (first post → last answer at the fake) and worker CPU per update.
+
+Run: BASTION_TEST_POSTGRES_URL=postgresql+asyncpg://… python tests/bench/bench_webhook.py [--updates 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import httpx
+
+from storage import migrate
+from storage.db import create_engine
+from tests.bot.telegram_harness import free_port
+from tests.conftest import PG_URL_VAR, fresh_postgres_database
+from tests.test_scale_out import SECRET, _health, _serve, _update
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+class FakeProcess:
+    """The fake Bot API in a child process, driven over its stdin/stdout."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, hello: dict[str, Any]) -> None:
+        self.proc = proc
+        self.token, self.base_url = hello["token"], hello["base_url"]
+
+    @classmethod
+    async def start(cls) -> FakeProcess:
+        """Start it and read its address."""
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tests.fakes.telegram_process",
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            cwd=str(Path(__file__).resolve().parents[2]),
+        )  # fmt: skip
+        assert proc.stdout is not None
+        return cls(proc, json.loads(await proc.stdout.readline()))
+
+    async def wait(self, count: int, timeout_s: float) -> dict[str, Any]:
+        """Block until the bot has sent `count` messages in all (or the timeout); the fake's figures."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(f"wait {count} {timeout_s}\n".encode())
+        await self.proc.stdin.drain()
+        return dict(json.loads(await self.proc.stdout.readline()))
+
+    async def stop(self) -> None:
+        """Quit it."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(b"quit\n")
+        await self.proc.stdin.drain()
+        await asyncio.wait_for(self.proc.wait(), 10)
+
+
+async def run(workers: int, updates: int, concurrency: int, warmup: int) -> None:
+    """One measurement with `workers` processes on a fresh database."""
+    async with fresh_postgres_database() as url:
+        engine = create_engine(url)
+        await migrate.upgrade(engine)
+        await engine.dispose()
+        fake = await FakeProcess.start()
+        ports = [free_port() for _ in range(workers)]
+        procs: list[asyncio.subprocess.Process] = []
+        tmp = Path(tempfile.mkdtemp(prefix="bench-webhook-"))
+        async with httpx.AsyncClient(limits=httpx.Limits(max_connections=concurrency * workers)) as client:
+            try:
+                for i, port in enumerate(ports):
+                    procs.append(await _serve(SimpleNamespace(token=fake.token, base_url=fake.base_url), url, port,
+                                              tmp / f"w{i}"))  # type: ignore[arg-type]  # fmt: skip
+                    deadline = time.monotonic() + 90
+                    while await _health(client, port) is None:
+                        if time.monotonic() > deadline:
+                            raise SystemExit(f"worker {i} did not start; see {tmp}/w{i}/out.log")
+                        await asyncio.sleep(0.2)
+                gates = [asyncio.Semaphore(concurrency) for _ in ports]
+                headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+
+                async def post(n: int) -> None:
+                    w = n % workers
+                    async with gates[w]:
+                        url_ = f"http://127.0.0.1:{ports[w]}/telegram/webhook"
+                        for attempt in range(3):  # Telegram retries too; the inbox drops the repeat
+                            try:
+                                r = await client.post(url_, json=_update(n + 1, 600_000 + n), headers=headers,
+                                                      timeout=60)  # fmt: skip
+                                break
+                            except httpx.TransportError:  # a keep-alive connection closed under us
+                                if attempt == 2:
+                                    raise
+                        assert r.status_code == 200, r.text
+
+                await asyncio.gather(*(post(n) for n in range(warmup)))
+                await fake.wait(warmup, 120)
+                before = [cpu_s(p.pid) for p in procs]
+                started = time.monotonic()
+                await asyncio.gather(*(post(n) for n in range(warmup, warmup + updates)))
+                seen = await fake.wait(warmup + updates, 300)
+                done_at = seen["last_at"]
+                used = sum(cpu_s(p.pid) - b for p, b in zip(procs, before, strict=True))
+            finally:
+                for p in procs:
+                    if p.returncode is None:
+                        p.send_signal(signal.SIGTERM)
+                for p in procs:
+                    try:
+                        await asyncio.wait_for(p.wait(), 30)
+                    except TimeoutError:
+                        p.kill()
+                await fake.stop()
+        answered = seen["sent"] - warmup
+        wall = max(1e-9, done_at - started)
+        # Answers are counted at the fake: more answers than updates means some were answered twice.
+        print(f"{workers} worker(s): {updates} /price updates, {answered} answers at the fake "
+              f"(missing {max(0, updates - answered)}, extra {max(0, answered - updates)})")  # fmt: skip
+        print(f"  {answered / wall:.0f} updates/s (first post → last answer {wall:.1f} s); "
+              f"worker CPU {1000 * used / max(1, answered):.2f} ms per update ({used:.1f} s in all)")  # fmt: skip
+
+
+async def main(updates: int, concurrency: int, warmup: int, counts: list[int]) -> None:
+    """Both worker counts, one after the other."""
+    if not os.environ.get(PG_URL_VAR):
+        raise SystemExit(f"{PG_URL_VAR} must name a PostgreSQL server (several workers share one database)")
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start")
+    for workers in counts:
+        await run(workers, updates, concurrency, warmup)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--updates", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=40)
+    parser.add_argument("--warmup", type=int, default=50)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    args = parser.parse_args()
+    asyncio.run(main(args.updates, args.concurrency, args.warmup, args.workers))
