@@ -30,9 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.api.app import BodyRefused, parse_json, read_body
 from bot.api.metrics import Metrics
-from storage.models import AlertSubscription, Chat, User
-from storage.repositories import outbox as outbox_repo
+from storage.models import AlertSubscription, Chat, Outbox, OutboxStatus, User
 from storage.repositories import signal_nonces
+from storage.repositories._upsert import insert_ignore_many
 from storage.types import utcnow
 from tools.market.base import UnknownSymbolError
 from tools.market.symbols import parse_symbol
@@ -208,18 +208,24 @@ class SignalService:
         async with self.sessions.begin() as session:
             if not await signal_nonces.claim(session, replay_key, signed_at, now):
                 raise SignalRefused(409, "replay", "this signal (same timestamp and body) was already accepted")
-            queued = 0
+            rows = []
             for platform, recipient, user_id, quiet in await self._recipients(session, base, signal.symbol):
-                queued += await outbox_repo.enqueue(
-                    session,
-                    platform=platform,
-                    recipient=recipient,
-                    payload={"text": text, "buttons": []},
-                    dedup_key=f"signal:{replay_key[:40]}:{platform}:{recipient}",
-                    user_id=user_id,
-                    now=quiet_until(quiet, now) or now,
+                due = quiet_until(quiet, now) or now
+                rows.append(
+                    {
+                        "platform": platform,
+                        "recipient": recipient,
+                        "user_id": user_id,
+                        "payload": {"text": text, "buttons": []},
+                        "dedup_key": f"signal:{replay_key[:40]}:{platform}:{recipient}",
+                        "status": OutboxStatus.PENDING.value,
+                        "attempts": 0,
+                        "next_attempt_at": due,
+                        "created_at": now,
+                    }
                 )
-        return queued
+            # One statement for every subscriber: a popular symbol's fan-out is not one round trip per person.
+            return await insert_ignore_many(session, Outbox.__table__, rows)
 
     async def _recipients(
         self, session: AsyncSession, base: str, unified: str

@@ -307,3 +307,19 @@ async def test_signal_carries_the_real_analysis_of_the_symbol(services: Services
     text = rows[0].payload["text"]
     assert text.startswith("**Signal: SOL/USDT:USDT SHORT at 64250.5 (4h)**")
     assert "simulated" in text.lower()
+
+
+async def test_fan_out_in_chunks_counts_every_row(
+    api_db: tuple[httpx.AsyncClient, Metrics],
+    sessions: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The fan-out is one INSERT per chunk of rows; across chunks each backend reports every row queued."""
+    import storage.repositories._upsert as upsert
+
+    monkeypatch.setattr(upsert, "MANY_CHUNK", 1)
+    client, _ = api_db
+    body = json.dumps(SIGNAL).encode()
+    r = await client.post(SIGNAL_PATH, content=body, headers=_signed(body))
+    assert r.status_code == 202 and r.json()["recipients"] == 2
+    assert len(await _rows(sessions)) == 2
