@@ -12,11 +12,11 @@ import asyncio
 import logging
 import re
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from pydantic import ValidationError
 
-from engine.alerts.rules import Comparator, Condition, RuleError, RuleSpec
+from engine.alerts.rules import Comparator, Condition, RuleError, RuleSpec, Timeframe
 
 log = logging.getLogger(__name__)
 SymbolFinder = Callable[[str], str | None]
@@ -149,7 +149,7 @@ def _moved(clause: str, metric: str) -> Condition | None:
     return Condition(metric=metric, comparator=cmp[0], threshold=signed if signed is not None else value)  # type: ignore[arg-type]
 
 
-def _volume(clause: str, tf: str) -> Condition:
+def _volume(clause: str, tf: Timeframe) -> Condition:
     m = _MULTIPLE.search(clause)
     if m is not None:
         cmp = _comparator(clause)
@@ -161,7 +161,7 @@ def _volume(clause: str, tf: str) -> Condition:
     raise RuleError(f"say how much volume, like “volume above 3x average”, in “{clause}”")
 
 
-def _price(clause: str, tf: str) -> Condition:
+def _price(clause: str, tf: Timeframe) -> Condition:
     cmp = _comparator(clause)
     if cmp is None:
         if re.search(r"\bcross(?:es)?\b", clause):
@@ -178,7 +178,7 @@ def _price(clause: str, tf: str) -> Condition:
 
 
 def _clause(clause: str, default_tf: str) -> Condition:
-    tf = _timeframe(clause) or default_tf
+    tf = cast(Timeframe, _timeframe(clause) or default_tf)
     if "funding" in clause:
         return _funding(clause)
     if _OI.search(clause):

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.alerts import AlertFiring, AlertRule
 from storage.models import AlertSubscription, Chat, Outbox, OutboxStatus, User
@@ -34,14 +35,14 @@ class Recipient:
 def _owner(user_id: int | None, chat_id: int | None) -> Any:
     if chat_id is not None:
         return (AlertSubscription.chat_id == chat_id,)
-    return (AlertSubscription.user_id == user_id, AlertSubscription.chat_id.is_(None))  # type: ignore[union-attr]
+    return (col(AlertSubscription.user_id) == user_id, col(AlertSubscription.chat_id).is_(None))
 
 
 async def subscriptions_of(
     session: AsyncSession, *, user_id: int | None = None, chat_id: int | None = None
 ) -> list[AlertSubscription]:
     """The opt-in rows of a user (their private alerts) or of a chat."""
-    stmt = select(AlertSubscription).where(*_owner(user_id, chat_id)).order_by(AlertSubscription.id)  # type: ignore[arg-type]
+    stmt = select(AlertSubscription).where(*_owner(user_id, chat_id)).order_by(col(AlertSubscription.id))
     return list((await session.scalars(stmt)).all())
 
 
@@ -100,14 +101,14 @@ async def recipients(session: AsyncSession, topic: str, symbol: str) -> list[Rec
     """Everyone opted in to `topic` for `symbol` (a row without a symbol covers all), users and chats alike."""
     stmt = (
         select(AlertSubscription, User, Chat)
-        .outerjoin(User, User.id == AlertSubscription.user_id)  # type: ignore[arg-type]
-        .outerjoin(Chat, Chat.id == AlertSubscription.chat_id)  # type: ignore[arg-type]
+        .outerjoin(User, col(User.id) == col(AlertSubscription.user_id))
+        .outerjoin(Chat, col(Chat.id) == col(AlertSubscription.chat_id))
         .where(
-            AlertSubscription.topic == topic,
-            AlertSubscription.enabled.is_(True),  # type: ignore[attr-defined]
-            or_(AlertSubscription.symbol.is_(None), AlertSubscription.symbol == symbol),  # type: ignore[union-attr]
+            col(AlertSubscription.topic) == topic,
+            col(AlertSubscription.enabled).is_(True),
+            or_(col(AlertSubscription.symbol).is_(None), col(AlertSubscription.symbol) == symbol),
         )
-        .order_by(AlertSubscription.id)  # type: ignore[arg-type]
+        .order_by(col(AlertSubscription.id))
     )
     seen: dict[str, Recipient] = {}
     for sub, user, chat in (await session.execute(stmt)).all():
@@ -151,11 +152,12 @@ async def claim_firing(session: AsyncSession, key: str, cooldown: timedelta, now
     One conditional statement decides, so two processes (or a restarted one) never both fire within a cooldown.
     """
     now = now or utcnow()
-    if await insert_ignore(session, AlertFiring.__table__, {"key": key, "fired_at": now}):
+    firings = AlertFiring.__table__  # type: ignore[attr-defined]
+    if await insert_ignore(session, firings, {"key": key, "fired_at": now}):
         return True
     result = await session.execute(
         update(AlertFiring)
-        .where(AlertFiring.key == key, AlertFiring.fired_at <= now - cooldown)  # type: ignore[arg-type]
+        .where(col(AlertFiring.key) == key, col(AlertFiring.fired_at) <= now - cooldown)
         .values(fired_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -175,7 +177,7 @@ async def enqueue_alert(
     now = now or utcnow()
     return await insert_ignore(
         session,
-        Outbox.__table__,
+        Outbox.__table__,  # type: ignore[attr-defined]
         {
             "platform": recipient.platform,
             "recipient": recipient.chat,
@@ -224,15 +226,15 @@ async def rules_of(session: AsyncSession, user_id: int, statuses: tuple[str, ...
     """A user's rules in the given states, oldest first."""
     stmt = (
         select(AlertRule)
-        .where(AlertRule.user_id == user_id, AlertRule.status.in_(statuses))  # type: ignore[attr-defined]
-        .order_by(AlertRule.id)  # type: ignore[arg-type]
+        .where(col(AlertRule.user_id) == user_id, col(AlertRule.status).in_(statuses))
+        .order_by(col(AlertRule.id))
     )
     return list((await session.scalars(stmt)).all())
 
 
 async def active_rules(session: AsyncSession) -> list[AlertRule]:
     """Every confirmed rule that is on."""
-    stmt = select(AlertRule).where(AlertRule.status == ACTIVE).order_by(AlertRule.id)  # type: ignore[arg-type]
+    stmt = select(AlertRule).where(col(AlertRule.status) == ACTIVE).order_by(col(AlertRule.id))
     return list((await session.scalars(stmt)).all())
 
 
@@ -252,9 +254,9 @@ async def move_rule(
     result = await session.execute(
         update(AlertRule)
         .where(
-            AlertRule.id == rule_id,
-            AlertRule.user_id == user_id,
-            AlertRule.status.in_(only_from),  # type: ignore[attr-defined]
+            col(AlertRule.id) == rule_id,
+            col(AlertRule.user_id) == user_id,
+            col(AlertRule.status).in_(only_from),
         )
         .values(**values)
         .execution_options(synchronize_session=False)
@@ -264,14 +266,14 @@ async def move_rule(
 
 async def forget_firings(session: AsyncSession, prefix: str) -> None:
     """Drop the cooldown stamps of a rule that was switched off (a rule made later starts fresh)."""
-    await session.execute(delete(AlertFiring).where(AlertFiring.key.startswith(prefix)))  # type: ignore[attr-defined]
+    await session.execute(delete(AlertFiring).where(col(AlertFiring.key).startswith(prefix)))
 
 
 async def watched_symbols(session: AsyncSession) -> tuple[bool, set[str]]:
     """(anyone opted in to market/technical/on-chain alerts at all, the symbols they named explicitly)."""
-    stmt = select(AlertSubscription.symbol).where(
-        AlertSubscription.enabled.is_(True),  # type: ignore[attr-defined]
-        AlertSubscription.topic.in_(("market", "technical", "onchain")),  # type: ignore[attr-defined]
+    stmt = select(col(AlertSubscription.symbol)).where(
+        col(AlertSubscription.enabled).is_(True),
+        col(AlertSubscription.topic).in_(("market", "technical", "onchain")),
     )
     rows = (await session.execute(stmt)).all()
     return bool(rows), {s for (s,) in rows if s}
@@ -289,7 +291,7 @@ async def chat_id_of(session: AsyncSession, platform: str, platform_chat_id: str
     """The id of a chat row (created on first use), for a group's opt-ins."""
     await insert_ignore(
         session,
-        Chat.__table__,
+        Chat.__table__,  # type: ignore[attr-defined]
         {
             "platform": platform,
             "platform_chat_id": platform_chat_id,
@@ -300,7 +302,7 @@ async def chat_id_of(session: AsyncSession, platform: str, platform_chat_id: str
         },
     )
     found = await session.scalar(
-        select(Chat.id).where(Chat.platform == platform, Chat.platform_chat_id == platform_chat_id)  # type: ignore[arg-type]
+        select(col(Chat.id)).where(col(Chat.platform) == platform, col(Chat.platform_chat_id) == platform_chat_id)
     )
     assert found is not None
     return int(found)
