@@ -1,8 +1,9 @@
-"""`bastion db upgrade | downgrade | current`: Alembic migrations of the application database."""
+"""`bastion db upgrade | downgrade | current | prune`: Alembic migrations and retention of the application database."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from datetime import timedelta
 
 import typer
 from alembic.util import CommandError
@@ -10,6 +11,10 @@ from alembic.util import CommandError
 from bastion.app import Services
 from bastion.cli.common import console, run_with_services
 from storage import migrate
+from storage.repositories import inbox as inbox_repo
+from storage.repositories import outbox as outbox_repo
+from storage.repositories import signal_nonces
+from storage.types import utcnow
 
 
 async def _migrating(step: Awaitable[None], revision: str) -> None:
@@ -60,5 +65,30 @@ def register(app: typer.Typer) -> None:
         head = migrate.head_revision()
         state = "up to date" if rev == head else "needs `bastion db upgrade`"
         console.print(f"database: {rev or 'empty'}; code: {head} ({state})")
+
+    @group.command("prune")
+    def prune(
+        days: int | None = typer.Option(
+            None, "--older-than-days", min=1, help="Retention in days (default BASTION_DATABASE__RETENTION_DAYS)."
+        ),
+    ) -> None:
+        """Delete what no longer serves: delivered outbox messages, handled webhook updates, old signal nonces."""
+
+        async def go(services: Services) -> tuple[int, dict[str, int]]:
+            keep = days or services.settings.database.retention_days
+            cutoff = utcnow() - timedelta(days=keep)
+            async with services.sessions.begin() as session:
+                counts = {
+                    "outbox messages (sent or failed)": await outbox_repo.prune(session, older_than=cutoff),
+                    "webhook updates (handled)": await inbox_repo.prune(session, older_than=cutoff),
+                    "signal nonces": await signal_nonces.prune(session, cutoff),
+                }
+            return keep, counts
+
+        keep, counts = run_with_services(go)
+        console.print(f"pruned rows older than {keep} days:")
+        for what, n in counts.items():
+            console.print(f"  {what}: {n}")
+        console.print("conversation checkpoints: only the latest per thread is kept as each turn is written")
 
     app.add_typer(group, name="db")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Outbox, OutboxStatus
@@ -134,3 +134,14 @@ async def mark_attempt_failed(
     await session.execute(
         update(Outbox).where(Outbox.id == row_id).values(**values).execution_options(synchronize_session=False)
     )
+
+
+async def prune(session: AsyncSession, *, older_than: datetime) -> int:
+    """Delete delivered and failed messages queued before `older_than` (pending ones always stay).
+
+    A deleted row's dedup key no longer blocks a repeat: dedup holds within the retention window."""
+    stmt = delete(Outbox).where(
+        Outbox.status.in_([OutboxStatus.SENT.value, OutboxStatus.FAILED.value]),  # type: ignore[attr-defined]
+        Outbox.created_at < older_than,  # type: ignore[operator]
+    )
+    return int((await session.execute(stmt)).rowcount or 0)  # type: ignore[attr-defined]
