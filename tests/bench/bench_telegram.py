@@ -133,7 +133,8 @@ async def main(users: int, per_user: int, alerts: int, chats: int) -> None:
             settings.bot.rate_per_minute = 600  # the benchmark measures throughput, not the spam limit
             settings.bot.burst = 100
             async with telegram_services(settings) as services, running(services, fake) as run:
-                await updates_phase(fake, "warm-up", "/price eth", min(users, 20), 2, 5_000)
+                for n, text in enumerate(PHASES.values()):  # the simulated market's first look generates history
+                    await updates_phase(fake, f"warm-up {text!r}", text, min(users, 20), 2, 5_000 + 100 * n)
                 for n, (label, text) in enumerate(PHASES.items()):
                     await updates_phase(fake, label, text, users, per_user, 10_000 + 100_000 * n)
                 if alerts:
