@@ -323,3 +323,19 @@ async def test_fan_out_in_chunks_counts_every_row(
     r = await client.post(SIGNAL_PATH, content=body, headers=_signed(body))
     assert r.status_code == 202 and r.json()["recipients"] == 2
     assert len(await _rows(sessions)) == 2
+
+
+async def test_old_nonces_are_pruned_and_a_fresh_one_is_kept(lite: async_sessionmaker[AsyncSession]) -> None:
+    from datetime import timedelta
+
+    from storage.repositories import signal_nonces
+
+    now = datetime.now(UTC)
+    async with lite.begin() as s:
+        assert await signal_nonces.claim(s, "old", now, now - timedelta(hours=2))
+        assert await signal_nonces.claim(s, "new", now, now)
+        assert not await signal_nonces.claim(s, "new", now, now)  # a replay
+    async with lite.begin() as s:
+        assert await signal_nonces.prune(s, now - timedelta(hours=1)) == 1
+    async with lite() as s:
+        assert list((await s.scalars(select(SignalNonce.signature))).all()) == ["new"]
