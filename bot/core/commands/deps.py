@@ -15,6 +15,8 @@ from agents.runner import AnalystChat
 from bot.core.dispatcher import reply_outbound, turn_context
 from bot.core.messages import Outbound
 from bot.core.registry import CommandCall, Permission
+from engine.alerts.parse import JsonModel
+from engine.reports.jobs import ReportJobs
 from storage.secrets import SecretBox
 from tools.agent_tools.base import PreferenceStore, ToolContext
 
@@ -28,6 +30,8 @@ class CommandDeps:
     secret_box: Callable[[], SecretBox]
     store: PreferenceStore | None = None
     forget_user: Callable[[str, str], None] | None = None
+    reports: ReportJobs | None = None  # reports, subscriptions and the scan (None: not in this deployment)
+    rule_model: JsonModel | None = None  # reads alert rules the grammar cannot (a configured model only)
 
 
 async def answer(deps: CommandDeps, call: CommandCall, req: Request, private: bool = False) -> Outbound:
