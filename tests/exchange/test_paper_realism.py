@@ -256,3 +256,24 @@ async def test_a_limit_without_expiry_rests_and_a_crossed_one_fills_before_expir
     assert (pos.side, pos.entry_price) == (PositionSide.LONG, D(49_000))
     market.at = T0 + timedelta(days=20)
     assert [o.price for o in await account.open_orders()] == [D(40_000)]
+
+
+async def test_positions_say_the_market_of_a_separate_account_and_show_the_liquidation(
+    sessions: async_sessionmaker[AsyncSession], ohlcv_dir: Path
+) -> None:
+    from agents.offline.render import p as shown
+    from agents.offline.render import positions as render_positions
+    from tools.agent_tools.account_tools import account_label, position_json, venue
+
+    when = datetime(2025, 3, 1, tzinfo=UTC)
+    on_replay = PaperAccount("paper:1@replay", ReplayMarketData(ohlcv_dir, now=when), sessions, CFG)
+    on_sim = PaperAccount("paper:1", SimulatedMarketData(seed=0, now=when), sessions, CFG)
+    assert (venue("paper", on_replay), venue("paper", on_sim)) == ("paper, replay market", "paper")
+    assert account_label("paper", "paper", on_replay) == "paper (paper, replay market, simulated)"
+    await on_replay.place(opening("e1", leverage=10))
+    (pos,) = await on_replay.positions()
+    text = render_positions({"account": "paper", "exchange": venue("paper", on_replay), "simulated": True,
+                             "positions": [position_json(pos)]})  # fmt: skip
+    assert text.startswith("Account paper (paper, replay market) (simulated data):")
+    assert pos.liquidation_price is not None and pos.liquidation_price > 0
+    assert f"10x, no stop, liquidation {shown(float(pos.liquidation_price))}" in text, text
