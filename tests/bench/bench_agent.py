@@ -92,7 +92,7 @@ async def drive(chat: AnalystChat, users: list[int], turns: int, think_s: float,
     result = RunResult()
 
     async def conversation(i: int) -> None:
-        ctx = TurnContext(user_id=users[i])
+        ctx = TurnContext(user_id=users[i], may_trade=True)
         if think_s:
             await asyncio.sleep(rng.uniform(0, think_s))
         for t in range(turns):
@@ -115,7 +115,7 @@ async def prepare(services: Services, chat: AnalystChat, conversations: int) -> 
     """One user per conversation (with a paper account never used yet), and every message kind answered once."""
     users = [await ensure_user(services.sessions, platform_user_id=f"bench-{i}") for i in range(conversations)]
     for text, marker in TURNS:
-        if error := await _ok(chat, TurnContext(users[0]), "warmup", text, marker):
+        if error := await _ok(chat, TurnContext(users[0], may_trade=True), "warmup", text, marker):
             raise SystemExit(f"warm-up answer is wrong: {error}")
     return users
 
@@ -124,7 +124,8 @@ async def run(conversations: int, turns: int, think_s: float, freeze: bool) -> N
     """Prepare, run paced and closed loop, print the figures."""
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
-            database={"url": f"sqlite+aiosqlite:///{tmp}/app.db", "checkpoint_path": Path(tmp) / "checkpoints.db"}
+            database={"url": f"sqlite+aiosqlite:///{tmp}/app.db", "checkpoint_path": Path(tmp) / "checkpoints.db"},
+            trading_open=True,  # the bench users ask for their balance too
         )
         async with build_services(settings) as services, sqlite_persistence(Path(tmp) / "checkpoints.db") as p:
             await migrate.upgrade(services.engine)
