@@ -13,6 +13,7 @@ from typer.main import get_command
 from bastion import __version__
 from bastion.app import Services
 from bastion.cli.common import run_with_services, settings_or_exit
+from bastion.cli.lazy import loaded_commands
 from storage import migrate
 
 EXIT_WORDS = frozenset({"exit", "quit", "/exit", "/quit"})
@@ -20,9 +21,8 @@ EXIT_WORDS = frozenset({"exit", "quit", "/exit", "/quit"})
 
 def command_lines(app: typer.Typer) -> list[str]:
     """One line per CLI command, generated from the app itself so the list is never written twice."""
-    root = get_command(app)
     lines: list[str] = []
-    for name, cmd in sorted(getattr(root, "commands", {}).items()):
+    for name, cmd in sorted(loaded_commands(get_command(app)).items()):
         subs = getattr(cmd, "commands", None)
         if subs:
             for sub_name, sub in sorted(subs.items()):
@@ -59,7 +59,9 @@ def register(app: typer.Typer) -> None:
             f"Bastion {__version__} — console chat ({market}, {settings.exchange.default_id} exchange, {model})."
         )
         typer.echo("Type /help for the commands, Ctrl-D or 'exit' to leave.")
-        help_text = "\n".join([COMMANDS, "", "CLI commands:", *command_lines(app)])
+        from bastion.cli.root import app as root  # the whole CLI, not the holder this module registered into
+
+        help_text = "\n".join([COMMANDS, "", "CLI commands:", *command_lines(root)])
         interactive = sys.stdin.isatty()
 
         def write(text: str) -> None:

@@ -1,23 +1,11 @@
-"""The root Typer app: global options and the registration of every command module."""
+"""The root Typer app: global options; the commands come from `bastion.cli.lazy.COMMANDS`, loaded on use."""
 
 from __future__ import annotations
 
 import typer
 
 from bastion import __version__
-from bastion.cli import (
-    analyze,
-    backtest_cmd,
-    chat_cmd,
-    config_cmd,
-    db_cmd,
-    engine_cmd,
-    keys_cmd,
-    market,
-    report_cmd,
-    serve_cmd,
-    size_cmd,
-)
+from bastion.cli.lazy import LazyGroup
 
 app = typer.Typer(
     name="bastion",
@@ -25,6 +13,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=LazyGroup,  # each command's module is imported when it runs: `--version` and `--help` stay instant
 )
 
 
@@ -39,19 +28,3 @@ def root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     """Bastion command line."""
-
-
-for module in (
-    config_cmd,
-    db_cmd,
-    keys_cmd,
-    engine_cmd,
-    market,
-    analyze,
-    backtest_cmd,
-    chat_cmd,
-    serve_cmd,
-    report_cmd,
-    size_cmd,
-):
-    module.register(app)
