@@ -250,33 +250,54 @@ def detect_levels(
         node_atr = gap / atr_value
     grades, strength = grade_level(touches, reactions, graded_n, vol_ratio, as_of - last_touch, window, node_atr)
     ref = float(close[as_of]) if ref_price is None else float(ref_price)
-    out: list[Level] = []
-    for j in range(n_lv):
-        crossed = last_cross[j] >= 0
-        out.append(
-            Level(
-                price=float(mean[j]),
-                zone_low=float(zone_low[j]),
-                zone_high=float(zone_high[j]),
-                touches=int(touches[j]),
-                highs=int(highs[j]),
-                lows=int(lows[j]),
-                first_touch=int(first_touch[j]),
-                last_touch=int(last_touch[j]),
-                confirmed_at=int(confirmed[j]),
-                grade=int(grades[j]),
-                role="support" if mean[j] < ref else "resistance",
-                state="broken" if broken[j] else "holding",
-                broken_at=int(last_cross[j] + s) if crossed else None,
-                break_direction=("up" if last_dir[j] > 0 else "down") if crossed else None,
-                reactions=int(reactions[j]),
-                respect=float(respect[j]),
-                volume_ratio=float(vol_ratio[j]),
-                strength=float(strength[j]),
-                node_atr=float(node_atr[j]) if node_atr is not None and np.isfinite(node_atr[j]) else None,
-            )
+    nodes_out = [None] * n_lv if node_atr is None else [x if np.isfinite(x) else None for x in node_atr.tolist()]
+    cross_at = np.where(last_cross >= 0, last_cross + s, -1).tolist()
+    # Plain Python values once per column: numpy scalars converted one by one cost more than the level pass.
+    rows = zip(
+        mean.tolist(),
+        zone_low.tolist(),
+        zone_high.tolist(),
+        touches.tolist(),
+        highs.tolist(),
+        lows.tolist(),
+        first_touch.tolist(),
+        last_touch.tolist(),
+        confirmed.tolist(),
+        grades.tolist(),
+        broken.tolist(),
+        cross_at,
+        last_dir.tolist(),
+        reactions.tolist(),
+        respect.tolist(),
+        vol_ratio.tolist(),
+        strength.tolist(),
+        nodes_out,
+        strict=True,
+    )
+    return [
+        Level(
+            price=m,
+            zone_low=zl,
+            zone_high=zh,
+            touches=nt,
+            highs=nh,
+            lows=nl,
+            first_touch=ft,
+            last_touch=lt,
+            confirmed_at=cf,
+            grade=g,
+            role="support" if m < ref else "resistance",
+            state="broken" if br else "holding",
+            broken_at=ca if ca >= 0 else None,
+            break_direction=("up" if ld > 0 else "down") if ca >= 0 else None,
+            reactions=nr,
+            respect=rs,
+            volume_ratio=vr,
+            strength=st,
+            node_atr=na,
         )
-    return out
+        for m, zl, zh, nt, nh, nl, ft, lt, cf, g, br, ca, ld, nr, rs, vr, st, na in rows
+    ]
 
 
 def with_role(level: Level, price: float) -> Level:
