@@ -19,12 +19,13 @@ from typing import Any, Protocol
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
+
+from engine.reports.schedule import crontab_trigger
 
 log = logging.getLogger(__name__)
 Handler = Callable[[], Awaitable[None]]
@@ -238,7 +239,7 @@ class JobScheduler:
     def cron(self, name: str, expression: str, handler: Handler) -> None:
         """Run `handler` at the times of a crontab `expression` in the scheduler's time zone; ValueError when
         the expression is not one."""
-        CronTrigger.from_crontab(expression, timezone=self.timezone)
+        crontab_trigger(expression, self.timezone)
         self._guard(name, handler)
         self._crons[name] = expression
 
@@ -286,7 +287,7 @@ class JobScheduler:
             )
         for name, expression in self._crons.items():
             job_id = f"{self.key}:{name}"
-            trigger = CronTrigger.from_crontab(expression, timezone=self.timezone)
+            trigger = crontab_trigger(expression, self.timezone)
             existing = scheduler.get_job(job_id)
             if existing is not None and str(existing.trigger) == str(trigger):
                 continue  # same schedule: its stored next run stays, so a restart neither repeats nor skips it

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.models import Report
 from storage.repositories import reports as reports_repo
+from tools.market.base import MarketDataError
 from tools.market.symbols import normalise_symbol
 
 PREFIX = "/v1/reports"
@@ -77,8 +78,9 @@ def reports_router(sessions: async_sessionmaker[AsyncSession]) -> APIRouter:
         if symbol is not None:
             try:
                 unified = normalise_symbol(symbol)
-            except ValueError as exc:
-                raise HTTPException(status_code=422, detail=f"{symbol!r} is not a symbol ({exc}).") from None
+            except (ValueError, MarketDataError):
+                detail = f"{symbol!r} is not a symbol (try BTC or ETH/USDT)."
+                raise HTTPException(status_code=422, detail=detail) from None
         async with sessions() as session:
             rows = await reports_repo.list_reports(session, unified, limit)
         return [_summary(r) for r in rows]

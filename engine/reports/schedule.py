@@ -20,11 +20,34 @@ class ScheduleError(ValueError):
     """A schedule, time zone or quiet-hours window that cannot be used; the message says what is wrong."""
 
 
+_DOW = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def crontab_trigger(expression: str, zone: tzinfo | str) -> CronTrigger:
+    """A crontab expression as APScheduler's trigger, with crontab's day-of-week numbers (0 and 7 = Sunday,
+    1 = Monday): APScheduler 3 counts 0 = Monday, so the numbers are turned into day names first."""
+    fields = expression.split()
+    if len(fields) == 5 and "/" not in fields[4]:
+        fields[4] = ",".join(_days(item) for item in fields[4].split(","))
+    return CronTrigger.from_crontab(" ".join(fields), timezone=zone)
+
+
+def _days(item: str) -> str:
+    """One crontab day-of-week item as names; a numeric range is listed day by day (0-6 would not wrap)."""
+    m = re.fullmatch(r"(\d)(?:-(\d))?", item)
+    if m is None:
+        return item  # names and "*" mean the same to both
+    start, end = int(m[1]), int(m[2] or m[1])
+    if start > 7 or end > 7 or start > end:
+        return item  # left for APScheduler to refuse
+    return ",".join(_DOW[d] for d in range(start, end + 1))
+
+
 @lru_cache(maxsize=1024)
 def _trigger(expression: str, tz: str) -> CronTrigger:
     # Compiling a cron expression costs about a millisecond; a thousand subscriptions share a few schedules.
     try:
-        return CronTrigger.from_crontab(expression, timezone=parse_timezone(tz))
+        return crontab_trigger(expression, parse_timezone(tz))
     except ValueError as exc:
         if isinstance(exc, ScheduleError):
             raise

@@ -32,6 +32,15 @@ def test_cron_in_utc_plus_9_and_after() -> None:
     assert s.latest_slot(at("2026-03-01T23:00"), after=at("2026-02-28T23:00")) == at("2026-03-01T23:00")
 
 
+def test_crontab_day_numbers_mean_what_crontab_says() -> None:
+    # 2026-03-02 is a Monday: crontab's 1 (APScheduler alone would read it as Tuesday).
+    assert Schedule(cron="0 8 * * 1").latest_slot(at("2026-03-04T12:00")) == at("2026-03-02T08:00")
+    assert Schedule(cron="0 8 * * 0").latest_slot(at("2026-03-04T12:00")) == at("2026-03-01T08:00")
+    weekdays = Schedule(cron="0 8 * * 1-5")
+    assert weekdays.latest_slot(at("2026-03-08T12:00")) == at("2026-03-06T08:00")  # Sunday -> Friday's
+    assert Schedule(cron="0 8 * * 0-6").latest_slot(at("2026-03-08T12:00")) == at("2026-03-08T08:00")
+
+
 def test_daylight_saving_time_moves_the_utc_slot() -> None:
     berlin = Schedule(cron="0 8 * * *", tz="Europe/Berlin")
     assert berlin.latest_slot(at("2026-01-10T12:00")) == at("2026-01-10T07:00")

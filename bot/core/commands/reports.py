@@ -18,6 +18,7 @@ from engine.reports.schedule import Schedule, ScheduleError
 from storage.models import ReportSubscription
 from storage.repositories import reports as reports_repo
 from storage.repositories import subscriptions as subs_repo
+from tools.market.base import MarketDataError
 from tools.market.symbols import parse_symbol
 
 NOT_RUNNING = "Reports are not available in this deployment."
@@ -27,7 +28,7 @@ LISTED = 5
 def _base(token: str) -> str:
     try:
         base = parse_symbol(token).base
-    except ValueError:
+    except (ValueError, MarketDataError):
         base = token.upper()
     if base not in REPORT_SYMBOLS:
         raise ValueError(f"{token!r} has no reports; choose from {', '.join(REPORT_SYMBOLS)}")
