@@ -19,7 +19,8 @@ COMMANDS = """Commands (no language model needed):
   overview <symbol>                    funding, open interest, volatility
   positions | balance                  your account
   evaluate <symbol>                    risk engine check of an open position
-  size <symbol> entry <p> stop <p> [risk 1%]   position size
+  size <symbol> entry <p> stop <p> [risk 1%] [of 20k] [kelly win 55% payoff 2]   position size, Kelly
+  monte carlo win rate 45% payoff 2 [risk 1%] [100 trades]   return and drawdown distribution
   close [half|25%] <symbol> [long|short]       propose a close (asks for confirmation)
   set stop <price> <symbol> | stop 2% below entry <symbol> | tp <symbol> at <price> | breakeven <symbol>"""
 
