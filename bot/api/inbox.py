@@ -23,6 +23,10 @@ from storage.types import utcnow
 log = logging.getLogger(__name__)
 
 
+class ProcessorStopped(Exception):
+    """The channel is shutting down and cannot handle updates any more: the update stays stored for another worker."""
+
+
 class UpdateProcessor(Protocol):
     """Handles one update to the end (the channel's handlers have run when it returns)."""
 
@@ -97,6 +101,13 @@ class WebhookInbox:
         async with self.gate:
             try:
                 await self.processor.process(data)
+            except ProcessorStopped:
+                # Not handled at all (a stop outlasted the drain): left pending, another worker (or this one after
+                # a restart) takes it once its lease ends. Marking it done here lost updates answered 200.
+                log.warning(
+                    "%s update %s left for another worker: the channel stopped", self.platform, data.get("update_id")
+                )
+                return
             except Exception:  # handled, badly: retrying a failing update would fail again and block nothing
                 log.exception("%s update %s failed", self.platform, data.get("update_id"))
             try:

@@ -19,6 +19,7 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
+from bot.api.inbox import ProcessorStopped
 from bot.core.dispatcher import BotCore
 from bot.core.registry import CommandRegistry
 from bot.telegram.convert import to_inbound, to_press
@@ -132,7 +133,10 @@ class TelegramChannel:
         return Verdict.QUEUED
 
     async def process(self, data: dict[str, Any]) -> Verdict:
-        """Handle one update from the durable webhook inbox to the end (the inbox drops repeats itself)."""
+        """Handle one update from the durable webhook inbox to the end (the inbox drops repeats itself);
+        ProcessorStopped once the application stopped, so the inbox keeps the update for another worker."""
+        if not self.application.running:
+            raise ProcessorStopped("the Telegram application is not running")
         update = self.guard.parse(data, self.application.bot)
         if update is None:
             return Verdict.UNPARSEABLE

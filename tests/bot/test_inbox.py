@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.api.inbox import WebhookInbox
+from bot.api.inbox import ProcessorStopped, WebhookInbox
 from storage.models import InboxUpdate
 
 
@@ -107,3 +107,27 @@ async def test_a_live_worker_with_a_slow_queue_keeps_its_updates(sessions: async
     busy.ready.set()
     await busy.drain()
     assert handled == {1: 1, 2: 1, 3: 1}
+
+
+class StoppedProcessor(Processor):
+    """A channel that has shut down (a stop outlasted the inbox's drain)."""
+
+    async def process(self, data: dict[str, Any]) -> None:
+        raise ProcessorStopped("stopped")
+
+
+async def test_an_update_a_stopped_channel_could_not_handle_stays_for_another_worker(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    handled: Counter[int] = Counter()
+    stopping = WebhookInbox(sessions, StoppedProcessor(handled), worker_id="stopping", lease_s=0.2)
+    stopping.ready.set()
+    assert await stopping.feed({"update_id": 11, "message": {"text": "/price btc"}}) == "stored"
+    await stopping.drain()
+    assert [(r.update_id, r.status) for r in await _rows(sessions)] == [(11, "pending")]  # not marked handled
+    await asyncio.sleep(0.3)  # its lease ends
+    other = _inbox(sessions, handled, "other", lease_s=0.2)
+    assert await other.recover() == 1
+    await other.drain()
+    assert handled == {11: 1}
+    assert [r.status for r in await _rows(sessions)] == ["done"]
