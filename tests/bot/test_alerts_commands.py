@@ -126,7 +126,8 @@ async def test_alerts_lists_ids_and_alert_off_removes_one(core_on: tuple[Service
         ids.append((await _rules(services))[-1].id)
     listing = await _ask(core, ALICE, "/alerts")
     assert f"#{ids[0]} BTC: price above 100,000" in listing.text and f"#{ids[1]} ETH: price below 2,000" in listing.text
-    assert listing.private  # personal: in a group it goes to the private chat
+    group = await _ask(core, ALICE, "/alerts", ChatKind.GROUP)
+    assert "Alerts this group receives" in group.text and "BTC: price above" not in group.text  # rules are personal
     assert (await _ask(core, BOB, f"/alert off {ids[0]}")).text.startswith(f"You have no alert #{ids[0]}")
     assert (await _ask(core, ALICE, f"/alert off {ids[0]}")).text == f"Alert #{ids[0]} is off."
     assert [r.status for r in await _rules(services)] == ["off", "active"]

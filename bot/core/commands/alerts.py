@@ -167,6 +167,16 @@ def register(reg: CommandRegistry, deps: CommandDeps) -> None:
         text = call.args.text.strip()
         if text:
             return await settings(call, text)
+        msg = call.inbound
+        if not msg.is_private:
+            # A group sees only the group's own opt-ins; a member's rules are personal and never listed here.
+            async with deps.sessions.begin() as session:
+                chat_id = await alerts_repo.chat_id_of(session, msg.platform, msg.chat_ref)
+                group = await alerts_repo.subscriptions_of(session, chat_id=chat_id)
+            lines = ["**Alerts this group receives**"]
+            lines += [_subscription_line(s) for s in group] or ["none (an admin turns them on: `/alerts on market`)"]
+            lines += ["", "Your own alert rules are listed in a private chat with me: send /alerts there."]
+            return Outbound("\n".join(lines))
         async with deps.sessions() as session:
             rules = _live(await alerts_repo.rules_of(session, call.user_id, (alerts_repo.ACTIVE, alerts_repo.PENDING)))
             subs = await alerts_repo.subscriptions_of(session, user_id=call.user_id)
@@ -175,7 +185,7 @@ def register(reg: CommandRegistry, deps: CommandDeps) -> None:
         lines += ["", "**Alerts you receive**"]
         lines += [_subscription_line(s) for s in subs] or ["position alerts (on by default)"]
         lines += ["", TOPIC_USAGE]
-        return Outbound("\n".join(lines), private=True)
+        return Outbound("\n".join(lines))
 
     for c in (
         Command(
