@@ -66,6 +66,11 @@ def register(app: typer.Typer) -> None:
         if not data_dir.is_dir():
             _err.print(f"Error: data folder {data_dir} does not exist (use --data-dir).")
             raise typer.Exit(2)
+        if model is not None and (problem := _model_problem(model)) is not None:
+            # One line and a failing exit: scoring a dead endpoint would retry every prompt and then show the
+            # HOLD fallback as if it were the model's result.
+            _err.print(f"Error: {problem} Nothing was scored; fix --model-url or run without it.")
+            raise typer.Exit(1)
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=_err, transient=False) as bar:
             runs = len(cfg.seeds or [cfg.seed])
@@ -96,3 +101,18 @@ def _model_settings(url: str | None, name: str, key: str, timeout: float):  # ty
     from bastion.settings import ModelSettings
 
     return ModelSettings(base_url=url, risk_model=name, api_key=SecretStr(key), timeout_s=timeout)
+
+
+def _model_problem(model) -> str | None:  # type: ignore[no-untyped-def]
+    """Why the endpoint cannot be scored (unreachable, key refused, model not served), or None when it can."""
+    import asyncio
+
+    from inference.health import check_endpoint
+
+    report = asyncio.run(check_endpoint(model, timeout_s=min(model.timeout_s, 10.0)))
+    if report.status in ("unreachable", "unauthorized"):
+        return report.message.replace("BASTION_MODEL__BASE_URL", "--model-url")
+    if report.status == "model_missing" and model.risk_model not in report.served_models:
+        served = ", ".join(report.served_models) or "none"
+        return f"The model server does not serve {model.risk_model!r} (served: {served}); use --model-name."
+    return None

@@ -117,6 +117,13 @@ def database_check(engine: AsyncEngine) -> Callable[[], Awaitable[bool]]:
     return check
 
 
+# /metrics in the OpenAPI document: Prometheus text, never JSON.
+METRICS_DOC: dict[str, Any] = {
+    "description": "Prometheus text exposition format",
+    "content": {"text/plain": {"schema": {"type": "string"}, "example": "bastion_telegram_updates_total 3.0\n"}},
+}
+
+
 def create_app(
     *,
     database_ok: Callable[[], Awaitable[bool]],
@@ -141,7 +148,11 @@ def create_app(
     if update_loop is not None:
         registry.register(update_loop)  # a Collector: it has collect()
 
-    @app.get("/health", responses={503: {"description": "the database is unreachable or the update loop stalled"}})
+    @app.api_route(  # HEAD too: load balancers and uptime probes send it
+        "/health",
+        methods=["GET", "HEAD"],
+        responses={503: {"description": "the database is unreachable or the update loop stalled"}},
+    )
     async def health(response: Response) -> dict[str, Any]:
         """Liveness: database reachability and, with a channel, whether its update loop is moving."""
         db = await database_ok()
@@ -157,7 +168,7 @@ def create_app(
             response.status_code = 503
         return {"status": "ok" if healthy else "degraded", **body}
 
-    @app.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
+    @app.get("/metrics", response_class=Response, responses={200: METRICS_DOC})
     async def prometheus_metrics() -> Response:
         """Prometheus metrics (text exposition format)."""
         if metrics is not None:

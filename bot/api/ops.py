@@ -117,7 +117,7 @@ def ops_router(checks: Mapping[str, ReadinessCheck], version: str, timeout_s: fl
     """/healthz and /readyz over the given readiness checks (run concurrently, each bounded by `timeout_s`)."""
     router = APIRouter(tags=["operator"])
 
-    @router.get("/healthz", response_model=Liveness, summary="Liveness")
+    @router.api_route("/healthz", methods=["GET", "HEAD"], response_model=Liveness, summary="Liveness")
     async def healthz() -> Liveness:
         """The process is up and serving HTTP (no dependency is asked)."""
         return Liveness(status="ok", version=version)
