@@ -13,9 +13,10 @@ import openai
 from pydantic import BaseModel
 
 from inference.completion import Completion, to_completion
-from inference.config import ENV_PREFIX, EndpointSettings, RetryPolicy, Task, TaskConfig, task_configs
+from inference.config import ENV_PREFIX, MODEL_RETRY, EndpointSettings, Task, TaskConfig, task_configs
 from inference.errors import InvalidModelOutput, ModelConfigError, ModelTimeout, ModelUnavailable
 from inference.structured import parse_model_output, response_format_for
+from storage.retry import RetryPolicy
 
 if TYPE_CHECKING:
     from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
@@ -51,7 +52,7 @@ class ModelClient:
                 detail=f"{ENV_PREFIX}BASE_URL is empty, so the offline model answers",
             )
         self._tasks: dict[Task, TaskConfig] = dict(tasks or task_configs(settings))
-        self._retry = retry or RetryPolicy()
+        self._retry = retry or MODEL_RETRY
         self._sleep = sleep
         parts = urlsplit(settings.base_url)
         self._server = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"

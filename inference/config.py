@@ -1,12 +1,13 @@
-"""What inference needs of the configuration (`EndpointSettings`), per-task model parameters and the retry policy."""
+"""What inference needs of the configuration (`EndpointSettings`), per-task model parameters, its retry settings."""
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from typing import Literal, Protocol, get_args
 
 from pydantic import SecretStr
+
+from storage.retry import RetryPolicy
 
 Task = Literal["analyst", "risk"]
 TASKS: tuple[Task, ...] = get_args(Task)
@@ -91,16 +92,6 @@ def task_configs(settings: EndpointSettings) -> dict[Task, TaskConfig]:
     }
 
 
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Exponential backoff for connection failures: `attempts` tries in all, delays doubling up to a cap."""
-
-    attempts: int = 3
-    base_delay_s: float = 0.5
-    max_delay_s: float = 4.0
-    jitter: float = 0.2  # fraction of the delay added at random, so many monitors do not retry in lockstep
-
-    def delay_s(self, retry: int) -> float:
-        """Seconds to wait before retry number `retry` (0-based)."""
-        delay = min(self.max_delay_s, self.base_delay_s * 2**retry)
-        return delay * (1 + self.jitter * random.random())
+# The model endpoint: three tries, half a second doubling to 4 s, up to 20% longer at random so many monitors
+# do not retry in lockstep.
+MODEL_RETRY = RetryPolicy(jitter=0.2)

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ALLOWED: dict[str, set[str]] = {
     "storage": set(),
     "tools": {"storage"},
-    "inference": set(),
+    "inference": {"storage"},  # storage.retry, the one retry policy
     "engine": {"tools", "storage", "inference"},
     "agents": {"engine", "tools", "storage", "inference"},
     "bot": {"agents", "engine", "tools", "storage", "inference"},

@@ -9,8 +9,9 @@ from typing import Any
 import ccxt
 import pytest
 
+from storage.retry import RetryPolicy
 from tests.exchange.fakehttp import HttpError, load_fixture, offline_exchange
-from tools.exchange.ccxt_account import CcxtAccount, RetryPolicy
+from tools.exchange.ccxt_account import CcxtAccount
 from tools.exchange.client_ids import client_order_id
 from tools.exchange.errors import (
     AuthenticationFailedError,

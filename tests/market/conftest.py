@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from tools.market.retry import RetryPolicy
+from storage.retry import RetryPolicy
+from tools.market.retry import MARKET_RETRY
 
 
 class SleepLog:
@@ -26,4 +29,4 @@ def sleeps() -> SleepLog:
 @pytest.fixture
 def fast_retry(sleeps: SleepLog) -> RetryPolicy:
     """The default retry policy with instant, recorded sleeps."""
-    return RetryPolicy(sleep=sleeps)
+    return dataclasses.replace(MARKET_RETRY, sleep=sleeps)

@@ -12,13 +12,14 @@ import ccxt
 import pandas as pd
 import pytest
 
+from storage.retry import RetryPolicy
 from tests.market.conftest import SleepLog
 from tests.market.recorded import FIXTURES, RECORDED_AT_MS, Recorder, recorded_exchange
 from tools.market.base import OHLCV_COLUMNS, MarketData, MarketDataError, UnknownSymbolError
 from tools.market.cache import CoalescingCache
 from tools.market.ccxt_live import CcxtMarketData
 from tools.market.features import volatility_regime
-from tools.market.retry import RetryPolicy
+from tools.market.retry import MARKET_RETRY
 
 NOW_S = RECORDED_AT_MS / 1000
 
@@ -234,7 +235,7 @@ async def test_rate_limit_and_network_errors_back_off_then_succeed(
     assert rec.count("/ticker/24hr") == 3 and rec_fb.requests == []
     assert len(sleeps.delays) == 2
     # A rate limit waits longer than a dropped connection, and the backoff grows.
-    policy = RetryPolicy()
+    policy = MARKET_RETRY
     assert sleeps.delays[0] >= policy.base_delay_s * policy.rate_limit_factor * (1 - policy.jitter)
     assert sleeps.delays[1] <= policy.base_delay_s * 2 * (1 + policy.jitter)
 
@@ -258,11 +259,11 @@ async def test_fallback_exchange_serves_candles_when_primary_fails(
     live: tuple[CcxtMarketData, Recorder, Recorder], sleeps: SleepLog
 ) -> None:
     provider, rec, rec_fb = live
-    for _ in range(RetryPolicy().attempts):
+    for _ in range(MARKET_RETRY.attempts):
         rec.fail_next(ccxt.RequestTimeout("binanceusdm GET /fapi/v1/klines timed out"), "/fapi/v1/klines")
     frame = await provider.ohlcv("BTC", "1h", 24)
     assert frame.attrs["source"] == "bybit"
-    assert rec.count("/fapi/v1/klines") == RetryPolicy().attempts and len(sleeps.delays) == RetryPolicy().attempts - 1
+    assert rec.count("/fapi/v1/klines") == MARKET_RETRY.attempts and len(sleeps.delays) == MARKET_RETRY.attempts - 1
     assert rec_fb.count("/v5/market/kline") == 1
     # Both venues recorded the same market: the fallback's candles are the primary's.
     primary = CcxtMarketData(provider.exchange, clock=lambda: NOW_S)

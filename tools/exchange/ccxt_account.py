@@ -11,6 +11,7 @@ from typing import Any
 
 import ccxt
 
+from storage.retry import RetryPolicy, retry_async
 from tools.exchange.ccxt_convert import dec, to_balance, to_order, to_position
 from tools.exchange.ccxt_intents import execute_intent
 from tools.exchange.ccxt_profiles import PROFILES, CcxtProfile, make_exchange
@@ -31,17 +32,8 @@ CredentialsProvider = Callable[[], Credentials | Awaitable[Credentials]]
 Sleep = Callable[[float], Awaitable[None]]
 
 
-class RetryPolicy:
-    """Exponential backoff for reads and for explicit rate-limit refusals."""
-
-    def __init__(self, attempts: int = 4, base_delay: float = 0.5, max_delay: float = 8.0) -> None:
-        self.attempts = attempts
-        self.base_delay = base_delay
-        self.max_delay = max_delay
-
-    def delay(self, attempt: int) -> float:
-        """Seconds to wait before retry number `attempt` (0-based)."""
-        return min(self.max_delay, self.base_delay * (2**attempt))
+# Private endpoints: four tries, half a second doubling to 8 s, exact delays (reads and rate-limited placements).
+EXCHANGE_RETRY = RetryPolicy(attempts=4, base_delay_s=0.5, max_delay_s=8.0)
 
 
 class CcxtAccount:
@@ -63,7 +55,7 @@ class CcxtAccount:
         self.profile: CcxtProfile = PROFILES[exchange_id]
         self.exchange = exchange if exchange is not None else make_exchange(exchange_id)
         self._credentials = credentials
-        self._retry = retry or RetryPolicy()
+        self._retry = retry or EXCHANGE_RETRY
         self._sleep = sleep
         self._precheck = precheck_duplicates
         # ccxt signs with keys stored on the instance: set them only for the duration of one call.
@@ -115,16 +107,15 @@ class CcxtAccount:
 
     async def _read(self, method: str, *args: Any) -> Any:
         """A read call, retried with backoff on network errors and rate limits."""
-        for attempt in range(self._retry.attempts):
-            try:
-                return await self._call(method, *args)
-            except ccxt.NetworkError as exc:
-                if attempt + 1 >= self._retry.attempts:
-                    raise map_ccxt_error(exc, self.exchange_id) from exc
-                await self._sleep(self._retry.delay(attempt))
-            except ccxt.BaseError as exc:
-                raise map_ccxt_error(exc, self.exchange_id) from exc
-        raise ExchangeUnavailableError(exchange=self.exchange_id)  # pragma: no cover - loop always returns
+        try:
+            return await retry_async(
+                lambda: self._call(method, *args),
+                self._retry,
+                retry_on=lambda exc: isinstance(exc, ccxt.NetworkError),
+                sleep=self._sleep,
+            )
+        except ccxt.BaseError as exc:
+            raise map_ccxt_error(exc, self.exchange_id) from exc
 
     def market(self, symbol: str) -> dict[str, Any]:
         """The loaded ccxt market of `symbol` (raises InvalidOrderError when unknown)."""
@@ -258,7 +249,7 @@ class CcxtAccount:
                 rate_limited += 1
                 if rate_limited >= self._retry.attempts:
                     raise map_ccxt_error(exc, self.exchange_id) from exc
-                await self._sleep(self._retry.delay(rate_limited - 1))
+                await self._sleep(self._retry.delay_s(rate_limited - 1))
             except ccxt.NetworkError as exc:
                 # Timeout / connection loss: the order may exist. Ask the exchange before anything else.
                 found = await self._reconcile(symbol, client_id, conditional, exc)

@@ -15,6 +15,7 @@ import ccxt
 import ccxt.async_support as ccxt_async
 import pandas as pd
 
+from storage.retry import RetryPolicy
 from tools.market.base import (
     BookImbalance,
     Cvd,
@@ -45,7 +46,7 @@ from tools.market.features import (
     window_seconds,
 )
 from tools.market.replay import ms_to_datetime
-from tools.market.retry import RetryPolicy, with_retries
+from tools.market.retry import MARKET_RETRY, with_retries
 from tools.market.symbols import normalise_symbol, resolve_symbol
 
 T = TypeVar("T")
@@ -82,7 +83,7 @@ class CcxtMarketData:
     ) -> None:
         self.exchange, self.fallback = exchange, fallback
         self.name = exchange.id
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or MARKET_RETRY
         self.ttl = ttl or CacheTtl()
         self.cache = cache if cache is not None else CoalescingCache()
         self._clock = clock

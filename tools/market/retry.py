@@ -1,39 +1,20 @@
-"""Retries with exponential backoff for transient exchange failures only (ccxt's NetworkError family)."""
+"""Market data's retry settings (storage.retry does the retrying): ccxt's NetworkError family only."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import TypeVar
 
 import ccxt
 
+from storage.retry import RetryPolicy, retry_async
+
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How often and how patiently to retry; `sleep` is injectable so tests run instantly."""
-
-    attempts: int = 4
-    base_delay_s: float = 0.25
-    max_delay_s: float = 5.0
-    # Rate limits need more patience than a dropped connection.
-    rate_limit_factor: float = 4.0
-    jitter: float = 0.2
-    sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep, compare=False)
-
-    def delay(self, attempt: int, exc: BaseException) -> float:
-        """Backoff before retry number `attempt` (1-based) after `exc`."""
-        base = self.base_delay_s * (2 ** (attempt - 1))
-        if isinstance(exc, ccxt.RateLimitExceeded | ccxt.DDoSProtection):
-            base *= self.rate_limit_factor
-        base = min(base, self.max_delay_s)
-        return base * (1 + random.uniform(-self.jitter, self.jitter))
+# Public endpoints: four tries, a quarter second doubling to 5 s, four times longer after a rate limit.
+MARKET_RETRY = RetryPolicy(attempts=4, base_delay_s=0.25, max_delay_s=5.0, jitter=0.2, rate_limit_factor=4.0)
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -41,16 +22,15 @@ def is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, ccxt.NetworkError)
 
 
+def is_rate_limit(exc: BaseException) -> bool:
+    """True when the exchange asked us to slow down."""
+    return isinstance(exc, ccxt.RateLimitExceeded | ccxt.DDoSProtection)
+
+
 async def with_retries(call: Callable[[], Awaitable[T]], policy: RetryPolicy, what: str = "request") -> T:
     """Run `call`, retrying NetworkError-family failures with backoff; anything else raises at once."""
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            return await call()
-        except Exception as exc:
-            if not is_retryable(exc) or attempt >= policy.attempts:
-                raise
-            delay = policy.delay(attempt, exc)
-            log.warning("%s failed (%s: %s); retry %d in %.2fs", what, type(exc).__name__, exc, attempt, delay)
-            await policy.sleep(delay)
+
+    def note(retry: int, exc: BaseException, delay: float) -> None:
+        log.warning("%s failed (%s: %s); retry %d in %.2fs", what, type(exc).__name__, exc, retry + 1, delay)
+
+    return await retry_async(call, policy, retry_on=is_retryable, rate_limited=is_rate_limit, on_retry=note)
