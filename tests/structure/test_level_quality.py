@@ -57,10 +57,10 @@ def test_planted_levels_react_far_more_than_random_lines(seed: int) -> None:
     q = _quality(close, seed)
     # The statistic itself: displayed levels at the planted prices react far more often than random lines.
     w = np.abs(np.random.default_rng(100 + seed).normal(0, 0.2, len(close))) + 0.1
-    shown = displayed_levels(close + w, close - w, close, np.ones(len(close)), np.arange(300, 2939, 10), CFG)
+    shown = displayed_levels(close + w, close - w, close, np.ones(len(close)), np.arange(300, 2939, 20), CFG)
     out = line_outcomes(close + w, close - w, close, shown.t, shown.price, shown.atr, 60, shown.width)
     planted = (np.abs(shown.price - 100) < 0.7) | (np.abs(shown.price - 110) < 0.7)
-    assert out.touched[planted].sum() >= 60
+    assert out.touched[planted].sum() >= 30
     assert out.reaction_rate(planted) >= 1.4 * q.rate_random
     # Grade 3 there comes from 6-of-6 respect alone (flat volumes make no meaningful volume node) and reacts
     # almost always; the volume-node grade 3s elsewhere in the range are diluting noise (1.06-1.11x overall).
