@@ -29,6 +29,7 @@ from tools.exchange.paper import PaperAccount, paper_account_key
 from tools.exchange.paper_engine import PaperConfig
 from tools.market.base import MarketData
 from tools.market.factory import build_market_data
+from tools.market.providers import PremiumData, premium_from_settings
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class Services:
     redactor: Redactor
     market: MarketData
     executor: Executor
+    premium: PremiumData | None = None  # CoinGlass / Whale Alert, only when their keys are set
     # row id -> (fingerprint of the row the Account was opened from, the Account)
     _accounts: dict[int, tuple[tuple[Any, ...], Account]] = field(default_factory=dict)
     # Replaced Accounts with when they were replaced: closed once nothing can still be using them.
@@ -121,6 +123,8 @@ class Services:
         self._accounts.clear()
         await self._close_retired(everything=True)
         await self.market.close()
+        if self.premium is not None:
+            await self.premium.aclose()
 
 
 def _fingerprint(row: ExchangeAccount) -> tuple[Any, ...]:
@@ -166,6 +170,7 @@ async def build_services(settings: Settings, redactor: Redactor | None = None) -
         redactor=redactor,
         market=build_market_data(settings.exchange),
         executor=Executor(sessions, guard_limits(settings), access=settings.access_policy()),
+        premium=premium_from_settings(settings.providers),
     )
     try:
         yield services

@@ -16,19 +16,32 @@ import uvicorn
 from agents.runner import AnalystChat
 from bastion import __version__
 from bastion.app import Services
+from bastion.reports import build_report_jobs
 from bot.api.app import create_app, database_check
 from bot.api.inbox import WebhookInbox
+from bot.api.metrics import Metrics, ModelCallCounter
+from bot.api.ops import bool_check, leader_check, market_check, migrations_check, model_check, ops_router, outbox_depth
+from bot.api.reports import reports_router
+from bot.api.signals import SignalService, signals_router, toolkit_analysis
 from bot.core.approvals import ApprovalsService
 from bot.core.commands import CommandDeps, build_registry
 from bot.core.delivery import DeliveryWorker, Sender
 from bot.core.dispatcher import BotCore, MessageEditor
 from bot.core.notify import APPROVAL_TOKEN, OutboxNotifier
+from bot.core.observed import CountingSender
 from bot.core.userlimit import UserRateLimiter
+from bot.discord.app import DiscordChannel
+from bot.discord.sender import DiscordSender
 from bot.scheduler import JobScheduler, Leadership, leader_lock
 from bot.telegram.app import TelegramChannel
 from bot.telegram.sender import TelegramSender
+from engine.alerts.job import AlertJob
+from engine.execution.executor import IN_FLIGHT
+from engine.monitor.expiry import LimitExpirySweep
 from engine.monitor.market_view import StructureMarketViews
 from engine.monitor.monitor import Monitor
+from engine.reports.photos import ReportChartSender
+from inference.client import ModelClient
 from tools.agent_tools.base import PreferenceStore
 
 log = logging.getLogger(__name__)
@@ -45,7 +58,12 @@ def build_core(services: Services, chat: AnalystChat, store: PreferenceStore | N
             "from an admin in BASTION_ADMIN_USERS, or for everyone with BASTION_TRADING_OPEN=true."
         )
     approvals = ApprovalsService(services.sessions, chat, services.executor, services.open_account)
-    deps = CommandDeps(chat=chat, sessions=services.sessions, secret_box=services.secret_box, store=store)
+    # Alert rules the grammar cannot read go to the configured model (JSON schema); none without one.
+    rule_model = ModelClient(s.model) if s.model.base_url else None
+    deps = CommandDeps(
+        chat=chat, sessions=services.sessions, secret_box=services.secret_box, store=store, rule_model=rule_model
+    )
+    deps.reports = build_report_jobs(services, frozenset())  # /report, /reports, /subscribe, /scan
     core = BotCore(
         registry=build_registry(deps),
         chat=chat,
@@ -72,6 +90,13 @@ def build_telegram(services: Services, core: BotCore) -> TelegramChannel:
     )
 
 
+def build_discord(services: Services, core: BotCore) -> DiscordChannel:
+    """The Discord channel from the settings (commands synced to the configured guilds, else globally)."""
+    d = services.settings.discord
+    symbols = getattr(services.market, "symbols", None)  # the simulated market lists its symbols; others may not
+    return DiscordChannel(core, d.token.get_secret_value(), guild_ids=d.guild_ids, symbols=symbols)
+
+
 @dataclass
 class Server:
     """Everything `bastion serve` runs; `run` returns after `stop` is set and all parts stopped."""
@@ -79,37 +104,55 @@ class Server:
     services: Services
     core: BotCore
     telegram: TelegramChannel | None = None
+    discord: DiscordChannel | None = None
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     started: asyncio.Event = field(default_factory=asyncio.Event)  # set once every part is up
     api_port: int | None = None  # the bound port once the API is up (0 in settings = any free port)
     leadership: Leadership | None = None  # set in `run`: whether this process leads (runs jobs and delivery)
     inbox: WebhookInbox | None = None  # the durable webhook inbox, in webhook mode
+    metrics: Metrics = field(default_factory=Metrics)  # this process's registry, served on /metrics
     _uvicorn: uvicorn.Server | None = None
 
     def senders(self) -> dict[str, Sender]:
         """Outbox senders of the running channels."""
         out: dict[str, Sender] = {}
         if self.telegram is not None:
-            out["telegram"] = TelegramSender(self.telegram.application.bot, on_sent=self._remember_button_message)
-        return out
+            telegram = TelegramSender(self.telegram.application.bot, on_sent=self._remember_button_message)
+            out["telegram"] = ReportChartSender(telegram, self.services.sessions)  # report charts from the table
+        if self.discord is not None:
+            discord = DiscordSender(self.discord.client, on_sent=self._remember_discord_message)
+            out["discord"] = ReportChartSender(discord, self.services.sessions)
+        return {name: CountingSender(sender, self.metrics) for name, sender in out.items()}
 
     def editors(self) -> dict[str, MessageEditor]:
         """Message editors of the running channels (approval expiry)."""
-        return {"telegram": self.telegram.editor} if self.telegram is not None else {}
+        editors: dict[str, MessageEditor] = {"telegram": self.telegram.editor} if self.telegram is not None else {}
+        if self.discord is not None:
+            editors["discord"] = self.discord.editor
+        return editors
 
     async def _remember_button_message(self, payload: dict[str, Any], ref: str) -> None:
         token = payload.get(APPROVAL_TOKEN)
         if token:
             await self.core.approvals.attach_message(str(token), "telegram", ref)
 
+    async def _remember_discord_message(self, payload: dict[str, Any], ref: str) -> None:
+        token = payload.get(APPROVAL_TOKEN)
+        if token:
+            await self.core.approvals.attach_message(str(token), "discord", ref)
+
     async def _sweep(self) -> None:
-        await self.core.expire_approvals(self.editors())
+        self.metrics.approvals.labels(outcome="expired").inc(await self.core.expire_approvals(self.editors()))
 
     def _jobs(self, senders: dict[str, Sender]) -> JobScheduler:
         """The deployment's scheduled jobs: the approval expiry sweep and, when enabled, the position monitor."""
         s = self.services.settings
         jobs = JobScheduler(s.database.url.get_secret_value(), timezone=s.scheduler.timezone)
         jobs.every("approval-expiry", s.bot.approval_sweep_s, self._sweep)
+        # Paper limit entries past their expiry are cancelled at market time and their owners told once.
+        notifier = OutboxNotifier(self.services.sessions, frozenset(senders))
+        expiry = LimitExpirySweep(self.services.sessions, self.services.open_account, notifier)
+        jobs.every("limit-expiry", s.bot.approval_sweep_s, expiry.run)
         if self.inbox is not None:
             inbox = self.inbox
 
@@ -128,16 +171,64 @@ class Server:
             )
 
             async def cycle() -> None:
-                await monitor.run_cycle()
+                with self.metrics.monitor_cycle.time():
+                    await monitor.run_cycle()
 
             jobs.every("position-monitor", s.scheduler.monitor_interval_s, cycle)
+            premium = self.services.premium  # liquidation and whale rules are active only with their providers
+            alert_job = AlertJob(
+                self.services.sessions,
+                self.services.market,
+                liquidations=premium.derivatives if premium is not None else None,
+                whales=premium.whales if premium is not None else None,
+                watchlist=s.scheduler.alert_watchlist,
+            )
+
+            async def alert_cycle() -> None:
+                await alert_job.run_cycle()
+
+            jobs.every("alerts", s.scheduler.alerts_interval_s, alert_cycle)
+            reports = build_report_jobs(self.services, frozenset(senders))
+
+            async def report_slots() -> None:
+                await reports.tick()
+
+            async def elite_scan() -> None:
+                await reports.run_scan()
+
+            jobs.every("report-slots", s.reports.tick_s, report_slots)
+            jobs.cron("elite-scan", s.reports.scan_cron, elite_scan)
         return jobs
 
+    async def _settle(self, older_than: timedelta) -> None:
+        """Settle the orders an interrupted process left (pending executions, consumed approvals) and tell their
+        chats; failures are logged and retried at the next run."""
+        try:
+            settled = await self.core.approvals.settle(older_than)
+            if settled:
+                log.info("settled %d interrupted order(s)", len(settled))
+                await self.core.approvals.tell(settled, self.editors())
+        except Exception:
+            log.exception("settling interrupted orders failed")
+
     def _lead(self, senders: dict[str, Sender]) -> Any:
-        """What the leader runs: the jobs and the one delivery worker per bot token."""
+        """What the leader runs: settlement of interrupted orders, the jobs and one delivery worker per bot token."""
         jobs = self._jobs(senders)
+        # On PostgreSQL other workers may be placing an order this very moment: only executions older than their
+        # in-flight window are looked up (at each term's start and then every minute, so a SIGKILLed leader's
+        # leftovers are settled by its successor). On SQLite the one process has nothing in flight elsewhere, and
+        # its own placements hold the account lock settlement takes.
+        one_process = self.services.settings.database.is_sqlite
+        older_than = timedelta(0) if one_process else IN_FLIGHT
+        if not one_process:
+
+            async def settle_job() -> None:
+                await self._settle(IN_FLIGHT)
+
+            jobs.every("settle-interrupted", 60, settle_job)
 
         async def lead(term: asyncio.Event) -> None:
+            await self._settle(older_than)
             delivery = None
             if senders:
                 delivery = asyncio.create_task(
@@ -153,6 +244,22 @@ class Server:
 
         return lead
 
+    def _routers(self) -> list[Any]:
+        """The operator API (/healthz, /readyz with each dependency) and the signal webhook."""
+        s, svc = self.services.settings, self.services
+        checks = {
+            "database": bool_check(database_check(svc.engine), "reachable", "unreachable"),
+            "migrations": migrations_check(svc.engine),
+            "scheduler": leader_check(lambda: None if self.leadership is None else self.leadership.is_leader),
+            "model": model_check(s.model),
+            "market_data": market_check(svc.market),
+        }
+        self.metrics.on_scrape(outbox_depth(svc.sessions, self.metrics))
+        secret = s.api.signal_secret.get_secret_value() or None
+        signals = SignalService(svc.sessions, toolkit_analysis(self.core.chat.toolkit), frozenset(self.senders()))
+        reports = reports_router(svc.sessions)  # GET /v1/reports, /v1/reports/{id}
+        return [ops_router(checks, __version__), signals_router(signals, secret, self.metrics), reports]
+
     def _api(self) -> uvicorn.Server:
         s = self.services.settings
         if self.telegram is not None and self.telegram.mode == "webhook":
@@ -165,6 +272,8 @@ class Server:
             update_loop=self.telegram,
             version=__version__,
             leader=lambda: self.leadership is not None and self.leadership.is_leader,
+            metrics=self.metrics,
+            routers=self._routers(),
         )
         config = uvicorn.Config(app, host=s.api.host, port=s.api.port, log_level="warning", lifespan="off")
         return uvicorn.Server(config)
@@ -174,9 +283,6 @@ class Server:
         s = self.services.settings
         senders = self.senders()
         tasks: list[asyncio.Task[Any]] = []
-        # Orders an interrupted run left behind are settled before any press can arrive; their messages are
-        # edited once the channels are up.
-        settled = await self.core.approvals.settle()
         if s.api.enabled:
             self._uvicorn = self._api()
             tasks.append(asyncio.create_task(self._uvicorn.serve(), name="api"))
@@ -188,14 +294,13 @@ class Server:
             log.info("API listening on %s:%s", s.api.host, self.api_port)
         if self.telegram is not None:
             await self.telegram.start()
+        if self.discord is not None:
+            await self.discord.start()
         if self.inbox is not None:
             self.inbox.ready.set()
             tasks.append(asyncio.create_task(self.inbox.run(self.stop), name="inbox-recovery"))
-        if settled:
-            log.info("settled %d interrupted order(s)", len(settled))
-            await self.core.approvals.tell(settled, self.editors())
-        # Jobs and delivery run in the leader only (one per deployment); the others stand by and take over
-        # within `leader_check_s` of its death.
+        # Settlement of interrupted orders, jobs and delivery run in the leader only (one per deployment); the
+        # others stand by and take over within `leader_check_s` of its death.
         lock = leader_lock(s.database.url.get_secret_value())
         self.leadership = Leadership(lock, check_s=s.scheduler.leader_check_s)
         tasks.append(asyncio.create_task(self.leadership.run(self.stop, self._lead(senders)), name="leadership"))
@@ -215,6 +320,8 @@ class Server:
                     await asyncio.wait_for(self.inbox.drain(), 30)
             if self.telegram is not None:
                 await self.telegram.stop()
+            if self.discord is not None:
+                await self.discord.stop()
             self.stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
             await lock.dispose()
@@ -224,10 +331,19 @@ class Server:
 async def open_server(services: Services) -> AsyncIterator[Server]:
     """A `Server` over the services, with the analyst's persistence open for its lifetime."""
     from agents.persistence import open_persistence
-    from agents.wiring import build_chat
+    from agents.wiring import build_chat, build_chat_model
 
+    metrics = Metrics()
+    model = None
+    if services.settings.model.base_url:  # the analyst's calls to a configured model are counted and timed
+        model = build_chat_model(services.settings.model)
+        model.callbacks = [ModelCallCounter(metrics)]
     async with open_persistence(services.settings.database) as persistence:
-        chat = build_chat(services, persistence)
+        chat = build_chat(services, persistence, model)
         core = build_core(services, chat, persistence.store)
         telegram = build_telegram(services, core) if services.settings.telegram.enabled else None
-        yield Server(services, core, telegram)
+        discord = build_discord(services, core) if services.settings.discord.enabled else None
+        server = Server(services, core, telegram, discord, metrics=metrics)
+        core.metrics = server.metrics  # messages, commands, presses, errors, latency
+        server.metrics.instrument_executor(services.executor)  # orders by outcome
+        yield server
