@@ -97,9 +97,9 @@ async def test_in_a_group_only_admins_subscribe_it(sqlite_url: str, tmp_path: Pa
 
 
 async def test_scan_is_stored_once_a_day_and_reports_list(sqlite_url: str, tmp_path: Path) -> None:
-    async with core_with(sqlite_url, tmp_path, bot=FAST) as (services, core):
+    async with core_with(sqlite_url, tmp_path, bot=FAST, reports={"watchlist": ["BTC", "ETH"]}) as (services, core):
         first = await ask(core, ALICE, "/scan")
-        assert first.startswith("**Elite scan**") and "Scan #1." in first
+        assert first.startswith("**Elite scan**") and ": 2 symbols x 3 timeframes" in first and "Scan #1." in first
         assert "Scan #1." in await ask(core, BOB, "/scan")  # today's scan is reused
         async with services.sessions() as session:
             assert await session.scalar(select(func.count()).select_from(ScanRun)) == 1
