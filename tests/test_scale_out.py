@@ -10,6 +10,7 @@ import signal
 import sys
 import time
 from collections import Counter
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,13 @@ from sqlalchemy import text
 
 from storage import migrate
 from storage.db import create_engine, session_factory
+from storage.repositories import accounts as accounts_repo
+from storage.repositories import engine as engine_repo
 from storage.repositories import outbox
+from storage.repositories import users as users_repo
 from tests.bot.telegram_harness import free_port
 from tests.fakes.telegram_api import FakeTelegram
+from tools.exchange.models import IntentKind, OrderIntent, Side
 
 SECRET = "scale-out-secret"
 USERS = 300  # one /price each: per-user rate limits never interfere
@@ -86,6 +91,29 @@ async def test_two_serve_processes_one_leader_nothing_lost_across_a_sigkill(post
     engine = create_engine(postgres_url)
     await migrate.upgrade(engine)
     sessions = session_factory(engine)
+    # An order a worker is placing right now (claimed, not yet answered by the exchange): no starting or leading
+    # worker may settle it before its in-flight window ends (the order may still arrive at the exchange).
+    async with sessions.begin() as s:
+        user = await users_repo.get_or_create_user(s, "telegram", "999")
+        assert user.id is not None
+        account = await accounts_repo.add_account(
+            s, None, user_id=user.id, exchange_id="paper", label="paper", credentials={}
+        )
+        intent = OrderIntent(
+            intent_id="in-flight-1",
+            account_ref=f"account:{account.id}",
+            symbol="SOL/USDT:USDT",
+            kind=IntentKind.OPEN,
+            side=Side.BUY,
+            amount=Decimal(1),
+        )
+        claim = {
+            "account_id": account.id,
+            "symbol": intent.symbol,
+            "action": "open",
+            "intent": intent.model_dump(mode="json"),
+        }
+        assert await engine_repo.claim_execution(s, intent_id=intent.intent_id, **claim)
     ports = [free_port(), free_port()]
     procs: list[asyncio.subprocess.Process] = []
     async with FakeTelegram() as fake, httpx.AsyncClient() as client:
@@ -134,7 +162,7 @@ async def test_two_serve_processes_one_leader_nothing_lost_across_a_sigkill(post
             first = [post(ports[n % 2], _update(n + 1, 500_000 + n)) for n in range(half)]
             again = [post(ports[(n + 1) % 2], _update(n + 1, 500_000 + n)) for n in range(half)]
             assert set(await asyncio.gather(*first, *again)) == {200}
-            await fake.wait_for(lambda: len(fake.sent()) >= half + 60, timeout=30)  # delivery under way
+            await fake.wait_for(lambda: fake.sent_count() >= half + 60, timeout=60)  # delivery under way
 
             procs[leader].send_signal(signal.SIGKILL)
             await procs[leader].wait()
@@ -156,11 +184,13 @@ async def test_two_serve_processes_one_leader_nothing_lost_across_a_sigkill(post
                 alerts = {x for x in t if x.startswith("alert ")}
                 return len(alerts) == ALERTS and sum("BTC/USDT:USDT" in x for x in t) >= USERS
 
-            await fake.wait_for(done, timeout=45)
+            await fake.wait_for(done, timeout=90, recheck_s=0.5)
             await asyncio.sleep(1.0)  # a late duplicate would arrive by now
             watcher.cancel()
             async with engine.connect() as conn:
                 jobs = set((await conn.execute(text("SELECT id FROM apscheduler_jobs"))).scalars())
+            async with sessions() as s:
+                in_flight = await engine_repo.get_execution(s, "in-flight-1")
         finally:
             for p in procs:
                 if p.returncode is None:
@@ -171,6 +201,7 @@ async def test_two_serve_processes_one_leader_nothing_lost_across_a_sigkill(post
                 except TimeoutError:
                     p.kill()
             await engine.dispose()
+    assert in_flight is not None and in_flight.status == "pending"  # neither worker settled it at start
     sent = texts()
     alerts = Counter(x for x in sent if x.startswith("alert "))
     answers = Counter(m.chat_id for m in fake.sent() if "BTC/USDT:USDT" in (m.plain or ""))
@@ -188,4 +219,5 @@ async def test_two_serve_processes_one_leader_nothing_lost_across_a_sigkill(post
     assert doubled <= 30, "more duplicates than messages in flight at the kill"
     assert takeover_s < 30
     assert samples and max(samples) == 1, "two leaders at once"
-    assert jobs == {"bastion:approval-expiry", "bastion:position-monitor", "bastion:inbox-prune"}
+    leader_jobs = {"approval-expiry", "position-monitor", "inbox-prune", "settle-interrupted"}
+    assert {f"bastion:{name}" for name in leader_jobs} <= jobs
