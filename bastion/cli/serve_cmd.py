@@ -37,7 +37,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("serve")
     def serve() -> None:
-        """Run the enabled channels (Telegram), the API, the position monitor and message delivery."""
+        """Run the enabled channels (Telegram, Discord), the API, the position monitor and message delivery."""
         from bastion.serve import open_server
 
         settings = settings_or_exit()
@@ -51,7 +51,11 @@ def register(app: typer.Typer) -> None:
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     with contextlib.suppress(NotImplementedError):
                         loop.add_signal_handler(sig, server.stop.set)
-                names = "telegram" if server.telegram else "no chat channel (enable BASTION_TELEGRAM__ENABLED)"
+                running = [name for name, on in (("telegram", server.telegram), ("discord", server.discord)) if on]
+                names = (
+                    ", ".join(running)
+                    or "no chat channel (enable BASTION_TELEGRAM__ENABLED or BASTION_DISCORD__ENABLED)"
+                )
                 api = f"API on {settings.api.host}:{settings.api.port}" if settings.api.enabled else "API off"
                 console.print(f"Bastion {__version__} serving: {names}; {api}. Ctrl-C to stop.", highlight=False)
                 await server.run()
