@@ -9,6 +9,7 @@ from tools.structure.cluster import greedy_cluster_starts
 from tools.structure.config import DEFAULT_CONFIG
 from tools.structure.levels import detect_levels, grade_level, nearest_levels, recent_major_breaks
 from tools.structure.pivots import Pivots
+from tools.structure.render import render_human
 from tools.structure.report import StructureReport
 
 WICK = 0.3  # high = close + WICK, low = close - WICK
@@ -156,6 +157,20 @@ def test_a_level_at_a_high_volume_node_touched_quietly_is_grade3() -> None:
     # The same level with no volumes at all: no profile, so 3 of 3 alone is grade 2.
     found, _ = levels_as_of(high, low, close, None, as_of, 1.0, piv, 0, DEFAULT_CONFIG)
     assert [lv.grade for lv in found if abs(lv.price - 99.7) < 0.5] == [2]
+    # People see what the grade rests on (here the report's ATR puts the node 0.6 ATR away: not "at" it).
+    r = analyze_arrays(high, low, close, np.where(at_level, 1.0, 1.5), as_of)
+    (sup,) = level_near(r, 99.7)
+    assert sup.node_atr is not None and sup.node_atr > 0.5
+
+    def line(report: StructureReport) -> str:
+        (out,) = [x for x in render_human(report).splitlines() if x.startswith("  99.70  grade")]
+        return out
+
+    assert line(r).endswith("ATR, 3 of 3 respected")
+    near = sup.model_copy(update={"node_atr": 0.4, "grade": 3})
+    assert line(r.model_copy(update={"levels": [near if lv is sup else lv for lv in r.levels]})).endswith(
+        "ATR, 3 of 3 respected, at a volume node"
+    )
 
 
 def test_break_of_a_grade3_support_is_a_major_break_until_retested() -> None:

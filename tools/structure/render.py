@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from tools.numbers import plural
+from tools.structure.levels import NODE_ATR
+
 if TYPE_CHECKING:
     from tools.structure.report import LevelOut, MultiTimeframeReport, StructureReport
 
@@ -74,6 +77,18 @@ def render_compact(r: StructureReport, max_per_side: int = 4) -> str:
     return "\n".join(lines)
 
 
+def _level_line(lv: LevelOut) -> str:
+    """One level for people, with what its grade rests on: respected touches and a volume node."""
+    touches = plural(lv.touches, "touch")
+    line = f"  {fmt_price(lv.price)}  grade {lv.grade}, {touches}, {lv.state}, {lv.distance_atr:+.1f} ATR"
+    decided = round(lv.reactions / lv.respect) if lv.respect > 0 else 0
+    if decided:
+        line += f", {lv.reactions} of {decided} respected"
+    if lv.node_atr is not None and lv.node_atr <= NODE_ATR:
+        line += ", at a volume node"
+    return line
+
+
 def render_human(r: StructureReport) -> str:
     """Multi-line plain-text report for a person."""
     t = r.as_of_time.strftime("%Y-%m-%d %H:%M UTC") if r.as_of_time else f"bar {r.as_of}"
@@ -86,16 +101,12 @@ def render_human(r: StructureReport) -> str:
         "Resistance:",
     ]
     for lv in r.resistances() or []:
-        out.append(
-            f"  {fmt_price(lv.price)}  grade {lv.grade}, {lv.touches} touches, {lv.state}, {lv.distance_atr:+.1f} ATR"
-        )
+        out.append(_level_line(lv))
     if not r.resistances():
         out.append("  none in range")
     out.append("Support:")
     for lv in r.supports():
-        out.append(
-            f"  {fmt_price(lv.price)}  grade {lv.grade}, {lv.touches} touches, {lv.state}, {lv.distance_atr:+.1f} ATR"
-        )
+        out.append(_level_line(lv))
     if not r.supports():
         out.append("  none in range")
     for b in r.major_breaks:
@@ -104,7 +115,7 @@ def render_human(r: StructureReport) -> str:
         out.append("Trendlines:")
         for ln in r.trendlines:
             out.append(
-                f"  {ln.kind} line grade {ln.grade}, {ln.touches} touches over {ln.span} bars, "
+                f"  {ln.kind} line grade {ln.grade}, {plural(ln.touches, 'touch')} over {plural(ln.span, 'bar')}, "
                 f"now at {fmt_price(ln.value_now)} ({ln.state})"
             )
     for pp in r.pressure_points[:3]:
@@ -122,7 +133,7 @@ def render_human(r: StructureReport) -> str:
         for z in r.auto_support:
             out.append(
                 f"  #{z.rank} {fmt_price(z.price)} ({z.role}), {z.sensitivities}/16 sensitivities, "
-                f"{z.touches} touches, score {z.score:.2f}"
+                f"{plural(z.touches, 'touch')}, score {z.score:.2f}"
             )
     return "\n".join(out)
 
