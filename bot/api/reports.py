@@ -68,7 +68,7 @@ def reports_router(sessions: async_sessionmaker[AsyncSession]) -> APIRouter:
             raise HTTPException(status_code=404, detail=f"No report {report_id}.")
         return row
 
-    @router.get("", response_model=list[ReportSummary])
+    @router.get("", response_model=list[ReportSummary], responses={422: {"description": "Not a symbol or limit"}})
     async def list_reports(
         symbol: Annotated[str | None, Query(max_length=40, description="e.g. BTC or ETH/USDT")] = None,
         limit: Annotated[int, Query(ge=1, le=reports_repo.MAX_LIST)] = 10,
@@ -85,14 +85,18 @@ def reports_router(sessions: async_sessionmaker[AsyncSession]) -> APIRouter:
             rows = await reports_repo.list_reports(session, unified, limit)
         return [_summary(r) for r in rows]
 
-    @router.get("/{report_id}", response_model=ReportDetail)
+    @router.get("/{report_id}", response_model=ReportDetail, responses={404: {"description": "No such report"}})
     async def get_report(report_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> dict[str, Any]:
         """One stored report with its text, sections and chart."""
         row = await _get(report_id)
         chart = base64.b64encode(row.chart).decode("ascii") if row.chart else None
         return {**_summary(row), "text": row.text, "content": row.content, "chart_png_base64": chart}
 
-    @router.get("/{report_id}/chart.png", response_class=Response, responses={200: {"content": {"image/png": {}}}})
+    @router.get(
+        "/{report_id}/chart.png",
+        response_class=Response,
+        responses={200: {"content": {"image/png": {}}}, 404: {"description": "No such report, or it has no chart"}},
+    )
     async def get_chart(report_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> Response:
         """The report's chart as a PNG."""
         row = await _get(report_id)
