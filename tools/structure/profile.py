@@ -45,7 +45,14 @@ class VolumeProfile:
 
 
 def _spread(edges: np.ndarray, low: np.ndarray, high: np.ndarray, vol: np.ndarray) -> np.ndarray:
-    """Volume per bin with each candle spread uniformly over [low, high] (vectorised, O(n + bins)).
+    """Volume per bin with each candle spread uniformly over [low, high] (vectorised, O(n + bins))."""
+    return _spread_each(edges, low, high, (vol,))[0]
+
+
+def _spread_each(
+    edges: np.ndarray, low: np.ndarray, high: np.ndarray, vols: tuple[np.ndarray, ...]
+) -> list[np.ndarray]:
+    """`_spread` of several volume columns over the same candles: the bins each candle covers are found once.
 
     A candle adds partial shares to its first and last bin and its density times the bin width
     to every bin fully inside it (a difference array); all terms are positive, so even a
@@ -55,18 +62,26 @@ def _spread(edges: np.ndarray, low: np.ndarray, high: np.ndarray, vol: np.ndarra
     b_lo = np.clip(np.searchsorted(edges, low, side="right") - 1, 0, nbins - 1)
     b_hi = np.clip(np.searchsorted(edges, high, side="left") - 1, b_lo, nbins - 1)
     one = (b_lo == b_hi) | (high <= low)
-    out = np.bincount(b_lo[one], weights=vol[one], minlength=nbins).astype(np.float64)
     many = ~one
-    if not many.any():
-        return out
-    lo, hi, v, bl, bh = low[many], high[many], vol[many], b_lo[many], b_hi[many]
-    dens = v / (hi - lo)
-    out += np.bincount(bl, weights=dens * (edges[bl + 1] - lo), minlength=nbins)
-    out += np.bincount(bh, weights=dens * (hi - edges[bh]), minlength=nbins)
-    diff = np.bincount(bl + 1, weights=dens, minlength=nbins + 1) - np.bincount(bh, weights=dens, minlength=nbins + 1)
-    inner = np.cumsum(diff[:nbins])
-    # Round-off can leave -1e-17 where nothing is inside; a bin fully covered holds only positives.
-    return out + np.maximum(inner, 0.0) * np.diff(edges)
+    any_many = bool(many.any())
+    if any_many:
+        lo, hi, bl, bh = low[many], high[many], b_lo[many], b_hi[many]
+        first, last, width = edges[bl + 1] - lo, hi - edges[bh], np.diff(edges)
+    outs = []
+    for vol in vols:
+        out = np.bincount(b_lo[one], weights=vol[one], minlength=nbins).astype(np.float64)
+        if any_many:
+            dens = vol[many] / (hi - lo)
+            out += np.bincount(bl, weights=dens * first, minlength=nbins)
+            out += np.bincount(bh, weights=dens * last, minlength=nbins)
+            diff = np.bincount(bl + 1, weights=dens, minlength=nbins + 1) - np.bincount(
+                bh, weights=dens, minlength=nbins + 1
+            )
+            inner = np.cumsum(diff[:nbins])
+            # Round-off can leave -1e-17 where nothing is inside; a bin fully covered holds only positives.
+            out = out + np.maximum(inner, 0.0) * width
+        outs.append(out)
+    return outs
 
 
 def value_area(volume: np.ndarray, poc: int, share: float) -> tuple[int, int, float]:
@@ -129,8 +144,7 @@ def volume_profile(
     edges = np.linspace(bottom, top, bins + 1)
     rng = high - low
     buy_share = np.where(rng > 0, (close - low) / np.where(rng > 0, rng, 1.0), 0.5)
-    buy = _spread(edges, low, high, volume * buy_share)
-    sell = _spread(edges, low, high, volume * (1.0 - buy_share))
+    buy, sell = _spread_each(edges, low, high, (volume * buy_share, volume * (1.0 - buy_share)))
     total = buy + sell
     poc = int(np.argmax(total))
     lo, hi, acc = value_area(total, poc, value_share)
