@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import simcord
 
+from bot.discord.out import CHART_NAME
 from bot.discord.tree import Option, options_of
 from tests.bot.discord.harness import World, discord_world, grant
 
@@ -114,6 +115,10 @@ async def test_every_command_with_valid_and_invalid_options(world: World) -> Non
             continue
         result = await world.alice.slash(world.text, name, **valid)
         text = said(result)
+        if name == "chart":  # a chart is an embed showing its PNG, attached to the same message
+            shown = result.response
+            assert shown is not None and shown.embeds and shown.embeds[0].image.url == f"attachment://{CHART_NAME}"
+            assert [a.filename for a in shown.attachments] == [CHART_NAME]
         if not (result.acknowledged and text and expect in text) or "Usage" in text or "went wrong" in text:
             wrong.append((name, "valid", text))
         if invalid is not None:
