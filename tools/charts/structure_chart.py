@@ -223,11 +223,13 @@ def _side_profile(
     vol_ax.set_position((vpos.x0, vpos.y0, main_w, vpos.height))
     ax = fig.add_axes((pos.x0 + pos.width * (1 - PROFILE_SHARE), pos.y0, pos.width * PROFILE_SHARE, pos.height))
     p = report.profile
-    width = p.bin_width
-    centers = p.low + width * (np.arange(p.bins) + 0.5)
-    buy, sell = np.asarray(p.buy), np.asarray(p.sell)
-    ax.barh(centers, buy, height=width, color="#66bb6a", alpha=0.8, lw=0)
-    ax.barh(centers, sell, left=buy, height=width, color="#ef5350", alpha=0.8, lw=0)
+    edges = p.low + p.bin_width * np.arange(p.bins + 1)
+    buy, sell = np.asarray(p.buy, dtype=float), np.asarray(p.sell, dtype=float)
+    # One stepped patch per side instead of a rectangle per bin: barh's hundreds of patches cost about a second
+    # of CPU per chart to create and draw; the picture is the same.
+    ax.stairs(buy, edges, orientation="horizontal", fill=True, color="#66bb6a", alpha=0.8, lw=0)
+    ax.stairs(buy + sell, edges, baseline=buy, orientation="horizontal", fill=True, color="#ef5350", alpha=0.8, lw=0)
+    ax.set_xlim(0, max(float((buy + sell).max()), 1e-12) * 1.02)
     ax.axhspan(p.val, p.vah, color="#90caf9", alpha=0.25)
     ax.axhline(p.poc, color="#0d47a1", lw=1.5)
     ax.set_ylim(*ylim)
