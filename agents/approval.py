@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from datetime import timedelta
 from decimal import Decimal
@@ -25,6 +26,7 @@ from tools.agent_tools import PROPOSE_ORDER, ToolContext
 from tools.agent_tools.batch import BATCH, changed_set
 from tools.agent_tools.registry import TRADER_ONLY_NOTICE
 from tools.exchange.models import IntentKind, OrderIntent, OrderRole, PlaceResult, Position, PositionSide
+from tools.numbers import price_text, size_text
 
 log = logging.getLogger(__name__)
 DECISIONS = ("approve", "reject", "expired", "superseded")
@@ -267,12 +269,12 @@ def entry_fill_text(result: PlaceResult) -> str:
     for order in result.orders:
         if order.role is OrderRole.MAIN:
             if order.filled and order.average is not None:
-                parts.append(f"Filled {_plain(order.filled)} at {_plain(order.average, 8)}.")
+                parts.append(f"Filled {size_text(order.filled)} at {price_text(order.average, order.symbol)}.")
             else:
-                parts.append(f"Limit order resting at {_plain(order.price or Decimal(0))}.")
+                parts.append(f"Limit order resting at {price_text(order.price or Decimal(0), order.symbol)}.")
         elif order.trigger_price is not None:
             what = "Stop" if order.role is OrderRole.STOP_LOSS else "Take-profit"
-            parts.append(f"{what} order at {_plain(order.trigger_price)} placed (reduce-only).")
+            parts.append(f"{what} order at {price_text(order.trigger_price, order.symbol)} placed (reduce-only).")
     return " ".join(parts)
 
 
@@ -288,6 +290,9 @@ def shown_position(shown: dict[str, Any] | None, symbol: str) -> Position | None
     return Position(symbol=symbol, side=PositionSide(shown["side"]), size=size, entry_price=Decimal(0))
 
 
+_PRICE_NOW = re.compile(r"\s*Price now [\d,.]+\.")
+
+
 def render_outcome(pending: dict[str, Any], status: str, message: str, pnl: float | None) -> str:
     """What happened to the approved order, for the user."""
     summary = pending.get("summary", "the order")
@@ -295,6 +300,9 @@ def render_outcome(pending: dict[str, Any], status: str, message: str, pnl: floa
         extra = f" Realised PnL {pnl:+.2f} USDT." if pnl is not None else ""
         if pending.get("action") == "open":
             summary = summary.split("\n")[0]  # the plan was shown with the proposal; the result says what filled
+        if "Filled " in message:
+            # The pre-trade price was the proposal's; what the user got is the fill (the order's average).
+            summary = _PRICE_NOW.sub("", summary).rstrip()
         return f"Executed: {summary}{(' ' + message) if message else ''}{extra}".strip()
     if status == "duplicate":
         return f"Already executed earlier ({message}); no second order was placed."

@@ -7,6 +7,7 @@ import functools
 import re
 from dataclasses import dataclass, replace
 
+from agents.offline.fallback import language_of
 from tools.calculators.phrases import is_monte_carlo, parse_sizing
 
 KNOWN_BASES = frozenset(
@@ -39,7 +40,28 @@ KNOWN_BASES = frozenset(
 )
 ALIASES = {"bitcoin": "BTC", "ethereum": "ETH", "ether": "ETH", "solana": "SOL", "ripple": "XRP", "dogecoin": "DOGE"}
 _TF = re.compile(r"\b(15m|1h|4h|1d)\b")
-_TF_WORDS = {"15 min": "15m", "hourly": "1h", "1 hour": "1h", "4 hour": "4h", "daily": "1d", "1 day": "1d"}
+# Timeframes in words; weekly and monthly read as 1d, the longest timeframe the engines analyse.
+_TF_WORDS = {
+    "15 min": "15m",
+    "15-min": "15m",
+    "quarter-hour": "15m",
+    "4 hour": "4h",
+    "4-hour": "4h",
+    "4 hr": "4h",
+    "four hour": "4h",
+    "four-hour": "4h",
+    "hourly": "1h",
+    "1 hour": "1h",
+    "1-hour": "1h",
+    "one hour": "1h",
+    "daily": "1d",
+    "1 day": "1d",
+    "the day": "1d",
+    "weekly": "1d",
+    "the week": "1d",
+    "monthly": "1d",
+    "1w": "1d",
+}
 # A number as typed: 60000, 60,000.5, 0.00001234, and scientific forms (1e6, 1.234e-05) read exactly.
 _EXP = r"(?:e[+-]?\d+)?"
 _DEC = rf"\d+(?:\.\d+)?{_EXP}"
@@ -139,8 +161,11 @@ def parse_entry(text: str, side: str | None = None) -> dict[str, object]:
         out["auto_stop"] = True
         rest = _ENTRY_AUTO.sub(" ", rest)
     if m := _ENTRY_TP.search(rest):
-        out["targets"] = [_amount_text(t.strip().rstrip("k"), "k" if t.strip().endswith("k") else None)
-                          for t in re.split(r"[,/]", m.group(1)) if t.strip()]
+        out["targets"] = [
+            _amount_text(t.strip().rstrip("k"), "k" if t.strip().endswith("k") else None)
+            for t in re.split(r"[,/]", m.group(1))
+            if t.strip()
+        ]
         rest = rest[: m.start()] + " " + rest[m.end() :]
     if m := _ENTRY_LIMIT.search(rest):
         out["limit_price"] = _amount_text(m.group(1), m.group(2))
@@ -196,6 +221,7 @@ class Request:
     entry_args: tuple[tuple[str, object], ...] = ()
     # The calculator's inputs as typed (see `tools.calculators.phrases`), as sorted (name, value) pairs.
     size_args: tuple[tuple[str, object], ...] = ()
+    language: str = "en"  # of an unmapped question, for its short answer (`agents.offline.fallback`)
 
 
 def find_symbol(text: str) -> str | None:
@@ -370,6 +396,10 @@ def parse_request(raw: str) -> Request:
         )
     if _has(text, "chart", "picture", "plot"):
         return replace(base, kind="chart")
+    if _has(text, "portfolio", "my account", "how am i doing", "my pnl", "my p&l", "my book") or (
+        _has(text, "how are my") and _has(text, "positions", "trades")
+    ):
+        return replace(base, kind="portfolio")
     if _has(text, "evaluate", "risk check", "check my", "how is my", "hold my", "should i hold"):
         return replace(base, kind="evaluate")
     if _has(text, "positions", "position", "open trades", "my trades"):
@@ -378,12 +408,12 @@ def parse_request(raw: str) -> Request:
         return replace(base, kind="balance")
     if _has(text, "levels", "level", "structure", "support", "supports", "resistance", "resistances", "sr", "mcf"):
         return replace(base, kind="levels")
-    if _has(text, "analyze", "analyse", "analysis", "setup", "trade idea", "should i") or (
-        _has(text, "long", "short") and "or" in text.split()
-    ):
+    if _has(
+        text, "analyze", "analyse", "analysis", "setup", "trade idea", "should i", "bullish", "bearish", "outlook"
+    ) or (_has(text, "long", "short") and "or" in text.split()):
         return replace(base, kind="analyze")
     if _has(text, "overview", "funding", "open interest", "oi", "volatility", "market"):
         return replace(base, kind="overview")
     if _has(text, "price", "quote", "how much is", "trading at", "worth") or (symbol and len(text.split()) == 1):
         return replace(base, kind="price")
-    return base
+    return replace(base, language=language_of(raw))

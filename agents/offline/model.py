@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any, Protocol
 
@@ -15,6 +16,7 @@ from langchain_core.tools import BaseTool
 from pydantic import Field
 
 from agents.offline import render
+from agents.offline.fallback import ANSWERS
 from agents.offline.intents import ENTRY_EXAMPLES, Request, parse_request
 from agents.state import turn_start
 from tools.agent_tools.base import num
@@ -159,6 +161,40 @@ def _first_error(results: dict[str, Any]) -> str | None:
     return next((str(v) for v in results.values() if isinstance(v, ToolFailure)), None)
 
 
+# What each tool does, for a user reading its error (tool names are internal).
+TOOL_WORDS = {
+    "get_price": "the price",
+    "get_market_overview": "the market overview",
+    "get_structure": "the market structure",
+    "get_chart": "the chart",
+    "get_positions": "your positions",
+    "get_balance": "your balance",
+    "evaluate_position": "the position check",
+    "size_trade": "the position size",
+    "monte_carlo": "the Monte Carlo simulation",
+    "update_preferences": "your settings",
+    "propose_order": "the order",
+}
+_INVALID = re.compile(r"^Invalid arguments for (\w+): (.*)$", re.DOTALL)
+_FIELD = re.compile(r"(?:(?<=^)|(?<=; ))([a-z_.0-9]+): ")
+
+
+def in_words(error: str) -> str:
+    """A tool's error as a user may read it: "Invalid arguments for propose_order: close_pct: ..." becomes
+    "The order was not accepted: close pct: ..." (no internal tool or field names)."""
+    m = _INVALID.match(error)
+    if m is None:
+        return error
+    what = TOOL_WORDS.get(m.group(1), "that request")
+    detail = _FIELD.sub(lambda f: f.group(1).split(".")[-1].replace("_", " ") + ": ", m.group(2))
+    return f"{what[0].upper()}{what[1:]} could not be worked out from what you wrote: {detail}"
+
+
+def cannot_map(language: str) -> str:
+    """The short answer to a question with no symbol and no tool, in the user's language."""
+    return ANSWERS.get(language, ANSWERS["en"])
+
+
 def _ask_symbol(what: str) -> str:
     return f"Which symbol? For example: {what} btc"
 
@@ -166,7 +202,7 @@ def _ask_symbol(what: str) -> str:
 def plan(req: Request, results: dict[str, Any]) -> list[Call] | str:
     """Tool calls still needed for `req`, or the rendered answer."""
     if err := _first_error(results):
-        return err.removeprefix("Error: ")
+        return in_words(err.removeprefix("Error: "))
     sym, tf = req.symbol, req.timeframe or "1h"
     simple: dict[str, tuple[str, Callable[[Any], str]]] = {
         "price": ("get_price", render.price),
@@ -188,6 +224,10 @@ def plan(req: Request, results: dict[str, Any]) -> list[Call] | str:
     if req.kind in ("positions", "balance"):
         tool = f"get_{req.kind}"
         return getattr(render, req.kind)(results[tool]) if tool in results else [(tool, {})]
+    if req.kind == "portfolio":
+        if "get_positions" in results and "get_balance" in results:
+            return render.portfolio(results["get_positions"], results["get_balance"])
+        return [("get_positions", {}), ("get_balance", {})]
     if req.kind == "size":
         return _size(req, results)
     if req.kind == "montecarlo":
@@ -204,10 +244,11 @@ def plan(req: Request, results: dict[str, Any]) -> list[Call] | str:
         return _analyze(req, results)
     if req.kind == "help":
         return render.COMMANDS
-    if sym and "get_structure" not in results:
-        return [("get_market_overview", {"symbol": sym}), ("get_structure", {"symbol": sym, "timeframe": "1h"})]
-    brief = render.brief(results.get("get_structure"), results.get("get_market_overview"))
-    return "\n".join(x for x in (render.NOT_CONNECTED, brief, render.COMMANDS) if x)
+    if not sym:
+        return cannot_map(req.language)
+    if "get_structure" not in results:
+        return [("get_market_overview", {"symbol": sym}), ("get_structure", {"symbol": sym, "timeframe": tf})]
+    return render.cannot_map_with_data(results.get("get_structure"), results.get("get_market_overview"))
 
 
 def _size(req: Request, results: dict[str, Any]) -> list[Call] | str:

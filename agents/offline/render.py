@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from tools.structure.render import fmt_price
+from tools.agent_tools.setup_score import alignment_line, mcf_line
+from tools.numbers import money_text, plural, price_text, size_text
 
 PREFIX = "[offline model] "
 MIN_RR = 1.5  # a setup needs at least this reward:risk to its first target
@@ -27,22 +26,20 @@ COMMANDS = """Commands (no language model needed):
 Data = dict[str, Any]
 
 
-def p(x: float | None) -> str:
-    """A price as shown to people, precise enough (4+ significant digits) to pass the grounding check."""
-    if x is None:
-        return "n/a"
-    a = abs(float(x))
-    if a >= 100:
-        return fmt_price(float(x))
-    if a >= 1:
-        return f"{x:.2f}" if a >= 10 else f"{x:.3f}"
-    # Positional, never "1.234e-05": people (and the grounding check) read 0.00001234.
-    return np.format_float_positional(float(x), precision=4, unique=False, fractional=False, trim="-")
+def p(x: float | None, symbol: str | None = None) -> str:
+    """A price as shown to people: at the instrument's tick for `symbol`, else by magnitude (4+ digits)."""
+    return price_text(x, symbol)
 
 
 def sim(data: Data | None) -> str:
-    """The simulated-data label, when it applies."""
-    return " (simulated data)" if data and data.get("simulated") else ""
+    """The data label: simulated, or replayed with its as-of time ("(replay, as of 2026-02-19 03:00 UTC)")."""
+    if not data:
+        return ""
+    if data.get("simulated"):
+        return " (simulated data)"
+    if data.get("replay_as_of"):
+        return f" (replay, as of {data['replay_as_of']})"
+    return ""
 
 
 def price(d: Data) -> str:
@@ -54,7 +51,9 @@ def price(d: Data) -> str:
 def _levels(items: list[Data]) -> str:
     if not items:
         return "none in range"
-    return "; ".join(f"{p(lv['price'])} (grade {lv['grade']}, {lv['touches']} touches{_state(lv)})" for lv in items)
+    return "; ".join(
+        f"{p(lv['price'])} (grade {lv['grade']}, {plural(lv['touches'], 'touch')}{_state(lv)})" for lv in items
+    )
 
 
 def _state(lv: Data) -> str:
@@ -93,21 +92,67 @@ def positions(d: Data) -> str:
         return head + " no open positions."
     lines = [head]
     for r in rows:
-        extra = f", stop {p(r['stop'])}" if r.get("stop") else ", no stop"
-        if r.get("liquidation"):
-            extra += f", liquidation {p(r['liquidation'])}"
-        lines.append(
-            f"- {r['symbol']} {r['side']} {r['size']:g} @ {p(r['entry'])}, mark {p(r['mark'])}, "
-            f"PnL {r['unrealised_pnl']:+g} USDT ({r['pnl_pct']:+.2f}%), {r['leverage']:g}x{extra}"
-        )
+        lines.append(position_line(r))
     return "\n".join(lines)
+
+
+def position_line(r: Data) -> str:
+    """One open position: size, entry and mark at the instrument's precision, PnL in USDT, stop, liquidation."""
+    sym = r["symbol"]
+    extra = f", stop {p(r['stop'], sym)}" if r.get("stop") else ", no stop"
+    if r.get("liquidation"):
+        extra += f", liquidation {p(r['liquidation'], sym)}"
+    pct = f" ({r['pnl_pct']:+.2f}%)" if r.get("pnl_pct") is not None else ""
+    return (
+        f"- {sym} {r['side']} {size_text(r['size'])} @ {p(r['entry'], sym)}, mark {p(r['mark'], sym)}, "
+        f"PnL {money_text(r['unrealised_pnl'], 'USDT', signed=True)}{pct}, {r['leverage']:g}x{extra}"
+    )
+
+
+def portfolio(pos: Data, bal: Data) -> str:
+    """How the portfolio is doing: equity, open PnL, each position with its PnL and the risk to its stop."""
+    cur = bal.get("currency", "USDT")
+    rows = pos.get("positions") or []
+    lines = [
+        f"Portfolio on {pos['account']} ({pos['exchange']}){sim(pos)}: equity {money_text(bal['total'], cur)}, "
+        f"free {money_text(bal['free'])}, open PnL {money_text(bal['unrealised_pnl'], cur, signed=True)}, "
+        f"{plural(len(rows), 'open position')}."
+    ]
+    for r in rows:
+        line = position_line(r)
+        if r.get("stop") is None:
+            line += "; risk: no stop, the loss is open down to liquidation"
+        elif r.get("risk_to_stop_usd") is not None:
+            share = f" ({100 * r['risk_to_stop_usd'] / bal['total']:.2f}% of equity)" if bal.get("total") else ""
+            line += f"; at risk to the stop {money_text(r['risk_to_stop_usd'], cur)}{share}"
+        lines.append(line)
+    if rows and pos.get("risk_to_stops_usd") is not None:
+        unstopped = sum(1 for r in rows if r.get("stop") is None)
+        tail = f"; {plural(unstopped, 'position')} without a stop" if unstopped else ""
+        share = f" ({100 * pos['risk_to_stops_usd'] / bal['total']:.2f}% of equity)" if bal.get("total") else ""
+        lines.append(f"Total at risk to the stops: {money_text(pos['risk_to_stops_usd'], cur)}{share}{tail}.")
+    return "\n".join(lines)
+
+
+def cannot_map_with_data(s: Data | None, o: Data | None) -> str:
+    """A question about a symbol the offline model has no tool for: its data brief and one line on what to ask."""
+    return "\n".join(
+        x
+        for x in (
+            NOT_CONNECTED,
+            brief(s, o),
+            "Ask e.g. analyze <symbol> 4h, levels <symbol>, or /help for the commands.",
+        )
+        if x
+    )
 
 
 def balance(d: Data) -> str:
     """Balance answer."""
     return (
-        f"Account {d['account']} ({d['exchange']}){sim(d)}: total {d['total']:,.2f} {d['currency']}, "
-        f"free {d['free']:,.2f}, used {d['used']:,.2f}, unrealised PnL {d['unrealised_pnl']:+,.2f}."
+        f"Account {d['account']} ({d['exchange']}){sim(d)}: total {money_text(d['total'], d['currency'])}, "
+        f"free {money_text(d['free'])}, used {money_text(d['used'])}, "
+        f"unrealised PnL {money_text(d['unrealised_pnl'], d['currency'], signed=True)}."
     )
 
 
@@ -115,7 +160,7 @@ def size(d: Data) -> str:
     """Pre-trade calculator answer: each input with where it came from (typed, your settings, market, ...)."""
     cap = " (capped by max leverage)" if d.get("capped") else ""
     lines = [
-        f"Position size{' for ' + d['symbol'] if d.get('symbol') else ''}: {d['units']:g} units, "
+        f"Position size{' for ' + d['symbol'] if d.get('symbol') else ''}: {size_text(d['units'])} units, "
         f"{d['notional_usd']:,.2f} USD notional{cap}.",
         f"- Capital {d['capital']:,.2f} ({d['capital_source']}), risk {d['risk_pct']:g}% "
         f"({d.get('risk_source', 'given')}) = {d['risk_amount']:,.2f} USD",
@@ -170,6 +215,8 @@ def overview(o: Data) -> str:
         parts.append(f"volatility {v['regime']} (ATR {v['atr_pct']:.2f}%, percentile {v['percentile']:g})")
     if o.get("book_imbalance") is not None:
         parts.append(f"book imbalance {o['book_imbalance']:+.3f}")
+    if o.get("long_short_ratio") is not None:
+        parts.append(f"long/short ratio {o['long_short_ratio']:.3f} (accounts long per account short)")
     return "; ".join(parts) + "."
 
 
@@ -177,7 +224,8 @@ def evaluation(e: Data) -> str:
     """Risk engine decision answer."""
     pos = e["position"]
     lines = [
-        f"{pos['symbol']} {pos['side']} {pos['size']:g} @ {p(pos['entry'])}, mark {p(pos['mark'])}: "
+        f"{pos['symbol']} {pos['side']} {size_text(pos['size'])} @ {p(pos['entry'], pos['symbol'])}, "
+        f"mark {p(pos['mark'], pos['symbol'])}: "
         f"**{e['action']}** (confidence {100 * e['confidence']:.0f}%).",
         e["reasoning"],
     ]
@@ -250,6 +298,11 @@ def analysis(s: Data, o: Data | None, z: Data | None, wanted: str | None) -> str
             f"- Trigger ({side}): a {s['timeframe']} close {verb} {p(trigger['price'])}; confirmation: a retest "
             "that holds, with volume above average."
         )
+    if s.get("alignment"):
+        out.append(f"- {alignment_line(s['alignment'])}")
+    for name in ("long", "short"):
+        if (s.get("mcf") or {}).get(name):
+            out.append(f"- {mcf_line(name, s['mcf'][name])}")
     out += [
         "**3. Scenarios**",
         _plan_line("Bullish", s["plans"].get("long")),
@@ -259,7 +312,7 @@ def analysis(s: Data, o: Data | None, z: Data | None, wanted: str | None) -> str
     if z:
         out.append(
             f"- Capital {z['capital']:,.2f}, risk {z['risk_pct']:g}% = {z['risk_amount']:,.2f} USD; "
-            f"{side} size {z['units']:g} units = {z['notional_usd']:,.2f} USD (stop {p(z['stop'])})."
+            f"{side} size {size_text(z['units'])} units = {z['notional_usd']:,.2f} USD (stop {p(z['stop'])})."
         )
     else:
         out.append("- Not sized: no valid plan.")

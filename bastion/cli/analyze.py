@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import typer
 from rich.console import Console
 
+from tools.agent_tools.setup_score import ALIGNMENT_TIMEFRAMES, alignment_json, alignment_line, mcf_json, mcf_line
 from tools.market.base import TIMEFRAME_SECONDS, MarketData, MarketDataError
 from tools.structure.analysis import analyze_frame
 from tools.structure.config import StructureConfig
@@ -34,13 +37,37 @@ def _provider(data_dir: Path | None) -> MarketData:
 
 async def _fetch(md: MarketData, symbol: str, tf: str, bars: int) -> tuple[pd.DataFrame, float | None]:
     """Closed candles and the live price (None when the provider has no ticker for it)."""
+    df = closed_candles(await md.ohlcv(symbol, tf, bars + 1), tf).iloc[-bars:]
     try:
-        df = closed_candles(await md.ohlcv(symbol, tf, bars + 1), tf).iloc[-bars:]
-        try:
-            last: float | None = float((await md.ticker(symbol)).last)
-        except MarketDataError:
-            last = None  # plans then start from the last close, and say so
-        return df, last
+        last: float | None = float((await md.ticker(symbol)).last)
+    except MarketDataError:
+        last = None  # plans then start from the last close, and say so
+    return df, last
+
+
+async def _context(md: MarketData, symbol: str, tf: str, bars: int) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """The market readings the MCF score uses and each alignment timeframe's closed candles (others than `tf`)."""
+    from tools.agent_tools.market_tools import market_readings
+
+    try:
+        readings: dict[str, Any] | None = await market_readings(md, symbol)
+    except MarketDataError:
+        readings = None  # the score then lists what it lacked
+    frames: dict[str, Any] = {}
+    for frame_tf in ALIGNMENT_TIMEFRAMES:
+        if frame_tf != tf:
+            try:
+                frames[frame_tf] = closed_candles(await md.ohlcv(symbol, frame_tf, bars + 1), frame_tf).iloc[-bars:]
+            except MarketDataError:
+                frames[frame_tf] = None
+    return readings, frames
+
+
+async def _fetch_all(md: MarketData, symbol: str, tf: str, bars: int) -> tuple[Any, ...]:
+    try:
+        df, last = await _fetch(md, symbol, tf, bars)
+        readings, frames = await _context(md, symbol, tf, bars)
+        return df, last, readings, frames
     finally:
         await md.close()
 
@@ -54,17 +81,27 @@ def _plan_line(plan: TradePlan) -> str:
     return line + (f"\n         REJECTED: {plan.reason}." if plan.rejected else "")
 
 
-def run_analyze(
+def run_analysis(
     symbol: str, tf: str, data_dir: Path | None, bars: int = 1000
-) -> tuple[pd.DataFrame, StructureReport, bool, float | None]:
-    """Fetch closed candles and the live price and analyse them; returns (frame, report, simulated, live price)."""
+) -> tuple[pd.DataFrame, StructureReport, bool, float | None, dict[str, Any]]:
+    """Fetch and analyse: (frame, report, simulated, live price, setup: both sides' MCF score and the timeframes)."""
     md = _provider(data_dir)
-    df, last = asyncio.run(_fetch(md, symbol, tf, bars))
+    df, last, readings, frames = asyncio.run(_fetch_all(md, symbol, tf, bars))
     if len(df) == 0:
         raise MarketDataError(f"No closed {tf} candles for {symbol}.")
     unified = md.resolve(symbol) if hasattr(md, "resolve") else symbol
-    report = analyze_frame(df, unified, tf, config=StructureConfig(window=bars))
-    return df, report, bool(md.simulated), last
+    config = StructureConfig(window=bars)
+    report = analyze_frame(df, unified, tf, config=config)
+    reports = {tf: report}
+    missing = []
+    for frame_tf, frame in frames.items():
+        if frame is None or len(frame) == 0:
+            missing.append(frame_tf)
+        else:
+            reports[frame_tf] = analyze_frame(frame, unified, frame_tf, config=config)
+    ordered = {t: reports[t] for t in ALIGNMENT_TIMEFRAMES if t in reports}
+    setup = {"mcf": mcf_json(report, readings, df), "alignment": alignment_json(unified, ordered, missing)}
+    return df, report, bool(md.simulated), last, setup
 
 
 def register(app: typer.Typer) -> None:
@@ -94,12 +131,13 @@ def register(app: typer.Typer) -> None:
             _err.print(f"Error: cannot write the chart to {chart}: folder {chart.parent} does not exist.")
             raise typer.Exit(2)
         try:
-            df, report, simulated, live = run_analyze(symbol, tf, data_dir, bars)
+            df, report, simulated, live, setup = run_analysis(symbol, tf, data_dir, bars)
         except MarketDataError as exc:
             _err.print(f"Error: {exc.user_message}")
             raise typer.Exit(1) from None
         if as_json:
-            _out.print_json(report.model_dump_json(exclude={"profile": {"volume", "buy", "sell"}}))
+            body = json.loads(report.model_dump_json(exclude={"profile": {"volume", "buy", "sell"}}))
+            _out.print_json(data={**body, **setup})
         else:
             if simulated:
                 _out.print("SIMULATED market data (offline default; pass --data-dir for real candles)\n")
@@ -109,6 +147,10 @@ def register(app: typer.Typer) -> None:
             for side in ("long", "short"):
                 plan = plan_from_report(report, side, price=live, max_stop_atr=max_stop_atr)
                 _out.print("  " + _plan_line(plan))
+            _out.print("\nSetup score and timeframes:")
+            _out.print("  " + alignment_line(setup["alignment"]))
+            for side in ("long", "short"):
+                _out.print("  " + mcf_line(side, setup["mcf"][side]))
         if chart is not None:
             from tools.charts import ChartSource, PositionLines, render_structure_chart
 

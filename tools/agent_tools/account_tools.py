@@ -43,18 +43,32 @@ def position_json(p: Position) -> dict[str, Any]:
         "liquidation": num(p.liquidation_price),
         "stop": num(p.stop_loss),
         "take_profit": num(p.take_profit),
+        "risk_to_stop_usd": risk_to_stop(p),
     }
+
+
+def risk_to_stop(p: Position) -> float | None:
+    """USDT lost from the entry if the stop fills (0 once the stop is past the entry); None without a stop."""
+    if p.stop_loss is None:
+        return None
+    d = 1 if p.side.value == "long" else -1
+    return num(max(0.0, d * (float(p.entry_price) - float(p.stop_loss))) * float(p.size))
 
 
 async def get_positions(deps: ToolDeps, ctx: ToolContext, args: AccountArgs) -> dict[str, Any]:
     """Open positions of the user's account."""
     row, account = await user_account(deps, ctx, args.account)
     positions = await account.positions()
+    rows = [position_json(p) for p in positions]
+    risks = [r["risk_to_stop_usd"] for r in rows if r["risk_to_stop_usd"] is not None]
     return {
         "account": row.label,
         "exchange": venue(row.exchange_id, account),
         "simulated": account.simulated,
-        "positions": [position_json(p) for p in positions],
+        "positions": rows,
+        # Totals here so an answer can cite them (the grounding check does not add up more than two figures).
+        "unrealised_pnl_total": num(sum(float(p.unrealised_pnl or 0) for p in positions)),
+        "risk_to_stops_usd": num(sum(risks)) if risks else None,
     }
 
 

@@ -7,8 +7,10 @@ from typing import Any
 
 from tools.agent_tools.base import ToolContext, ToolDeps, num, symbol_of, user_account
 from tools.agent_tools.schemas import ChartArgs, StructureArgs, SymbolArgs
+from tools.agent_tools.setup_score import ALIGNMENT_TIMEFRAMES, alignment_json, mcf_json
 from tools.agent_tools.structure_data import structure_json, structure_of
 from tools.market.base import MarketDataError
+from tools.market.replay import SOURCE as REPLAY_SOURCE
 
 # matplotlib figures are not thread-safe: one render at a time.
 _CHART_LOCK = asyncio.Lock()
@@ -32,7 +34,15 @@ async def get_price(deps: ToolDeps, ctx: ToolContext, args: SymbolArgs) -> dict[
         "source": t.source,
         "simulated": t.simulated,
         "time": t.timestamp.isoformat(),
+        **replay_as_of(t),
     }
+
+
+def replay_as_of(ticker: Any) -> dict[str, str]:
+    """{"replay_as_of": "2026-02-19 03:00 UTC"} for replayed data (answers say how old it is), else {}."""
+    if ticker is None or ticker.source != REPLAY_SOURCE:
+        return {}
+    return {"replay_as_of": ticker.timestamp.strftime("%Y-%m-%d %H:%M UTC")}
 
 
 async def _optional(coro: Any) -> Any:
@@ -50,7 +60,12 @@ async def get_market_overview(deps: ToolDeps, ctx: ToolContext, args: SymbolArgs
 
 async def market_overview(deps: ToolDeps, symbol: str) -> dict[str, Any]:
     """The overview of one symbol, freshly read from the provider."""
-    md = deps.market
+    data = await market_readings(deps.market, symbol)
+    return {**data, **await _premium(deps, data["symbol"])}
+
+
+async def market_readings(md: Any, symbol: str) -> dict[str, Any]:
+    """Price, funding, open interest, volatility, book and long/short of one symbol (each None when unavailable)."""
     ticker = await md.ticker(symbol)
     funding, oi, vol, book, ls = await asyncio.gather(
         _optional(md.funding(symbol)),
@@ -62,6 +77,7 @@ async def market_overview(deps: ToolDeps, symbol: str) -> dict[str, Any]:
     return {
         "symbol": ticker.symbol,
         "simulated": ticker.simulated,
+        **replay_as_of(ticker),
         "last": num(ticker.last),
         "change_24h_pct": round(ticker.change_24h_pct, 2) if ticker.change_24h_pct is not None else None,
         "funding_pct_per_8h": round(funding.rate * 100 * 8 / funding.interval_hours, 4) if funding else None,
@@ -77,7 +93,6 @@ async def market_overview(deps: ToolDeps, symbol: str) -> dict[str, Any]:
         else None,
         "book_imbalance": round(book.imbalance, 3) if book else None,
         "long_short_ratio": round(ls.ratio, 3) if ls else None,
-        **await _premium(deps, ticker.symbol),
     }
 
 
@@ -96,14 +111,33 @@ async def get_structure(deps: ToolDeps, ctx: ToolContext, args: StructureArgs) -
     symbol, tf = symbol_of(args.symbol), args.timeframe
 
     async def load() -> dict[str, Any]:
-        report, _ = await structure_of(deps, symbol, tf)
-        try:
-            live: float | None = float((await deps.market.ticker(symbol)).last)
-        except MarketDataError:
-            live = None  # plans then start from the last close
-        return structure_json(report, deps.market.simulated, price=live)
+        report, frame = await structure_of(deps, symbol, tf)
+        ticker = await _optional(deps.market.ticker(symbol))
+        live = float(ticker.last) if ticker is not None else None  # None: plans start from the last close
+        data = {**structure_json(report, deps.market.simulated, price=live), **replay_as_of(ticker)}
+        overview = await _optional(
+            deps.results.get(("overview", report.symbol), OVERVIEW_TTL_S, lambda: market_overview(deps, symbol))
+        )
+        data["mcf"] = mcf_json(report, overview, frame)
+        data["alignment"] = await _alignment(deps, symbol, tf, report)
+        return data
 
     return dict(await deps.results.get(("structure", symbol, tf), STRUCTURE_TTL_S, load))
+
+
+async def _alignment(deps: ToolDeps, symbol: str, tf: str, report: Any) -> dict[str, Any]:
+    """The bias of every alignment timeframe (the asked one reused); one without candles is listed as missing."""
+    reports: dict[str, Any] = {}
+    missing: list[str] = []
+    for frame_tf in ALIGNMENT_TIMEFRAMES:
+        if frame_tf == tf:
+            reports[frame_tf] = report
+            continue
+        try:
+            reports[frame_tf] = (await structure_of(deps, symbol, frame_tf))[0]
+        except MarketDataError:
+            missing.append(frame_tf)
+    return alignment_json(report.symbol, reports, missing)
 
 
 async def get_chart(deps: ToolDeps, ctx: ToolContext, args: ChartArgs) -> dict[str, Any]:
