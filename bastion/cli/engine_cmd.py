@@ -91,7 +91,7 @@ def _engine_group() -> typer.Typer:
         """Run the position monitor here: evaluate advising/auto accounts, print alerts and proposals."""
 
         async def go(services: Services) -> int:
-            printer = PrintingNotifier(lambda line: console.print(line, highlight=False))
+            printer = PrintingNotifier(lambda line: console.print(line, highlight=False), services.sessions)
             monitor = Monitor(
                 services.sessions,
                 open_account=services.open_account,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from engine.alerts import Alert
 from engine.risk.decision import Decision
@@ -44,14 +44,24 @@ class PrintingNotifier:
     """Writes alerts and approval requests to a text stream (the operator's terminal)."""
 
     write: Callable[[str], None]
+    # With the database, users are printed as people name them (telegram:123, console:local), not by row id.
+    sessions: Any = None
+
+    async def _who(self, user_id: int) -> str:
+        if self.sessions is None:
+            return f"user {user_id}"
+        from storage.repositories.users import user_refs
+
+        async with self.sessions() as session:
+            return (await user_refs(session, [user_id])).get(user_id, f"user {user_id}")
 
     async def send_alert(self, user_id: int, alert: Alert) -> None:
         """Print the alert."""
-        self.write(f"[{alert.severity.upper()}] user {user_id}: {alert.title} — {alert.message}")
+        self.write(f"[{alert.severity.upper()}] {await self._who(user_id)}: {alert.title} — {alert.message}")
 
     async def request_approval(self, user_id: int, approval: Approval, decision: Decision) -> None:
         """Print the proposal with its token (approve it from a channel, or let it expire)."""
         self.write(
-            f"[PROPOSAL] user {user_id}: {approval.summary} (token {approval.token[:6]}…, "
+            f"[PROPOSAL] {await self._who(user_id)}: {approval.summary} (token {approval.token[:6]}…, "
             f"expires {approval.expires_at:%H:%M:%S} UTC)"
         )
