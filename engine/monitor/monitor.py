@@ -45,6 +45,7 @@ from tools.exchange.bulk import positions_of
 from tools.exchange.errors import AccountError
 from tools.exchange.models import Position, qty_text
 from tools.market.base import MarketDataError
+from tools.numbers import price_text
 from tools.structure.targets import plan_from_report
 
 log = logging.getLogger(__name__)
@@ -493,16 +494,17 @@ def _by_account(items: list[_Item]) -> dict[int, list[_Item]]:
 
 def summarise(position: Position, decision: Decision) -> str:
     """The exact action text a person approves, in absolute sizes: 'REDUCE 50%: close 5 of 10 SOL of …'."""
-    pct, stop = decision.effective_close_pct, decision.new_stop
+    pct = decision.effective_close_pct
+    stop = price_text(decision.new_stop, position.symbol) if decision.new_stop else None  # at the tick, no "128852.0"
     labels = {
         "TP_PARTIAL": f"TAKE PROFIT {pct:g}%",
         "REDUCE_SIZE": f"REDUCE {pct:g}%",
         "TP_FULL": "TAKE PROFIT 100%",
         "EXIT_FULL": "EXIT 100%",
         "EMERGENCY_EXIT": "EMERGENCY EXIT 100%",
-        "MOVE_STOP_BE": f"MOVE STOP to breakeven {stop:g}" if stop else "MOVE STOP to breakeven",
-        "TRAIL_STOP": f"TRAIL STOP to {stop:g}" if stop else "TRAIL STOP",
-        "ADJUST_STOP": f"SET STOP to {stop:g}" if stop else "ADJUST STOP",
+        "MOVE_STOP_BE": f"MOVE STOP to breakeven {stop}" if stop else "MOVE STOP to breakeven",
+        "TRAIL_STOP": f"TRAIL STOP to {stop}" if stop else "TRAIL STOP",
+        "ADJUST_STOP": f"SET STOP to {stop}" if stop else "ADJUST STOP",
     }
     what = labels.get(decision.action, decision.action)
     base = position.symbol.split("/")[0]
@@ -516,7 +518,7 @@ def summarise(position: Position, decision: Decision) -> str:
 
 
 def _explain(position: Position, decision: Decision, outcome: ExecutionOutcome) -> str:
-    """"SOL/USDT:USDT long: EXIT_FULL (hard_stop: …) → placed" or "… → refused: kill switch engaged"."""
+    """ "SOL/USDT:USDT long: EXIT_FULL (hard_stop: …) → placed" or "… → refused: kill switch engaged"."""
     why = f"{decision.rule}: {decision.reasoning}" if decision.rule else decision.reasoning
     result = outcome.status
     if outcome.reasons or outcome.message:
