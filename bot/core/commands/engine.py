@@ -16,7 +16,8 @@ def register(reg: CommandRegistry, deps: CommandDeps) -> None:
     async def kill_switch(call: CommandCall, scope: str) -> Outbound:
         killed = call.args.action == "on"
         async with deps.sessions.begin() as session:
-            await engine_repo.set_kill_switch(session, scope, killed, f"chat command by user {call.user_id}")
+            who = f"{call.inbound.platform}:{call.inbound.user_ref}"  # as people name users, not the row id
+            await engine_repo.set_kill_switch(session, scope, killed, f"chat command by {who}")
             await audit.record(session, "kill_switch", user_id=call.user_id, data={"scope": scope, "killed": killed})
         if killed:
             return Outbound(f"Kill switch {scope} ENGAGED: no automated orders until `/kill release`.")
