@@ -276,4 +276,4 @@ async def test_positions_say_the_market_of_a_separate_account_and_show_the_liqui
                              "positions": [position_json(pos)]})  # fmt: skip
     assert text.startswith("Account paper (paper, replay market) (simulated data):")
     assert pos.liquidation_price is not None and pos.liquidation_price > 0
-    assert f"10x, no stop, liquidation {shown(float(pos.liquidation_price))}" in text, text
+    assert f"10x, no stop, liquidation {shown(float(pos.liquidation_price), pos.symbol)}" in text, text
