@@ -204,8 +204,9 @@ async def _place(deps: AgentDeps, pending: dict[str, Any], user_id: int) -> str:
             },
         )
     message = outcome.message
-    if intent.kind is IntentKind.OPEN and outcome.result is not None:
-        message = entry_fill_text(outcome.result)
+    if intent.kind in (IntentKind.OPEN, IntentKind.CLOSE) and outcome.result is not None:
+        # What the user got is the fill (the order's average), not the price shown with the proposal.
+        message = entry_fill_text(outcome.result) or message
     return render_outcome(pending, outcome.status, message, outcome.realised_pnl)
 
 

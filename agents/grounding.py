@@ -90,13 +90,22 @@ class _Index:
         return self._derived
 
     @staticmethod
-    def _near(values: list[float], x: float) -> bool:
-        lo = bisect.bisect_left(values, x * (1 - TOLERANCE))
-        return lo < len(values) and values[lo] <= x * (1 + TOLERANCE)
+    def _near(values: list[float], x: float, rounding: float = 0.0) -> bool:
+        low, high = min(x * (1 - TOLERANCE), x - rounding), max(x * (1 + TOLERANCE), x + rounding)
+        lo = bisect.bisect_left(values, low)
+        return lo < len(values) and values[lo] <= high
 
-    def supports(self, x: float) -> bool:
+    def supports(self, x: float, rounding: float = 0.0) -> bool:
+        """Whether `x` is a source value (or a sum/difference of two) within 0.1 %, or within `rounding` of one."""
         x = abs(x)
-        return x == 0 or self._near(self.direct, x) or self._near(self.derived, x)
+        return x == 0 or self._near(self.direct, x, rounding) or self._near(self.derived, x, rounding)
+
+
+def rounding_of(text: str) -> float:
+    """Half a unit of the last digit written: "1.15" may be any source value from 1.145 to 1.155 shown at a tick."""
+    digits = text.replace(",", "").strip().lstrip("+-$")
+    decimals = len(digits.split(".", 1)[1]) if "." in digits else 0
+    return 0.5 * 10.0**-decimals * (1 + 1e-9)
 
 
 def check_answer(answer: str, sources: Iterable[str]) -> GroundingResult:
@@ -106,7 +115,8 @@ def check_answer(answer: str, sources: Iterable[str]) -> GroundingResult:
     if not figures:
         return result
     index = _Index(source_numbers(sources))
-    result.unsupported = [f.text for f in figures if not index.supports(f.value)]
+    # A price shown at its instrument's tick (a liquidation near 1.14593 written "1.15") is the data, rounded.
+    result.unsupported = [f.text for f in figures if not index.supports(f.value, rounding_of(f.text))]
     return result
 
 

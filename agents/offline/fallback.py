@@ -56,6 +56,9 @@ _CUES: dict[str, frozenset[str]] = {
             "hallo",
             "bitte",
             "gerade",
+            "geht",
+            "gibt",
+            "du",
         ]
     ),
     "fr": frozenset(

@@ -48,6 +48,7 @@ async def test_offline_close_half_waits_for_approval_then_executes_once(services
         assert await sol_size(services, user_id) == 10
         done = await chat.decide(ctx(user_id), reply.approval.token, approve=True)
         assert done.text.startswith("Executed: Close 50%")
+        assert "Filled 5 at " in done.text and "Price now" not in done.text  # the fill, not the pre-trade price
         again = await chat.decide(ctx(user_id), reply.approval.token, approve=True)
     assert "already executed" in again.text
     assert await executions(services) == 1 and await sol_size(services, user_id) == 5

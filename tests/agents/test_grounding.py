@@ -74,3 +74,12 @@ async def test_offline_answers_pass_grounding(services: Services, user_id: int) 
             reply = await chat.ask(ctx(user_id), "g3", text)
             assert reply.grounding is not None and reply.grounding["ok"] is True, (text, reply)
             assert reply.text.startswith("[offline model]")
+
+
+def test_a_price_rounded_to_its_tick_is_grounded_and_a_different_one_is_not() -> None:
+    sources = ['{"liquidation": 1.14593, "entry": 229.23}']
+    assert check_answer("liquidation 1.15", sources).ok  # the data at a 0.01 tick
+    assert check_answer("entry 229.2", sources).ok
+    assert check_answer("liquidation 1.16", sources).unsupported == ["1.16"]
+    assert check_answer("liquidation 1.1459", sources).ok
+    assert check_answer("liquidation 1.1480", sources).unsupported == ["1.1480"]  # 0.18 %: neither

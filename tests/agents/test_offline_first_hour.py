@@ -123,6 +123,7 @@ def test_the_portfolio_answer_has_pnl_and_the_risk_to_each_stop() -> None:
         ("what is the meaning of life", "I can't answer that"),
         ("¿qué tal el mercado hoy?", "No puedo responder"),
         ("wie ist der Markt heute?", "kann ich das nicht"),
+        ("wie geht es?", "kann ich das nicht"),  # "es" is Spanish too: German by its other words
         ("comment va le marché ?", "Je ne peux pas"),
         ("как дела на рынке?", "не могу ответить"),
     ],

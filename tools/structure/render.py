@@ -121,7 +121,7 @@ def render_human(r: StructureReport) -> str:
     for pp in r.pressure_points[:3]:
         out.append(
             f"Pressure point: {pp.trendline_kind} trendline meets {fmt_price(pp.price)} in about "
-            f"{pp.bars_ahead:.0f} bars."
+            f"{plural(round(pp.bars_ahead), 'bar')}."
         )
     out.append(
         f"Volume profile ({r.bars} bars): POC {fmt_price(p.poc)}, value area {fmt_price(p.val)} - "
