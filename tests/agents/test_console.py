@@ -89,7 +89,7 @@ def test_the_readme_first_five_minutes_with_no_seeding(env: Path) -> None:
     out = _run_readme_line(env)
     assert "Traceback" not in out and out.rstrip().endswith("Bye.")
     assert "Proposed order: Open a SOL/USDT:USDT long of 0.1 SOL at market" in out
-    assert "stop 100 (given)" in out and "Executed: Open a SOL/USDT:USDT long" in out and "Filled 0.1 at " in out
+    assert "stop 100.00 (given)" in out and "Executed: Open a SOL/USDT:USDT long" in out and "Filled 0.1 at " in out
     assert "Proposed order: Close 50% of the SOL/USDT:USDT long (0.05 of 0.1 SOL)" in out
     assert "Executed: Close 50%" in out and "Realised PnL" in out
     assert "SOL/USDT:USDT long 0.05 @" in out

@@ -13,6 +13,7 @@ from storage.models import ExchangeAccount
 from tools.agent_tools.base import ToolError, num
 from tools.exchange.base import Account
 from tools.exchange.models import IntentKind, Order, Position, qty_text
+from tools.numbers import price_text
 
 BATCH = "batch"
 BATCH_ACTIONS = ("flatten_winners", "close_all", "cancel_all")
@@ -43,7 +44,7 @@ def _pnl(p: Position) -> str:
 def order_line(o: Order) -> str:
     """One open order as a line people read (symbol, side, type, size, price, role, id)."""
     at = o.trigger_price if o.trigger_price is not None else o.price
-    where = f" at {num(at):g}" if at is not None else ""
+    where = f" at {price_text(num(at), o.symbol)}" if at is not None else ""
     size = f" {qty_text(o.amount)}" if o.amount is not None else " (whole position)"
     return f"- {o.symbol} {o.side.value} {o.type}{size}{where} ({o.role.value}, id {o.id})"
 

@@ -17,6 +17,7 @@ from tools.agent_tools.structure_data import structure_of
 from tools.calculators import position_size
 from tools.exchange.base import Account
 from tools.exchange.models import IntentKind, OrderType, PositionSide, qty_text
+from tools.numbers import price_text
 from tools.structure.targets import TradePlan, plan_from_report
 
 # Significant digits an entry size sized from risk keeps (rounded down, so the risk is never exceeded).
@@ -39,8 +40,9 @@ def _price(value: float) -> str:
     return qty_text(Decimal(str(num(value))))
 
 
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{num(value):,g}"
+def _fmt(value: float | None, symbol: str) -> str:
+    """A price of the proposal at the instrument's tick (the intent keeps the exact value)."""
+    return price_text(None if value is None else num(value), symbol)
 
 
 def _plan_rejection(plan: TradePlan) -> str | None:
@@ -140,7 +142,9 @@ async def propose_entry(
     where = "below" if d == 1 else "above"
     for ref_name, ref in (("entry", entry), ("current price", price)):
         if d * (ref - stop) <= 0:
-            raise ToolError(f"A {args.side}'s stop must be {where} the {ref_name} {_fmt(ref)}; {_fmt(stop)} is not.")
+            raise ToolError(
+                f"A {args.side}'s stop must be {where} the {ref_name} {_fmt(ref, symbol)}; {_fmt(stop, symbol)} is not."
+            )
     risk_per_unit = abs(entry - stop)
 
     prefs = await load_preferences(ctx)
@@ -173,7 +177,8 @@ async def propose_entry(
     risk_pct_of_capital = 100.0 * risk_usd / capital
     if risk_pct_of_capital > max_risk * (1 + 1e-9):
         raise ToolError(
-            f"Risk too high: {qty_text(amount)} {base} with the stop at {_fmt(stop)} risks {risk_usd:,.2f} USDT = "
+            f"Risk too high: {qty_text(amount)} {base} with the stop at {_fmt(stop, symbol)} risks "
+            f"{risk_usd:,.2f} USDT = "
             f"{risk_pct_of_capital:.2f}% of {capital:,.2f} USDT, above your maximum of {max_risk:g}% per trade "
             "(`/settings risk` changes it). Use a smaller size or a closer stop."
         )
@@ -183,7 +188,9 @@ async def propose_entry(
         for i, t in enumerate(sorted(args.targets, key=lambda t: d * (t - entry))):
             if d * (t - entry) <= 0:
                 tw = "above" if d == 1 else "below"
-                raise ToolError(f"A {args.side}'s targets must be {tw} the entry {_fmt(entry)}; {_fmt(t)} is not.")
+                raise ToolError(
+                    f"A {args.side}'s targets must be {tw} the entry {_fmt(entry, symbol)}; {_fmt(t, symbol)} is not."
+                )
             targets.append((f"T{i + 1}", t, d * (t - entry) / risk_per_unit))
     elif plan is not None:
         # The plan's levels measured against this entry's stop; targets closer than 1R are not worth the trade.
@@ -191,14 +198,15 @@ async def propose_entry(
         targets = [(f"T{i + 1}", p, r) for i, (p, r) in enumerate([x for x in ahead if x[1] >= MIN_T1_R][:2])]
     if targets and targets[0][2] < MIN_T1_R:
         raise ToolError(
-            f"Bad setup: T1 at {_fmt(targets[0][1])} is only {targets[0][2]:.2f}R from the entry {_fmt(entry)} "
-            f"with the stop at {_fmt(stop)}; T1 must be at least {MIN_T1_R:g}R."
+            f"Bad setup: T1 at {_fmt(targets[0][1], symbol)} is only {targets[0][2]:.2f}R from the entry "
+            f"{_fmt(entry, symbol)} "
+            f"with the stop at {_fmt(stop, symbol)}; T1 must be at least {MIN_T1_R:g}R."
         )
     liquidation = liquidation_estimate(account, side, entry, leverage)
     if liquidation is not None and d * (stop - liquidation) <= 0:
         raise ToolError(
-            f"At {leverage}x the position would be liquidated near {_fmt(liquidation)}, before the stop "
-            f"{_fmt(stop)}: lower the leverage or move the stop."
+            f"At {leverage}x the position would be liquidated near {_fmt(liquidation, symbol)}, before the stop "
+            f"{_fmt(stop, symbol)}: lower the leverage or move the stop."
         )
     notional = float(amount) * entry
     balance = await account.balance()
@@ -229,20 +237,20 @@ async def propose_entry(
     if targets:
         intent["take_profit_price"] = _price(targets[-1][1])
     label = account_label(row.label, row.exchange_id, account)
-    how = f"limit {_fmt(limit)}" if limit is not None else "market"
+    how = f"limit {_fmt(limit, symbol)}" if limit is not None else "market"
     lines = [
         f"Open a {symbol} {args.side} of {qty_text(amount)} {base} at {how} on account {label}, {leverage}x "
-        f"(size: {sized}). Price now {_fmt(price)}.",
-        f"Entry {_fmt(entry)}, stop {_fmt(stop)} ({stop_source}), "
-        + (", ".join(f"{n} {_fmt(p)} ({r:.2f}R)" for n, p, r in targets) if targets else "no target")
+        f"(size: {sized}). Price now {_fmt(price, symbol)}.",
+        f"Entry {_fmt(entry, symbol)}, stop {_fmt(stop, symbol)} ({stop_source}), "
+        + (", ".join(f"{n} {_fmt(p, symbol)} ({r:.2f}R)" for n, p, r in targets) if targets else "no target")
         + (f"; R:R {targets[0][2]:.2f}" if targets else "")
         + ".",
         f"Risk {risk_usd:,.2f} USDT = {risk_pct_of_capital:.2f}% of {capital:,.2f} USDT ({capital_source}); "
         f"notional {notional:,.2f} USDT"
-        + (f"; liquidation near {_fmt(liquidation)}" if liquidation is not None else "")
+        + (f"; liquidation near {_fmt(liquidation, symbol)}" if liquidation is not None else "")
         + ".",
         (
-            f"The stop and a take-profit at {_fmt(targets[-1][1])} are placed as reduce-only trigger orders"
+            f"The stop and a take-profit at {_fmt(targets[-1][1], symbol)} are placed as reduce-only trigger orders"
             if targets
             else "The stop is placed as a reduce-only trigger order"
         )

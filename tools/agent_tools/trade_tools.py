@@ -23,6 +23,7 @@ from tools.agent_tools.entries import propose_entry
 from tools.agent_tools.schemas import MonteCarloArgs, PreferencesArgs, ProposeOrderArgs, SizeArgs
 from tools.calculators import kelly_fraction, monte_carlo, position_size
 from tools.exchange.models import IntentKind, PositionSide, qty_text
+from tools.numbers import price_text
 
 # A live price older than this is not a basis for an order.
 MAX_PRICE_AGE_S = 120.0
@@ -209,6 +210,7 @@ async def propose_order(deps: ToolDeps, ctx: ToolContext, args: ProposeOrderArgs
         key = "stop_price" if what == "stop" else "take_profit_price"
         kind = IntentKind.SET_STOP if what == "stop" else IntentKind.SET_TAKE_PROFIT
         intent |= {"kind": kind.value, key: str(Decimal(str(num(args.price))))}
+        # The exact price that will be placed (what executes is what was shown), not rounded for display.
         summary = f"Set the {what} of the {symbol} {side_name} to {num(args.price)}"
     else:
         _check_side(direction, price, entry, "stop", side_name)
@@ -216,7 +218,7 @@ async def propose_order(deps: ToolDeps, ctx: ToolContext, args: ProposeOrderArgs
         summary = f"Move the stop of the {symbol} {side_name} to breakeven ({num(entry)})"
     intent["position"] = {"side": side_name, "size": qty_text(position.size)}
     label = account_label(row.label, row.exchange_id, account)
-    summary += f" on account {label}. Price now {num(price):g}."
+    summary += f" on account {label}. Price now {price_text(num(price), symbol)}."
     return {
         "account_id": row.id,
         "account": row.label,
