@@ -150,10 +150,8 @@ async def get_chart(deps: ToolDeps, ctx: ToolContext, args: ChartArgs) -> dict[s
     lines = None
     if args.with_position:
         lines = await _position_lines(deps, ctx, symbol)
-    try:
-        live: float | None = float((await deps.market.ticker(symbol)).last)
-    except MarketDataError:
-        live = None  # no price marker then; the candles are still right
+    ticker = await _optional(deps.market.ticker(symbol))
+    live = float(ticker.last) if ticker is not None else None  # None: no price marker; the candles are still right
     source = ChartSource(deps.market.name, deps.market.simulated, live)
     async with _CHART_LOCK:
         png = await asyncio.to_thread(render_structure_chart, frame, report, lines, 240, source)
