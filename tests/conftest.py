@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -81,11 +82,85 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
             yield url
 
 
+# Migrated once per run and copied per test: running every migration for each of ~180 tests cost a minute of CI.
+# tests/storage/test_migrations.py still runs the migrations themselves on empty databases.
+_SQLITE_TEMPLATE: list[Path] = []
+_PG_TEMPLATE: list[str] = []
+
+
+async def _migrated_sqlite(target: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    if not _SQLITE_TEMPLATE:
+        template = tmp_path_factory.mktemp("sqlite-template") / "bastion.db"
+        eng = create_engine(f"sqlite+aiosqlite:///{template}")
+        await migrate.upgrade(eng)
+        await eng.dispose()
+        _SQLITE_TEMPLATE.append(template)
+    shutil.copyfile(_SQLITE_TEMPLATE[0], target)
+
+
+async def _migrated_postgres_template() -> str:
+    """The name of a migrated PostgreSQL database that per-test databases are created from."""
+    if not _PG_TEMPLATE:
+        import asyncpg
+
+        admin = make_url(postgres_admin_url())
+        name = f"bastion_template_{uuid.uuid4().hex[:12]}"
+        dsn = admin.set(drivername="postgresql").render_as_string(hide_password=False)
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        eng = create_engine(admin.set(drivername="postgresql+asyncpg", database=name).render_as_string(False))
+        await migrate.upgrade(eng)
+        await eng.dispose()  # CREATE DATABASE ... TEMPLATE needs the template without connections
+        _PG_TEMPLATE.append(name)
+    return _PG_TEMPLATE[0]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Drop the PostgreSQL template database of this run."""
+    if not _PG_TEMPLATE:
+        return
+    import asyncio
+
+    import asyncpg
+
+    async def drop() -> None:
+        dsn = make_url(postgres_admin_url()).set(drivername="postgresql").render_as_string(hide_password=False)
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{_PG_TEMPLATE[0]}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(drop())
+
+
+async def _recreate_from_template(url: str, template: str) -> None:
+    """Replace the (empty, unused) database of `url` with a copy of `template`."""
+    import asyncpg
+
+    target = make_url(url)
+    dsn = target.set(drivername="postgresql", database=make_url(postgres_admin_url()).database)
+    conn = await asyncpg.connect(dsn.render_as_string(hide_password=False))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{target.database}" TEMPLATE "{template}"')
+    finally:
+        await conn.close()
+
+
 @pytest.fixture
-async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
-    """A migrated (schema at head) engine on each backend."""
+async def engine(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[AsyncEngine]:
+    """A migrated (schema at head) engine on each backend, on `db_url`: a copy of a database migrated once per run."""
+    url = make_url(db_url)
+    if url.get_backend_name() == "sqlite":
+        assert url.database is not None
+        await _migrated_sqlite(Path(url.database), tmp_path_factory)
+    else:
+        await _recreate_from_template(db_url, await _migrated_postgres_template())
     eng = create_engine(db_url)
-    await migrate.upgrade(eng)
     yield eng
     await eng.dispose()
 
