@@ -11,8 +11,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeDecorator
-from sqlmodel import Field, SQLModel, select
+from sqlmodel import Field, SQLModel, col, select
 
+from storage.repositories._dml import table_of
 from storage.repositories._upsert import insert_ignore
 from storage.types import UTCDateTime, utcnow
 
@@ -189,7 +190,7 @@ async def lock_account(
     # Insert-or-ignore first: two processes creating the same account at once must not collide on the key.
     await insert_ignore(
         session,
-        PaperAccountRow.__table__,  # type: ignore[attr-defined]
+        table_of(PaperAccountRow),
         {
             "account_id": account_id,
             "currency": currency,
@@ -227,7 +228,7 @@ async def list_orders(
     if status is not None:
         query = query.where(PaperOrderRow.status == status)
     if ids is not None:
-        query = query.where(PaperOrderRow.id.in_(list(ids)))  # type: ignore[attr-defined]
+        query = query.where(col(PaperOrderRow.id).in_(list(ids)))
     rows = await session.execute(query.order_by(sa.asc("created_at"), sa.asc("id")))
     return rows.scalars().all()
 
@@ -247,7 +248,7 @@ async def delete_position(session: AsyncSession, account_id: str, symbol: str) -
     """Remove a closed position."""
     await session.execute(
         sa.delete(PaperPositionRow).where(
-            PaperPositionRow.account_id == account_id,
-            PaperPositionRow.symbol == symbol,  # type: ignore[arg-type]
+            col(PaperPositionRow.account_id) == account_id,
+            col(PaperPositionRow.symbol) == symbol,
         )
     )

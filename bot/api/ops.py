@@ -162,12 +162,13 @@ def offline_docs(app: FastAPI) -> None:
 def outbox_depth(sessions: Any, metrics: Any) -> Callable[[], Awaitable[None]]:
     """A scrape refresher setting `bastion_outbox_depth` to the pending outbox rows."""
     from sqlalchemy import func, select
+    from sqlmodel import col
 
     from storage.models import Outbox, OutboxStatus
 
     async def refresh() -> None:
         async with sessions() as session:
-            stmt = select(func.count()).select_from(Outbox).where(Outbox.status == OutboxStatus.PENDING.value)
+            stmt = select(func.count()).select_from(Outbox).where(col(Outbox.status) == OutboxStatus.PENDING.value)
             metrics.outbox_depth.set(int(await session.scalar(stmt) or 0))
 
     return refresh

@@ -27,11 +27,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
 
 from bot.api.app import BodyRefused, parse_json, read_body
 from bot.api.metrics import Metrics
 from storage.models import AlertSubscription, Chat, Outbox, OutboxStatus, User
 from storage.repositories import signal_nonces
+from storage.repositories._dml import table_of
 from storage.repositories._upsert import insert_ignore_many
 from storage.types import utcnow
 from tools.market.base import UnknownSymbolError
@@ -225,7 +227,7 @@ class SignalService:
                     }
                 )
             # One statement for every subscriber: a popular symbol's fan-out is not one round trip per person.
-            return await insert_ignore_many(session, Outbox.__table__, rows)
+            return await insert_ignore_many(session, table_of(Outbox), rows)
 
     async def _recipients(
         self, session: AsyncSession, base: str, unified: str
@@ -233,15 +235,15 @@ class SignalService:
         rows = (
             await session.execute(
                 select(AlertSubscription, User, Chat)
-                .outerjoin(User, AlertSubscription.user_id == User.id)  # type: ignore[arg-type]
-                .outerjoin(Chat, AlertSubscription.chat_id == Chat.id)  # type: ignore[arg-type]
+                .outerjoin(User, col(AlertSubscription.user_id) == col(User.id))
+                .outerjoin(Chat, col(AlertSubscription.chat_id) == col(Chat.id))
                 .where(
-                    AlertSubscription.enabled,  # type: ignore[arg-type]
-                    AlertSubscription.topic.in_(SIGNAL_TOPICS),  # type: ignore[attr-defined]
-                    AlertSubscription.min_severity == "info",
-                    or_(AlertSubscription.symbol.in_((base, unified)), AlertSubscription.symbol.is_(None)),  # type: ignore[union-attr]
+                    col(AlertSubscription.enabled),
+                    col(AlertSubscription.topic).in_(SIGNAL_TOPICS),
+                    col(AlertSubscription.min_severity) == "info",
+                    or_(col(AlertSubscription.symbol).in_((base, unified)), col(AlertSubscription.symbol).is_(None)),
                 )
-                .order_by(AlertSubscription.id)  # type: ignore[arg-type]
+                .order_by(col(AlertSubscription.id))
             )
         ).all()
         out: dict[tuple[str, str], tuple[str, str, int | None, list[int] | None]] = {}

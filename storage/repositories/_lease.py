@@ -8,12 +8,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
-Row = TypeVar("Row")
+from storage.repositories._dml import rowcount
+
+
+class Leased(Protocol):
+    """A table row with an integer id (and, in its table, claimed_by and lease_until columns)."""
+
+    id: int | None
+
+
+Row = TypeVar("Row", bound=Leased)
 
 
 async def claim_leased(
@@ -27,7 +37,7 @@ async def claim_leased(
     now: datetime,
 ) -> list[Row]:
     """Claim up to `limit` rows of `model` matching the `free` conditions for `worker`, oldest first."""
-    ident: Any = model.id  # type: ignore[attr-defined]
+    ident = col(model.id)
     ids = select(ident).where(*free).order_by(ident).limit(limit).with_for_update(skip_locked=True)
     rows = (
         await session.scalars(
@@ -38,7 +48,7 @@ async def claim_leased(
             .execution_options(synchronize_session=False)
         )
     ).all()
-    return sorted(rows, key=lambda r: r.id or 0)  # type: ignore[attr-defined]
+    return sorted(rows, key=lambda r: r.id or 0)
 
 
 async def renew_leases(
@@ -48,4 +58,4 @@ async def renew_leases(
     result = await session.execute(
         update(model).where(*held).values(lease_until=now + lease).execution_options(synchronize_session=False)
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return rowcount(result)

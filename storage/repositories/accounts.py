@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.errors import ConflictError, NotFoundError, StorageError
 from storage.exchange_ids import NEEDS_PASSWORD, PAPER, SUPPORTED_EXCHANGES
@@ -66,9 +67,9 @@ async def add_account(
 
 async def list_accounts(session: AsyncSession, user_id: int | None = None) -> list[ExchangeAccount]:
     """Accounts of one user (or all), oldest first."""
-    stmt = select(ExchangeAccount).order_by(ExchangeAccount.id)  # type: ignore[arg-type]
+    stmt = select(ExchangeAccount).order_by(col(ExchangeAccount.id))
     if user_id is not None:
-        stmt = stmt.where(ExchangeAccount.user_id == user_id)
+        stmt = stmt.where(col(ExchangeAccount.user_id) == user_id)
     return list((await session.scalars(stmt)).all())
 
 
@@ -83,7 +84,7 @@ async def get_account(session: AsyncSession, user_id: int, label: str) -> Exchan
 async def remove_account(session: AsyncSession, user_id: int, label: str) -> None:
     """Delete the user's account with this label (its credentials go with it)."""
     account = await get_account(session, user_id, label)
-    await session.execute(delete(ExchangeAccount).where(ExchangeAccount.id == account.id))
+    await session.execute(delete(ExchangeAccount).where(col(ExchangeAccount.id) == account.id))
 
 
 def credentials_of(box: SecretBox, account: ExchangeAccount) -> dict[str, Any]:
@@ -107,5 +108,5 @@ async def rotate_credentials(session: AsyncSession, box: SecretBox) -> int:
 
 
 async def _by_label(session: AsyncSession, user_id: int, label: str) -> ExchangeAccount | None:
-    stmt = select(ExchangeAccount).where(ExchangeAccount.user_id == user_id, ExchangeAccount.label == label)
+    stmt = select(ExchangeAccount).where(col(ExchangeAccount.user_id) == user_id, col(ExchangeAccount.label) == label)
     return (await session.scalars(stmt)).first()

@@ -12,6 +12,7 @@ from sqlmodel import col
 
 from storage.alerts import AlertFiring, AlertRule
 from storage.models import AlertSubscription, Chat, Outbox, OutboxStatus, User
+from storage.repositories._dml import rowcount, table_of
 from storage.repositories._upsert import insert_ignore
 from storage.types import utcnow
 
@@ -118,15 +119,19 @@ async def recipients(session: AsyncSession, topic: str, symbol: str) -> list[Rec
     return list(seen.values())
 
 
+def _hours_pair(hours: list[int] | None) -> tuple[int, int] | None:
+    return (hours[0], hours[1]) if hours and len(hours) >= 2 else None
+
+
 def _recipient(sub: AlertSubscription, user: User | None, chat: Chat | None) -> Recipient | None:
-    quiet = tuple(sub.quiet_hours[:2]) if sub.quiet_hours and len(sub.quiet_hours) >= 2 else None
+    quiet = _hours_pair(sub.quiet_hours)
     if chat is not None:
         if not chat.active:
             return None
-        return Recipient(f"chat:{chat.id}", chat.platform, chat.platform_chat_id, None, sub.min_severity, quiet)  # type: ignore[arg-type]
+        return Recipient(f"chat:{chat.id}", chat.platform, chat.platform_chat_id, None, sub.min_severity, quiet)
     if user is None or not user.active:
         return None
-    return Recipient(f"user:{user.id}", user.platform, user.platform_user_id, user.id, sub.min_severity, quiet)  # type: ignore[arg-type]
+    return Recipient(f"user:{user.id}", user.platform, user.platform_user_id, user.id, sub.min_severity, quiet)
 
 
 async def user_recipient(session: AsyncSession, user_id: int, topic: str = "position") -> Recipient | None:
@@ -141,9 +146,9 @@ async def user_recipient(session: AsyncSession, user_id: int, topic: str = "posi
     if row is not None and not row.enabled:
         return None
     quiet_row = row if row is not None and row.quiet_hours else next((r for r in rows if r.quiet_hours), None)
-    quiet = tuple(quiet_row.quiet_hours[:2]) if quiet_row and quiet_row.quiet_hours else None
+    quiet = _hours_pair(quiet_row.quiet_hours) if quiet_row else None
     severity = row.min_severity if row is not None else "info"
-    return Recipient(f"user:{user_id}", user.platform, user.platform_user_id, user_id, severity, quiet)  # type: ignore[arg-type]
+    return Recipient(f"user:{user_id}", user.platform, user.platform_user_id, user_id, severity, quiet)
 
 
 async def claim_firing(session: AsyncSession, key: str, cooldown: timedelta, now: datetime | None = None) -> bool:
@@ -152,7 +157,7 @@ async def claim_firing(session: AsyncSession, key: str, cooldown: timedelta, now
     One conditional statement decides, so two processes (or a restarted one) never both fire within a cooldown.
     """
     now = now or utcnow()
-    firings = AlertFiring.__table__  # type: ignore[attr-defined]
+    firings = table_of(AlertFiring)
     if await insert_ignore(session, firings, {"key": key, "fired_at": now}):
         return True
     result = await session.execute(
@@ -161,7 +166,7 @@ async def claim_firing(session: AsyncSession, key: str, cooldown: timedelta, now
         .values(fired_at=now)
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(rowcount(result))
 
 
 async def enqueue_alert(
@@ -177,7 +182,7 @@ async def enqueue_alert(
     now = now or utcnow()
     return await insert_ignore(
         session,
-        Outbox.__table__,  # type: ignore[attr-defined]
+        table_of(Outbox),
         {
             "platform": recipient.platform,
             "recipient": recipient.chat,
@@ -261,7 +266,7 @@ async def move_rule(
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(rowcount(result))
 
 
 async def forget_firings(session: AsyncSession, prefix: str) -> None:
@@ -291,7 +296,7 @@ async def chat_id_of(session: AsyncSession, platform: str, platform_chat_id: str
     """The id of a chat row (created on first use), for a group's opt-ins."""
     await insert_ignore(
         session,
-        Chat.__table__,  # type: ignore[attr-defined]
+        table_of(Chat),
         {
             "platform": platform,
             "platform_chat_id": platform_chat_id,

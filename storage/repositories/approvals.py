@@ -12,8 +12,10 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.models import Approval, ApprovalStatus
+from storage.repositories._dml import rowcount
 from storage.types import utcnow
 
 # 16 random bytes → 22 url-safe characters; "v1:<token>" stays far below Telegram's 64-byte callback limit.
@@ -90,7 +92,7 @@ async def create_approval(
 
 async def get_approval(session: AsyncSession, token: str) -> Approval | None:
     """The approval behind a button token, if any."""
-    return (await session.scalars(select(Approval).where(Approval.token == token))).first()
+    return (await session.scalars(select(Approval).where(col(Approval.token) == token))).first()
 
 
 async def _decide(
@@ -101,10 +103,10 @@ async def _decide(
     stmt = (
         update(Approval)
         .where(
-            Approval.token == token,
-            Approval.owner_user_id == user_id,
-            Approval.status == ApprovalStatus.PENDING.value,
-            Approval.expires_at > now,
+            col(Approval.token) == token,
+            col(Approval.owner_user_id) == user_id,
+            col(Approval.status) == ApprovalStatus.PENDING.value,
+            col(Approval.expires_at) > now,
         )
         .values(status=status.value, decided_at=now)
         .execution_options(synchronize_session=False)
@@ -113,7 +115,7 @@ async def _decide(
     approval = await get_approval(session, token)
     if approval is not None:
         await session.refresh(approval)
-    if result.rowcount == 1:  # type: ignore[attr-defined]
+    if rowcount(result) == 1:
         assert approval is not None
         if approval.intent_hash != intent_hash(approval.intent):
             # The stored intent no longer matches what was shown: the token is spent, nothing may execute.
@@ -143,15 +145,15 @@ async def expire_approvals(session: AsyncSession, now: datetime | None = None) -
     now = now or utcnow()
     stmt = (
         update(Approval)
-        .where(Approval.status == ApprovalStatus.PENDING.value, Approval.expires_at <= now)
+        .where(col(Approval.status) == ApprovalStatus.PENDING.value, col(Approval.expires_at) <= now)
         .values(status=ApprovalStatus.EXPIRED.value, decided_at=now)
-        .returning(Approval.id)
+        .returning(col(Approval.id))
         .execution_options(synchronize_session=False)
     )
     ids = list((await session.execute(stmt)).scalars())
     if not ids:
         return []
-    rows = list((await session.scalars(select(Approval).where(Approval.id.in_(ids)))).all())  # type: ignore[union-attr]
+    rows = list((await session.scalars(select(Approval).where(col(Approval.id).in_(ids)))).all())
     for row in rows:
         await session.refresh(row)
     return rows
@@ -161,7 +163,7 @@ async def record_result(session: AsyncSession, token: str, result: dict[str, Any
     """Attach the execution outcome to a consumed approval."""
     await session.execute(
         update(Approval)
-        .where(Approval.token == token)
+        .where(col(Approval.token) == token)
         .values(result=result)
         .execution_options(synchronize_session=False)
     )
@@ -185,13 +187,13 @@ async def unsettled_approvals(
 ) -> list[Approval]:
     """Consumed approvals (all, or `token`) decided in [since, before] whose order has no known outcome yet."""
     stmt = select(Approval).where(
-        Approval.status == ApprovalStatus.CONSUMED.value,
-        Approval.decided_at <= before,  # type: ignore[operator]
-        Approval.decided_at >= since,  # type: ignore[operator]
+        col(Approval.status) == ApprovalStatus.CONSUMED.value,
+        col(Approval.decided_at) <= before,
+        col(Approval.decided_at) >= since,
     )
     if token is not None:
-        stmt = stmt.where(Approval.token == token)
-    rows = (await session.scalars(stmt.order_by(Approval.id))).all()  # type: ignore[arg-type]
+        stmt = stmt.where(col(Approval.token) == token)
+    rows = (await session.scalars(stmt.order_by(col(Approval.id)))).all()
     return [row for row in rows if not is_settled(row)]
 
 
@@ -199,18 +201,18 @@ async def reopen_approval(session: AsyncSession, token: str, result: dict[str, A
     """Consumed → pending again, for an order that never reached the exchange: the next press places it once."""
     stmt = (
         update(Approval)
-        .where(Approval.token == token, Approval.status == ApprovalStatus.CONSUMED.value)
+        .where(col(Approval.token) == token, col(Approval.status) == ApprovalStatus.CONSUMED.value)
         .values(status=ApprovalStatus.PENDING.value, decided_at=None, result=result)
         .execution_options(synchronize_session=False)
     )
-    return bool((await session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
+    return bool(rowcount(await session.execute(stmt)))
 
 
 async def expire_consumed(session: AsyncSession, token: str, result: dict[str, Any]) -> None:
     """Consumed → expired, for an order that never reached the exchange and may no longer be confirmed."""
     await session.execute(
         update(Approval)
-        .where(Approval.token == token, Approval.status == ApprovalStatus.CONSUMED.value)
+        .where(col(Approval.token) == token, col(Approval.status) == ApprovalStatus.CONSUMED.value)
         .values(status=ApprovalStatus.EXPIRED.value, result=result)
         .execution_options(synchronize_session=False)
     )

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.models import AuditLog
 from storage.types import utcnow
@@ -43,7 +44,7 @@ async def record(
 
 async def entries(session: AsyncSession, *, ref: str | None = None, limit: int = 100) -> list[AuditLog]:
     """Most recent entries first, optionally for one reference (approval token, client order id)."""
-    stmt = select(AuditLog).order_by(AuditLog.id.desc()).limit(limit)  # type: ignore[union-attr]
+    stmt = select(AuditLog).order_by(col(AuditLog.id).desc()).limit(limit)
     if ref is not None:
-        stmt = stmt.where(AuditLog.ref == ref)
+        stmt = stmt.where(col(AuditLog.ref) == ref)
     return list((await session.scalars(stmt)).all())

@@ -7,9 +7,11 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.errors import NotFoundError
 from storage.models import AccountMode, EngineFlag, ExchangeAccount, Execution, PositionPlan
+from storage.repositories._dml import rowcount, table_of
 from storage.repositories._upsert import insert_ignore
 from storage.types import utcnow
 
@@ -37,7 +39,7 @@ async def set_kill_switch(session: AsyncSession, scope: str, killed: bool, reaso
 async def kill_switches(session: AsyncSession, user_id: int | None = None) -> list[EngineFlag]:
     """Engaged kill switches that apply to `user_id` (the global one always applies)."""
     scopes = [GLOBAL] + ([user_scope(user_id)] if user_id is not None else [])
-    stmt = select(EngineFlag).where(EngineFlag.scope.in_(scopes), EngineFlag.killed.is_(True))  # type: ignore[attr-defined]
+    stmt = select(EngineFlag).where(col(EngineFlag.scope).in_(scopes), col(EngineFlag.killed).is_(True))
     return list((await session.scalars(stmt)).all())
 
 
@@ -59,8 +61,8 @@ async def set_account_mode(
 
 async def accounts_in_modes(session: AsyncSession, modes: tuple[AccountMode, ...]) -> list[ExchangeAccount]:
     """Accounts the monitor must watch."""
-    stmt = select(ExchangeAccount).where(ExchangeAccount.mode.in_([m.value for m in modes]))  # type: ignore[attr-defined]
-    return list((await session.scalars(stmt.order_by(ExchangeAccount.id))).all())  # type: ignore[arg-type]
+    stmt = select(ExchangeAccount).where(col(ExchangeAccount.mode).in_([m.value for m in modes]))
+    return list((await session.scalars(stmt.order_by(col(ExchangeAccount.id)))).all())
 
 
 async def claim_execution(session: AsyncSession, **values: Any) -> bool:
@@ -70,27 +72,27 @@ async def claim_execution(session: AsyncSession, **values: Any) -> bool:
     conditional UPDATE, so a retry of the same intent places it once and two retries never both win.
     """
     row = {"status": PENDING, "created_at": utcnow(), "automated": False, "intent": {}} | values
-    if await insert_ignore(session, Execution.__table__, row):
+    if await insert_ignore(session, table_of(Execution), row):
         return True
     fresh = {k: v for k, v in row.items() if k not in ("intent_id", "status")}
     result = await session.execute(
         update(Execution)
-        .where(Execution.intent_id == row["intent_id"], Execution.status == NOT_PLACED)
+        .where(col(Execution.intent_id) == row["intent_id"], col(Execution.status) == NOT_PLACED)
         .values(status=PENDING, result=None, error=None, finished_at=None, **fresh)
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(rowcount(result))
 
 
 async def pending_executions(session: AsyncSession, before: datetime) -> list[Execution]:
     """Executions still pending that were claimed at or before `before` (an interrupted process left them)."""
-    stmt = select(Execution).where(Execution.status == PENDING, Execution.created_at <= before)
-    return list((await session.scalars(stmt.order_by(Execution.id))).all())  # type: ignore[arg-type]
+    stmt = select(Execution).where(col(Execution.status) == PENDING, col(Execution.created_at) <= before)
+    return list((await session.scalars(stmt.order_by(col(Execution.id)))).all())
 
 
 async def get_execution(session: AsyncSession, intent_id: str) -> Execution | None:
     """The execution record of an intent."""
-    return (await session.scalars(select(Execution).where(Execution.intent_id == intent_id))).first()
+    return (await session.scalars(select(Execution).where(col(Execution.intent_id) == intent_id))).first()
 
 
 async def finish_execution(
@@ -104,39 +106,41 @@ async def finish_execution(
     only_pending: bool = False,
 ) -> bool:
     """Record how an execution ended (with `only_pending`, only if nobody finished it meanwhile); True if written."""
-    stmt = update(Execution).where(Execution.intent_id == intent_id)
+    stmt = update(Execution).where(col(Execution.intent_id) == intent_id)
     if only_pending:
-        stmt = stmt.where(Execution.status == PENDING)
+        stmt = stmt.where(col(Execution.status) == PENDING)
     done = await session.execute(
-        stmt.values(status=status, result=result, realised_pnl=realised_pnl, error=error, finished_at=utcnow())
-        .execution_options(synchronize_session=False)
+        stmt.values(
+            status=status, result=result, realised_pnl=realised_pnl, error=error, finished_at=utcnow()
+        ).execution_options(synchronize_session=False)
     )
-    return bool(done.rowcount)  # type: ignore[attr-defined]
+    return bool(rowcount(done))
 
 
 async def automated_actions_since(session: AsyncSession, account_id: int, since: datetime) -> int:
     """How many automated executions (not failed) the account had since `since`."""
     stmt = select(func.count()).where(
-        Execution.account_id == account_id,
-        Execution.automated.is_(True),  # type: ignore[attr-defined]
-        Execution.status.notin_([FAILED, NOT_PLACED]),  # type: ignore[attr-defined]
-        Execution.created_at >= since,
+        col(Execution.account_id) == account_id,
+        col(Execution.automated).is_(True),
+        col(Execution.status).notin_([FAILED, NOT_PLACED]),
+        col(Execution.created_at) >= since,
     )
     return int((await session.execute(stmt)).scalar_one())
 
 
 async def realised_pnl_since(session: AsyncSession, account_id: int, since: datetime) -> float:
     """Sum of realised PnL of the account's executions since `since` (negative = loss)."""
-    stmt = select(func.coalesce(func.sum(Execution.realised_pnl), 0.0)).where(
-        Execution.account_id == account_id, Execution.created_at >= since
+    stmt = select(func.coalesce(func.sum(col(Execution.realised_pnl)), 0.0)).where(
+        col(Execution.account_id) == account_id, col(Execution.created_at) >= since
     )
-    return float((await session.execute(stmt)).scalar_one())
+    # COALESCE never yields NULL, but the sum's type keeps the column's "float | None".
+    return float((await session.execute(stmt)).scalar_one() or 0.0)
 
 
 async def get_plan(session: AsyncSession, account_id: int, symbol: str, side: str) -> PositionPlan | None:
     """The stored plan of a position."""
     stmt = select(PositionPlan).where(
-        PositionPlan.account_id == account_id, PositionPlan.symbol == symbol, PositionPlan.side == side
+        col(PositionPlan.account_id) == account_id, col(PositionPlan.symbol) == symbol, col(PositionPlan.side) == side
     )
     return (await session.scalars(stmt)).first()
 
@@ -172,7 +176,11 @@ async def record_plan_action(
     """
     stmt = (
         select(PositionPlan)
-        .where(PositionPlan.account_id == account_id, PositionPlan.symbol == symbol, PositionPlan.side == side)
+        .where(
+            col(PositionPlan.account_id) == account_id,
+            col(PositionPlan.symbol) == symbol,
+            col(PositionPlan.side) == side,
+        )
         .with_for_update()
     )
     plan = (await session.scalars(stmt)).first()

@@ -8,8 +8,10 @@ from typing import Any
 from sqlalchemy import delete, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.models import InboxStatus, InboxUpdate
+from storage.repositories._dml import rowcount, table_of
 from storage.repositories._lease import claim_leased, renew_leases
 from storage.types import utcnow
 
@@ -26,7 +28,7 @@ async def store(
 ) -> int | None:
     """Store an update claimed by `worker` for `lease`; its row id, or None when it was already stored (a repeat)."""
     now = now or utcnow()
-    table = InboxUpdate.__table__  # type: ignore[attr-defined]
+    table = table_of(InboxUpdate)
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     stmt = (
         insert(table)
@@ -51,9 +53,9 @@ async def claim_stale(
     """Claim pending updates whose lease expired (their worker died after answering), oldest first."""
     now = now or utcnow()
     free = (
-        InboxUpdate.status == InboxStatus.PENDING.value,
-        InboxUpdate.platform == platform,
-        or_(InboxUpdate.lease_until.is_(None), InboxUpdate.lease_until <= now),  # type: ignore[union-attr, operator]
+        col(InboxUpdate.status) == InboxStatus.PENDING.value,
+        col(InboxUpdate.platform) == platform,
+        or_(col(InboxUpdate.lease_until).is_(None), col(InboxUpdate.lease_until) <= now),
     )
     return await claim_leased(session, InboxUpdate, free, worker=worker, lease=lease, limit=limit, now=now)
 
@@ -64,9 +66,9 @@ async def renew(
     """Extend the lease of every pending update `worker` holds (queued or being handled); returns how many."""
     now = now or utcnow()
     held = (
-        InboxUpdate.claimed_by == worker,
-        InboxUpdate.platform == platform,
-        InboxUpdate.status == InboxStatus.PENDING.value,
+        col(InboxUpdate.claimed_by) == worker,
+        col(InboxUpdate.platform) == platform,
+        col(InboxUpdate.status) == InboxStatus.PENDING.value,
     )
     return await renew_leases(session, InboxUpdate, held, lease=lease, now=now)
 
@@ -75,7 +77,7 @@ async def mark_done(session: AsyncSession, row_id: int, now: datetime | None = N
     """Record that the update was handled."""
     await session.execute(
         update(InboxUpdate)
-        .where(InboxUpdate.id == row_id)
+        .where(col(InboxUpdate.id) == row_id)
         .values(status=InboxStatus.DONE.value, processed_at=now or utcnow(), lease_until=None)
         .execution_options(synchronize_session=False)
     )
@@ -85,8 +87,8 @@ async def prune(session: AsyncSession, *, older_than: datetime) -> int:
     """Delete handled updates received before `older_than` (Telegram retries for at most a day)."""
     result = await session.execute(
         delete(InboxUpdate).where(
-            InboxUpdate.status == InboxStatus.DONE.value,
-            InboxUpdate.received_at < older_than,  # type: ignore[operator]
+            col(InboxUpdate.status) == InboxStatus.DONE.value,
+            col(InboxUpdate.received_at) < older_than,
         )
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return rowcount(result)

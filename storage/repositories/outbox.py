@@ -7,8 +7,10 @@ from typing import Any
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.models import Outbox, OutboxStatus
+from storage.repositories._dml import rowcount, table_of
 from storage.repositories._lease import claim_leased, renew_leases
 from storage.repositories._upsert import insert_ignore
 from storage.types import utcnow
@@ -28,7 +30,7 @@ async def enqueue(
     now = now or utcnow()
     return await insert_ignore(
         session,
-        Outbox.__table__,
+        table_of(Outbox),
         {
             "platform": platform,
             "recipient": recipient,
@@ -50,12 +52,12 @@ async def due(
     now = now or utcnow()
     stmt = (
         select(Outbox)
-        .where(Outbox.status == OutboxStatus.PENDING.value, Outbox.next_attempt_at <= now)
-        .order_by(Outbox.id)  # type: ignore[arg-type]
+        .where(col(Outbox.status) == OutboxStatus.PENDING.value, col(Outbox.next_attempt_at) <= now)
+        .order_by(col(Outbox.id))
         .limit(limit)
     )
     if platform is not None:
-        stmt = stmt.where(Outbox.platform == platform)
+        stmt = stmt.where(col(Outbox.platform) == platform)
     return list((await session.scalars(stmt)).all())
 
 
@@ -76,9 +78,9 @@ async def claim(
     """
     now = now or utcnow()
     free = (
-        Outbox.status == OutboxStatus.PENDING.value,
-        Outbox.platform.in_(platforms),  # type: ignore[attr-defined]
-        or_(Outbox.lease_until.is_(None), Outbox.lease_until <= now, Outbox.claimed_by == worker),  # type: ignore[union-attr, operator]
+        col(Outbox.status) == OutboxStatus.PENDING.value,
+        col(Outbox.platform).in_(platforms),
+        or_(col(Outbox.lease_until).is_(None), col(Outbox.lease_until) <= now, col(Outbox.claimed_by) == worker),
     )
     return await claim_leased(session, Outbox, free, worker=worker, lease=lease, limit=limit, now=now)
 
@@ -86,7 +88,7 @@ async def claim(
 async def renew(session: AsyncSession, worker: str, lease: timedelta, now: datetime | None = None) -> int:
     """Extend the lease of every pending row `worker` holds; returns how many."""
     now = now or utcnow()
-    held = (Outbox.claimed_by == worker, Outbox.status == OutboxStatus.PENDING.value)
+    held = (col(Outbox.claimed_by) == worker, col(Outbox.status) == OutboxStatus.PENDING.value)
     return await renew_leases(session, Outbox, held, lease=lease, now=now)
 
 
@@ -94,26 +96,26 @@ async def release(session: AsyncSession, worker: str) -> int:
     """Give back the pending rows `worker` holds (a clean stop), so another worker need not wait for the lease."""
     result = await session.execute(
         update(Outbox)
-        .where(Outbox.claimed_by == worker, Outbox.status == OutboxStatus.PENDING.value)
+        .where(col(Outbox.claimed_by) == worker, col(Outbox.status) == OutboxStatus.PENDING.value)
         .values(claimed_by=None, lease_until=None)
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return rowcount(result)
 
 
 async def mark_sent(
     session: AsyncSession, row_id: int, now: datetime | None = None, *, worker: str | None = None
 ) -> bool:
     """Record a successful delivery; with `worker`, only while that worker still holds the row (False if not)."""
-    stmt = update(Outbox).where(Outbox.id == row_id)
+    stmt = update(Outbox).where(col(Outbox.id) == row_id)
     if worker is not None:
-        stmt = stmt.where(Outbox.claimed_by == worker, Outbox.status == OutboxStatus.PENDING.value)
+        stmt = stmt.where(col(Outbox.claimed_by) == worker, col(Outbox.status) == OutboxStatus.PENDING.value)
     result = await session.execute(
         stmt.values(status=OutboxStatus.SENT.value, sent_at=now or utcnow(), lease_until=None).execution_options(
             synchronize_session=False
         )
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(rowcount(result))
 
 
 async def mark_attempt_failed(
@@ -132,7 +134,7 @@ async def mark_attempt_failed(
     else:
         values["next_attempt_at"] = now + retry_after
     await session.execute(
-        update(Outbox).where(Outbox.id == row_id).values(**values).execution_options(synchronize_session=False)
+        update(Outbox).where(col(Outbox.id) == row_id).values(**values).execution_options(synchronize_session=False)
     )
 
 
@@ -141,7 +143,7 @@ async def prune(session: AsyncSession, *, older_than: datetime) -> int:
 
     A deleted row's dedup key no longer blocks a repeat: dedup holds within the retention window."""
     stmt = delete(Outbox).where(
-        Outbox.status.in_([OutboxStatus.SENT.value, OutboxStatus.FAILED.value]),  # type: ignore[attr-defined]
-        Outbox.created_at < older_than,  # type: ignore[operator]
+        col(Outbox.status).in_([OutboxStatus.SENT.value, OutboxStatus.FAILED.value]),
+        col(Outbox.created_at) < older_than,
     )
-    return int((await session.execute(stmt)).rowcount or 0)  # type: ignore[attr-defined]
+    return rowcount(await session.execute(stmt))

@@ -5,21 +5,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, select
+from sqlmodel import col
 
 from storage.models import Outbox, OutboxStatus, ReportSubscription
+from storage.repositories._dml import rowcount, table_of
 from storage.types import utcnow
 
 
 async def get_subscription(session: AsyncSession, platform: str, chat_ref: str, kind: str) -> ReportSubscription | None:
     """The chat's subscription of `kind` (report | scan)."""
     stmt = select(ReportSubscription).where(
-        ReportSubscription.platform == platform,
-        ReportSubscription.chat_ref == chat_ref,
-        ReportSubscription.kind == kind,
+        col(ReportSubscription.platform) == platform,
+        col(ReportSubscription.chat_ref) == chat_ref,
+        col(ReportSubscription.kind) == kind,
     )
     return (await session.scalars(stmt)).first()
 
@@ -31,9 +32,9 @@ async def upsert_subscription(
     stmt = (
         select(ReportSubscription)
         .where(
-            ReportSubscription.platform == platform,
-            ReportSubscription.chat_ref == chat_ref,
-            ReportSubscription.kind == kind,
+            col(ReportSubscription.platform) == platform,
+            col(ReportSubscription.chat_ref) == chat_ref,
+            col(ReportSubscription.kind) == kind,
         )
         .with_for_update()
     )
@@ -54,7 +55,7 @@ async def chat_subscriptions(session: AsyncSession, platform: str, chat_ref: str
     """Every subscription of one chat."""
     stmt = (
         select(ReportSubscription)
-        .where(ReportSubscription.platform == platform, ReportSubscription.chat_ref == chat_ref)
+        .where(col(ReportSubscription.platform) == platform, col(ReportSubscription.chat_ref) == chat_ref)
         .order_by(col(ReportSubscription.kind))
     )
     return list((await session.scalars(stmt)).all())
@@ -88,8 +89,8 @@ async def queue_rows(session: AsyncSession, rows: list[dict[str, Any]], now: dat
          "created_at": now}
         for r in rows
     ]  # fmt: skip
-    result = await session.execute(insert(Outbox.__table__).values(values).on_conflict_do_nothing())
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    result = await session.execute(insert(table_of(Outbox)).values(values).on_conflict_do_nothing())
+    return rowcount(result)
 
 
 async def advance_slots(session: AsyncSession, sub_ids: list[int], slot: datetime) -> int:
@@ -105,7 +106,7 @@ async def advance_slots(session: AsyncSession, sub_ids: list[int], slot: datetim
         .values(last_slot=slot, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return rowcount(result)
 
 
 async def advance_slot(session: AsyncSession, sub_id: int, slot: datetime) -> bool:
@@ -113,10 +114,10 @@ async def advance_slot(session: AsyncSession, sub_id: int, slot: datetime) -> bo
     result = await session.execute(
         update(ReportSubscription)
         .where(
-            ReportSubscription.id == sub_id,
+            col(ReportSubscription.id) == sub_id,
             or_(col(ReportSubscription.last_slot).is_(None), col(ReportSubscription.last_slot) < slot),
         )
         .values(last_slot=slot, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(rowcount(result))

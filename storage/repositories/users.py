@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import Select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import select
+from sqlmodel import col
 
 from storage.errors import NotFoundError
 from storage.models import Platform, User
+from storage.repositories._dml import table_of
 from storage.repositories._upsert import insert_ignore
 from storage.types import utcnow
 
@@ -29,7 +30,7 @@ async def get_or_create_user(
     now = utcnow()
     await insert_ignore(
         session,
-        User.__table__,
+        table_of(User),
         {
             "platform": platform,
             "platform_user_id": platform_user_id,
@@ -58,13 +59,13 @@ async def find_user(session: AsyncSession, platform: str, platform_user_id: str)
 
 
 async def user_refs(session: AsyncSession, ids: Iterable[int | None]) -> dict[int, str]:
-    """"platform:id" of each user id (as people name users: `telegram:123`, `console:local`)."""
+    """ "platform:id" of each user id (as people name users: `telegram:123`, `console:local`)."""
     wanted = {i for i in ids if i is not None}
     if not wanted:
         return {}
-    rows = await session.scalars(select(User).where(User.id.in_(wanted)))  # type: ignore[union-attr]
+    rows = await session.scalars(select(User).where(col(User.id).in_(wanted)))
     return {u.id: f"{u.platform}:{u.platform_user_id}" for u in rows if u.id is not None}
 
 
-def _by_identity(platform: str, platform_user_id: str) -> Select[tuple[User]]:
-    return select(User).where(User.platform == platform, User.platform_user_id == platform_user_id)
+def _by_identity(platform: str, platform_user_id: str) -> Select[User]:
+    return select(User).where(col(User.platform) == platform, col(User.platform_user_id) == platform_user_id)
