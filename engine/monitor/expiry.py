@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
 
 from engine.alerts import Alert
 from engine.monitor.notifier import Notifier
@@ -62,7 +63,9 @@ class LimitExpirySweep:
     async def run(self) -> int:
         """One sweep; the number of expired entries told this time. One account's failure never stops the rest."""
         async with self.sessions() as session:
-            rows = (await session.scalars(select(ExchangeAccount).where(ExchangeAccount.exchange_id == PAPER))).all()
+            rows = (
+                await session.scalars(select(ExchangeAccount).where(col(ExchangeAccount.exchange_id) == PAPER))
+            ).all()
         told = 0
         for row in rows:
             try:
@@ -82,10 +85,10 @@ class LimitExpirySweep:
             done = set(
                 (
                     await session.scalars(
-                        select(AuditLog.ref).where(
-                            AuditLog.kind == KIND,
-                            AuditLog.account_id == row.id,
-                            AuditLog.ref.in_([_ref(o) for o in expired]),  # type: ignore[union-attr]
+                        select(col(AuditLog.ref)).where(
+                            col(AuditLog.kind) == KIND,
+                            col(AuditLog.account_id) == row.id,
+                            col(AuditLog.ref).in_([_ref(o) for o in expired]),
                         )
                     )
                 ).all()

@@ -1,14 +1,56 @@
-"""How the monitor reaches people: the bots implement `Notifier`; tests use the recording one."""
+"""How the monitor reaches people: the texts it shows (a proposal's summary, a cycle's action lines) and the
+`Notifier` the bots implement; tests use the recording one."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Protocol
 
 from engine.alerts import Alert
+from engine.execution.executor import ExecutionOutcome
 from engine.risk.decision import Decision
 from storage.models import Approval
+from tools.exchange.models import Position, qty_text
+from tools.numbers import price_text
+
+
+def summarise(position: Position, decision: Decision) -> str:
+    """The exact action text a person approves, in absolute sizes: 'REDUCE 50%: close 5 of 10 SOL of …'."""
+    pct = decision.effective_close_pct
+    stop = price_text(decision.new_stop, position.symbol) if decision.new_stop else None  # at the tick, no "128852.0"
+    labels = {
+        "TP_PARTIAL": f"TAKE PROFIT {pct:g}%",
+        "REDUCE_SIZE": f"REDUCE {pct:g}%",
+        "TP_FULL": "TAKE PROFIT 100%",
+        "EXIT_FULL": "EXIT 100%",
+        "EMERGENCY_EXIT": "EMERGENCY EXIT 100%",
+        "MOVE_STOP_BE": f"MOVE STOP to breakeven {stop}" if stop else "MOVE STOP to breakeven",
+        "TRAIL_STOP": f"TRAIL STOP to {stop}" if stop else "TRAIL STOP",
+        "ADJUST_STOP": f"SET STOP to {stop}" if stop else "ADJUST STOP",
+    }
+    what = labels.get(decision.action, decision.action)
+    base = position.symbol.split("/")[0]
+    size = qty_text(position.size)
+    if decision.closes:
+        amount = qty_text((position.size * Decimal(str(pct)) / 100).quantize(Decimal("1e-10")))
+        held = f"close {amount} of {size} {base}"
+    else:
+        held = f"{size} {base} held"
+    return f"{what} of {position.symbol} {position.side.value} ({held}): {decision.reasoning}"
+
+
+def explain(position: Position, decision: Decision, outcome: ExecutionOutcome) -> str:
+    """One line of the cycle summary for an automated action: what, why, and what came of it.
+
+    "SOL/USDT:USDT long: EXIT_FULL (hard_stop: …) → placed" or "… → refused: kill switch engaged".
+    """
+    why = f"{decision.rule}: {decision.reasoning}" if decision.rule else decision.reasoning
+    result = outcome.status
+    if outcome.reasons or outcome.message:
+        result += ": " + ("; ".join(outcome.reasons) or outcome.message)
+    return f"{position.symbol} {position.side.value}: {decision.action} ({why[:160]}) → {result}"
 
 
 class Notifier(Protocol):

@@ -1,14 +1,16 @@
 """The monitor's pure policy: for a decision on a position, execute, propose or skip, once per condition.
 
-No I/O here: the monitor hands in the decision, the account mode and what the position's plan already handled
-in its epoch, and gets a Step back; after an execution it asks `after` what follows the outcome.
+No I/O here: the monitor hands in the decision, the account mode, what the position's plan already handled
+in its epoch and which actions await approval, and gets a Step back; after an execution it asks `after` what
+follows the outcome. What is remembered (decisions, outcomes, alerts) is decided here too.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from engine.risk.decision import FULL_CLOSE_ACTIONS, STOP_ACTIONS, Decision
@@ -17,6 +19,8 @@ from engine.risk.decision import FULL_CLOSE_ACTIONS, STOP_ACTIONS, Decision
 TARGET_RULES = frozenset({"take_profit", "near_t1_leverage", "early_partial"})
 PROTECTIVE_STOP = "protective stop"
 INTENT_ID_MAX = 128  # executions.intent_id
+PENDING = "an approval for this action is pending"
+NO_PENDING: frozenset[str] = frozenset()
 
 
 class Choice(StrEnum):
@@ -70,8 +74,18 @@ def protective_stop(decision: Decision) -> Decision | None:
     )
 
 
-def choose(decision: Decision, *, auto: bool, handled: Mapping[str, str], size: float) -> Step:
-    """Execute (auto) or propose (advise) a decision whose condition was not handled yet in this epoch; else skip."""
+def choose(
+    decision: Decision,
+    *,
+    auto: bool,
+    handled: Mapping[str, str],
+    size: float,
+    pending: Collection[str] = NO_PENDING,
+) -> Step:
+    """Execute (auto) or propose (advise) a decision whose condition was not handled yet in this epoch; else skip.
+
+    `pending`: the actions of the position's symbol that await approval; no second request is made for them.
+    """
     if decision.action == "HOLD":
         return Step(Choice.SKIP, decision, "", "hold")
     if auto and (stop := protective_stop(decision)) is not None:
@@ -81,20 +95,31 @@ def choose(decision: Decision, *, auto: bool, handled: Mapping[str, str], size: 
     key = condition_key(decision, size)
     if key in handled:
         return Step(Choice.SKIP, decision, key, f"already {handled[key]}")
-    return Step(Choice.EXECUTE if auto else Choice.PROPOSE, decision, key)
+    if auto:
+        return Step(Choice.EXECUTE, decision, key)
+    return _propose(decision, key, "", pending)
 
 
-def after(step: Step, status: str, *, handled: Mapping[str, str], size: float) -> Step | None:
+def after(
+    step: Step, status: str, *, handled: Mapping[str, str], size: float, pending: Collection[str] = NO_PENDING
+) -> Step | None:
     """What follows an execution's outcome: nothing after placed, duplicate or nothing_to_do (the action ran or
     needs no order: a new approval would ask for what was already done); after refused or failed, the fallback
-    once, else a proposal so the person knows and may approve by hand."""
+    once, else a proposal so the person knows and may approve by hand (unless one for the action pends)."""
     if status not in {"refused", "failed"}:
         return None
     if step.fallback is not None:
         key = condition_key(step.fallback, size)
         if key not in handled:
             return Step(Choice.EXECUTE, step.fallback, key, f"the stop was {status}")
-    return Step(Choice.PROPOSE, step.decision, step.key, status)
+    return _propose(step.decision, step.key, status, pending)
+
+
+def _propose(decision: Decision, key: str, why: str, pending: Collection[str]) -> Step:
+    """A proposal, or a skip while a request for the same action awaits its press (one question at a time)."""
+    if decision.action in pending:
+        return Step(Choice.SKIP, decision, key, PENDING)
+    return Step(Choice.PROPOSE, decision, key, why)
 
 
 def recorded_outcome(status: str) -> str | None:
@@ -107,6 +132,21 @@ def plan_effects(decision: Decision) -> tuple[bool, float | None]:
     target = decision.action == "TP_PARTIAL" and decision.rule in TARGET_RULES
     stop = decision.new_stop if decision.action in STOP_ACTIONS else None
     return target, stop
+
+
+def keep_decision(decision: Decision, *, first: bool) -> bool:
+    """Whether a decision is stored: a HOLD repeated every cycle carries no information, except on first sight."""
+    return decision.action != "HOLD" or first
+
+
+def alert_due(last: datetime | None, now: datetime, cooldown: timedelta) -> bool:
+    """Whether an alert fires again: never sent, or last sent at least `cooldown` ago."""
+    return last is None or now - last >= cooldown
+
+
+def position_state(epoch: int, entry: float) -> str:
+    """The position's state in intent ids: its epoch, and its entry (an epoch is never reused for another)."""
+    return f"e{epoch}@{entry:.10g}"
 
 
 def intent_id(account_id: int, symbol: str, side: str, state: str, key: str) -> str:

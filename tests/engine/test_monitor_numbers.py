@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from engine.monitor.monitor import summarise
+from engine.monitor.notifier import summarise
 from engine.risk.decision import Decision
 from tools.exchange.models import Position, PositionSide
 
