@@ -11,6 +11,7 @@ import pandas as pd
 import typer
 from rich.console import Console
 
+from bastion.cli.output import JSON_OPTION, print_json
 from tools.agent_tools.setup_score import ALIGNMENT_TIMEFRAMES, alignment_json, alignment_line, mcf_json, mcf_line
 from tools.market.base import TIMEFRAME_SECONDS, MarketData, MarketDataError
 from tools.structure.analysis import analyze_frame
@@ -117,7 +118,7 @@ def register(app: typer.Typer) -> None:
         ),
         bars: int = typer.Option(1000, "--bars", min=100, max=5000, help="Visible range in bars."),
         compact: bool = typer.Option(False, "--compact", help="Print the compact (model prompt) rendering."),
-        as_json: bool = typer.Option(False, "--json", help="Print the StructureReport as JSON."),
+        as_json: bool = JSON_OPTION,
         max_stop_atr: float = typer.Option(
             3.0, "--max-stop-atr", min=0.5, max=50.0, help="Reject plans whose structural stop is farther (ATR)."
         ),
@@ -137,7 +138,7 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1) from None
         if as_json:
             body = json.loads(report.model_dump_json(exclude={"profile": {"volume", "buy", "sell"}}))
-            _out.print_json(data={**body, **setup})
+            print_json(_out, {**body, **setup})
         else:
             if simulated:
                 _out.print("SIMULATED market data (offline default; pass --data-dir for real candles)\n")

@@ -27,7 +27,7 @@ from tools.market.base import MarketDataError
 
 T = TypeVar("T")
 
-console = Console()
+console = Console(soft_wrap=True)  # a line is one line in a pipe too (scripts grep it)
 err_console = Console(stderr=True, soft_wrap=True)
 log = logging.getLogger("bastion.cli")
 

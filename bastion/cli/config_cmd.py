@@ -10,6 +10,7 @@ from pydantic import BaseModel, SecretStr
 from rich.table import Table
 
 from bastion.cli.common import console, settings_or_exit
+from bastion.cli.output import JSON_OPTION, print_json
 from bastion.settings import iter_env_vars
 
 MASK = "**********"
@@ -38,12 +39,12 @@ def register(app: typer.Typer) -> None:
     group = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
 
     @group.command("show")
-    def show(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+    def show(as_json: bool = JSON_OPTION) -> None:
         """Print every setting with its environment variable; secrets are masked."""
         settings = settings_or_exit()
         rows = [(var, masked(_value_at(settings, var))) for var, _ in iter_env_vars()]
         if as_json:
-            console.print_json(json.dumps(dict(rows)))
+            print_json(console, dict(rows))
             return
         table = Table("variable", "value")
         for var, value in rows:

@@ -10,6 +10,7 @@ from alembic.util import CommandError
 
 from bastion.app import Services
 from bastion.cli.common import console, run_with_services
+from bastion.cli.output import JSON_OPTION, print_json
 from storage import migrate
 from storage.repositories import inbox as inbox_repo
 from storage.repositories import outbox as outbox_repo
@@ -55,7 +56,7 @@ def register(app: typer.Typer) -> None:
         console.print(f"database at revision {run_with_services(go) or 'base (empty)'}")
 
     @group.command("current")
-    def current() -> None:
+    def current(as_json: bool = JSON_OPTION) -> None:
         """Show the database's revision and the newest one this code ships."""
 
         async def go(services: Services) -> str | None:
@@ -63,6 +64,9 @@ def register(app: typer.Typer) -> None:
 
         rev = run_with_services(go)
         head = migrate.head_revision()
+        if as_json:
+            print_json(console, {"database": rev, "code": head, "up_to_date": rev == head})
+            return
         state = "up to date" if rev == head else "needs `bastion db upgrade`"
         console.print(f"database: {rev or 'empty'}; code: {head} ({state})")
 

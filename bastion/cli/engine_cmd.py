@@ -13,7 +13,7 @@ from bastion.app import Services
 from bastion.cli import proposals_cmd
 from bastion.cli.common import console, fail, run_with_services, settings_or_exit
 from bastion.cli.keys_cmd import USER_OPTION, _user_ref
-from bastion.cli.output import Column, print_json, print_table
+from bastion.cli.output import JSON_OPTION, Column, print_json, print_table
 from engine.monitor.market_view import StructureMarketViews
 from engine.monitor.monitor import CycleReport, Monitor
 from engine.monitor.notifier import PrintingNotifier
@@ -30,6 +30,7 @@ from storage.repositories.users import find_user
 from storage.types import utcnow
 from tools.market.replay import ReplayMarketData
 from tools.market.symbols import normalise_symbol
+from tools.numbers import price_text
 
 
 def register(app: typer.Typer) -> None:
@@ -115,7 +116,7 @@ def _engine_group() -> typer.Typer:
         run_with_services(go)
 
     @group.command("status")
-    def status(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+    def status(as_json: bool = JSON_OPTION) -> None:
         """Kill switches, and every account's mode, arming and automated actions in the last 24 h."""
 
         async def go(services: Services) -> tuple[list[str], list[dict[str, Any]]]:
@@ -199,6 +200,7 @@ def _risk_group() -> typer.Typer:
         targets: str = typer.Option("", "--targets", help="Comma-separated T1,T2,T3 (default: from structure)."),
         timeframe: str = typer.Option("1h", "--tf", help="Evaluation timeframe."),
         data_dir: Path | None = typer.Option(None, "--data-dir", help="Evaluate on replayed candle files."),
+        as_json: bool = JSON_OPTION,
     ) -> None:
         """Print the engine's decision for a position, the rule behind it and every rule that fired."""
         if side not in ("long", "short"):
@@ -217,7 +219,7 @@ def _risk_group() -> typer.Typer:
             raise fail(f"--stop must be a price above 0 (got {stop:g}); omit it for a position without a stop", 2)
         settings = settings_or_exit()
 
-        async def go(services: Services) -> None:
+        async def go(services: Services) -> dict[str, Any]:
             market = ReplayMarketData(data_dir) if data_dir else services.market
             unified = normalise_symbol(symbol)
             view = await StructureMarketViews(market).view(unified, timeframe)
@@ -241,29 +243,47 @@ def _risk_group() -> typer.Typer:
             decision = evaluate(ctx)
             if not settings.model.offline and not decision.hard:
                 decision = await _with_model(services, ctx, decision)
-            label = " (SIMULATED market)" if getattr(market, "simulated", False) else ""
-            console.print(
-                f"{unified} {side} @ {entry:g}: price {view.price:g}, ATR {view.atr:.4g}{label}", highlight=False
-            )
-            extra = "".join(
-                f" {k}={v:g}" for k, v in (("close_pct", decision.close_pct), ("new_stop", decision.new_stop)) if v
-            )
-            console.print(
-                f"[bold]{decision.action}[/bold] (confidence {decision.confidence:.2f}, rule "
-                f"{decision.rule}{', hard rule' if decision.hard else ''}){extra}"
-            )
-            console.print(decision.reasoning, highlight=False)
-            for w in decision.warnings:
-                console.print(f"warning: {w}", highlight=False)
-            for note in decision.notes:
-                console.print(f"note: {note}", highlight=False)
             fired = [d for d in triggered(ctx) if d.rule != decision.rule]
-            if fired:
-                console.print("also fired: " + "; ".join(f"{d.rule} → {d.action}" for d in fired), highlight=False)
+            return {
+                "position": ctx.position.model_dump(mode="json"),
+                "price": view.price,
+                "atr": view.atr,
+                "simulated": bool(getattr(market, "simulated", False)),
+                "decision": decision.model_dump(mode="json"),
+                "also_fired": [{"rule": d.rule, "action": d.action} for d in fired],
+            }
 
-        run_with_services(go, settings)
+        result = run_with_services(go, settings)
+        if as_json:
+            print_json(console, result)
+            return
+        _print_check(result)
 
     return group
+
+
+def _print_check(result: dict[str, Any]) -> None:
+    """The engine's decision in words: the position, the rule behind it, warnings, notes and the other rules."""
+    pos, decision = result["position"], result["decision"]
+    label = " (SIMULATED market)" if result["simulated"] else ""
+    console.print(
+        f"{pos['symbol']} {pos['side']} @ {price_text(pos['entry'], pos['symbol'])}: price "
+        f"{price_text(result['price'], pos['symbol'])}, ATR {result['atr']:.4g}{label}",
+        highlight=False,
+    )
+    extra = "".join(f" {k}={decision[k]:g}" for k in ("close_pct", "new_stop") if decision[k])
+    console.print(
+        f"[bold]{decision['action']}[/bold] (confidence {decision['confidence']:.2f}, rule "
+        f"{decision['rule']}{', hard rule' if decision['hard'] else ''}){extra}"
+    )
+    console.print(decision["reasoning"], highlight=False)
+    for w in decision["warnings"]:
+        console.print(f"warning: {w}", highlight=False)
+    for note in decision["notes"]:
+        console.print(f"note: {note}", highlight=False)
+    if result["also_fired"]:
+        fired = "; ".join(f"{d['rule']} → {d['action']}" for d in result["also_fired"])
+        console.print("also fired: " + fired, highlight=False)
 
 
 async def _with_model(services: Services, ctx: RiskContext, rules_decision):  # type: ignore[no-untyped-def]

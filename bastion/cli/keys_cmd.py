@@ -6,7 +6,7 @@ import typer
 
 from bastion.app import Services
 from bastion.cli.common import console, fail, run_with_services, settings_or_exit
-from bastion.cli.output import Column, print_json, print_table
+from bastion.cli.output import JSON_OPTION, Column, print_json, print_table
 from bastion.settings import split_keys
 from storage.exchange_ids import NEEDS_PASSWORD, PAPER, SUPPORTED_EXCHANGES
 from storage.models import AccountMode
@@ -91,7 +91,7 @@ def register(app: typer.Typer) -> None:
     @group.command("list")
     def list_(
         user: str | None = typer.Option(None, "--user", "-u", help="Only this user's accounts."),
-        as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+        as_json: bool = JSON_OPTION,
     ) -> None:
         """List accounts (credentials are never shown)."""
         ref = _user_ref(user) if user else None

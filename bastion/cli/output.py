@@ -12,8 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import typer
 from rich.console import Console
 from rich.table import Table
+
+# The `--json` switch of every read command: one JSON document on stdout instead of the table or text.
+JSON_OPTION: Any = typer.Option(False, "--json", help="Print JSON instead of a table.")
 
 
 @dataclass(frozen=True, slots=True)

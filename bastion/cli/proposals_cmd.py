@@ -14,7 +14,7 @@ import typer
 from bastion.app import Services
 from bastion.cli.common import console, fail, run_with_services
 from bastion.cli.keys_cmd import USER_OPTION, _user_ref
-from bastion.cli.output import Column, print_json, print_table
+from bastion.cli.output import JSON_OPTION, Column, print_json, print_table
 
 TOKEN_ARGUMENT = typer.Argument(..., help="Token (or its first characters, at least 6).")
 TOKEN_SHOWN = 12  # characters of the token printed; enough to name it, a prefix is accepted back
@@ -27,7 +27,7 @@ def register(group: typer.Typer) -> None:
     def proposals(
         user: str | None = typer.Option(None, "--user", "-u", help="Only this user's proposals (platform:id)."),
         show_all: bool = typer.Option(False, "--all", help="Also the decided and expired ones of the last 50."),
-        as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+        as_json: bool = JSON_OPTION,
     ) -> None:
         """The monitor's proposals waiting for their owner (approve or reject them here)."""
         rows = run_with_services(lambda services: _list(services, user, show_all))

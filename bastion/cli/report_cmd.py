@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -11,7 +12,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from bastion.app import Services
 from bastion.cli.common import fail, run_with_services
+from bastion.cli.output import JSON_OPTION, print_json
 from engine.reports.build import REPORT_TIMEFRAMES, ReportError
+from storage.models import ScanRun
 
 _out = Console(highlight=False, soft_wrap=True)
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -26,22 +29,27 @@ def register(app: typer.Typer) -> None:
         timeframe: str = typer.Option("4h", "--tf", "--timeframe", help="15m | 1h | 4h | 1d"),
         out: Path | None = typer.Option(None, "--out", help="Write the Markdown report to this file."),
         chart: Path | None = typer.Option(None, "--chart", help="Write the chart PNG to this file."),
+        as_json: bool = JSON_OPTION,
     ) -> None:
         """Build a market-structure report now, store it, print it (and write it and its chart)."""
         if timeframe not in REPORT_TIMEFRAMES:
             raise fail(f"timeframe must be one of {', '.join(REPORT_TIMEFRAMES)}, not {timeframe!r}", 2)
         from bastion.reports import build_report_jobs
 
-        async def go(services: Services) -> tuple[str, bytes | None, int | None]:
+        async def go(services: Services) -> tuple[str, bytes | None, int | None, dict[str, Any]]:
             jobs = build_report_jobs(services, frozenset(), chart=chart is not None)
             try:
                 stored = await jobs.service.create(symbol, timeframe, kind="cli")
             except ReportError as exc:
                 raise fail(exc.user_message) from None
-            return stored.built.text, stored.built.chart, stored.row.id
+            body = stored.built.body.model_dump(mode="json")
+            return stored.built.text, stored.built.chart, stored.row.id, body
 
-        text, png, report_id = run_with_services(go)
-        _out.print(Markdown(text))
+        text, png, report_id, body = run_with_services(go)
+        if as_json:
+            print_json(_out, {"report_id": report_id, **body, "text": text})
+        else:
+            _out.print(Markdown(text))
         if out is not None:
             out.write_text(text + "\n", encoding="utf-8")
         if chart is not None and png is not None:
@@ -52,11 +60,12 @@ def register(app: typer.Typer) -> None:
     @app.command("scan")
     def scan(
         watchlist: str | None = typer.Option(None, "--watchlist", help="Comma-separated symbols (default: settings)"),
+        as_json: bool = JSON_OPTION,
     ) -> None:
         """Run the elite scan over the watchlist, store it and print the top setups."""
         from bastion.reports import build_report_jobs
 
-        async def go(services: Services) -> tuple[str, int | None]:
+        async def go(services: Services) -> ScanRun:
             jobs = build_report_jobs(services, frozenset(), chart=False)
             if watchlist:
                 jobs.scan_settings.watchlist = [s.strip() for s in watchlist.split(",") if s.strip()]
@@ -65,8 +74,11 @@ def register(app: typer.Typer) -> None:
             with Progress(*columns, console=_err, transient=False) as bar:
                 task = bar.add_task("scanning", total=len(symbols))
                 row = await jobs.run_scan(progress=lambda _symbol: bar.advance(task))
-            return row.text, row.id
+            return row
 
-        text, scan_id = run_with_services(go)
-        _out.print(Markdown(text))
-        _err.print(f"Stored as scan #{scan_id}.")
+        row = run_with_services(go)
+        if as_json:
+            print_json(_out, {"scan_id": row.id, **row.model_dump(mode="json", exclude={"id"})})
+        else:
+            _out.print(Markdown(row.text))
+        _err.print(f"Stored as scan #{row.id}.")

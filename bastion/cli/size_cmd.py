@@ -6,19 +6,25 @@ The same grammar, arguments and answers as the chat's /size and /montecarlo: the
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 from rich.console import Console
 
 from bastion.app import Services
 from bastion.cli.chat_cmd import ensure_schema
 from bastion.cli.common import fail, run_with_services
+from bastion.cli.output import JSON_OPTION, print_json
 
 _out = Console(highlight=False, soft_wrap=True)
 # No chat user: nothing saved is read, no account is looked at (the defaults of the settings apply).
 CLI_USER = 0
+# The calculator tool behind each command: its result is what `--json` prints.
+TOOLS = {"size": "size_trade", "montecarlo": "monte_carlo"}
 
 
-def _answer(kind: str, words: list[str]) -> str:
+def _answer(kind: str, words: list[str]) -> tuple[str, dict[str, Any] | None]:
+    """The calculator's answer in words and its tool's result (None when the tool refused the input)."""
     from agents.offline.model import answer_directly
     from agents.wiring import build_toolkit
     from bot.core.commands.sizing import (
@@ -46,12 +52,22 @@ def _answer(kind: str, words: list[str]) -> str:
         where = ".".join(str(x) for x in first["loc"]) or "input"
         raise fail(f"{where}: {first['msg'].removeprefix('Value error, ')}", 2) from None
 
-    async def go(services: Services) -> str:
+    async def go(services: Services) -> tuple[str, dict[str, Any] | None]:
         await ensure_schema(services)
-        text, _ = await answer_directly(build_toolkit(services), ToolContext(user_id=CLI_USER), req)
-        return text
+        text, data = await answer_directly(build_toolkit(services), ToolContext(user_id=CLI_USER), req)
+        return text, data.get(TOOLS[kind])
 
     return run_with_services(go)
+
+
+def _show(kind: str, words: list[str], as_json: bool) -> None:
+    text, data = _answer(kind, words)
+    if not as_json:
+        _out.print(text, markup=False)
+    elif data is None:
+        raise fail(text)  # the refusal in words on stderr, nothing on stdout
+    else:
+        print_json(_out, data)
 
 
 def register(app: typer.Typer) -> None:
@@ -60,13 +76,15 @@ def register(app: typer.Typer) -> None:
     @app.command("size", context_settings={"ignore_unknown_options": True})
     def size(
         words: list[str] = typer.Argument(..., help="symbol entry stop [risk%] [of capital] [kelly win N% payoff X]"),
+        as_json: bool = JSON_OPTION,
     ) -> None:
         """Position size from capital, risk % and stop distance (optional Kelly fraction)."""
-        _out.print(_answer("size", words), markup=False)
+        _show("size", words, as_json)
 
     @app.command("montecarlo", context_settings={"ignore_unknown_options": True})
     def montecarlo(
         words: list[str] = typer.Argument(..., help="win% payoff [risk%] [trades] [paths N]"),
+        as_json: bool = JSON_OPTION,
     ) -> None:
         """Monte Carlo of N trades at a fixed risk: return and drawdown distribution (50,000 paths)."""
-        _out.print(_answer("montecarlo", words), markup=False)
+        _show("montecarlo", words, as_json)
