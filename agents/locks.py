@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from storage.keyed_lock import KeyedLock
 
 # First key of the two-integer advisory locks on conversations: its own space, apart from other locks.
 _THREAD_LOCK_SPACE = 0x4254  # "BT"
@@ -29,7 +29,7 @@ class ConversationLocks:
     """
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], *, pool_size: int = 10) -> None:
-        self._local: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._local: KeyedLock[str] = KeyedLock()
         bind = sessions.kw.get("bind")
         self._engine: AsyncEngine | None = None
         if isinstance(bind, AsyncEngine) and bind.dialect.name == "postgresql":
@@ -42,18 +42,11 @@ class ConversationLocks:
         """True when turns are also serialised with other processes (PostgreSQL)."""
         return self._engine is not None
 
-    def _lock(self, thread_id: str) -> asyncio.Lock:
-        # A lock lives only while someone holds or waits for it.
-        lock = self._local.get(thread_id)
-        if lock is None:
-            lock = self._local[thread_id] = asyncio.Lock()
-        return lock
-
     @asynccontextmanager
     async def hold(self, thread_id: str) -> AsyncIterator[None]:
         """Hold the conversation `thread_id` for the body."""
         # The in-process lock first: one waiter per process on the database lock, not one per message.
-        async with self._lock(thread_id):
+        async with self._local.hold(thread_id):
             if self._engine is None:
                 yield
                 return

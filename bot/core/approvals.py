@@ -13,10 +13,9 @@ says the exchange is being checked, never "already executed".
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import weakref
 from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -31,6 +30,7 @@ from engine.alerts.confirm import refusal as rule_refusal
 from engine.execution.executor import Executor
 from engine.execution.proposals import INTENT_PREFIX, OpenAccount, execute_proposal, is_monitor_proposal
 from engine.execution.settle import INTERRUPTED, SettledApproval, settle_approvals, settle_executions
+from storage.keyed_lock import KeyedLock
 from storage.models import Approval, ApprovalStatus
 from storage.repositories import approvals as approvals_repo
 from storage.repositories import engine as engine_repo
@@ -98,15 +98,12 @@ class ApprovalsService:
         self.executor = executor
         self.open_account = open_account
         self.clock = clock
-        # Weak values: a lock lives only while a press holds or awaits it, so buttons never pile up here.
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        # A lock lives only while a press holds or awaits it, so buttons never pile up here.
+        self._locks: KeyedLock[str] = KeyedLock()
 
-    def lock(self, token: str) -> asyncio.Lock:
+    def lock(self, token: str) -> AbstractAsyncContextManager[None]:
         """Serialises presses of one button within this process (the database guards across processes)."""
-        lock = self._locks.get(token)
-        if lock is None:
-            lock = self._locks[token] = asyncio.Lock()
-        return lock
+        return self._locks.hold(token)
 
     async def get(self, token: str) -> Approval | None:
         """The approval behind a token."""

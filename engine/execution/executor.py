@@ -7,7 +7,6 @@ placed or not placed; a not-placed intent may be claimed and placed again, still
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from engine.access import AccessPolicy, Permission, refusal
 from engine.execution.guards import GuardLimits, GuardRefused, GuardState, Recheck, check_approved, check_automated
 from engine.risk.decision import STOP_ACTIONS, Decision
+from storage.keyed_lock import KeyedLock
 from storage.models import ExchangeAccount, Execution
 from storage.repositories import audit
 from storage.repositories import engine as engine_repo
@@ -112,11 +112,8 @@ class Executor:
         # None only where no permissions exist (engine tests, the backtest); `bastion` always wires the policy.
         self.access = access
         self.in_flight = in_flight
-        self._locks: dict[int, asyncio.Lock] = {}
-
-    def lock_for(self, account_id: int) -> asyncio.Lock:
-        """The per-account lock: two actions on one account never interleave."""
-        return self._locks.setdefault(account_id, asyncio.Lock())
+        # Per account: two actions on one account never interleave (an entry lives only while held or awaited).
+        self.locks: KeyedLock[int] = KeyedLock()
 
     async def guard_state(self, row: ExchangeAccount) -> GuardState:
         """Read the guards' inputs fresh from the database."""
@@ -153,7 +150,7 @@ class Executor:
     ) -> ExecutionOutcome:
         """Place `decision` once: guards, claim the intent id, place, record. Never raises AccountError."""
         assert row.id is not None
-        async with self.lock_for(row.id):
+        async with self.locks.hold(row.id):
             if (denied := await self._access_refusal(row, intent_id, decision.action)) is not None:
                 return denied
             state = await self.guard_state(row)
@@ -194,7 +191,7 @@ class Executor:
         nothing is placed (what executes is what was shown).
         """
         assert row.id is not None
-        async with self.lock_for(row.id):
+        async with self.locks.hold(row.id):
             if (denied := await self._access_refusal(row, intent.intent_id, action)) is not None:
                 return denied
             verdict = check_approved(await self.guard_state(row))

@@ -59,7 +59,7 @@ async def _settle_one(
     try:
         account = await open_account(row)
         # Under the account's lock: a placement of this process never races its own settlement.
-        async with executor.lock_for(row.id):
+        async with executor.locks.hold(row.id):
             return await asyncio.wait_for(executor.reconcile(row, account, execution), LOOKUP_TIMEOUT_S)
     except Exception as exc:
         log.warning("execution %s could not be settled now (%s)", execution.intent_id, type(exc).__name__)

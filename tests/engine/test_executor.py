@@ -139,6 +139,34 @@ async def test_concurrent_same_intent_places_once(sessions: async_sessionmaker[A
     assert sum(o.placed for o in outcomes) == 1 and len(account.placed) == 1
 
 
+async def test_actions_on_one_account_never_interleave_and_leave_no_lock_behind(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    row = await _account(sessions)
+    account = FakeAccount()
+    ex = Executor(sessions, LIMITS)
+    placing: list[str] = []
+    overlaps: list[str] = []
+
+    async def slow(intent: OrderIntent) -> None:
+        if placing:
+            overlaps.append(intent.intent_id)
+        placing.append(intent.intent_id)
+        await asyncio.sleep(0.02)
+        placing.remove(intent.intent_id)
+
+    account.before_place.append(slow)
+    small = decision(pct=10.0)
+    outcomes = await asyncio.gather(
+        *(
+            ex.execute(row=row, account=account, position=POSITION, decision=small, intent_id=f"i-{n}", automated=True)
+            for n in range(2)
+        )
+    )
+    assert all(o.placed for o in outcomes) and overlaps == []
+    assert len(ex.locks) == 0  # the account's lock went with its last user, not kept for every account ever seen
+
+
 async def test_kill_switch_set_during_cycle_stops_later_orders(sessions: async_sessionmaker[AsyncSession]) -> None:
     row = await _account(sessions)
     account = FakeAccount(fill_price=Decimal(101))
