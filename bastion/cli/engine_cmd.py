@@ -67,7 +67,7 @@ def _engine_group() -> typer.Typer:
         """Stop all automated execution at once (persisted; survives restarts). --release undoes it."""
         ref = _user_ref(user) if user else None
 
-        async def go(services: Services) -> str:
+        async def go(services: Services) -> None:
             async with services.sessions.begin() as session:
                 scope = engine_repo.GLOBAL
                 if ref:
@@ -78,10 +78,10 @@ def _engine_group() -> typer.Typer:
                 await audit.record(
                     session, "kill_switch", data={"scope": scope, "killed": not release, "reason": reason}
                 )
-                return scope
 
-        scope = run_with_services(go)
-        console.print(f"kill switch {scope}: {'released' if release else 'ENGAGED — automated execution stopped'}")
+        run_with_services(go)
+        shown = user or engine_repo.GLOBAL  # as typed (platform:id), not the stored scope's row id
+        console.print(f"kill switch {shown}: {'released' if release else 'ENGAGED — automated execution stopped'}")
 
     @group.command("watch")
     def watch(
@@ -121,15 +121,14 @@ def _engine_group() -> typer.Typer:
 
         async def go(services: Services) -> tuple[list[str], list[dict[str, Any]]]:
             async with services.sessions() as session:
-                switches = [f"{f.scope} ({f.reason})" for f in await engine_repo.kill_switches(session)]
+                flags = {f.scope: f for f in await engine_repo.kill_switches(session)}
                 rows: list[dict[str, Any]] = []
                 since = utcnow() - timedelta(hours=24)
                 accounts = await accounts_repo.list_accounts(session)
                 refs = await users_repo.user_refs(session, (a.user_id for a in accounts))
                 for a in accounts:
                     assert a.id is not None
-                    user_switches = await engine_repo.kill_switches(session, a.user_id)
-                    switches += [f"{f.scope} ({f.reason})" for f in user_switches if f.scope != engine_repo.GLOBAL]
+                    flags |= {f.scope: f for f in await engine_repo.kill_switches(session, a.user_id)}
                     pnl = await engine_repo.realised_pnl_since(session, a.id, since)
                     rows.append(
                         {
@@ -143,7 +142,8 @@ def _engine_group() -> typer.Typer:
                             "realised_pnl_24h_usdt": round(pnl, 2),
                         }
                     )
-                return sorted(set(switches)), rows
+                names = await engine_repo.scope_names(session, flags)
+                return sorted(f"{names[scope]} ({flag.reason})" for scope, flag in flags.items()), rows
 
         switches, rows = run_with_services(go)
         if as_json:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +14,7 @@ from storage.errors import NotFoundError
 from storage.models import AccountMode, EngineFlag, ExchangeAccount, Execution, PositionPlan
 from storage.repositories._dml import rowcount, table_of
 from storage.repositories._upsert import insert_ignore
+from storage.repositories.users import user_refs
 from storage.types import utcnow
 
 GLOBAL = "global"
@@ -24,6 +26,14 @@ PENDING, DONE, FAILED, NOT_PLACED = "pending", "done", "failed", "not_placed"
 def user_scope(user_id: int) -> str:
     """Kill-switch scope of one user."""
     return f"user:{user_id}"
+
+
+async def scope_names(session: AsyncSession, scopes: Iterable[str]) -> dict[str, str]:
+    """Each kill-switch scope as people name it: "global", "telegram:42" for "user:5" (never the row id)."""
+    wanted = list(scopes)
+    owners = {s: int(s[5:]) for s in wanted if s.startswith("user:") and s[5:].isdigit()}
+    refs = await user_refs(session, owners.values())
+    return {s: refs.get(owners[s], s) if s in owners else s for s in wanted}
 
 
 async def set_kill_switch(session: AsyncSession, scope: str, killed: bool, reason: str | None = None) -> None:

@@ -33,9 +33,9 @@ def test_arm_kill_status_disarm() -> None:
     code, out = invoke("engine", "arm", "-l", "main", "-u", "telegram:5", "--mode", "auto")
     assert code == 0 and "mode auto, ARMED" in out
     code, out = invoke("engine", "kill", "-u", "telegram:5", "--reason", "going to sleep")
-    assert code == 0 and "ENGAGED" in out
+    assert code == 0 and "kill switch telegram:5: ENGAGED" in out
     code, out = invoke("engine", "status")
-    assert "user:1 (going to sleep)" in out and "armed" in out
+    assert "telegram:5 (going to sleep)" in out and "user:" not in out and "armed" in out
     code, out = invoke("engine", "kill", "-u", "telegram:5", "--release")
     assert code == 0 and "released" in out
     assert "none engaged" in invoke("engine", "status")[1]

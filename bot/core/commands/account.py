@@ -37,6 +37,7 @@ def register(reg: CommandRegistry, deps: CommandDeps) -> None:
         async with deps.sessions() as session:
             rows = await accounts_repo.list_accounts(session, user_id)
             switches = await engine_repo.kill_switches(session, user_id)
+            names = await engine_repo.scope_names(session, (f.scope for f in switches))
         if not rows:
             return "No account connected yet: `/connect paper` or `/connect <exchange> <key> <secret>`."
         lines = ["**Accounts**"]
@@ -44,7 +45,7 @@ def register(reg: CommandRegistry, deps: CommandDeps) -> None:
             armed = "armed" if not r.read_only else "read-only"
             lines.append(f"- `{r.label}` ({r.exchange_id}): {r.mode}, {armed}")
         if switches:
-            lines.append("Kill switch engaged: " + ", ".join(f.scope for f in switches))
+            lines.append("Kill switch engaged: " + ", ".join(names[f.scope] for f in switches))
         return "\n".join(lines)
 
     async def set_mode(call: CommandCall, label: str | None, mode: AccountMode | None, armed: bool) -> Outbound:

@@ -19,9 +19,10 @@ def register(reg: CommandRegistry, deps: CommandDeps) -> None:
             who = f"{call.inbound.platform}:{call.inbound.user_ref}"  # as people name users, not the row id
             await engine_repo.set_kill_switch(session, scope, killed, f"chat command by {who}")
             await audit.record(session, "kill_switch", user_id=call.user_id, data={"scope": scope, "killed": killed})
+        shown = who if scope != engine_repo.GLOBAL else scope  # the user as people name them, not "user:<row id>"
         if killed:
-            return Outbound(f"Kill switch {scope} ENGAGED: no automated orders until `/kill release`.")
-        return Outbound(f"Kill switch {scope} released.")
+            return Outbound(f"Kill switch {shown} ENGAGED: no automated orders until `/kill release`.")
+        return Outbound(f"Kill switch {shown} released.")
 
     async def kill(call: CommandCall) -> Outbound:
         return await kill_switch(call, engine_repo.user_scope(call.user_id))
