@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from tools.indicators import atr
+from tools.indicators import atr_last
 from tools.structure.autosupport import auto_support
 from tools.structure.config import DEFAULT_CONFIG, StructureConfig
 from tools.structure.levels import Level, detect_levels, nearest_levels, recent_major_breaks
@@ -28,7 +28,7 @@ from tools.structure.trendlines import detect_trendlines, pressure_points
 def atr_as_of(high: np.ndarray, low: np.ndarray, close: np.ndarray, as_of: int, cfg: StructureConfig) -> float:
     """ATR at `as_of`, fed from a start that depends only on `as_of` (so replays reproduce it)."""
     a0 = max(0, as_of - cfg.window - cfg.atr_warmup + 1)
-    val = atr(high[a0 : as_of + 1], low[a0 : as_of + 1], close[a0 : as_of + 1], cfg.atr_period)[-1]
+    val = atr_last(high[a0 : as_of + 1], low[a0 : as_of + 1], close[a0 : as_of + 1], cfg.atr_period)
     if np.isfinite(val) and val > 0:
         return float(val)
     # Too few bars for ATR: the mean range is the honest stand-in (never zero).
