@@ -22,6 +22,7 @@ from storage.exchange_ids import PAPER
 from storage.models import ExchangeAccount
 from storage.repositories.accounts import credentials_of
 from storage.secrets import SecretBox
+from tools.charts.renderer import ChartRenderer
 from tools.exchange.base import Account
 from tools.exchange.ccxt_account import CcxtAccount
 from tools.exchange.errors import AccountError
@@ -45,6 +46,8 @@ class Services:
     market: MarketData
     executor: Executor
     premium: PremiumData | None = None  # CoinGlass / Whale Alert, only when their keys are set
+    # One per process: the chart tool and the reports draw through it, one render at a time.
+    chart_renderer: ChartRenderer = field(default_factory=ChartRenderer)
     # row id -> (fingerprint of the row the Account was opened from, the Account)
     _accounts: dict[int, tuple[tuple[Any, ...], Account]] = field(default_factory=dict)
     # Replaced Accounts with when they were replaced: closed once nothing can still be using them.

@@ -18,7 +18,12 @@ def build_report_jobs(services: Services, platforms: frozenset[str], *, chart: b
     narrator = ModelNarrator(ModelClient(s.model)) if s.model.base_url else None
     # Whale flows come from the premium on-chain provider when its key is set; the report says "not available" else.
     builder = ReportBuilder(
-        services.market, whales=services.premium, narrator=narrator, grounding=check_answer, chart=chart
+        services.market,
+        whales=services.premium,
+        narrator=narrator,
+        grounding=check_answer,
+        chart=chart,
+        renderer=services.chart_renderer,
     )
     r = s.reports
     scan = ScanSettings(

@@ -19,6 +19,7 @@ from engine.reports.narrative import GroundingCheck, Narrator, grounded_narrativ
 from engine.reports.render import render_body
 from tools.agent_tools.base import ToolError, symbol_of
 from tools.agent_tools.structure_data import cached_report, closed_frame, structure_json
+from tools.charts.renderer import ChartRenderer
 from tools.market.base import MarketData, MarketDataError
 from tools.structure.mtf import StructureCache, combine
 from tools.structure.report import StructureReport
@@ -117,6 +118,7 @@ class ReportBuilder:
         cache: StructureCache | None = None,
         bars: int = 500,
         chart: bool = True,
+        renderer: ChartRenderer | None = None,
     ) -> None:
         if narrator is not None and grounding is None:
             raise ValueError("a narrator needs a grounding check")
@@ -127,6 +129,8 @@ class ReportBuilder:
         self.cache = cache or StructureCache()
         self.bars = bars
         self.chart = chart
+        # Shared with the chart tool by the composition root: one render at a time in the process.
+        self.renderer = renderer or ChartRenderer()
 
     async def _frames(self, symbol: str, timeframes: Sequence[str]) -> dict[str, pd.DataFrame]:
         try:
@@ -190,8 +194,7 @@ class ReportBuilder:
         return BuiltReport(body=body, text=render_body(body), chart=chart, sources=sources)
 
     async def _chart(self, frame: pd.DataFrame, main: StructureReport, body: ReportBody) -> bytes:
-        from tools.agent_tools.market_tools import _CHART_LOCK
-        from tools.charts import PositionLines, render_structure_chart
+        from tools.charts import PositionLines
 
         lines: Any = None
         side = {"bullish": "long", "bearish": "short"}.get(body.bias)
@@ -199,8 +202,7 @@ class ReportBuilder:
         if plan is not None:
             # The scenario the bias favours is drawn when it is one to take.
             lines = PositionLines(plan.entry, plan.stop, [t.price for t in plan.targets], plan.side)
-        async with _CHART_LOCK:  # matplotlib figures are not thread-safe: the tools' one render at a time
-            return await asyncio.to_thread(render_structure_chart, frame, main, lines)
+        return await self.renderer.structure_chart(frame, main, lines)
 
 
 def body_of(content: dict[str, Any]) -> ReportBody | None:

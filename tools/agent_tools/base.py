@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from storage.errors import StorageError
 from storage.models import ExchangeAccount
 from storage.repositories import accounts as accounts_repo
+from tools.charts.renderer import ChartRenderer
 from tools.charts.store import ChartStore
 from tools.exchange.base import Account
 from tools.exchange.errors import AccountError
@@ -66,6 +67,8 @@ class ToolDeps:
     default_limit_expiry_h: float = 24.0  # a paper limit entry without `for 4h` expires after this
     # Rendered charts travel as bytes in memory (the conversation state keeps only their id): no files on the server.
     charts: ChartStore = field(default_factory=ChartStore)
+    # One renderer per process (the composition root shares it with the reports): charts are drawn one at a time.
+    renderer: ChartRenderer = field(default_factory=ChartRenderer)
     cache: StructureCache = field(default_factory=StructureCache)
     # Risk evaluation lives in engine/, above tools/: the composition root passes it in.
     evaluate: PositionEvaluator | None = None

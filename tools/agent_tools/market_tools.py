@@ -12,8 +12,6 @@ from tools.agent_tools.structure_data import structure_json, structure_of
 from tools.market.base import MarketDataError
 from tools.market.replay import SOURCE as REPLAY_SOURCE
 
-# matplotlib figures are not thread-safe: one render at a time.
-_CHART_LOCK = asyncio.Lock()
 # How long a market tool's answer is shared by everyone asking about the same symbol (SPEC freshness: price
 # 0.5 s, live candles 1 s). Orders never rely on these: propose_order reads its own fresh ticker.
 OVERVIEW_TTL_S = 0.5
@@ -143,7 +141,7 @@ async def _alignment(deps: ToolDeps, symbol: str, tf: str, report: Any) -> dict[
 async def get_chart(deps: ToolDeps, ctx: ToolContext, args: ChartArgs) -> dict[str, Any]:
     """Render a candlestick chart with levels and volume profile (and the user's position); the PNG stays in
     memory (`deps.charts`) and the result carries its short id, which the reply turns back into the picture."""
-    from tools.charts import ChartSource, render_structure_chart
+    from tools.charts import ChartSource
 
     symbol = symbol_of(args.symbol)
     report, frame = await structure_of(deps, symbol, args.timeframe)
@@ -153,8 +151,7 @@ async def get_chart(deps: ToolDeps, ctx: ToolContext, args: ChartArgs) -> dict[s
     ticker = await _optional(deps.market.ticker(symbol))
     live = float(ticker.last) if ticker is not None else None  # None: no price marker; the candles are still right
     source = ChartSource(deps.market.name, deps.market.simulated, live)
-    async with _CHART_LOCK:
-        png = await asyncio.to_thread(render_structure_chart, frame, report, lines, 240, source)
+    png = await deps.renderer.structure_chart(frame, report, lines, 240, source)
     data = structure_json(report, deps.market.simulated, per_side=3)
     return {
         "chart": deps.charts.put(png),
