@@ -9,7 +9,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolCall, ToolMessage
 from langgraph.config import get_config
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
@@ -42,7 +42,7 @@ def intent_id_for(token: str) -> str:
     return f"appr:{token}"
 
 
-def pending_proposal_call(state: AgentState) -> dict[str, Any] | None:
+def pending_proposal_call(state: AgentState) -> ToolCall | None:
     """The model's propose_order call that has no result yet."""
     ai = last_ai(state)
     if ai is None:
@@ -71,7 +71,7 @@ def make_risk_check_node(deps: AgentDeps) -> Any:
             log.info("order proposal refused: user %s may not trade", user_id)
             msg = ToolMessage(TRADER_ONLY_NOTICE, tool_call_id=call["id"], name=PROPOSE_ORDER, status="error")
             return {"messages": to_dicts([msg]), "pending": None}
-        ctx = ToolContext(user_id=user_id, store=runtime.store)  # type: ignore[arg-type]
+        ctx = ToolContext(user_id=user_id, store=runtime.store)
         result = await deps.toolkit.run(PROPOSE_ORDER, call["args"], ctx)
         if result.error or result.data is None:
             msg = ToolMessage(result.content, tool_call_id=call["id"], name=PROPOSE_ORDER, status="error")

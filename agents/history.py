@@ -55,8 +55,8 @@ def repair_tool_pairs(messages: list[BaseMessage]) -> list[BaseMessage]:
         open_ids = []
         out.append(m)
         if isinstance(m, AIMessage):
-            open_ids = [c["id"] for c in m.tool_calls if c.get("id")]
-            open_ids += [c["id"] for c in m.invalid_tool_calls if c.get("id")]
+            open_ids = [i for c in m.tool_calls if (i := c.get("id"))]
+            open_ids += [i for c in m.invalid_tool_calls if (i := c.get("id"))]
     out.extend(_closing(open_ids))
     return out
 

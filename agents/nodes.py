@@ -219,16 +219,16 @@ async def run_tool_calls(
     (a second proposal in one message is refused). A user without the trader permission gets a refusal for
     the personal tools and for propose_order, whatever the model asked for.
     """
-    ctx = ToolContext(user_id=runtime.context.user_id, store=runtime.store)  # type: ignore[arg-type]
+    ctx = ToolContext(user_id=runtime.context.user_id, store=runtime.store)
     may_trade = runtime.context.may_trade
     out: list[ToolMessage] = []
     refused = [c for c in ai.tool_calls if not deps.toolkit.allowed(c["name"], may_trade)]
     for call in refused:
-        out.append(_error(call["id"], call["name"], TRADER_ONLY_NOTICE))
+        out.append(_error(call["id"] or "", call["name"], TRADER_ONLY_NOTICE))
     allowed = [c for c in ai.tool_calls if deps.toolkit.allowed(c["name"], may_trade)]
     proposals = [c for c in allowed if c["name"] == PROPOSE_ORDER]
     for extra in proposals[1:]:
-        out.append(_error(extra["id"], PROPOSE_ORDER, "One order proposal at a time; propose the others later."))
+        out.append(_error(extra["id"] or "", PROPOSE_ORDER, "One order proposal at a time; propose the others later."))
     for bad in ai.invalid_tool_calls:
         detail = bad.get("error") or "the arguments are not valid JSON"
         out.append(_error(bad.get("id") or "", bad.get("name") or "unknown", f"Invalid tool call: {detail}."))

@@ -26,6 +26,8 @@ from langgraph.store.base import BaseStore, Op, Result
 from langgraph.store.sqlite import SqliteStore
 from sqlalchemy.engine import make_url
 
+from agents.services import PersistenceSettings
+
 T = TypeVar("T")
 
 
@@ -248,7 +250,7 @@ async def postgres_persistence(url: str, pool_size: int = 5, keep: int | None = 
 
 
 @asynccontextmanager
-async def open_persistence(database: Any) -> AsyncIterator[Persistence]:
+async def open_persistence(database: PersistenceSettings) -> AsyncIterator[Persistence]:
     """Persistence for `settings.database`: its own SQLite file, or the PostgreSQL database itself."""
     if database.is_sqlite:
         async with sqlite_persistence(database.checkpoint_path, keep=database.checkpoints_kept) as p:

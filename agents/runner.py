@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, Durability
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -88,7 +89,7 @@ class AnalystChat:
         return await self._run(graph, payload, ctx, thread_id, None)
 
     @staticmethod
-    def _config(thread_id: str) -> dict[str, Any]:
+    def _config(thread_id: str) -> RunnableConfig:
         return {"configurable": {"thread_id": thread_id}, "recursion_limit": 40}
 
     async def ask(self, ctx: TurnContext, thread_id: str, text: str, on_token: TokenSink | None = None) -> Reply:
@@ -110,7 +111,7 @@ class AnalystChat:
 
     async def pending_approval(self, thread_id: str) -> ApprovalRequest | None:
         """The approval the conversation is waiting for, if any."""
-        snapshot = await self.graph.aget_state(self._config(thread_id))  # type: ignore[arg-type]
+        snapshot = await self.graph.aget_state(self._config(thread_id))
         for intr in snapshot.interrupts:
             value = intr.value
             if isinstance(value, dict) and value.get("type") == "approval":
@@ -159,13 +160,16 @@ class AnalystChat:
     ) -> Reply:
         reply = Reply("")
         try:
-            async for mode, chunk in graph.astream(
+            async for part in graph.astream(
                 payload,
-                self._config(thread_id),  # type: ignore[arg-type]
+                self._config(thread_id),
                 context=ctx,
                 stream_mode=["updates", "custom"],
                 durability=self.durability,
             ):
+                # With a list of stream modes each part is a (mode, chunk) pair; langgraph's stubs type it as the
+                # single-mode chunk.
+                mode, chunk = cast("tuple[str, Any]", part)
                 if mode == "custom":
                     if on_token is not None and isinstance(chunk, dict) and chunk.get("token"):
                         on_token(chunk["token"])

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from langchain_core.language_models import BaseChatModel
+from pydantic import SecretStr
 
 from agents.deps import AgentDeps
 from agents.evaluation import RulesEvaluator
@@ -14,12 +14,13 @@ from agents.graph import build_graph
 from agents.offline import OfflineChatModel
 from agents.persistence import Persistence, open_persistence
 from agents.runner import AnalystChat
+from agents.services import AgentServices, ChatModelSettings
 from inference.prompts import load_prompt
 from tools.agent_tools import ToolDeps, Toolkit
 from tools.structure.mtf import StructureCache
 
 
-def build_chat_model(model_settings: Any) -> BaseChatModel:
+def build_chat_model(model_settings: ChatModelSettings) -> BaseChatModel:
     """ChatOpenAI against the configured endpoint, or the offline model when none is set."""
     if model_settings.offline:
         return OfflineChatModel()
@@ -27,7 +28,7 @@ def build_chat_model(model_settings: Any) -> BaseChatModel:
 
     return ChatOpenAI(
         base_url=model_settings.base_url,
-        api_key=model_settings.api_key.get_secret_value() or "EMPTY",
+        api_key=SecretStr(model_settings.api_key.get_secret_value() or "EMPTY"),
         model=model_settings.analyst_model,
         temperature=model_settings.analyst_temperature,
         max_completion_tokens=model_settings.max_tokens,
@@ -37,7 +38,7 @@ def build_chat_model(model_settings: Any) -> BaseChatModel:
     )
 
 
-def build_toolkit(services: Any, cache: StructureCache | None = None) -> Toolkit:
+def build_toolkit(services: AgentServices, cache: StructureCache | None = None) -> Toolkit:
     """The agent tools over the services' market, database and accounts."""
     cache = cache or StructureCache()
     s = services.settings
@@ -50,12 +51,15 @@ def build_toolkit(services: Any, cache: StructureCache | None = None) -> Toolkit
         default_limit_expiry_h=s.exchange.limit_expiry_h,
         cache=cache,
         evaluate=RulesEvaluator(services.market, cache),
-        premium=getattr(services, "premium", None),
+        premium=services.premium,
+        renderer=services.chart_renderer,
     )
     return Toolkit(deps)
 
 
-def build_deps(services: Any, model: BaseChatModel | None = None, toolkit: Toolkit | None = None) -> AgentDeps:
+def build_deps(
+    services: AgentServices, model: BaseChatModel | None = None, toolkit: Toolkit | None = None
+) -> AgentDeps:
     """Graph dependencies from the services (the model from the settings unless one is given)."""
     settings = services.settings
     model = model or build_chat_model(settings.model)
@@ -72,7 +76,7 @@ def build_deps(services: Any, model: BaseChatModel | None = None, toolkit: Toolk
     )
 
 
-def build_chat(services: Any, persistence: Persistence, model: BaseChatModel | None = None) -> AnalystChat:
+def build_chat(services: AgentServices, persistence: Persistence, model: BaseChatModel | None = None) -> AnalystChat:
     """The analyst chat on a checkpointer; slash commands always go through the offline (deterministic) model."""
     deps = build_deps(services, model)
     graph = build_graph(deps, persistence.checkpointer, persistence.store)
@@ -86,7 +90,7 @@ def build_chat(services: Any, persistence: Persistence, model: BaseChatModel | N
 
 
 @asynccontextmanager
-async def open_chat(services: Any, model: BaseChatModel | None = None) -> AsyncIterator[AnalystChat]:
+async def open_chat(services: AgentServices, model: BaseChatModel | None = None) -> AsyncIterator[AnalystChat]:
     """The analyst chat with its persistence opened for the services' database (closed on exit)."""
     async with open_persistence(services.settings.database) as persistence:
         yield build_chat(services, persistence, model)

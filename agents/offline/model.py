@@ -260,7 +260,7 @@ def _size(req: Request, results: dict[str, Any]) -> list[Call] | str:
         return render.monte_carlo(results["monte_carlo"])
     fields = (("entry", req.entry), ("stop", req.stop), ("risk_pct", req.risk_pct), ("capital", req.capital))
     typed = dict(req.size_args) or {k: v for k, v in fields if v is not None}
-    extra = {k: typed[k] for k in ("risk_pct", "capital", "win_rate", "payoff") if k in typed}
+    extra: dict[str, object] = {k: typed[k] for k in ("risk_pct", "capital", "win_rate", "payoff") if k in typed}
     if "entry" in typed or "stop" in typed:
         if "entry" not in typed or "stop" not in typed:
             missing = "stop" if "entry" in typed else "entry"
