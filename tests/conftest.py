@@ -178,3 +178,12 @@ def ohlcv_dir() -> Iterator[Path]:
     if not (path / "BTC_USDT-1h.csv").exists():
         pytest.skip(f"real candle data not found at {path} (set BASTION_DATA_DIR or place ../shared/data)")
     yield path
+
+
+@pytest.fixture(autouse=True)
+def _venue_precisions_stay_in_their_test(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading a venue's markets registers its ticks and steps process-wide: each test starts with none."""
+    from tools import numbers
+
+    for name in ("_TICKS", "_STEPS", "_MINIMUMS"):
+        monkeypatch.setattr(numbers, name, {})

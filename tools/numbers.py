@@ -7,7 +7,7 @@ tool data within 0.1 %, so "0.02" for a PnL of -0.0240527 would be removed as un
 from __future__ import annotations
 
 import math
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 
 # Price tick of the instruments the simulated and replayed markets carry (the USDT perpetuals' ticks on the large
 # venues). A live venue's own tick, when known, is registered with `register_tick` and wins.
@@ -38,6 +38,10 @@ SIM_TICKS: dict[str, Decimal] = {
     "SHIB": Decimal("0.000000001"),
 }
 _TICKS: dict[str, Decimal] = {}
+# Amount step and minimum order size in base units, from a live venue's market list (the simulated and replayed
+# markets have none: the paper exchange trades at MAX_SIZE_DECIMALS).
+_STEPS: dict[str, Decimal] = {}
+_MINIMUMS: dict[str, Decimal] = {}
 SIG_DIGITS = 4  # the fewest significant digits a shown figure keeps (see the module docstring)
 MAX_SIZE_DECIMALS = 8  # the paper exchange's step; venues' steps are coarser
 
@@ -53,16 +57,73 @@ def base_of(symbol: str | None) -> str:
     return up
 
 
+class SizeBelowStep(ValueError):
+    """A size that rounds down to nothing at the instrument's step, or below the venue's minimum order size."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.user_message = message
+
+
+def _positive(value: float | Decimal | str | None) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        number = Decimal(str(value))
+    except ArithmeticError:
+        return None
+    return number if number.is_finite() and number > 0 else None
+
+
 def register_tick(symbol: str, tick: float | Decimal) -> None:
     """Record a venue's price tick for `symbol` (from its market list), used by every later `price_text`."""
-    if tick and float(tick) > 0:
-        _TICKS[base_of(symbol)] = Decimal(str(tick))
+    if (value := _positive(tick)) is not None:
+        _TICKS[base_of(symbol)] = value
+
+
+def register_step(symbol: str, step: float | Decimal | None, minimum: float | Decimal | None = None) -> None:
+    """Record a venue's amount step (and minimum order size), in base units, for `symbol`."""
+    base = base_of(symbol)
+    if (value := _positive(step)) is not None:
+        _STEPS[base] = value.normalize()
+    if (low := _positive(minimum)) is not None:
+        _MINIMUMS[base] = low.normalize()
+
+
+def precision_step(value: float | int | str | None, decimal_places: bool) -> Decimal | None:
+    """A ccxt market precision as a step: 0.1 in TICK_SIZE mode, or 10^-value in DECIMAL_PLACES mode."""
+    if value is None:
+        return None
+    if decimal_places:
+        return Decimal(1).scaleb(-int(float(value)))
+    return _positive(value)
 
 
 def tick_of(symbol: str | None) -> Decimal | None:
     """The price tick known for `symbol`, or None."""
     base = base_of(symbol)
     return _TICKS.get(base) or SIM_TICKS.get(base)
+
+
+def step_of(symbol: str | None) -> Decimal:
+    """The amount step of `symbol`: the venue's when registered, else the paper exchange's 10^-8."""
+    return _STEPS.get(base_of(symbol), Decimal(1).scaleb(-MAX_SIZE_DECIMALS))
+
+
+def size_down(size: float | Decimal, symbol: str | None) -> Decimal:
+    """`size` rounded DOWN to the instrument's step (never more risk than asked); SizeBelowStep when nothing or
+    less than the venue's minimum order size is left."""
+    step = step_of(symbol)
+    value = Decimal(str(size))
+    rounded = (value / step).to_integral_value(rounding=ROUND_DOWN) * step
+    minimum = _MINIMUMS.get(base_of(symbol))
+    if rounded <= 0 or (minimum is not None and rounded < minimum):
+        floor = f" (minimum order {size_text(minimum)})" if minimum is not None else ""
+        raise SizeBelowStep(
+            f"The size {size_text(value)} rounds down to {size_text(max(rounded, Decimal(0)))} at the "
+            f"{base_of(symbol) or 'instrument'} step of {size_text(step)}{floor}: too small to place."
+        )
+    return rounded.normalize()
 
 
 def _decimals(step: Decimal) -> int:
@@ -98,11 +159,14 @@ def price_text(x: float | Decimal | None, symbol: str | None = None) -> str:
     return f"{value:,.{places}f}"
 
 
-def size_text(x: float | Decimal | None, step: float | Decimal | None = None) -> str:
-    """A size as people write it: 0.025, 1.5, 0.0841744 (never "0.025000000000" or "1E+1"); at `step` when given."""
+def size_text(x: float | Decimal | None, step: float | Decimal | None = None, symbol: str | None = None) -> str:
+    """A size as people write it: 0.025, 1.5, 0.0841744 (never "0.025000000000" or "1E+1"); at `step` when given,
+    else at the venue step registered for `symbol`."""
     if x is None:
         return "n/a"
     value = Decimal(str(x))
+    if step is None and symbol is not None:
+        step = _STEPS.get(base_of(symbol))
     places = _decimals(Decimal(str(step))) if step else MAX_SIZE_DECIMALS
     # Enough significant digits that a computed size (0.084174412...) is not shown to 12 places, few enough
     # that it still matches its source within 0.1 %.

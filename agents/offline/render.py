@@ -104,7 +104,7 @@ def position_line(r: Data) -> str:
         extra += f", liquidation {p(r['liquidation'], sym)}"
     pct = f" ({r['pnl_pct']:+.2f}%)" if r.get("pnl_pct") is not None else ""
     return (
-        f"- {sym} {r['side']} {size_text(r['size'])} @ {p(r['entry'], sym)}, mark {p(r['mark'], sym)}, "
+        f"- {sym} {r['side']} {size_text(r['size'], symbol=sym)} @ {p(r['entry'], sym)}, mark {p(r['mark'], sym)}, "
         f"PnL {money_text(r['unrealised_pnl'], 'USDT', signed=True)}{pct}, {r['leverage']:g}x{extra}"
     )
 
@@ -160,7 +160,8 @@ def size(d: Data) -> str:
     """Pre-trade calculator answer: each input with where it came from (typed, your settings, market, ...)."""
     cap = " (capped by max leverage)" if d.get("capped") else ""
     lines = [
-        f"Position size{' for ' + d['symbol'] if d.get('symbol') else ''}: {size_text(d['units'])} units, "
+        f"Position size{' for ' + d['symbol'] if d.get('symbol') else ''}: "
+        f"{size_text(d['units'], symbol=d.get('symbol'))} units, "
         f"{d['notional_usd']:,.2f} USD notional{cap}.",
         f"- Capital {d['capital']:,.2f} ({d['capital_source']}), risk {d['risk_pct']:g}% "
         f"({d.get('risk_source', 'given')}) = {d['risk_amount']:,.2f} USD",
@@ -224,7 +225,8 @@ def evaluation(e: Data) -> str:
     """Risk engine decision answer."""
     pos = e["position"]
     lines = [
-        f"{pos['symbol']} {pos['side']} {size_text(pos['size'])} @ {p(pos['entry'], pos['symbol'])}, "
+        f"{pos['symbol']} {pos['side']} {size_text(pos['size'], symbol=pos['symbol'])} "
+        f"@ {p(pos['entry'], pos['symbol'])}, "
         f"mark {p(pos['mark'], pos['symbol'])}: "
         f"**{e['action']}** (confidence {100 * e['confidence']:.0f}%).",
         e["reasoning"],

@@ -17,7 +17,7 @@ from tools.agent_tools.structure_data import structure_of
 from tools.calculators import position_size
 from tools.exchange.base import Account
 from tools.exchange.models import IntentKind, OrderType, PositionSide, qty_text
-from tools.numbers import price_text
+from tools.numbers import SizeBelowStep, price_text, size_down
 from tools.structure.targets import TradePlan, plan_from_report
 
 # Significant digits an entry size sized from risk keeps (rounded down, so the risk is never exceeded).
@@ -33,6 +33,14 @@ def _round_down(value: float, digits: int = SIZE_DIGITS) -> Decimal:
         return Decimal(0)
     quantum = Decimal(1).scaleb(exact.adjusted() - digits + 1)
     return exact.quantize(quantum, ROUND_DOWN)
+
+
+def _at_step(amount: Decimal, symbol: str) -> Decimal:
+    """The size the venue takes: rounded down to the instrument's step (what is shown is what is placed)."""
+    try:
+        return size_down(amount, symbol)
+    except SizeBelowStep as exc:
+        raise ToolError(exc.user_message) from None
 
 
 def _price(value: float) -> str:
@@ -158,7 +166,7 @@ async def propose_entry(
         raise ToolError("The account has no capital to size an entry from.")
     leverage = args.leverage or 1
     if args.amount is not None:
-        amount = Decimal(str(args.amount))
+        amount = _at_step(Decimal(str(args.amount)), symbol)
         sized = "given"
     else:
         risk_pct = args.risk_pct or max_risk
@@ -173,6 +181,7 @@ async def propose_entry(
         sized = f"{risk_pct:g}% risk of {capital:,.2f} USDT{capped}"
         if amount <= 0:
             raise ToolError(f"{risk_pct:g}% of {capital:,.2f} USDT buys less than the smallest size of {base}.")
+        amount = _at_step(amount, symbol)
     risk_usd = float(amount) * risk_per_unit
     risk_pct_of_capital = 100.0 * risk_usd / capital
     if risk_pct_of_capital > max_risk * (1 + 1e-9):

@@ -23,7 +23,7 @@ from tools.agent_tools.entries import propose_entry
 from tools.agent_tools.schemas import MonteCarloArgs, PreferencesArgs, ProposeOrderArgs, SizeArgs
 from tools.calculators import kelly_fraction, monte_carlo, position_size
 from tools.exchange.models import IntentKind, PositionSide, qty_text
-from tools.numbers import price_text
+from tools.numbers import SizeBelowStep, price_text, size_down
 
 # A live price older than this is not a basis for an order.
 MAX_PRICE_AGE_S = 120.0
@@ -85,6 +85,14 @@ def _edge(win_rate: float | None, payoff: float | None) -> tuple[float, float] |
     return win_rate, payoff
 
 
+def _units_at_step(units: float, symbol: str | None) -> Decimal:
+    """Units rounded down to the instrument's step, as the order would be placed (never more risk than asked)."""
+    try:
+        return size_down(Decimal(str(units)), symbol_of(symbol) if symbol else None)
+    except SizeBelowStep as exc:
+        raise ToolError(exc.user_message) from None
+
+
 async def size_trade(deps: ToolDeps, ctx: ToolContext, args: SizeArgs) -> dict[str, Any]:
     """Size from capital, risk % and stop distance; typed values are used or refused, the rest filled and labelled."""
     entry, stop = _positive(args.entry, "Entry"), _positive(args.stop, "Stop")
@@ -108,7 +116,7 @@ async def size_trade(deps: ToolDeps, ctx: ToolContext, args: SizeArgs) -> dict[s
         "stop_source": "typed" if args.levels_from == "typed" else "structure plan",
         "stop_distance": num(size.stop_distance),
         "stop_distance_pct": round(size.stop_distance_pct, 3),
-        "units": num(size.units),
+        "units": float(_units_at_step(size.units, args.symbol)),
         "notional_usd": num(size.notional),
         "leverage_needed": round(size.leverage_needed, 2),
         "capped": size.capped,

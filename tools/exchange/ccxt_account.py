@@ -24,6 +24,7 @@ from tools.exchange.errors import (
     map_ccxt_error,
 )
 from tools.exchange.models import Balance, IntentKind, Order, OrderIntent, OrderRole, PlaceResult, Position
+from tools.market.ccxt_support import register_precisions
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ class CcxtAccount:
                     await self.exchange.load_markets()
                 except ccxt.BaseError as exc:
                     raise map_ccxt_error(exc, self.exchange_id) from exc
+                register_precisions(self.exchange)  # the venue's tick and step for every price and size shown
             return self.exchange.markets
 
     async def _call(self, method: str, *args: Any) -> Any:

@@ -33,6 +33,7 @@ from tools.market.ccxt_support import (
     PAGE,
     binance_taker_volume,
     make_exchange,
+    register_precisions,
     timeframe_hours,
     to_float,
 )
@@ -87,6 +88,7 @@ class CcxtMarketData:
         self.ttl = ttl or CacheTtl()
         self.cache = cache if cache is not None else CoalescingCache()
         self._clock = clock
+        self._precisions: set[str] = set()  # exchanges whose ticks and steps are registered in tools.numbers
 
     @classmethod
     def from_ids(
@@ -102,6 +104,9 @@ class CcxtMarketData:
         """The exchange's unified symbol for any spelling; UnknownSymbolError with close matches."""
         ex = exchange or self.exchange
         await with_retries(ex.load_markets, self.retry, f"{ex.id} markets")
+        if ex.id not in self._precisions:  # once per exchange: ccxt keeps the loaded markets
+            register_precisions(ex)
+            self._precisions.add(ex.id)
         return resolve_symbol(symbol, ex.symbols or [])
 
     # -- candles and price (with fallback) --------------------------------------------------

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 from typing import Any
 
 import ccxt.async_support as ccxt_async
 
 from tools.market.base import MarketDataError
 from tools.market.features import window_seconds
+from tools.numbers import precision_step, register_step, register_tick
 
 # Only the perpetual markets are loaded: fewer requests at start-up and no spot/perp ambiguity.
 _PERP_MARKET_TYPES: dict[str, dict[str, Any]] = {
@@ -29,6 +31,31 @@ def make_exchange(exchange_id: str, sandbox: bool = False) -> ccxt_async.Exchang
     if sandbox:
         exchange.set_sandbox_mode(True)
     return exchange
+
+
+def register_precisions(exchange: ccxt_async.Exchange) -> int:
+    """Register the price tick and amount step (base units) of each USDT/USDC perpetual the exchange loaded, so
+    prices and sizes everywhere are shown at the venue's precision; returns how many markets were registered.
+
+    ccxt writes `precision` as steps (TICK_SIZE mode, most exchanges in 4.5) or as a count of decimals
+    (DECIMAL_PLACES); amounts are in contracts, a contract being `contractSize` base units.
+    """
+    decimals = exchange.precisionMode == ccxt_async.DECIMAL_PLACES
+    done = 0
+    for symbol, market in (exchange.markets or {}).items():
+        if not market.get("swap") or market.get("settle") not in ("USDT", "USDC") or not market.get("linear", True):
+            continue  # one instrument per base: the product trades the linear perpetual (BTC/USDT:USDT)
+        precision = market.get("precision") or {}
+        contract = Decimal(str(market.get("contractSize") or 1))
+        tick = precision_step(precision.get("price"), decimals)
+        step = precision_step(precision.get("amount"), decimals)
+        minimum = ((market.get("limits") or {}).get("amount") or {}).get("min")
+        if tick is not None:
+            register_tick(symbol, tick)
+        if step is not None:
+            register_step(symbol, step * contract, Decimal(str(minimum)) * contract if minimum else None)
+        done += 1
+    return done
 
 
 async def binance_taker_volume(ex: ccxt_async.Exchange, sym: str, span_ms: int) -> tuple[float, float]:
