@@ -61,7 +61,9 @@ class BacktestConfig(BaseModel):
     setup_search: int = Field(
         default=0, ge=0, description="Earlier bars (5 apart) an entry draw also tries for a setup (0: its own bar only)"
     )
-    leverages: list[float] = Field(default_factory=lambda: [1, 2, 3, 5, 10, 20], description="Leverage spread")
+    leverages: list[float] = Field(
+        default_factory=lambda: [1.0, 2.0, 3.0, 5.0, 10.0, 20.0], description="Leverage spread"
+    )
     no_stop_share: float = Field(default=0.2, ge=0, le=1, description="Share of scenarios without a stop")
     atr_stop_share: float = Field(default=0.2, ge=0, le=1, description="Share with a plain 1.5 ATR stop")
     lookback: int = Field(

@@ -18,7 +18,7 @@ from backtest.calibration import CalibrationCheck, check
 from backtest.config import BacktestConfig
 from backtest.metrics import correct
 from backtest.runner import ScenarioRun, run_scenarios
-from engine.risk.calibration import CALIBRATION_FILE, ConfidenceTable
+from engine.risk.calibration import CALIBRATION_FILE, CalibrationBinOut, ConfidenceTable
 
 SEEDS = [0, 1, 2]
 
@@ -40,7 +40,7 @@ def table_of(cal: CalibrationCheck, produced_by: str) -> ConfidenceTable:
         raw_ece=round(cal.raw_ece, 4),
         ece=round(cal.ece, 4),
         monotone=cal.monotone,
-        bins=[b.model_dump() for b in cal.bins],
+        bins=[CalibrationBinOut.model_validate(b.model_dump()) for b in cal.bins],
     )
 
 

@@ -25,7 +25,7 @@ import numpy as np
 from backtest.config import BacktestConfig
 from backtest.context import EntryLevels, ReplayContexts
 from backtest.outcomes import Path, Position, WalkResult, walk_plan
-from tools.structure.targets import plan_trade
+from tools.structure.targets import Side, plan_trade
 
 RANDOM, STRUCTURE = 0, 1
 KINDS = ("random", "structure")
@@ -154,7 +154,7 @@ def _entry_rows(
     pairs: list[tuple[int, float]],
 ) -> list[tuple[float, ...]]:
     """The rows of one entry: its structure plan (or the k x ATR one, or none) for each (stop type, leverage)."""
-    name = "long" if side > 0 else "short"
+    name: Side = "long" if side > 0 else "short"
     structural = plan_trade(name, lv.close, lv.atr, lv.levels)
     atr_only = plan_trade(name, lv.close, lv.atr, lv.levels, min_stop_grade=99)  # same levels, k ATR stop
     same_plan = structural.stop == atr_only.stop and structural.targets == atr_only.targets

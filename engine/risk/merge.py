@@ -32,9 +32,9 @@ def check_model_output(ctx: RiskContext, raw: BaseModel | dict[str, Any]) -> tup
         close_pct = None
     if action == "MOVE_STOP_BE":
         new_stop = ctx.position.entry
-    if action in {"TRAIL_STOP", "ADJUST_STOP"} and new_stop is None:
-        return None, f"{action} without new_stop"
     if action in {"MOVE_STOP_BE", "TRAIL_STOP", "ADJUST_STOP"}:
+        if new_stop is None:  # MOVE_STOP_BE has the entry by now: only a trail or adjust can lack one
+            return None, f"{action} without new_stop"
         problem = validate_stop(ctx.d, ctx.market.price, float(new_stop), ctx.position.stop)
         if problem:
             return None, f"{action} rejected: {problem}"

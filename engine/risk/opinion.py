@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Protocol
 
 from engine.risk.context import RiskContext
+from inference.client import Message
+from inference.config import Task
 from inference.errors import InferenceError
 from inference.prompts import Prompt, load_prompt
 from inference.schemas import RiskDecisionOut
@@ -51,7 +54,7 @@ class JsonRiskModel(Protocol):
     """What the opinion needs from the inference client."""
 
     async def complete_json(
-        self, task: str, messages: list[dict[str, str]], model_cls: type[RiskDecisionOut]
+        self, task: Task, messages: Sequence[Message], model_cls: type[RiskDecisionOut]
     ) -> RiskDecisionOut:
         """Ask for a JSON decision validated against `model_cls`."""
         ...
