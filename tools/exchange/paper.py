@@ -3,46 +3,34 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
-from decimal import ROUND_DOWN, Decimal
+from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage import paper as repo
 from storage.exchange_ids import CCXT_EXCHANGES, PAPER
-from storage.types import utcnow
-from tools.exchange.ccxt_intents import check_trigger_side
-from tools.exchange.client_ids import client_order_id
-from tools.exchange.errors import AccountError, ExchangeUnavailableError, IntentConflictError, OrderNotFoundError
+from tools.exchange.errors import AccountError, ExchangeUnavailableError, IntentConflictError
 from tools.exchange.models import (
     Balance,
-    IntentKind,
     Order,
     OrderIntent,
     OrderRole,
     OrderStatus,
-    OrderType,
     PlaceResult,
     Position,
-    PositionSide,
-    Side,
 )
 from tools.exchange.paper_clock import expire_orders, funding_due, settle_funding
 from tools.exchange.paper_engine import (
     ZERO,
     PaperConfig,
-    PaperOrder,
     PaperState,
-    check_amount,
     evaluate,
-    execute,
     liquidation_price,
-    market_price,
-    new_order_id,
-    require_position,
     unrealised,
     used_margin,
 )
+from tools.exchange.paper_orders import QUANTUM, Marks, apply_intent
 from tools.exchange.paper_store import (
     load_state,
     load_states,
@@ -55,7 +43,6 @@ from tools.exchange.paper_store import (
 )
 from tools.market.base import MarketData
 
-_QUANTUM = Decimal("1e-12")
 # The account key of a paper account opened by the app when the market is not the default (simulated) one.
 DEFAULT_SOURCE = "simulated"
 
@@ -82,12 +69,6 @@ class MarketSourceMismatchError(AccountError):
             f"back to {bound} to use it."
         )
         self.bound, self.current = bound, current
-
-
-class Marks(dict[str, Decimal]):
-    """Last prices by symbol, with the market time they were seen at (the newest ticker's)."""
-
-    at: datetime | None = None
 
 
 class PaperAccount:
@@ -236,7 +217,7 @@ class PaperAccount:
                     entry_price=pos.entry,
                     mark_price=marks[sym],
                     leverage=Decimal(pos.leverage),
-                    liquidation_price=liquidation_price(pos, self.config.maintenance_margin).quantize(_QUANTUM),
+                    liquidation_price=liquidation_price(pos, self.config.maintenance_margin).quantize(QUANTUM),
                     unrealised_pnl=unrealised(pos, marks[sym]),
                     realised_pnl=pos.realised,
                     stop_loss=protect.get(OrderRole.STOP_LOSS),
@@ -274,7 +255,7 @@ class PaperAccount:
                 if changed(state):  # triggers that fired at these prices are kept even for a duplicate
                     await save_state(session, state)
                 return result
-            result = self._apply(state, intent, marks)
+            result = apply_intent(state, intent, marks, self.config)
             if marks.at is not None:
                 settle_funding(state, marks.at, marks, {})  # a position opened now pays from the next funding mark
             await save_state(session, state)
@@ -287,146 +268,8 @@ class PaperAccount:
             previous = await recorded_result(session, self.account_id, intent.intent_id)
         return previous[1] if previous is not None else None
 
-    def _order(self, state: PaperState, intent: OrderIntent, role: OrderRole, **kw: object) -> PaperOrder:
-        order = PaperOrder(
-            id=new_order_id(),
-            client_order_id=client_order_id(intent.intent_id, role, PAPER),
-            intent_id=intent.intent_id,
-            symbol=intent.symbol,
-            role=role,
-            status=OrderStatus.OPEN,
-            leverage=state.leverage.get(intent.symbol, self.config.default_leverage),
-            created_at=utcnow(),
-            **kw,  # type: ignore[arg-type]
-        )
-        state.orders[order.id] = order
-        state.touched_orders.add(order.id)
-        return order
-
-    def _apply(self, state: PaperState, intent: OrderIntent, marks: Marks) -> PlaceResult:
-        kind, cfg, last = intent.kind, self.config, marks[intent.symbol]
-        result = PlaceResult(intent_id=intent.intent_id, kind=kind)
-        if kind is IntentKind.SET_LEVERAGE:
-            assert intent.leverage is not None
-            state.leverage[intent.symbol] = intent.leverage
-            result.leverage = intent.leverage
-            return result
-        if kind is IntentKind.CANCEL:
-            order = state.orders.get(intent.order_id or "")
-            if order is None or order.status is not OrderStatus.OPEN:
-                raise OrderNotFoundError()
-            order.status = OrderStatus.CANCELED
-            state.touched_orders.add(order.id)
-            result.canceled_order_ids = [order.id]
-            if order.role is OrderRole.MAIN:
-                # A cancelled entry takes its waiting stop and target with it.
-                for sibling in state.open_orders(order.symbol):
-                    if sibling.intent_id == order.intent_id and sibling.reduce_only:
-                        sibling.status = OrderStatus.CANCELED
-                        state.touched_orders.add(sibling.id)
-                        result.canceled_order_ids.append(sibling.id)
-            return result
-        if kind in (IntentKind.SET_STOP, IntentKind.SET_TAKE_PROFIT):
-            return self._protect(state, intent, result, last)
-        if kind is IntentKind.OPEN:
-            assert intent.side is not None and intent.amount is not None
-            side, amount, reduce_only = intent.side, intent.amount, False
-            _check_entry_protection(intent, intent.price if intent.order_type is OrderType.LIMIT else last)
-            if intent.leverage is not None:
-                state.leverage[intent.symbol] = intent.leverage
-        else:
-            pos = require_position(state, intent.symbol)
-            side, reduce_only = pos.side.closing_side, True
-            if intent.amount is not None:
-                amount = min(intent.amount, pos.size)
-            elif intent.close_pct is not None and intent.close_pct < 100:
-                amount = (pos.size * intent.close_pct / 100).quantize(_QUANTUM, rounding=ROUND_DOWN)
-            else:
-                amount = pos.size
-        check_amount(amount, cfg, intent.symbol)
-        order = self._order(
-            state,
-            intent,
-            OrderRole.MAIN,
-            side=side,
-            type=intent.order_type.value,
-            amount=amount,
-            price=intent.price,
-            trigger_price=None,
-            reduce_only=reduce_only,
-        )
-        marketable = intent.order_type is OrderType.MARKET or (
-            intent.price is not None and (last <= intent.price if side is Side.BUY else last >= intent.price)
-        )
-        if marketable:
-            price = market_price(last, side, cfg.slippage)
-            if intent.order_type is OrderType.LIMIT and intent.price is not None:
-                price = min(price, intent.price) if side is Side.BUY else max(price, intent.price)
-            execute(state, order, price, cfg.taker_fee, marks)
-        elif intent.expires_after_s is not None and marks.at is not None:
-            order.expires_at = marks.at + timedelta(seconds=intent.expires_after_s)
-        result.orders.append(to_public_order(order))
-        if kind is IntentKind.OPEN:
-            protection = ((OrderRole.STOP_LOSS, intent.stop_price), (OrderRole.TAKE_PROFIT, intent.take_profit_price))
-            for role, trigger in protection:
-                if trigger is not None:
-                    protective = self._order(
-                        state,
-                        intent,
-                        role,
-                        side=side.opposite,
-                        type=_trigger_type(role),
-                        amount=None,
-                        price=None,
-                        trigger_price=trigger,
-                        reduce_only=True,
-                    )
-                    result.orders.append(to_public_order(protective))
-        return result
-
-    def _protect(self, state: PaperState, intent: OrderIntent, result: PlaceResult, last: Decimal) -> PlaceResult:
-        role = OrderRole.STOP_LOSS if intent.kind is IntentKind.SET_STOP else OrderRole.TAKE_PROFIT
-        trigger = intent.stop_price if role is OrderRole.STOP_LOSS else intent.take_profit_price
-        assert trigger is not None
-        pos = require_position(state, intent.symbol)
-        public = Position(symbol=pos.symbol, side=pos.side, size=pos.size, entry_price=pos.entry, mark_price=last)
-        check_trigger_side(public, role, trigger)
-        for old in state.open_orders(intent.symbol):
-            if old.role is role:
-                old.status = OrderStatus.CANCELED
-                state.touched_orders.add(old.id)
-                result.canceled_order_ids.append(old.id)
-        order = self._order(
-            state,
-            intent,
-            role,
-            side=pos.side.closing_side,
-            type=_trigger_type(role),
-            amount=None,
-            price=None,
-            trigger_price=trigger,
-            reduce_only=True,
-        )
-        result.orders.append(to_public_order(order))
-        return result
-
     async def close(self) -> None:
         """Nothing to release (the session factory belongs to the caller)."""
-
-
-def _check_entry_protection(intent: OrderIntent, reference: Decimal | None) -> None:
-    """An entry's stop and target must sit on their side of where it fills, or they would fire at once."""
-    assert intent.side is not None and reference is not None
-    side = PositionSide.LONG if intent.side is Side.BUY else PositionSide.SHORT
-    public = Position(symbol=intent.symbol, side=side, size=Decimal(1), entry_price=reference, mark_price=reference)
-    if intent.stop_price is not None:
-        check_trigger_side(public, OrderRole.STOP_LOSS, intent.stop_price)
-    if intent.take_profit_price is not None:
-        check_trigger_side(public, OrderRole.TAKE_PROFIT, intent.take_profit_price)
-
-
-def _trigger_type(role: OrderRole) -> str:
-    return "stop_market" if role is OrderRole.STOP_LOSS else "take_profit_market"
 
 
 def changed(state: PaperState) -> bool:
