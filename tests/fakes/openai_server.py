@@ -34,7 +34,6 @@ from tests.fakes.threaded import QuickExitServer, serve_in_thread
 __all__ = ["FakeOpenAIServer", "RecordedRequest", "Reply", "Responder"]
 
 
-
 @dataclass(frozen=True, slots=True)
 class RecordedRequest:
     """One request as the server received it; header names are lower-case."""

@@ -7,7 +7,7 @@ import json
 import re
 from typing import Any
 
-from tests.fakes.telegram_api.protocol import Upload, bad
+from tests.fakes.telegram_api.protocol import Handler, Upload, bad
 from tests.fakes.telegram_api.state import TelegramState
 from tests.fakes.telegram_api.wire import int_param
 
@@ -31,6 +31,22 @@ _CHAT_ACTIONS = frozenset(
 
 class BotMethods(TelegramState):
     """getMe, answerCallbackQuery, set/get/deleteMyCommands, getChatMember, sendChatAction, and the no-op setters."""
+
+    def _bot_methods(self) -> dict[str, Handler]:
+        ok = self._ok
+        return {
+            "getme": self._get_me,
+            "answercallbackquery": self._answer_callback_query,
+            "setmycommands": self._set_my_commands,
+            "getmycommands": self._get_my_commands,
+            "deletemycommands": self._delete_my_commands,
+            "sendchataction": self._send_chat_action,
+            "getchatmember": self._get_chat_member,
+            "setmydescription": ok,
+            "setmyshortdescription": ok,
+            "setmyname": ok,
+            "setchatmenubutton": ok,
+        }
 
     def _ok(self, params: dict[str, Any], files: dict[str, Upload], at: float) -> bool:
         return True

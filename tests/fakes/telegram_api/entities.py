@@ -16,6 +16,7 @@ def u16(text: str) -> int:
 
 
 def check_parse_mode(value: Any) -> str | None:
+    """The parse_mode as sent (None for plain text); 400 for a mode Telegram does not know."""
     if value is None or value == "":
         return None
     mode = str(value)

@@ -38,5 +38,6 @@ def image_size(data: bytes) -> tuple[int, int] | None:
 
 
 def thumb_size(width: int, height: int) -> tuple[int, int]:
+    """The size of the 90-pixel thumbnail Telegram adds beside a photo."""
     scale = 90 / max(width, height, 1)
     return max(1, round(width * scale)), max(1, round(height * scale))

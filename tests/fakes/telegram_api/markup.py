@@ -25,6 +25,7 @@ _BUTTON_ACTIONS = frozenset(
 
 
 def check_markup(markup: Any, *, inline_only: bool = False) -> dict[str, Any] | None:
+    """The reply markup if Telegram would accept it (only an inline keyboard where `inline_only`), else 400."""
     if markup is None:
         return None
     if not isinstance(markup, dict):
@@ -58,6 +59,7 @@ def check_markup(markup: Any, *, inline_only: bool = False) -> dict[str, Any] | 
 
 
 def callback_datas(markup: Any) -> set[str]:
+    """The callback data of every inline button of a reply markup."""
     if not isinstance(markup, dict):
         return set()
     return {

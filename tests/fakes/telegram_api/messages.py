@@ -9,7 +9,7 @@ from typing import Any
 from tests.fakes.telegram_api.entities import check_parse_mode, render
 from tests.fakes.telegram_api.images import image_size, thumb_size
 from tests.fakes.telegram_api.markup import check_markup
-from tests.fakes.telegram_api.protocol import SentMessage, Upload, bad
+from tests.fakes.telegram_api.protocol import Handler, SentMessage, Upload, bad
 from tests.fakes.telegram_api.state import TelegramState, set_or_drop
 from tests.fakes.telegram_api.wire import int_param
 
@@ -23,6 +23,16 @@ _NOT_MODIFIED = (
 
 class MessageMethods(TelegramState):
     """Sends, edits and deletes the bot's messages with Telegram's checks and error descriptions."""
+
+    def _message_methods(self) -> dict[str, Handler]:
+        return {
+            "sendmessage": self._send_message,
+            "sendphoto": self._send_photo,
+            "editmessagetext": self._edit_message_text,
+            "editmessagecaption": self._edit_message_caption,
+            "editmessagereplymarkup": self._edit_message_reply_markup,
+            "deletemessage": self._delete_message,
+        }
 
     def _send_message(self, params: dict[str, Any], files: dict[str, Upload], at: float) -> dict[str, Any]:
         chat_id = self._target_chat(params)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -52,6 +53,8 @@ class SentMessage:
 
 
 class ApiError(Exception):
+    """An error answer: HTTP status, Telegram's description, and retry_after for 429."""
+
     def __init__(self, status: int, description: str, retry_after: int | None = None) -> None:
         super().__init__(description)
         self.status = status
@@ -60,11 +63,14 @@ class ApiError(Exception):
 
 
 def bad(description: str) -> ApiError:
+    """A 400 Bad Request with Telegram's description."""
     return ApiError(400, f"Bad Request: {description}")
 
 
 @dataclass(slots=True)
 class Fault:
+    """An injected error answer for the next `left` calls of a method."""
+
     method: str
     status: int
     description: str
@@ -74,10 +80,17 @@ class Fault:
 
 @dataclass(slots=True)
 class Upload:
+    """A file of a multipart request."""
+
     name: str
     filename: str
     data: bytes
 
 
+# A Bot API method: (params, uploaded files, arrival time) -> the result; getUpdates is async and takes params only.
+Handler = Callable[..., Any]
+
+
 def snapshot(record: SentMessage) -> SentMessage:
+    """A copy of a sent message that later edits do not change."""
     return replace(record, edits=list(record.edits), reply_markup=copy.deepcopy(record.reply_markup))

@@ -21,7 +21,6 @@ import contextlib
 import re
 import socket
 import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -34,7 +33,7 @@ from tests.fakes.telegram_api.activity import BotActivity
 from tests.fakes.telegram_api.bot_methods import BotMethods
 from tests.fakes.telegram_api.faults import Faults
 from tests.fakes.telegram_api.messages import MessageMethods
-from tests.fakes.telegram_api.protocol import ApiCall, ApiError
+from tests.fakes.telegram_api.protocol import ApiCall, ApiError, Handler
 from tests.fakes.telegram_api.users import UserActions
 from tests.fakes.telegram_api.webhook import WEBHOOK_TIMEOUT_S
 from tests.fakes.telegram_api.wire import decode_request, error_response
@@ -164,28 +163,6 @@ class FakeTelegram(UserActions, BotActivity, Faults, MessageMethods, BotMethods)
         self._notify(call.params.get("chat_id"))
         return response
 
-    def _method_table(self) -> dict[str, Callable[..., Any]]:
-        ok = self._ok
-        return {
-            "getme": self._get_me,
-            "getupdates": self._get_updates,
-            "setwebhook": self._set_webhook,
-            "deletewebhook": self._delete_webhook,
-            "getwebhookinfo": self._get_webhook_info,
-            "sendmessage": self._send_message,
-            "sendphoto": self._send_photo,
-            "editmessagetext": self._edit_message_text,
-            "editmessagecaption": self._edit_message_caption,
-            "editmessagereplymarkup": self._edit_message_reply_markup,
-            "deletemessage": self._delete_message,
-            "answercallbackquery": self._answer_callback_query,
-            "setmycommands": self._set_my_commands,
-            "getmycommands": self._get_my_commands,
-            "deletemycommands": self._delete_my_commands,
-            "sendchataction": self._send_chat_action,
-            "getchatmember": self._get_chat_member,
-            "setmydescription": ok,
-            "setmyshortdescription": ok,
-            "setmyname": ok,
-            "setchatmenubutton": ok,
-        }
+    def _method_table(self) -> dict[str, Handler]:
+        # Lower-case method name -> handler: Telegram matches method names case-insensitively.
+        return {**self._update_methods(), **self._webhook_methods(), **self._message_methods(), **self._bot_methods()}

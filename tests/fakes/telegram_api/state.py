@@ -172,10 +172,12 @@ class TelegramState:
 
 
 def without_reply(message: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a message without its own reply_to_message, as Telegram nests replied messages one level deep."""
     return {k: copy.deepcopy(v) for k, v in message.items() if k != "reply_to_message"}
 
 
 def set_or_drop(message: dict[str, Any], key: str, value: Any) -> None:
+    """Set a field of a message, or remove it when the value is None."""
     if value is None:
         message.pop(key, None)
     else:

@@ -8,7 +8,7 @@ import copy
 import time
 from typing import Any
 
-from tests.fakes.telegram_api.protocol import DEFAULT_DESCRIPTIONS, ApiError
+from tests.fakes.telegram_api.protocol import DEFAULT_DESCRIPTIONS, ApiError, Handler
 from tests.fakes.telegram_api.state import TelegramState
 from tests.fakes.telegram_api.wire import int_param, number_param
 
@@ -17,6 +17,9 @@ _UPDATE_TYPES_OFF_BY_DEFAULT = frozenset({"chat_member", "message_reaction", "me
 
 class UpdateQueue(TelegramState):
     """Updates waiting for getUpdates; a new long poll ends the one before it with 409, as Telegram does."""
+
+    def _update_methods(self) -> dict[str, Handler]:
+        return {"getupdates": self._get_updates}
 
     def pending_updates(self) -> list[dict[str, Any]]:
         """Updates queued for getUpdates and not yet confirmed by an offset."""
@@ -75,10 +78,12 @@ class UpdateQueue(TelegramState):
 
 
 def update_type(update: dict[str, Any]) -> str:
+    """The kind of an Update ("message", "callback_query", ...)."""
     return next((k for k in update if k != "update_id"), "")
 
 
 def is_allowed(update: dict[str, Any], allowed: list[str] | None) -> bool:
+    """Whether allowed_updates lets the update through (None: every kind but those Telegram sends only on request)."""
     kind = update_type(update)
     if allowed is None:
         return kind not in _UPDATE_TYPES_OFF_BY_DEFAULT

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from tests.fakes.telegram_api.protocol import Upload, bad
+from tests.fakes.telegram_api.protocol import Handler, Upload, bad
 from tests.fakes.telegram_api.updates import UpdateQueue, is_allowed
 from tests.fakes.telegram_api.wire import int_param
 
@@ -20,6 +20,13 @@ _SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 class Webhook(UpdateQueue):
     """Routes each new update to the getUpdates queue or, once a webhook is set, to a worker that POSTs it."""
+
+    def _webhook_methods(self) -> dict[str, Handler]:
+        return {
+            "setwebhook": self._set_webhook,
+            "deletewebhook": self._delete_webhook,
+            "getwebhookinfo": self._get_webhook_info,
+        }
 
     def push_update(self, update: dict[str, Any]) -> dict[str, Any]:
         """Queue an Update for getUpdates, or POST it to the webhook when one is set; assigns update_id if missing."""

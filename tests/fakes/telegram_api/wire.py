@@ -55,6 +55,7 @@ _BOOL_FIELDS = frozenset(
 
 
 async def decode_request(request: Request) -> tuple[dict[str, Any], dict[str, Upload]]:
+    """The parameters (typed as PTB means them) and uploaded files of a request; 400 for a body it cannot parse."""
     raw: dict[str, Any] = dict(request.query_params)
     files: dict[str, Upload] = {}
     body = await request.body()
@@ -132,6 +133,7 @@ def _parse_multipart(body: bytes, content_type: str) -> tuple[dict[str, str], di
 
 
 def int_param(value: Any, name: str) -> int:
+    """An integer parameter; 400 naming it when it is not one."""
     if isinstance(value, bool):
         raise bad(f"wrong parameter {name} in request")
     if isinstance(value, int):
@@ -143,6 +145,7 @@ def int_param(value: Any, name: str) -> int:
 
 
 def number_param(value: Any, name: str) -> float:
+    """A numeric parameter; 400 naming it when it is not one."""
     if isinstance(value, bool):
         raise bad(f"wrong parameter {name} in request")
     try:
@@ -152,6 +155,7 @@ def number_param(value: Any, name: str) -> float:
 
 
 def error_response(error: ApiError) -> JSONResponse:
+    """Telegram's error envelope for an ApiError."""
     body: dict[str, Any] = {"ok": False, "error_code": error.status, "description": error.description}
     if error.retry_after is not None:
         body["parameters"] = {"retry_after": error.retry_after}
