@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import signal
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -20,6 +21,7 @@ from storage.repositories import accounts as accounts_repo
 from storage.repositories import engine as engine_repo
 from storage.repositories import users as users_repo
 
+T = TypeVar("T")
 PLATFORM = "console"
 CONSOLE_USER = "local"
 EXIT_WORDS = frozenset({"exit", "quit", "/exit", "/quit"})
@@ -79,7 +81,14 @@ class ConsoleChat:
             if text.lower() in HELP_WORDS:
                 self.write(self.help_text)
                 continue
-            reply = await self.chat.ask(self.ctx, self.thread_id, text)
+            try:
+                reply = await cancellable(self.chat.ask(self.ctx, self.thread_id, text))
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # the chat itself is being stopped, not just this turn
+                self.write("Interrupted: that turn was cancelled; ask again or Ctrl-D to leave.")
+                continue
             self.show(reply)
             if reply.approval is not None:
                 await self._confirm(reply, lines, prompt)
@@ -117,6 +126,23 @@ class ConsoleChat:
             self.write(reply.text)
         for png in reply.photos:
             self.write(f"(chart drawn: {len(png) // 1024} KiB PNG; to save one: bastion analyze SYMBOL --chart FILE)")
+
+
+async def cancellable(turn: Coroutine[Any, Any, T]) -> T:
+    """Run one turn so that Ctrl-C cancels it (CancelledError here) instead of ending the whole chat."""
+    task = asyncio.ensure_future(turn)
+    loop = asyncio.get_running_loop()
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        loop.add_signal_handler(signal.SIGINT, task.cancel)
+    except (NotImplementedError, RuntimeError, ValueError):  # no signals here (a thread, Windows): just run it
+        return await task
+    try:
+        return await task
+    finally:
+        # Back to what reads lines expect (`interruptible_reads`): a Ctrl-C at the prompt is a line of its own.
+        loop.remove_signal_handler(signal.SIGINT)
+        signal.signal(signal.SIGINT, previous)
 
 
 def line_reader(stream: Any) -> Iterator[str]:
