@@ -465,3 +465,24 @@ async def test_a_kill_switch_refusal_is_named_in_the_cycle(sessions: async_sessi
     killed.market.set("SOL", 100.5)
     (report_,) = await killed.cycles(1)
     assert report_.actions and all("→ refused" in a and "kill switch" in a.lower() for a in report_.actions)
+
+
+async def test_advise_asks_one_question_per_action_while_it_pends(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """A trail that moves every cycle is a new condition each time; while its request pends, no second one."""
+    w = await world(sessions, AccountMode.ADVISE, leverage=1, stop=96.0, targets=[104.0, 130.0])
+    async with sessions.begin() as s:
+        plan = await w.plan()
+        plan.targets_hit = 1  # T1 taken: no early partial, no take profit before T2
+        await engine_repo.save_plan(s, plan)
+    w.monitor.approval_ttl = timedelta(hours=2)  # outlives six 20-minute cycles
+    reports = []
+    for i in range(CYCLES):
+        w.market.set("SOL", 106.0 + 0.5 * i)  # 1.5R and rising: the trail follows the price
+        reports += await w.cycles(1)
+    stops = [d.new_stop for r in reports for d in r.decisions]
+    assert all(d.action == "TRAIL_STOP" for r in reports for d in r.decisions)
+    assert len(set(stops)) == CYCLES  # a new stop, so a new condition, every cycle
+    asked = [(d.action, d.new_stop) for _, _, d in w.notifier.approvals]
+    # The first request, then (once it expired at 2 h, the seventh cycle) one for the trail of that moment.
+    assert asked == [("TRAIL_STOP", stops[0]), ("TRAIL_STOP", stops[6])]
+    assert all(r.executions == [] for r in reports)
