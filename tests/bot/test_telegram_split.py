@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.core import render
 from bot.core.render import TELEGRAM_LIMIT, plan_split, split_message, utf16_len
+from bot.core.render import split as render
 
 
 def test_a_reply_that_fits_is_one_chunk_without_a_plan(monkeypatch: pytest.MonkeyPatch) -> None:
