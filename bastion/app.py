@@ -80,7 +80,7 @@ class Services:
         if fresh.exchange_id == PAPER:
             # One paper account per market data source: switching the source never revalues positions opened on
             # another market's prices.
-            key = paper_account_key(fresh.id, self.market)
+            key = paper_account_key(row.id, self.market)  # fresh is the row read again by this id
             account: Account = PaperAccount(key, self.market, self.sessions, self.paper_config())
         else:
             box = self.secret_box()

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -28,7 +28,8 @@ from sqlalchemy.pool import NullPool
 from engine.reports.schedule import crontab_trigger
 
 log = logging.getLogger(__name__)
-Handler = Callable[[], Awaitable[None]]
+# A job's result is ignored (LimitExpirySweep.run, for one, returns how many entries it expired).
+Handler = Callable[[], Awaitable[object]]
 JOBS_TABLE = "apscheduler_jobs"
 
 # The job store pickles a job as a textual reference to a module-level function plus its arguments, so a
@@ -182,7 +183,7 @@ class Leadership:
         self.is_leader = False
         self.terms = 0  # how many times this process was elected
 
-    async def run(self, stop: asyncio.Event, lead: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    async def run(self, stop: asyncio.Event, lead: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:
         """Until `stop`: acquire, lead until the lock is lost or `stop`, step down, repeat."""
         while not stop.is_set():
             if not await self.lock.acquire():

@@ -70,7 +70,7 @@ class Command:
 
     @property
     def synopsis(self) -> str:
-        """"/name usage" as shown in help and usage messages."""
+        """ "/name usage" as shown in help and usage messages."""
         return f"/{self.name} {self.usage}".rstrip()
 
 
@@ -125,7 +125,7 @@ class CommandRegistry:
         key = self._names.get(name.lower())
         return self._commands[key] if key else None
 
-    def __iter__(self) -> Iterable[Command]:  # type: ignore[override]
+    def __iter__(self) -> Iterable[Command]:
         return iter(self._commands.values())
 
     def parse_args(self, command: Command, text: str) -> Any:

@@ -163,7 +163,7 @@ def displayed_levels(
 
 def random_lines(
     close: np.ndarray, shown: DisplayedLevels, atr_at: dict[int, float], rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(t, centre, atr, width) of random zones: each displayed zone's ATR distance and width replayed at a
     random evaluation bar, so zone width gives the displayed levels no free edge."""
     t = rng.choice(shown.eval_bars, size=len(shown.t))

@@ -39,13 +39,32 @@ def lean_of(currency: str, kind: str, from_type: str, to_type: str) -> Lean | No
 
 
 class TransferLike(Protocol):
-    """What the flows need of a transfer (whale_alert.WhaleTransfer has it)."""
+    """What the flows need of a transfer (whale_alert.WhaleTransfer has it); read-only, as a frozen dataclass is."""
 
-    currency: str
-    kind: str
-    amount_usd: float
-    from_owner_type: str
-    to_owner_type: str
+    @property
+    def currency(self) -> str:
+        """Lower-case ticker."""
+        ...
+
+    @property
+    def kind(self) -> str:
+        """transfer | mint | burn | lock | unlock."""
+        ...
+
+    @property
+    def amount_usd(self) -> float:
+        """Value moved, in USD."""
+        ...
+
+    @property
+    def from_owner_type(self) -> str:
+        """Kind of the sender (exchange, unknown, ...)."""
+        ...
+
+    @property
+    def to_owner_type(self) -> str:
+        """Kind of the receiver."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
