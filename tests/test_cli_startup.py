@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+import bastion.cli
 from bastion.cli import app
 from bastion.cli.lazy import COMMANDS, load_module
 
@@ -32,9 +34,27 @@ def test_version_and_help_import_nothing_heavy(args: list[str]) -> None:
     assert "LOADED []" in out, out
 
 
+CLI_DIR = Path(bastion.cli.__file__).parent
+
+
+def command_modules() -> set[str]:
+    """Every module of bastion/cli that adds commands to the root: each *_cmd.py and any other with a `register`
+    function, less those another module registers into its own group (proposals_cmd into `engine`)."""
+    texts = {p.stem: p.read_text(encoding="utf-8") for p in CLI_DIR.glob("*.py")}
+    found = {m for m, text in texts.items() if m.endswith("_cmd") or "\ndef register(" in text}
+    return {m for m in found if not any(f"{m}.register(" in text for other, text in texts.items() if other != m)}
+
+
+def test_every_command_module_is_in_the_root_table() -> None:
+    # A new bastion/cli/x_cmd.py missing from COMMANDS would register nothing the root can find.
+    modules = command_modules()
+    assert {"keys_cmd", "report_cmd", "market", "analyze"} <= modules
+    assert modules == {m for m, _ in COMMANDS.values()}
+
+
 def test_the_root_table_matches_what_each_module_registers() -> None:
     registered: dict[str, str] = {}
-    for module in sorted({m for m, _ in COMMANDS.values()}):
+    for module in sorted(command_modules()):
         for name, command in load_module(module).commands.items():
             assert COMMANDS.get(name, ("", ""))[0] == module, f"{name} ({module}) is missing from COMMANDS"
             registered[name] = (command.help or "").strip().splitlines()[0]

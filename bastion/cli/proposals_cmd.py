@@ -95,17 +95,11 @@ async def _list(services: Services, user: str | None, show_all: bool) -> list[di
     return out
 
 
-class _NoConversation:
-    """The analyst graph is not needed for monitor proposals (the only ones answered here); never used."""
-
-    def __getattr__(self, name: str) -> Any:
-        raise RuntimeError("a chat proposal cannot be answered from the terminal")
-
-
 async def _decide(services: Services, token: str, user: str, approve: bool) -> str:
     from sqlalchemy import select
 
     from agents.state import TurnContext
+    from agents.wiring import open_chat
     from bot.core.approvals import ApprovalsService
     from engine.execution.proposals import is_monitor_proposal
     from storage.models import Approval
@@ -124,11 +118,15 @@ async def _decide(services: Services, token: str, user: str, approve: bool) -> s
     row = matches[0]
     if not is_monitor_proposal(row):
         raise fail("that approval belongs to a chat conversation; answer it with its buttons there")
-    service = ApprovalsService(services.sessions, _NoConversation(), services.executor, services.open_account)  # type: ignore[arg-type]
     assert owner.id is not None
-    refusal = service.refusal(row, owner.id)
-    if refusal is not None:
-        raise fail(refusal)
-    async with service.lock(row.token):
-        outcome = await service.decide(TurnContext(user_id=owner.id, platform=platform, may_trade=True), row, approve)
+    # The same service a button press goes through, with the real chat beside it (a monitor proposal never
+    # resumes a conversation, but the service is built whole rather than around a stand-in).
+    async with open_chat(services) as chat:
+        service = ApprovalsService(services.sessions, chat, services.executor, services.open_account)
+        refusal = service.refusal(row, owner.id)
+        if refusal is not None:
+            raise fail(refusal)
+        async with service.lock(row.token):
+            ctx = TurnContext(user_id=owner.id, platform=platform, may_trade=True)
+            outcome = await service.decide(ctx, row, approve)
     return f"{row.summary}\n{outcome}"
