@@ -16,7 +16,7 @@ from inference.completion import Completion, to_completion
 from inference.config import ENV_PREFIX, MODEL_RETRY, EndpointSettings, Task, TaskConfig, task_configs
 from inference.errors import InvalidModelOutput, ModelConfigError, ModelTimeout, ModelUnavailable
 from inference.structured import parse_model_output, response_format_for
-from storage.retry import RetryPolicy
+from storage.retry import RetryPolicy, retry_async
 
 if TYPE_CHECKING:
     from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
@@ -171,32 +171,35 @@ class ModelClient:
 
     async def _with_retries(self, task: Task, cfg: TaskConfig, call: Callable[[], Awaitable[T]]) -> T:
         attempts = max(1, self._retry.attempts)
-        for attempt in range(attempts):
-            try:
-                # The SDK timeout bounds each network phase; this bounds the whole attempt.
-                async with asyncio.timeout(cfg.timeout_s):
-                    return await call()
-            except (openai.APITimeoutError, TimeoutError) as exc:
-                raise self._timeout(cfg, exc) from None
-            except openai.APIConnectionError as exc:
-                if attempt + 1 >= attempts:
-                    raise self._unavailable(cfg, exc, attempts=attempts) from None
-                delay = self._retry.delay_s(attempt)
-                log.warning(
-                    "model server %s unreachable (task=%s, attempt %d/%d): %s; retrying in %.2fs",
-                    self._server,
-                    task,
-                    attempt + 1,
-                    attempts,
-                    _cause(exc),
-                    delay,
-                )
-                await self._sleep(delay)
-            except openai.APIStatusError as exc:
-                raise self._status_error(cfg, exc) from None
-            except openai.APIError as exc:
-                raise self._unavailable(cfg, exc) from None
-        raise AssertionError("unreachable")  # the loop always returns or raises
+
+        async def attempt() -> T:
+            # The SDK timeout bounds each network phase; this bounds the whole attempt.
+            async with asyncio.timeout(cfg.timeout_s):
+                return await call()
+
+        def note(retry: int, exc: BaseException, delay: float) -> None:
+            log.warning(
+                "model server %s unreachable (task=%s, attempt %d/%d): %s; retrying in %.2fs",
+                self._server,
+                task,
+                retry + 1,
+                attempts,
+                _cause(exc),
+                delay,
+            )
+
+        try:
+            return await retry_async(
+                attempt, self._retry, retry_on=_connection_failed, on_retry=note, sleep=self._sleep
+            )
+        except (openai.APITimeoutError, TimeoutError) as exc:
+            raise self._timeout(cfg, exc) from None
+        except openai.APIConnectionError as exc:
+            raise self._unavailable(cfg, exc, attempts=attempts) from None
+        except openai.APIStatusError as exc:
+            raise self._status_error(cfg, exc) from None
+        except openai.APIError as exc:
+            raise self._unavailable(cfg, exc) from None
 
     def _timeout(self, cfg: TaskConfig, exc: BaseException) -> ModelTimeout:
         return ModelTimeout(
@@ -239,6 +242,11 @@ class ModelClient:
 def _messages(messages: Sequence[Message]) -> list[ChatCompletionMessageParam]:
     # Plain dicts in the OpenAI message shape; the server validates them.
     return cast("list[ChatCompletionMessageParam]", list(messages))
+
+
+def _connection_failed(exc: BaseException) -> bool:
+    """Retried: the connection failed before an answer. A timeout (a subclass in the SDK) is not: see ModelClient."""
+    return isinstance(exc, openai.APIConnectionError) and not isinstance(exc, openai.APITimeoutError)
 
 
 def _cause(exc: BaseException) -> str:

@@ -15,7 +15,7 @@ import ccxt
 import ccxt.async_support as ccxt_async
 import pandas as pd
 
-from storage.retry import RetryPolicy
+from storage.retry import RetryPolicy, retry_async
 from tools.market.base import (
     BookImbalance,
     Cvd,
@@ -47,7 +47,7 @@ from tools.market.features import (
     window_seconds,
 )
 from tools.market.replay import ms_to_datetime
-from tools.market.retry import MARKET_RETRY, with_retries
+from tools.market.retry import MARKET_RETRY, is_rate_limit, is_retryable
 from tools.market.symbols import normalise_symbol, resolve_symbol
 
 T = TypeVar("T")
@@ -98,12 +98,16 @@ class CcxtMarketData:
         fallback = make_exchange(fallback_id, sandbox) if fallback_id and fallback_id != exchange_id else None
         return cls(make_exchange(exchange_id, sandbox), fallback, **kwargs)
 
+    async def _retried(self, call: Callable[[], Awaitable[T]], what: str) -> T:
+        """`call` with NetworkError-family failures retried under this provider's policy; the rest raise at once."""
+        return await retry_async(call, self.retry, retry_on=is_retryable, rate_limited=is_rate_limit, what=what)
+
     # -- symbols ----------------------------------------------------------------------------
 
     async def resolve(self, symbol: str, exchange: ccxt_async.Exchange | None = None) -> str:
         """The exchange's unified symbol for any spelling; UnknownSymbolError with close matches."""
         ex = exchange or self.exchange
-        await with_retries(ex.load_markets, self.retry, f"{ex.id} markets")
+        await self._retried(ex.load_markets, f"{ex.id} markets")
         if ex.id not in self._precisions:  # once per exchange: ccxt keeps the loaded markets
             register_precisions(ex)
             self._precisions.add(ex.id)
@@ -212,7 +216,7 @@ class CcxtMarketData:
                 continue
             try:
                 sym = await self.resolve(symbol, ex)
-                return await with_retries(partial(fetch, ex, sym), self.retry, f"{ex.id} {what}")
+                return await self._retried(partial(fetch, ex, sym), f"{ex.id} {what}")
             except UnknownSymbolError as exc:
                 unknown = unknown or exc
             except ccxt.BaseError as exc:
@@ -233,7 +237,7 @@ class CcxtMarketData:
         async def load() -> T:
             sym = await self.resolve(symbol, ex)
             try:
-                return await with_retries(lambda: fetch(sym), self.retry, f"{ex.id} {kind}")
+                return await self._retried(lambda: fetch(sym), f"{ex.id} {kind}")
             except ccxt.BadSymbol:
                 raise UnknownSymbolError(symbol, []) from None
             except ccxt.NotSupported as exc:

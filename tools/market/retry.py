@@ -1,17 +1,10 @@
-"""Market data's retry settings (storage.retry does the retrying): ccxt's NetworkError family only."""
+"""Market data's retry settings and what counts as transient on ccxt's public endpoints (storage.retry retries)."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
-
 import ccxt
 
-from storage.retry import RetryPolicy, retry_async
-
-T = TypeVar("T")
-log = logging.getLogger(__name__)
+from storage.retry import RetryPolicy
 
 # Public endpoints: four tries, a quarter second doubling to 5 s, four times longer after a rate limit.
 MARKET_RETRY = RetryPolicy(attempts=4, base_delay_s=0.25, max_delay_s=5.0, jitter=0.2, rate_limit_factor=4.0)
@@ -25,12 +18,3 @@ def is_retryable(exc: BaseException) -> bool:
 def is_rate_limit(exc: BaseException) -> bool:
     """True when the exchange asked us to slow down."""
     return isinstance(exc, ccxt.RateLimitExceeded | ccxt.DDoSProtection)
-
-
-async def with_retries(call: Callable[[], Awaitable[T]], policy: RetryPolicy, what: str = "request") -> T:
-    """Run `call`, retrying NetworkError-family failures with backoff; anything else raises at once."""
-
-    def note(retry: int, exc: BaseException, delay: float) -> None:
-        log.warning("%s failed (%s: %s); retry %d in %.2fs", what, type(exc).__name__, exc, retry + 1, delay)
-
-    return await retry_async(call, policy, retry_on=is_retryable, rate_limited=is_rate_limit, on_retry=note)
