@@ -78,9 +78,9 @@ def test_a_body_that_cannot_be_decoded_is_refused_and_recorded(
 def test_multipart_parts_without_a_name_or_a_header_end_are_skipped(api: BotApi, tg: FakeTelegram) -> None:
     body = (
         b"--B\r\nContent-Disposition: form-data\r\n\r\nignored\r\n"
-        b"--B\r\nno header end\r\n"
         b'--B\r\nContent-Disposition: form-data; name="chat_id"\r\n\r\n42\r\n'
         b'--B\r\nContent-Disposition: form-data; name="text"\r\n\r\nhi\r\n'
+        b'--B\r\nContent-Disposition: form-data; name="text"\r\n'  # no blank line: not a field, text stays "hi"
         b"--B--\r\n"
     )
     response = api.client.post("sendMessage", content=body, headers={"Content-Type": "multipart/form-data; boundary=B"})
