@@ -126,7 +126,7 @@ class Monitor:
                 await persistence.record_outcome(self.sessions, plan, step, recorded)
             step = policy.after(step, outcome.status, handled=handled, size=size, pending=pending)
         if step is not None and step.choice is Choice.PROPOSE:
-            pending.add(step.decision.action)  # one request per action while it awaits its press, even a failed one
+            pending.add(step.decision.action)  # before the write: a request that fails is not retried this cycle
             approval = await persistence.record_proposal(
                 self.sessions, item, step, ttl=self.approval_ttl, now=self.clock()
             )
