@@ -19,7 +19,7 @@ from tools.structure.config import StructureConfig
 from tools.structure.mtf import closed_candles
 from tools.structure.render import fmt_price
 from tools.structure.report import StructureReport
-from tools.structure.targets import TradePlan, plan_from_report
+from tools.structure.targets import Side, TradePlan, plan_from_report
 
 _out = Console(highlight=False, soft_wrap=True)
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -156,10 +156,12 @@ def register(app: typer.Typer) -> None:
             from tools.charts import ChartSource, PositionLines, render_structure_chart
 
             # The plan drawn is the first acceptable one, the bias side first; a rejected plan is never drawn.
-            sides = ("long", "short") if report.bias >= 0 else ("short", "long")
+            sides: tuple[Side, Side] = ("long", "short") if report.bias >= 0 else ("short", "long")
             plans = [plan_from_report(report, side, price=live, max_stop_atr=max_stop_atr) for side in sides]
-            plan = next((p for p in plans if not p.rejected), None)
-            lines = PositionLines(plan.entry, plan.stop, [t.price for t in plan.targets], plan.side) if plan else None
+            drawn = next((p for p in plans if not p.rejected), None)
+            lines = (
+                PositionLines(drawn.entry, drawn.stop, [t.price for t in drawn.targets], drawn.side) if drawn else None
+            )
             source = ChartSource("simulated" if simulated else "replay", simulated, live)
             png = render_structure_chart(df, report, lines, source=source)
             try:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from pydantic import SecretStr, ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+if TYPE_CHECKING:
+    from bastion.settings import ModelSettings
 
 _out = Console(highlight=False, soft_wrap=True)
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -94,7 +98,7 @@ def register(app: typer.Typer) -> None:
         _out.print("Wrote: " + ", ".join(str(p) for p in output.files))
 
 
-def _model_settings(url: str | None, name: str, key: str, timeout: float):  # type: ignore[no-untyped-def]
+def _model_settings(url: str | None, name: str, key: str, timeout: float) -> ModelSettings | None:
     """ModelSettings for --model-url, or None when no model is scored."""
     if not url:
         return None
@@ -103,7 +107,7 @@ def _model_settings(url: str | None, name: str, key: str, timeout: float):  # ty
     return ModelSettings(base_url=url, risk_model=name, api_key=SecretStr(key), timeout_s=timeout)
 
 
-def _model_problem(model) -> str | None:  # type: ignore[no-untyped-def]
+def _model_problem(model: ModelSettings) -> str | None:
     """Why the endpoint cannot be scored (unreachable, key refused, model not served), or None when it can."""
     import asyncio
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import typer
 
@@ -19,6 +19,7 @@ from engine.monitor.monitor import CycleReport, Monitor
 from engine.monitor.notifier import PrintingNotifier
 from engine.monitor.runner import run_periodically
 from engine.risk.context import RiskContext, RiskPosition
+from engine.risk.decision import Decision
 from engine.risk.evaluate import evaluate, triggered
 from engine.risk.merge import merge
 from storage.models import AccountMode
@@ -205,6 +206,7 @@ def _risk_group() -> typer.Typer:
         """Print the engine's decision for a position, the rule behind it and every rule that fired."""
         if side not in ("long", "short"):
             raise fail("--side must be long or short", 2)
+        position_side: Literal["long", "short"] = "long" if side == "long" else "short"
         try:
             target_list = [float(t) for t in targets.split(",") if t.strip()]
         except ValueError:
@@ -227,14 +229,14 @@ def _risk_group() -> typer.Typer:
             if not plan_targets and view.structure is not None:
                 from tools.structure.targets import plan_from_report
 
-                plan_targets = [t.price for t in plan_from_report(view.structure, side, entry=entry).targets]  # type: ignore[arg-type]
+                plan_targets = [t.price for t in plan_from_report(view.structure, position_side, entry=entry).targets]
             ctx = RiskContext(
                 position=RiskPosition(
                     symbol=unified,
-                    side=side,
+                    side=position_side,
                     entry=entry,
                     size=size,
-                    stop=stop,  # type: ignore[arg-type]
+                    stop=stop,
                     leverage=leverage,
                     targets=plan_targets,
                 ),
@@ -286,7 +288,7 @@ def _print_check(result: dict[str, Any]) -> None:
         console.print("also fired: " + fired, highlight=False)
 
 
-async def _with_model(services: Services, ctx: RiskContext, rules_decision):  # type: ignore[no-untyped-def]
+async def _with_model(services: Services, ctx: RiskContext, rules_decision: Decision) -> Decision:
     from engine.risk.opinion import RiskOpinion
     from inference import ModelClient
 

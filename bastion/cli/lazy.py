@@ -12,6 +12,7 @@ import importlib
 from typing import Any
 
 import typer
+from typer import _click  # typer's own click: its Context and Command are what TyperGroup's methods take
 from typer.core import TyperCommand, TyperGroup
 
 # Command name → (module of bastion.cli that registers it, one-line help shown by `bastion --help`).
@@ -54,11 +55,11 @@ def load_module(name: str) -> TyperGroup:
 class LazyGroup(TyperGroup):
     """The root group: commands from `COMMANDS`, each module imported on first use."""
 
-    def list_commands(self, ctx: typer.Context) -> list[str]:
+    def list_commands(self, ctx: _click.Context) -> list[str]:
         """Every command, in the table's order."""
         return [*COMMANDS, *(n for n in self.commands if n not in COMMANDS)]
 
-    def get_command(self, ctx: typer.Context, cmd_name: str) -> TyperCommand | None:
+    def get_command(self, ctx: _click.Context, cmd_name: str) -> _click.Command | None:
         """The loaded command, else a stand-in carrying the table's help (enough for the root's `--help`)."""
         if cmd_name in self.commands:
             return self.commands[cmd_name]
@@ -67,7 +68,9 @@ class LazyGroup(TyperGroup):
             return TyperCommand(cmd_name, help=COMMANDS[cmd_name][1], short_help=COMMANDS[cmd_name][1])
         return None
 
-    def resolve_command(self, ctx: typer.Context, args: list[str]) -> tuple[str | None, TyperCommand | None, list[str]]:
+    def resolve_command(
+        self, ctx: _click.Context, args: list[str]
+    ) -> tuple[str | None, _click.Command | None, list[str]]:
         """Import the module of the command about to run, then resolve as usual."""
         if args and args[0] in COMMANDS:
             self.load(args[0])
@@ -80,14 +83,14 @@ class LazyGroup(TyperGroup):
         for name, command in load_module(COMMANDS[cmd_name][0]).commands.items():
             self.add_command(command, name)
 
-    def load_all(self) -> dict[str, TyperCommand]:
+    def load_all(self) -> dict[str, _click.Command]:
         """Every command, imported (for listings that show sub-commands, e.g. the console's help)."""
         for name in COMMANDS:
             self.load(name)
         return dict(self.commands)
 
 
-def loaded_commands(root: Any) -> dict[str, TyperCommand]:
+def loaded_commands(root: Any) -> dict[str, _click.Command]:
     """All commands of `root` (a LazyGroup loads them first)."""
     if isinstance(root, LazyGroup):
         return root.load_all()

@@ -99,12 +99,12 @@ def candles(
     title = f"{frame.attrs.get('symbol', symbol.upper())} {tf}{_label(simulated)}"
     columns = [Column("time (UTC)", numeric=False), *(Column(c) for c in ("open", "high", "low", "close")),
                Column("volume", optional=True)]  # fmt: skip
-    rows = []
+    cells: list[list[str]] = []
     for stamp, row in frame.iterrows():
         assert isinstance(stamp, pd.Timestamp)
         values = [_fmt_price(float(row[c])) for c in ("open", "high", "low", "close")]
-        rows.append([f"{stamp:%Y-%m-%d %H:%M}", *values, f"{float(row['volume']):,.2f}"])
-    print_table(console, columns, rows, title=title, caption=_caption(frame))
+        cells.append([f"{stamp:%Y-%m-%d %H:%M}", *values, f"{float(row['volume']):,.2f}"])
+    print_table(console, columns, cells, title=title, caption=_caption(frame))
 
 
 async def _in_range(md: MarketData, symbol: str, tf: str, at: str | None, call: Awaitable[T]) -> T:

@@ -60,6 +60,7 @@ def register(group: typer.Typer) -> None:
 
 async def _list(services: Services, user: str | None, show_all: bool) -> list[dict[str, Any]]:
     from sqlalchemy import select
+    from sqlmodel import col
 
     from engine.execution.proposals import is_monitor_proposal
     from storage.models import Approval, ApprovalStatus
@@ -67,12 +68,14 @@ async def _list(services: Services, user: str | None, show_all: bool) -> list[di
     from storage.types import utcnow
 
     async with services.sessions() as session:
-        query = select(Approval).order_by(Approval.created_at.desc()).limit(50)  # type: ignore[attr-defined]
+        query = select(Approval).order_by(col(Approval.created_at).desc()).limit(50)
         if user is not None:
             owner = await users_repo.find_user(session, *_user_ref(user))
-            query = query.where(Approval.owner_user_id == owner.id)
+            query = query.where(col(Approval.owner_user_id) == owner.id)
         if not show_all:
-            query = query.where(Approval.status == ApprovalStatus.PENDING.value, Approval.expires_at > utcnow())
+            query = query.where(
+                col(Approval.status) == ApprovalStatus.PENDING.value, col(Approval.expires_at) > utcnow()
+            )
         rows = [a for a in await session.scalars(query) if is_monitor_proposal(a)]
         refs = await users_repo.user_refs(session, (a.owner_user_id for a in rows))
     now = utcnow()
@@ -97,6 +100,7 @@ async def _list(services: Services, user: str | None, show_all: bool) -> list[di
 
 async def _decide(services: Services, token: str, user: str, approve: bool) -> str:
     from sqlalchemy import select
+    from sqlmodel import col
 
     from agents.state import TurnContext
     from agents.wiring import open_chat
@@ -110,7 +114,7 @@ async def _decide(services: Services, token: str, user: str, approve: bool) -> s
         raise fail("give at least the first 6 characters of the token (see `bastion engine proposals`)", 2)
     async with services.sessions() as session:
         owner = await users_repo.find_user(session, platform, uid)
-        matches = list(await session.scalars(select(Approval).where(Approval.token.startswith(token))))  # type: ignore[attr-defined]
+        matches = list(await session.scalars(select(Approval).where(col(Approval.token).startswith(token))))
     if not matches:
         raise fail(f"no proposal with token {token!r}")
     if len(matches) > 1:

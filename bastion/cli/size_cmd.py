@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from bastion.app import Services
@@ -47,10 +48,12 @@ def _answer(kind: str, words: list[str]) -> tuple[str, dict[str, Any] | None]:
             req = monte_carlo_request(MonteCarloCommandArgs.model_validate(raw))
     except UsageError as exc:
         raise fail(str(exc), 2) from None
-    except ValueError as exc:  # pydantic's ValidationError: say which input, as the chat command does
-        first = exc.errors()[0] if hasattr(exc, "errors") else {"loc": (), "msg": str(exc)}
+    except ValidationError as exc:  # say which input, as the chat command does
+        first = exc.errors()[0]
         where = ".".join(str(x) for x in first["loc"]) or "input"
-        raise fail(f"{where}: {first['msg'].removeprefix('Value error, ')}", 2) from None
+        raise fail(f"{where}: {str(first['msg']).removeprefix('Value error, ')}", 2) from None
+    except ValueError as exc:
+        raise fail(str(exc), 2) from None
 
     async def go(services: Services) -> tuple[str, dict[str, Any] | None]:
         await ensure_schema(services)
