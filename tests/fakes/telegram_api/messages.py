@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from typing import Any
 
 from tests.fakes.telegram_api.entities import check_parse_mode, render
@@ -16,7 +17,7 @@ from tests.fakes.telegram_api.wire import int_param
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
 _NOT_MODIFIED = (
-    "Bad Request: message is not modified: specified new message content and reply markup are exactly the same "
+    "message is not modified: specified new message content and reply markup are exactly the same "
     "as a current content and reply markup of the message"
 )
 
@@ -36,53 +37,34 @@ class MessageMethods(TelegramState):
 
     def _send_message(self, params: dict[str, Any], files: dict[str, Upload], at: float) -> dict[str, Any]:
         chat_id = self._target_chat(params)
-        text = params.get("text")
-        text = "" if text is None else str(text)
-        parse_mode = check_parse_mode(params.get("parse_mode"))
-        plain, entities = render(text, parse_mode, params.get("entities"))
-        if not plain.strip():
-            raise bad("message text is empty")
-        if len(plain) > MAX_TEXT:
-            raise bad("message is too long")
+        text, parse_mode, plain, entities = _text(params)
         markup = check_markup(params.get("reply_markup"))
-        with self._lock:
-            reply_to = self._reply_target(chat_id, params)
-            mid = self._take_message_id(chat_id)
-            message = self._bot_message(chat_id, mid, reply_to, markup)
+
+        def fill(message: dict[str, Any]) -> None:
             message["text"] = plain
             if entities:
                 message["entities"] = entities
-            record = SentMessage(
-                chat_id=chat_id,
-                message_id=mid,
-                text=text,
-                caption=None,
-                photo_size=None,
-                reply_markup=markup,
-                parse_mode=parse_mode,
-                edits=[],
-                deleted=False,
-                at=at,
-                plain=plain,
-                reply_to_message_id=reply_to["message_id"] if reply_to else None,
-            )
-            self._store(message, record)
-            return copy.deepcopy(message)
+
+        return self._new_message(
+            chat_id,
+            params,
+            markup,
+            fill,
+            text=text,
+            caption=None,
+            photo_size=None,
+            plain=plain,
+            parse_mode=parse_mode,
+            at=at,
+        )
 
     def _send_photo(self, params: dict[str, Any], files: dict[str, Upload], at: float) -> dict[str, Any]:
         chat_id = self._target_chat(params)
         size, width, height, data = self._photo(params, files)
-        caption = params.get("caption")
-        caption = None if caption is None else str(caption)
-        parse_mode = check_parse_mode(params.get("parse_mode"))
-        plain, entities = render(caption or "", parse_mode, params.get("caption_entities"))
-        if len(plain) > MAX_CAPTION:
-            raise bad("message caption is too long")
+        caption, parse_mode, plain, entities = _caption(params)
         markup = check_markup(params.get("reply_markup"))
-        with self._lock:
-            reply_to = self._reply_target(chat_id, params)
-            mid = self._take_message_id(chat_id)
-            message = self._bot_message(chat_id, mid, reply_to, markup)
+
+        def fill(message: dict[str, Any]) -> None:
             file_id = f"AgACAgFAKE{next(self._file_ids):06d}"
             self._files[file_id] = (size or 0, width, height)
             thumb_w, thumb_h = thumb_size(width, height)
@@ -106,22 +88,45 @@ class MessageMethods(TelegramState):
                 message["caption"] = plain
                 if entities:
                     message["caption_entities"] = entities
-            record = SentMessage(
+
+        return self._new_message(
+            chat_id,
+            params,
+            markup,
+            fill,
+            text=None,
+            caption=caption,
+            photo_size=size,
+            plain=plain if caption is not None else None,
+            parse_mode=parse_mode,
+            at=at,
+            photo_bytes=data,
+        )
+
+    def _new_message(
+        self,
+        chat_id: int,
+        params: dict[str, Any],
+        markup: dict[str, Any] | None,
+        fill: Callable[[dict[str, Any]], None],
+        **record: Any,
+    ) -> dict[str, Any]:
+        """Store a new bot message, its content set by `fill` under the lock, and its record; returns a copy."""
+        with self._lock:
+            reply_to = self._reply_target(chat_id, params)
+            mid = self._take_message_id(chat_id)
+            message = self._bot_message(chat_id, mid, reply_to, markup)
+            fill(message)
+            sent = SentMessage(
                 chat_id=chat_id,
                 message_id=mid,
-                text=None,
-                caption=caption,
-                photo_size=size,
                 reply_markup=markup,
-                parse_mode=parse_mode,
                 edits=[],
                 deleted=False,
-                at=at,
-                plain=plain if caption is not None else None,
                 reply_to_message_id=reply_to["message_id"] if reply_to else None,
-                photo_bytes=data,
+                **record,
             )
-            self._store(message, record)
+            self._store(message, sent)
             return copy.deepcopy(message)
 
     def _photo(self, params: dict[str, Any], files: dict[str, Upload]) -> tuple[int | None, int, int, bytes | None]:
@@ -151,14 +156,7 @@ class MessageMethods(TelegramState):
 
     def _edit_message_text(self, params: dict[str, Any], files: dict[str, Upload], at: float) -> dict[str, Any]:
         chat_id, mid = self._edit_target(params)
-        text = params.get("text")
-        text = "" if text is None else str(text)
-        parse_mode = check_parse_mode(params.get("parse_mode"))
-        plain, entities = render(text, parse_mode, params.get("entities"))
-        if not plain.strip():
-            raise bad("message text is empty")
-        if len(plain) > MAX_TEXT:
-            raise bad("message is too long")
+        text, parse_mode, plain, entities = _text(params)
         markup = check_markup(params.get("reply_markup"), inline_only=True)
         with self._lock:
             message, record = self._editable(chat_id, mid)
@@ -169,7 +167,7 @@ class MessageMethods(TelegramState):
                 and message.get("entities", []) == entities
                 and message.get("reply_markup") == markup
             ):
-                raise bad(_NOT_MODIFIED.removeprefix("Bad Request: "))
+                raise bad(_NOT_MODIFIED)
             message["text"] = plain
             set_or_drop(message, "entities", entities or None)
             set_or_drop(message, "reply_markup", markup)
@@ -180,12 +178,7 @@ class MessageMethods(TelegramState):
 
     def _edit_message_caption(self, params: dict[str, Any], files: dict[str, Upload], at: float) -> dict[str, Any]:
         chat_id, mid = self._edit_target(params)
-        caption = params.get("caption")
-        caption_text = "" if caption is None else str(caption)
-        parse_mode = check_parse_mode(params.get("parse_mode"))
-        plain, entities = render(caption_text, parse_mode, params.get("caption_entities"))
-        if len(plain) > MAX_CAPTION:
-            raise bad("message caption is too long")
+        caption, parse_mode, plain, entities = _caption(params)
         markup = check_markup(params.get("reply_markup"), inline_only=True)
         with self._lock:
             message, record = self._editable(chat_id, mid)
@@ -196,13 +189,13 @@ class MessageMethods(TelegramState):
                 and message.get("caption_entities", []) == entities
                 and message.get("reply_markup") == markup
             ):
-                raise bad(_NOT_MODIFIED.removeprefix("Bad Request: "))
+                raise bad(_NOT_MODIFIED)
             set_or_drop(message, "caption", plain or None)
             set_or_drop(message, "caption_entities", entities or None)
             set_or_drop(message, "reply_markup", markup)
             message["edit_date"] = int(time.time())
             record.caption, record.plain, record.parse_mode, record.reply_markup = caption, plain, parse_mode, markup
-            record.edits.append(caption_text)
+            record.edits.append(caption or "")
             return copy.deepcopy(message)
 
     def _edit_message_reply_markup(self, params: dict[str, Any], files: dict[str, Upload], at: float) -> dict[str, Any]:
@@ -211,7 +204,7 @@ class MessageMethods(TelegramState):
         with self._lock:
             message, record = self._editable(chat_id, mid)
             if message.get("reply_markup") == markup:
-                raise bad(_NOT_MODIFIED.removeprefix("Bad Request: "))
+                raise bad(_NOT_MODIFIED)
             set_or_drop(message, "reply_markup", markup)
             message["edit_date"] = int(time.time())
             record.reply_markup = markup
@@ -230,3 +223,27 @@ class MessageMethods(TelegramState):
             if record is not None:
                 record.deleted = True
         return True
+
+
+def _text(params: dict[str, Any]) -> tuple[str, str | None, str, list[dict[str, Any]]]:
+    """The text as sent, its parse mode, and Telegram's plain text and entities; 400 when empty or too long."""
+    raw = params.get("text")
+    text = "" if raw is None else str(raw)
+    parse_mode = check_parse_mode(params.get("parse_mode"))
+    plain, entities = render(text, parse_mode, params.get("entities"))
+    if not plain.strip():
+        raise bad("message text is empty")
+    if len(plain) > MAX_TEXT:
+        raise bad("message is too long")
+    return text, parse_mode, plain, entities
+
+
+def _caption(params: dict[str, Any]) -> tuple[str | None, str | None, str, list[dict[str, Any]]]:
+    """The caption as sent (None without one), its parse mode, and Telegram's plain text and entities."""
+    raw = params.get("caption")
+    caption = None if raw is None else str(raw)
+    parse_mode = check_parse_mode(params.get("parse_mode"))
+    plain, entities = render(caption or "", parse_mode, params.get("caption_entities"))
+    if len(plain) > MAX_CAPTION:
+        raise bad("message caption is too long")
+    return caption, parse_mode, plain, entities
