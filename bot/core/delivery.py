@@ -2,8 +2,8 @@
 
 Guarantees: messages to one chat go out in the order they were queued (one in flight per chat); a 429
 pauses the whole platform for `retry_after` and the message is retried; a recipient that blocked the bot
-(403) is marked inactive and its message failed; other errors back off exponentially up to
-`max_attempts`.
+(403) is marked inactive and its message failed; other errors back off exponentially (`DELIVERY_RETRY`: 2 s
+doubling to 5 minutes, eight attempts in all) between drains, the schedule kept in the row.
 
 Several processes may run a worker on one database: each claims the rows it sends (a worker id and a lease,
 `FOR UPDATE SKIP LOCKED`), renews the lease while it works and gives unsent rows back when it stops; rows of a
@@ -33,9 +33,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.core.ratelimit import DEFAULT_LIMITS, PlatformLimits, RateLimiter
 from storage.models import Outbox, User
 from storage.repositories import outbox as outbox_repo
+from storage.retry import RetryPolicy
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
+# The schedule of a message that failed for another reason than a 429 or a gone recipient: 2, 4, 8 ... s, at most
+# five minutes apart, then failed for good. Only the arithmetic is used: the waiting happens between drains.
+DELIVERY_RETRY = RetryPolicy(attempts=8, base_delay_s=2.0, max_delay_s=300.0)
 
 
 class RetryAfter(Exception):
@@ -94,7 +98,7 @@ class DeliveryWorker:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         wall: Callable[[], datetime] = utcnow,
         batch: int = 2000,
-        max_attempts: int = 8,
+        retry: RetryPolicy = DELIVERY_RETRY,
         concurrency: int = 30,
         worker_id: str | None = None,
         lease_s: float = 60.0,
@@ -106,7 +110,7 @@ class DeliveryWorker:
         self.senders = dict(senders)
         self.limiters = {p: RateLimiter(limits[p]) for p in self.senders}
         self.clock, self.sleep, self.wall = clock, sleep, wall
-        self.batch, self.max_attempts = batch, max_attempts
+        self.batch, self.retry = batch, retry
         self.gate = asyncio.Semaphore(concurrency)
 
     async def drain(self, *, wait_for_retries: bool = False) -> DeliveryStats:
@@ -205,7 +209,7 @@ class DeliveryWorker:
             return "gone"
         except Exception as exc:
             attempts = row.attempts + 1
-            delay = None if attempts >= self.max_attempts else timedelta(seconds=min(300, 2**attempts))
+            delay = None if attempts >= self.retry.attempts else timedelta(seconds=self.retry.delay_s(attempts - 1))
             await self._retry(row, f"{type(exc).__name__}: {exc}", delay)
             if delay is None:
                 stats.failed += 1

@@ -8,10 +8,8 @@ hands the delay to the delivery worker, which pauses the platform.
 
 from __future__ import annotations
 
-import asyncio
 import io
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -21,14 +19,14 @@ from bot.core.messages import Outbound
 from bot.core.render import DISCORD_EMBED_LIMIT, DISCORD_LIMIT, render_for, split_message, to_discord
 from bot.discord.buttons import view_of
 from bot.discord.convert import retry_after, split_ref
+from storage.retry import RetryPolicy, retry_async
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 CHART_NAME = "chart.png"
-ATTEMPTS = 5
-MAX_WAIT_S = 60.0
+# Interactive calls: five tries within a minute in all; the outbox sender tries once (the worker paces).
+INTERACTIVE_RETRY = RetryPolicy(attempts=5, budget_s=60.0)
 EMBED_COLOUR = discord.Colour.dark_teal()
-Sleep = Callable[[float], Awaitable[None]]
 
 
 def render(out: Outbound) -> list[dict[str, Any]]:
@@ -52,34 +50,22 @@ def render(out: Outbound) -> list[dict[str, Any]]:
 class Patience:
     """Waits out Discord's 429s for interactive calls: sleep `retry_after`, try again, within a budget."""
 
-    def __init__(
-        self,
-        *,
-        attempts: int = ATTEMPTS,
-        max_wait_s: float = MAX_WAIT_S,
-        sleep: Sleep = asyncio.sleep,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.attempts = attempts
-        self.max_wait_s = max_wait_s
-        self.sleep = sleep
-        self.clock = clock
+    def __init__(self, policy: RetryPolicy = INTERACTIVE_RETRY) -> None:
+        self.policy = policy
         self.waited = 0  # 429s waited out, for tests and logs
 
     async def __call__(self, call: Callable[[], Awaitable[T]]) -> T:
         """Run one REST call, retrying after each 429 until the attempts or the time budget run out."""
-        deadline = self.clock() + self.max_wait_s
-        for attempt in range(1, self.attempts + 1):
-            try:
-                return await call()
-            except (discord.HTTPException, discord.RateLimited) as exc:
-                wait = retry_after(exc)
-                if wait is None or attempt == self.attempts or self.clock() + wait > deadline:
-                    raise
-                log.info("discord asked to wait %.2f s (attempt %d)", wait, attempt)
-                self.waited += 1
-                await self.sleep(wait)
-        raise AssertionError("unreachable")
+
+        def note(retry: int, exc: BaseException, wait: float) -> None:
+            log.info("discord asked to wait %.2f s (attempt %d)", wait, retry + 1)
+            self.waited += 1
+
+        return await retry_async(call, self.policy, retry_on=_rate_limited, wait_of=retry_after, on_retry=note)
+
+
+def _rate_limited(exc: BaseException) -> bool:
+    return retry_after(exc) is not None
 
 
 class DiscordOut:

@@ -19,6 +19,7 @@ from bot.core.delivery import RetryAfter as DeliveryRetryAfter
 from bot.core.notify import outbound_of
 from bot.discord.convert import PLATFORM, message_ref, retry_after
 from bot.discord.out import DiscordOut, Patience
+from storage.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 OnSent = Callable[[dict[str, Any], str], Awaitable[None]]
@@ -32,7 +33,7 @@ class DiscordSender:
 
     def __init__(self, client: discord.Client, on_sent: OnSent | None = None) -> None:
         self.client = client
-        self.out = DiscordOut(client, Patience(attempts=1))
+        self.out = DiscordOut(client, Patience(RetryPolicy(attempts=1)))
         self.on_sent = on_sent
         self._channels: OrderedDict[int, Any] = OrderedDict()
 

@@ -6,19 +6,22 @@ import asyncio
 import itertools
 import time
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.core.delivery import DeliveryWorker, RecipientGone, RetryAfter
+from bot.core.delivery import DELIVERY_RETRY, DeliveryWorker, RecipientGone, RetryAfter
 from bot.core.ratelimit import PlatformLimits
 from storage import migrate
 from storage.db import create_engine, session_factory
 from storage.models import Outbox, User
 from storage.repositories import outbox
 from storage.repositories.users import get_or_create_user
+from storage.retry import RetryPolicy
 from tests.bot.fakes import RecordingSender, VirtualClock
 from tests.fakes import virtual_time
 
@@ -110,7 +113,7 @@ async def test_transient_errors_back_off_then_give_up(sessions: async_sessionmak
     sender.script["4002"] = [ConnectionError("down")] * 20
     await _queue(sessions, clock, ["4001", "4002"], per_chat=1)
     worker = _worker(sessions, clock, sender)
-    worker.max_attempts = 3
+    worker.retry = replace(worker.retry, attempts=3)
     stats = await worker.drain(wait_for_retries=True)
     assert [c for _, c, _ in sender.sent] == ["4001"]
     assert stats.failed == 1
@@ -118,6 +121,41 @@ async def test_transient_errors_back_off_then_give_up(sessions: async_sessionmak
         rows = {r.recipient: r for r in (await s.scalars(select(Outbox))).all()}
     assert rows["4002"].status == "failed" and rows["4002"].attempts == 3
     assert rows["4001"].status == "sent" and rows["4001"].attempts == 2
+
+
+class TimedSender(RecordingSender):
+    """Also records when each attempt left, failed or not."""
+
+    def __init__(self, clock: VirtualClock) -> None:
+        super().__init__(clock)
+        self.tried: list[float] = []
+
+    async def send(self, recipient: str, payload: dict[str, Any]) -> None:
+        self.tried.append(self.clock())
+        await super().send(recipient, payload)
+
+
+@pytest.mark.parametrize(
+    ("policy", "gaps"),
+    [
+        (DELIVERY_RETRY, [2.0, 4.0, 8.0]),
+        (RetryPolicy(attempts=5, base_delay_s=10.0, max_delay_s=15.0), [10.0, 15.0, 15.0]),
+    ],
+)
+async def test_the_backoff_follows_the_workers_retry_policy(
+    sessions: async_sessionmaker[AsyncSession], policy: RetryPolicy, gaps: list[float]
+) -> None:
+    clock = VirtualClock()
+    sender = TimedSender(clock)
+    sender.script["4101"] = [ConnectionError("reset")] * 3
+    await _queue(sessions, clock, ["4101"], per_chat=1)
+    worker = DeliveryWorker(
+        sessions, {"telegram": sender}, clock=clock, sleep=clock.sleep, wall=clock.wall, retry=policy
+    )
+    stats = await worker.drain(wait_for_retries=True)
+    assert stats.sent == 1 and len(sender.tried) == 4
+    waited = [b - a for a, b in itertools.pairwise(sender.tried)]
+    assert all(g <= w < g + 1.0 for g, w in zip(gaps, waited, strict=True)), waited  # doubling, capped
 
 
 async def test_rows_survive_a_restart(sessions: async_sessionmaker[AsyncSession]) -> None:
