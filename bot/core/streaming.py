@@ -15,11 +15,12 @@ from collections.abc import Callable
 from types import TracebackType
 
 from bot.core.messages import Outbound, Replier
+from storage.retry import RetryPolicy, retry_async
 
 log = logging.getLogger(__name__)
 CURSOR = " …"
-FINAL_EDIT_ATTEMPTS = 2  # an edit to the same text is a no-op success, so trying it again is safe
-RETRY_PAUSE_S = 0.5
+# The final edit is tried twice, half a second apart: an edit to the same text is a no-op success, so it is safe.
+FINAL_EDIT_RETRY = RetryPolicy(attempts=2, base_delay_s=0.5, max_delay_s=0.5)
 CLOSE_WAIT_S = 5.0  # how long close() lets a send in flight finish before cancelling it
 
 
@@ -146,15 +147,21 @@ class StreamedAnswer:
         return ref
 
     async def _final_edit(self, out: Outbound) -> str | None:
-        for attempt in range(1, FINAL_EDIT_ATTEMPTS + 1):
+        tries = 0
+
+        async def attempt() -> str | None:
+            nonlocal tries
+            tries += 1
             try:
                 await self._write(out)
-                return self.message_ref
             except Exception:
                 self.failed_writes += 1
-                log.warning("final edit of a streamed answer failed (attempt %d)", attempt, exc_info=True)
-                if attempt < FINAL_EDIT_ATTEMPTS:
-                    await asyncio.sleep(RETRY_PAUSE_S)
+                log.warning("final edit of a streamed answer failed (attempt %d)", tries, exc_info=True)
+                raise
+            return self.message_ref
+
+        with contextlib.suppress(Exception):
+            return await retry_async(attempt, FINAL_EDIT_RETRY, retry_on=lambda _exc: True)
         # The streamed message cannot take the answer (deleted, too old, the platform refuses): send it anew.
         self.message_ref = await self.replier.send(out)
         return self.message_ref
