@@ -133,7 +133,8 @@ class Executor:
         return GuardState(
             mode=(fresh or row).mode,
             armed=not (fresh or row).read_only,
-            kill_switches=tuple(f.scope for f in switches),
+            # As people name them (telegram:42), since a refusal quotes them; never "user:<row id>".
+            kill_switches=tuple((await engine_repo.scope_names(session, (f.scope for f in switches))).values()),
             actions_last_hour=await engine_repo.automated_actions_since(session, row.id, now - timedelta(hours=1)),
             realised_pnl_today=await engine_repo.realised_pnl_since(session, row.id, day_start),
         )

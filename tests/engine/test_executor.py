@@ -237,7 +237,7 @@ async def test_kill_switch_and_modes_survive_restart(db_url: str) -> None:
         ex = Executor(session_factory(restarted), LIMITS)
         state = await ex.guard_state(row)
         assert state.mode == "auto" and state.armed
-        assert state.kill_switches == (engine_repo.user_scope(row.user_id),)
+        assert state.kill_switches == ("telegram:7",)  # the user's switch, named as people name the user
     finally:
         await restarted.dispose()
 
