@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.core.render import parse, render_for, to_discord, to_plain, to_telegram_html
-from tests.bot.test_render import assert_telegram_html
+from bot.core.render.parse import _parse
+from tests.bot.test_render import assert_telegram_html, markdownish
 
 # ---------------------------------------------------------------------------------------------------------------
 # Messages built from known spans: how many of each the input holds is known without parsing it.
@@ -212,3 +213,10 @@ def test_parse_keeps_the_lines() -> None:
     blocks = parse("# T\n\n- a\n  - b\n> q\n```py\nx\n```")
     kinds = [type(b).__name__ for b in blocks]
     assert kinds == ["Line", "Line", "Line", "Line", "Quote", "Fence"]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(markdownish, st.text(), st.text(alphabet=" \t\n\x85\xa0ab").map(lambda s: s + "\n" + s)))
+def test_shortcuts_parse_as_markdown_it_does(md: str) -> None:
+    # Paragraph-only messages skip the block pass and marker-free paragraphs the inline pass: same blocks.
+    assert parse(md) == _parse(md, fast=False)

@@ -9,10 +9,11 @@ block is not a quote line on every platform.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from markdown_it import MarkdownIt
-from markdown_it.rules_block import blockquote, fence, list_block
+from markdown_it.common.utils import mdTrim
 from markdown_it.token import Token
 
 from bot.core.render import rules
@@ -22,15 +23,15 @@ from bot.core.render.nodes import Block, Bold, Code, Fence, Inline, Italic, Line
 def _parser() -> MarkdownIt:
     """CommonMark's blocks and inlines that the subset uses, with the subset's own rules in markdown-it's chains."""
     md = MarkdownIt("zero", {"maxNesting": 20})
-    md.enable(["blockquote", "fence", "heading", "list", "backticks", "emphasis", "escape", "link", "newline"])
+    md.enable(["backticks", "emphasis", "escape", "link", "newline"])
     # text_join and fragments_join only merge adjacent text tokens, which _inlines does while it walks them;
-    # normalize would rewrite NUL characters, which the renderers keep as they were written.
-    md.disable(["normalize", "text_join", "fragments_join"])
-    md.block.ruler.at("fence", rules.fence(fence), {"alt": ["paragraph", "reference", "blockquote", "list"]})
-    md.block.ruler.at(
-        "blockquote", rules.blockquote(blockquote), {"alt": ["paragraph", "reference", "blockquote", "list"]}
-    )
-    md.block.ruler.at("list", rules.bullet_list(list_block), {"alt": ["paragraph", "reference", "blockquote"]})
+    # normalize would rewrite NUL characters, which the renderers keep as they were written; the inline pass
+    # runs per paragraph from _Blocks, so that one without inline markers skips it.
+    md.disable(["normalize", "text_join", "fragments_join", "inline"])
+    # One rule for the quote, fence, heading and list rules (the paragraph's terminators too), by first character;
+    # the list chain's terminators and the quote's end come after the paragraph rule, so they only terminate.
+    md.block.ruler.before("paragraph", "subset_blocks", rules.blocks, {"alt": ["paragraph", "reference", "blockquote"]})
+    md.block.ruler.push("list_terminators", rules.list_terminators, {"alt": ["list"]})
     md.block.ruler.push("no_lazy_quote", rules.no_lazy_quote, {"alt": ["blockquote"]})
     md.inline.ruler.at("emphasis", rules.emphasis)
     md.inline.ruler.at("link", rules.link)
@@ -42,13 +43,61 @@ def _parser() -> MarkdownIt:
 _MD = _parser()
 
 
+# A line that may open a block other than a paragraph (a superset: a false hit only costs the block pass), and
+# the characters at which an inline rule may fire.
+_BLOCK_START = re.compile(r"^[ \t]*(?:[>#`~]|[-*+](?:[ \t]|$)|\d{1,9}[.)](?:[ \t]|$))", re.MULTILINE)
+_INLINE_MARK = re.compile(r"[\\`*_\[\]]")
+
+
 def parse(md: str) -> list[Block]:
     """Parse the Markdown subset into blocks, one output line per input line (fence markers aside)."""
+    return _parse(md, fast=True)
+
+
+def _parse(md: str, fast: bool) -> list[Block]:
+    """`parse`; with `fast` False, markdown-it's block and inline passes run even where they have nothing to do."""
     src = md.replace("\r\n", "\n").replace("\r", "\n")
-    blocks = _Blocks(src.split("\n"))
+    lines = src.split("\n")
+    if fast and _BLOCK_START.search(src) is None:
+        return _paragraphs(lines)
+    blocks = _Blocks(lines, fast)
     blocks.walk(_MD.parse(src))
-    blocks.gap_to(src.count("\n") + 1)
+    blocks.gap_to(len(lines))
     return blocks.out
+
+
+def _paragraphs(lines: list[str]) -> list[Block]:
+    """Blocks of a message whose lines open no block: markdown-it's paragraph rule, without its per-line rules."""
+    out: list[Block] = []
+    k, n = 0, len(lines)
+    while k < n:
+        if not lines[k].strip(" \t"):  # markdown-it's blank line: spaces and tabs only
+            out.append(Line([]))
+            k += 1
+            continue
+        j = k + 1
+        while j < n and lines[j].strip(" \t"):
+            j += 1
+        out.append(Line(_inline(mdTrim("\n".join(lines[k:j])), True)))
+        k = j
+    return out
+
+
+def _inline(content: str, fast: bool) -> list[Inline]:
+    """The inline nodes of a paragraph's or heading's content."""
+    if fast and _INLINE_MARK.search(content) is None:
+        # Text and line breaks only: what markdown-it's newline rule leaves of them (the spaces around a break).
+        parts = content.split("\n")
+        for k in range(len(parts)):
+            part = parts[k].lstrip(" \t") if k else parts[k]
+            if k < len(parts) - 1 and part.endswith(" "):
+                part = part.rstrip(" ") if part.endswith("  ") else part[:-1]
+            parts[k] = part
+        text = "\n".join(parts)
+        return [Text(text)] if text else []
+    tokens: list[Token] = []
+    _MD.inline.parse(content, _MD, {}, tokens)
+    return _inlines(tokens)
 
 
 def _add_text(target: list[Inline], text: str) -> None:
@@ -61,11 +110,11 @@ def _add_text(target: list[Inline], text: str) -> None:
         target.append(Text(text))
 
 
-def _inlines(children: Sequence[Token] | None) -> list[Inline]:
-    """The inline nodes of one paragraph or heading."""
+def _inlines(children: Sequence[Token]) -> list[Inline]:
+    """Inline nodes from markdown-it's inline tokens."""
     root: list[Inline] = []
     stack = [root]
-    for token in children or ():
+    for token in children:
         kind, target = token.type, stack[-1]
         if kind == "text" or kind == "text_special":
             _add_text(target, token.content)
@@ -91,8 +140,9 @@ def _inlines(children: Sequence[Token] | None) -> list[Inline]:
 class _Blocks:
     """Walks the block tokens, keeping the input's line structure."""
 
-    def __init__(self, lines: list[str]) -> None:
+    def __init__(self, lines: list[str], fast: bool) -> None:
         self.lines = lines
+        self.fast = fast
         self.out: list[Block] = []
         self.quote: list[Line] | None = None
         self.quote_depth = 0
@@ -136,7 +186,7 @@ class _Blocks:
             if kind == "paragraph_open" or kind == "heading_open":
                 start, end = token.map or (self.cursor, self.cursor + 1)
                 self.gap_to(start)
-                self.add(self.line(_inlines(tokens[i + 1].children), kind == "heading_open"))
+                self.add(self.line(_inline(tokens[i + 1].content, self.fast), kind == "heading_open"))
                 self.cursor = end
                 i += 3
                 continue

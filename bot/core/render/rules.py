@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable
 
 from markdown_it.helpers import parseLinkLabel
-from markdown_it.rules_block import StateBlock
+from markdown_it.rules_block import StateBlock, blockquote, fence, heading, list_block
 from markdown_it.rules_inline import StateInline
 from markdown_it.rules_inline.state_inline import Delimiter
 
@@ -114,43 +114,50 @@ def _line_start(state: StateBlock, line: int) -> int:
     return state.bMarks[line] + state.tShift[line]
 
 
-def fence(rule: BlockRule) -> BlockRule:
+def _fence(state: StateBlock, start_line: int, end_line: int, silent: bool) -> bool:
     """markdown-it's fence rule for fences whose info is one short word (or none)."""
-
-    def fence_rule(state: StateBlock, start_line: int, end_line: int, silent: bool) -> bool:
-        pos = _line_start(state, start_line)
-        if state.src.startswith(("```", "~~~"), pos):
-            info = _FENCE_INFO.fullmatch(state.src, pos, state.eMarks[start_line])
-            if info is None or not _LANG.fullmatch(info.group(1)):
-                return False
-        return rule(state, start_line, end_line, silent)
-
-    return fence_rule
-
-
-def bullet_list(rule: BlockRule) -> BlockRule:
-    """markdown-it's list rule without ``+`` items or a bare marker ending its line, below `MAX_LEVEL`."""
-
-    def list_rule(state: StateBlock, start_line: int, end_line: int, silent: bool) -> bool:
-        pos, end = _line_start(state, start_line), state.eMarks[start_line]
-        if (
-            state.level >= MAX_LEVEL
-            or (pos < end and state.src[pos] == "+")
-            or _BARE_MARKER.fullmatch(state.src, pos, end)
-        ):
+    pos = _line_start(state, start_line)
+    if state.src.startswith(("```", "~~~"), pos):
+        info = _FENCE_INFO.fullmatch(state.src, pos, state.eMarks[start_line])
+        if info is None or not _LANG.fullmatch(info.group(1)):
             return False
-        return rule(state, start_line, end_line, silent)
-
-    return list_rule
+    return fence(state, start_line, end_line, silent)
 
 
-def blockquote(rule: BlockRule) -> BlockRule:
+def _list(state: StateBlock, start_line: int, end_line: int, silent: bool) -> bool:
+    """markdown-it's list rule without a bare marker ending its line, below `MAX_LEVEL`."""
+    pos, end = _line_start(state, start_line), state.eMarks[start_line]
+    if state.level >= MAX_LEVEL or _BARE_MARKER.fullmatch(state.src, pos, end):
+        return False
+    return list_block(state, start_line, end_line, silent)
+
+
+def _blockquote(state: StateBlock, start_line: int, end_line: int, silent: bool) -> bool:
     """markdown-it's blockquote rule below `MAX_LEVEL`."""
+    return state.level < MAX_LEVEL and blockquote(state, start_line, end_line, silent)
 
-    def blockquote_rule(state: StateBlock, start_line: int, end_line: int, silent: bool) -> bool:
-        return state.level < MAX_LEVEL and rule(state, start_line, end_line, silent)
 
-    return blockquote_rule
+# The block rules of the subset by the first character of a line (markdown-it's rules check it first too, but
+# each in its own call, and every paragraph line asks all of them whether it ends the paragraph). "+" has no rule.
+_BY_FIRST: dict[str, BlockRule] = {">": _blockquote, "`": _fence, "~": _fence, "#": heading, "-": _list, "*": _list}
+_BY_FIRST.update(dict.fromkeys("0123456789", _list))
+# Inside a list, only a fence or a quote ends an item's paragraph early (markdown-it's "list" chain; hr is off).
+_LIST_TERMINATORS: dict[str, BlockRule] = {">": _blockquote, "`": _fence, "~": _fence}
+
+
+def _dispatch(table: dict[str, BlockRule]) -> BlockRule:
+    def rule(state: StateBlock, start_line: int, end_line: int, silent: bool) -> bool:
+        pos = _line_start(state, start_line)
+        found = table.get(state.src[pos : pos + 1])
+        return found is not None and found(state, start_line, end_line, silent)
+
+    return rule
+
+
+blocks = _dispatch(_BY_FIRST)
+blocks.__doc__ = "The subset's blocks (quote, fence, heading, list) at a line, as a rule and a paragraph terminator."
+list_terminators = _dispatch(_LIST_TERMINATORS)
+list_terminators.__doc__ = "As a terminator in a list's chain: a fence or quote ends the item; never a block."
 
 
 def no_lazy_quote(state: StateBlock, start_line: int, end_line: int, silent: bool) -> bool:

@@ -11,8 +11,10 @@ too small to hold the open markup raises ValueError (never with the renderers' o
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Literal
 
 Markup = Literal["html", "markdown", "plain"]
@@ -24,7 +26,7 @@ _MD_FENCE_CLOSE = re.compile(r"^`{3,}[ \t]*$")
 
 def utf16_len(s: str) -> int:
     """Length in UTF-16 code units (how Telegram counts); never less than len(s)."""
-    return len(s) + sum(1 for c in s if ord(c) > 0xFFFF)
+    return len(s.encode("utf-16-le", "surrogatepass")) // 2
 
 
 @dataclass(frozen=True)
@@ -34,22 +36,35 @@ class _Atom:
     name: str = ""  # tag name (html) or fence language (markdown)
 
 
+def _chars(s: str, cache: dict[str, _Atom]) -> list[_Atom]:
+    """One atom per character, each distinct character's atom made once (they are frozen)."""
+    out: list[_Atom] = []
+    for c in s:
+        atom = cache.get(c)
+        if atom is None:
+            atom = cache[c] = _Atom(c)
+        out.append(atom)
+    return out
+
+
 def _html_atoms(text: str) -> list[_Atom]:
     atoms: list[_Atom] = []
+    cache: dict[str, _Atom] = {}
     pos = 0
     for m in _HTML_ATOM.finditer(text):
-        atoms.extend(_Atom(c) for c in text[pos : m.start()])
+        atoms.extend(_chars(text[pos : m.start()], cache))
         if m.group(2) is None:
             atoms.append(_Atom(m.group(0)))
         else:
             atoms.append(_Atom(m.group(0), "close" if m.group(1) else "open", m.group(2).lower()))
         pos = m.end()
-    atoms.extend(_Atom(c) for c in text[pos:])
+    atoms.extend(_chars(text[pos:], cache))
     return atoms
 
 
 def _markdown_atoms(text: str) -> list[_Atom]:
     atoms: list[_Atom] = []
+    cache: dict[str, _Atom] = {}
     in_fence = False
     for line in text.splitlines(keepends=True):
         body = line[:-1] if line.endswith("\n") else line
@@ -59,10 +74,10 @@ def _markdown_atoms(text: str) -> list[_Atom]:
             continue
         if in_fence and _MD_FENCE_CLOSE.match(body):
             atoms.append(_Atom(body, "close"))
-            atoms.extend(_Atom(c) for c in line[len(body) :])
+            atoms.extend(_chars(line[len(body) :], cache))
             in_fence = False
             continue
-        atoms.extend(_Atom(c) for c in line)
+        atoms.extend(_chars(line, cache))
     return atoms
 
 
@@ -127,55 +142,62 @@ def plan_split(
     elif markup == "markdown":
         atoms = _markdown_atoms(text)
     else:
-        atoms = [_Atom(c) for c in text]
-    sizes = [measure(a.text) for a in atoms]
-    offsets = [0]
-    for a in atoms:
-        offsets.append(offsets[-1] + len(a.text))
+        atoms = _chars(text, {})
+    texts = [a.text for a in atoms]
+    if measure is utf16_len:  # a character below U+10000 is one unit: measured without a call
+        sizes = [1 if len(t) == 1 and t <= "\uffff" else utf16_len(t) for t in texts]
+    else:
+        sizes = [measure(t) for t in texts]
+    offsets = list(accumulate((len(t) for t in texts), initial=0))
+    marks = [k for k, a in enumerate(atoms) if a.kind != "text"]  # tags and fences: where the state changes
+    n = len(atoms)
 
     chunks: list[Chunk] = []
     state = _State(markup)
     p = 0
-    while p < len(atoms):
+    while p < n:
         prefix = state.prefix()
         head = measure(prefix)
         run = state.copy()
         used: dict[int, int] = {}  # cut -> size of the chunk with its closing markup, for the cuts that fit
-        best: dict[str, int] = {}  # break kind -> last cut of that kind that fits
-        raw = 0
-        q = p
+        last_any = last_line = last_para = last_space = -1  # last cut of each break kind that fits
+        raw, q, room = 0, p, limit - head
         # The closing markup changes only at a tag or fence: its two sizes (after a newline or not) are measured
         # there, not at every character, which kept long texts at a suffix build per character.
         closing = (measure(run.suffix(False)), measure(run.suffix(True)))
-        while q < len(atoms) and head + raw + sizes[q] <= limit:
+        while q < n and raw + sizes[q] <= room:
             raw += sizes[q]
-            atom = atoms[q]
-            run.feed(atom)
-            q += 1
-            if atom.kind != "text":
+            t = texts[q]
+            if atoms[q].kind != "text":
+                run.feed(atoms[q])
                 closing = (measure(run.suffix(False)), measure(run.suffix(True)))
-            size = head + raw + closing[atom.text.endswith("\n")]
+            q += 1
+            size = head + raw + closing[t[-1] == "\n"]
             if size > limit:
                 continue
             used[q] = size
-            best["any"] = q
-            last = atoms[q - 1].text
-            if last == "\n":
-                best["line"] = q
-                if q - 2 >= p and atoms[q - 2].text == "\n":
-                    best["para"] = q
-            elif last in (" ", "\t"):
-                best["space"] = q
-        if q == len(atoms):
+            last_any = q
+            if t == "\n":
+                last_line = q
+                if q - 2 >= p and texts[q - 2] == "\n":
+                    last_para = q
+            elif t == " " or t == "\t":
+                last_space = q
+        best = {
+            kind: cut
+            for kind, cut in (("any", last_any), ("line", last_line), ("para", last_para), ("space", last_space))
+            if cut >= 0
+        }
+        if q == n:
             cut = q  # the rest fits; what the source leaves open stays open
         elif not best:
             raise ValueError(f"limit {limit} is too small for the markup open at offset {offsets[p]}")
         else:
             cut = _choose_cut(atoms, p, best, used, limit)
         end_state = state.copy()
-        for a in atoms[p:cut]:
-            end_state.feed(a)
-        suffix = end_state.suffix(atoms[cut - 1].text.endswith("\n")) if cut < len(atoms) else ""
+        for k in marks[bisect_left(marks, p) : bisect_left(marks, cut)]:
+            end_state.feed(atoms[k])
+        suffix = end_state.suffix(texts[cut - 1][-1] == "\n") if cut < n else ""
         chunks.append(Chunk(offsets[p], offsets[cut], prefix, suffix))
         state, p = end_state, cut
     return chunks
