@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import mdTrim
+from markdown_it.rules_inline import backtick, escape, newline
 from markdown_it.token import Token
 
 from bot.core.render import rules
@@ -23,7 +24,13 @@ from bot.core.render.nodes import Block, Bold, Code, Fence, Inline, Italic, Line
 def _parser() -> MarkdownIt:
     """CommonMark's blocks and inlines that the subset uses, with the subset's own rules in markdown-it's chains."""
     md = MarkdownIt("zero", {"maxNesting": 20})
-    md.enable(["backticks", "emphasis", "escape", "link", "newline"])
+    # Each inline rule fires on its own first character, so their order is free: the frequent markers first.
+    md.inline.ruler.push("subset_emphasis", rules.emphasis)
+    md.inline.ruler.push("subset_backticks", backtick)
+    md.inline.ruler.push("subset_newline", newline)
+    md.inline.ruler.push("subset_link", rules.link)
+    md.inline.ruler.push("subset_escape", escape)
+    md.inline.ruler2.enable("emphasis")
     # text_join and fragments_join only merge adjacent text tokens, which _inlines does while it walks them;
     # normalize would rewrite NUL characters, which the renderers keep as they were written; the inline pass
     # runs per paragraph from _Blocks, so that one without inline markers skips it.
@@ -33,8 +40,6 @@ def _parser() -> MarkdownIt:
     md.block.ruler.before("paragraph", "subset_blocks", rules.blocks, {"alt": ["paragraph", "reference", "blockquote"]})
     md.block.ruler.push("list_terminators", rules.list_terminators, {"alt": ["list"]})
     md.block.ruler.push("no_lazy_quote", rules.no_lazy_quote, {"alt": ["blockquote"]})
-    md.inline.ruler.at("emphasis", rules.emphasis)
-    md.inline.ruler.at("link", rules.link)
     md.inline.terminator_re = rules.TERMINATORS
     return md
 
