@@ -102,18 +102,7 @@ def apply_intent(state: PaperState, intent: OrderIntent, marks: Marks, config: P
         protection = ((OrderRole.STOP_LOSS, intent.stop_price), (OrderRole.TAKE_PROFIT, intent.take_profit_price))
         for role, trigger in protection:
             if trigger is not None:
-                protective = _new_order(
-                    state,
-                    intent,
-                    role,
-                    config,
-                    side=side.opposite,
-                    type=_trigger_type(role),
-                    amount=None,
-                    price=None,
-                    trigger_price=trigger,
-                    reduce_only=True,
-                )
+                protective = _trigger_order(state, intent, role, config, side.opposite, trigger)
                 result.orders.append(to_public_order(protective))
     return result
 
@@ -135,6 +124,24 @@ def _new_order(
     state.orders[order.id] = order
     state.touched_orders.add(order.id)
     return order
+
+
+def _trigger_order(
+    state: PaperState, intent: OrderIntent, role: OrderRole, config: PaperConfig, side: Side, trigger: Decimal
+) -> PaperOrder:
+    """A reduce-only stop or take-profit of the whole position, fired at `trigger`."""
+    return _new_order(
+        state,
+        intent,
+        role,
+        config,
+        side=side,
+        type=_trigger_type(role),
+        amount=None,
+        price=None,
+        trigger_price=trigger,
+        reduce_only=True,
+    )
 
 
 def _cancel(state: PaperState, intent: OrderIntent, result: PlaceResult) -> PlaceResult:
@@ -168,18 +175,7 @@ def _protect(
             old.status = OrderStatus.CANCELED
             state.touched_orders.add(old.id)
             result.canceled_order_ids.append(old.id)
-    order = _new_order(
-        state,
-        intent,
-        role,
-        config,
-        side=pos.side.closing_side,
-        type=_trigger_type(role),
-        amount=None,
-        price=None,
-        trigger_price=trigger,
-        reduce_only=True,
-    )
+    order = _trigger_order(state, intent, role, config, pos.side.closing_side, trigger)
     result.orders.append(to_public_order(order))
     return result
 
