@@ -45,6 +45,17 @@ class ReportError(Exception):
         self.user_message = user_message
 
 
+@dataclass(frozen=True)
+class ReportData:
+    """What a report is built from: closed candles per timeframe, the live price (None: use the close), context."""
+
+    symbol: str
+    timeframe: str
+    frames: dict[str, pd.DataFrame]
+    price: float | None
+    inputs: MarketInputs
+
+
 @dataclass
 class BuiltReport:
     """A report ready to store and send: body, Markdown, chart PNG and the data its figures come from."""
@@ -143,20 +154,40 @@ class ReportBuilder:
 
     async def build(self, symbol: str, timeframe: str = "4h", previous: ReportBody | None = None) -> BuiltReport:
         """The report of `symbol` on `timeframe` as of its last closed candle; `previous` for the changes."""
+        data = await self.fetch(symbol, timeframe)
+        reports = self.analyse(data)
+        body, sources = self.assemble(data, reports, previous)
+        if self.narrator is not None and self.grounding is not None:
+            narrative, dropped = await grounded_narrative(self.narrator, self.grounding, render_body(body), sources)
+            body.narrative, body.narrative_dropped = narrative, dropped
+        chart = await self._chart(data.frames[timeframe], reports[timeframe], body) if self.chart else None
+        return BuiltReport(body=body, text=render_body(body), chart=chart, sources=sources)
+
+    async def fetch(self, symbol: str, timeframe: str) -> ReportData:
+        """The data a report is made of: closed candles of the timeframe and its neighbours, price, context."""
         if timeframe not in NEIGHBOURS:
             raise ReportError(f"Reports are made on {', '.join(REPORT_TIMEFRAMES)}, not {timeframe!r}.")
         try:
             sym = symbol_of(symbol)
         except ToolError as exc:
             raise ReportError(exc.user_message) from None
-        tfs = NEIGHBOURS[timeframe]
-        frames = await self._frames(sym, tfs)
-        reports = {tf: cached_report(self.cache, frames[tf], sym, tf) for tf in tfs}
-        main, frame = reports[timeframe], frames[timeframe]
-        alignment = combine(sym, reports).alignment
+        frames = await self._frames(sym, NEIGHBOURS[timeframe])
         ticker = await optional(self.market.ticker(sym))
-        price = float(ticker.last) if ticker is not None else main.close
-        inputs = await market_inputs(self.market, sym, frame, self.whales)
+        inputs = await market_inputs(self.market, sym, frames[timeframe], self.whales)
+        return ReportData(sym, timeframe, frames, float(ticker.last) if ticker is not None else None, inputs)
+
+    def analyse(self, data: ReportData) -> dict[str, StructureReport]:
+        """The structure of each timeframe (from the cache when its last candle was analysed already)."""
+        return {tf: cached_report(self.cache, frame, data.symbol, tf) for tf, frame in data.frames.items()}
+
+    def assemble(
+        self, data: ReportData, reports: dict[str, StructureReport], previous: ReportBody | None
+    ) -> tuple[ReportBody, list[str]]:
+        """The deterministic body and the source documents its figures come from (pure: no I/O)."""
+        sym, timeframe, inputs = data.symbol, data.timeframe, data.inputs
+        main = reports[timeframe]
+        alignment = combine(sym, reports).alignment
+        price = data.price if data.price is not None else main.close
         scores = {
             side: mcf_score(main, side, inputs.order_flow_in, inputs.derivatives_in, inputs.onchain_in)
             for side in ("long", "short")
@@ -186,15 +217,10 @@ class ReportBuilder:
         )
         if previous is not None:
             body.changes = changes_since(previous, body)
-        sources = _sources(main, self.market.simulated, price, inputs, previous)
-        if self.narrator is not None and self.grounding is not None:
-            narrative, dropped = await grounded_narrative(self.narrator, self.grounding, render_body(body), sources)
-            body.narrative, body.narrative_dropped = narrative, dropped
-        chart = await self._chart(frame, main, body) if self.chart else None
-        return BuiltReport(body=body, text=render_body(body), chart=chart, sources=sources)
+        return body, _sources(main, self.market.simulated, price, inputs, previous)
 
     async def _chart(self, frame: pd.DataFrame, main: StructureReport, body: ReportBody) -> bytes:
-        from tools.charts import PositionLines
+        from tools.charts import ChartSource, PositionLines
 
         lines: Any = None
         side = {"bullish": "long", "bearish": "short"}.get(body.bias)
@@ -202,7 +228,9 @@ class ReportBuilder:
         if plan is not None:
             # The scenario the bias favours is drawn when it is one to take.
             lines = PositionLines(plan.entry, plan.stop, [t.price for t in plan.targets], plan.side)
-        return await self.renderer.structure_chart(frame, main, lines)
+        # The title names the data's source, simulated data is stamped so, and the price the body quotes is marked.
+        source = ChartSource(self.market.name, self.market.simulated, body.price)
+        return await self.renderer.structure_chart(frame, main, lines, source=source)
 
 
 def body_of(content: dict[str, Any]) -> ReportBody | None:

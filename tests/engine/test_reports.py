@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pandas as pd
 import pytest
+from PIL import Image
 
 from agents.grounding import check_answer, price_figures
 from engine.reports.body import ReportBody
 from engine.reports.build import ReportBuilder, ReportError
 from engine.reports.render import render_body
 from tests.conftest import REPO_ROOT
+from tools.charts.renderer import ChartRenderer
+from tools.charts.structure_chart import ChartSource, PositionLines
 from tools.market.base import Funding, LongShortRatio, OpenInterest
 from tools.market.replay import ReplayMarketData
+from tools.market.simulated import SimulatedMarketData
+from tools.structure.report import StructureReport
 from tools.structure.score import OnChainInputs
 
 NOW = datetime(2026, 1, 15, 12, tzinfo=UTC)
@@ -187,3 +194,42 @@ async def test_stored_content_renders_the_same_report(replay: ReplayMarketData) 
     assert built.chart is None  # the chart itself is checked end to end (tests/bot/test_reports_telegram.py)
     again = ReportBody.model_validate(json.loads(built.body.model_dump_json()))
     assert render_body(again) == built.text
+
+
+class RecordingRenderer(ChartRenderer):
+    """The real renderer, remembering what each chart was asked to show."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[tuple[PositionLines | None, ChartSource | None]] = []
+
+    async def structure_chart(
+        self,
+        frame: pd.DataFrame,
+        report: StructureReport,
+        position: PositionLines | None = None,
+        bars: int = 240,
+        source: ChartSource | None = None,
+    ) -> bytes:
+        self.asked.append((position, source))
+        return await super().structure_chart(frame, report, position, bars, source)
+
+
+@pytest.mark.parametrize("simulated", [False, True])
+async def test_the_report_chart_names_its_source_marks_the_price_and_stamps_simulated_data(
+    replay: ReplayMarketData, simulated: bool
+) -> None:
+    market = SimulatedMarketData(seed=3, now=NOW) if simulated else replay
+    renderer = RecordingRenderer()
+    built = await ReportBuilder(market, renderer=renderer).build("BTC", "4h")
+    ((position, source),) = renderer.asked
+    # The title then says where the candles came from, the SIMULATED stamp lies on simulated candles and the
+    # price marker shows the price the body quotes (tests/charts check each of those on the figure).
+    assert source == ChartSource(market.name, simulated, built.body.price)
+    favoured = {"bullish": "long", "bearish": "short"}.get(built.body.bias)
+    plan = next((s for s in built.body.scenarios if s.side == favoured and not s.rejected), None)
+    assert (position is None) == (plan is None)
+    if plan is not None and position is not None:
+        assert (position.side, position.entry, position.stop) == (plan.side, plan.entry, plan.stop)
+    assert built.chart is not None
+    assert Image.open(io.BytesIO(built.chart)).size == (1280, 720)

@@ -3,36 +3,36 @@
 from __future__ import annotations
 
 import io
-import logging
+import threading
 from dataclasses import dataclass, field
 
-import matplotlib
-
-matplotlib.use("Agg")  # headless: charts are rendered to bytes on servers, never shown
-
-import matplotlib.pyplot as plt
-import mplfinance as mpf
 import numpy as np
 import pandas as pd
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
-from matplotlib.transforms import blended_transform_factory
+from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
+from matplotlib.transforms import Transform, blended_transform_factory
+from PIL import Image
 
 from tools.charts.labels import Placed, PriceLabel, place_labels
+from tools.charts.panels import TICK_FONT, draw_candles, draw_volume, hide_axis, x_grid, y_grid
 from tools.structure.render import fmt_price
 from tools.structure.report import LevelOut, StructureReport
 
-# mplfinance titles ask for a "semibold" DejaVu the Agg font cache lacks; the fallback is fine.
-logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
-
 WIDTH_PX, HEIGHT_PX, DPI = 1280, 720, 100
 _GRADE_WIDTH = {1: 0.8, 2: 1.3, 3: 2.0, 4: 2.4}
-_STYLE = mpf.make_mpf_style(base_mpf_style="yahoo", gridstyle=":", y_on_right=False, rc={"font.size": 8})
 LABEL_FONT = 7
 LABEL_GAP_PX = 13  # one 7-point line plus a little air: labels closer than this would touch
 # Shares of the candle panel's width: candles, then the label column, then the volume profile.
 MAIN_SHARE, PROFILE_SHARE = 0.68, 0.13  # the label column takes what is left between them
+# The panels in figure fractions: candles over volume on the left, the profile strip on the right.
+PANEL_X0, PANEL_W = 0.075, 0.89
+PRICE_Y0, PRICE_H, VOLUME_Y0, VOLUME_H = 0.33, 0.56, 0.075, 0.245
+FACE_COLOR, SPINE_COLOR = "#fafafa", "#c8c8c8"
 _LABEL_BOX = {"facecolor": "white", "alpha": 0.75, "lw": 0, "pad": 0.6}
 SUPPORT_COLOR, RESISTANCE_COLOR, PRICE_COLOR = "#2e7d32", "#c62828", "#37474f"
 WATERMARK_GID = "watermark"  # the SIMULATED stamp lies across the candles on purpose; overlap checks skip it
@@ -86,7 +86,7 @@ class ChartSource:
 
 
 def level_label(lv: LevelOut) -> str:
-    """"R 2,005 · grade 3 · 4 touches" (S for support; "broken" when price closed through it)."""
+    """The label "R 2,005 · grade 3 · 4 touches" (S for support; "broken" when price closed through it)."""
     kind = "S" if lv.role == "support" else "R"
     touches = f"{lv.touches} touch" + ("" if lv.touches == 1 else "es")
     text = f"{kind} {fmt_price(lv.price)} · grade {lv.grade} · {touches}"
@@ -105,6 +105,68 @@ def chart_title(report: StructureReport, source: ChartSource) -> str:
     return " · ".join(parts)
 
 
+class ChartCanvas:
+    """A figure with its three panels; a chart is drawn into it and cleared off again, the panels stay.
+
+    Creating the figure and its Axes costs about as much as drawing a chart, so `render_structure_chart` keeps
+    one canvas per thread (Agg figures are not shared between threads) and reuses it.
+    """
+
+    def __init__(self) -> None:
+        self.fig = Figure(figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI)
+        FigureCanvasAgg(self.fig)
+        self.price, self.volume, self.profile = _panels(self.fig)
+        self._fixed = set(self._drawn())
+
+    def _drawn(self) -> list[Artist]:
+        out: list[Artist] = list(self.fig.texts)
+        for ax in self.fig.axes:
+            out += [*ax.collections, *ax.lines, *ax.texts, *ax.patches, *ax.artists]
+        return out
+
+    def clear(self) -> None:
+        """Remove everything the last chart drew; the panels, their frames and names stay."""
+        for artist in self._drawn():
+            if artist not in self._fixed:
+                artist.remove()  # the title too: removing it resets the figure's suptitle
+
+
+_LOCAL = threading.local()
+
+
+def _panels(fig: Figure) -> tuple[Axes, Axes, Axes]:
+    """Candle, volume and side-profile axes at fixed places: no layout engine runs per chart."""
+    price_ax = fig.add_axes((PANEL_X0, PRICE_Y0, PANEL_W * MAIN_SHARE, PRICE_H))
+    vol_ax = fig.add_axes((PANEL_X0, VOLUME_Y0, PANEL_W * MAIN_SHARE, VOLUME_H))
+    profile_ax = fig.add_axes((PANEL_X0 + PANEL_W * (1 - PROFILE_SHARE), PRICE_Y0, PANEL_W * PROFILE_SHARE, PRICE_H))
+    for ax in (price_ax, vol_ax, profile_ax):
+        hide_axis(ax)
+        ax.set_facecolor(FACE_COLOR)
+        for spine in ax.spines.values():
+            spine.set_color(SPINE_COLOR)
+    for ax, name in ((price_ax, "Price"), (vol_ax, "Volume")):
+        ax.text(-0.075, 0.5, name, transform=ax.transAxes, rotation=90, ha="center", va="center",
+                fontsize=TICK_FONT + 1)  # fmt: skip
+    profile_ax.text(0.5, 1.01, "volume profile", transform=profile_ax.transAxes, ha="center", va="bottom", fontsize=7)
+    return price_ax, vol_ax, profile_ax
+
+
+def _hlines(ax: Axes, lines: list[tuple[float, str, float, str]], **kw: object) -> None:
+    """(price, colour, width, style) lines across `ax` as one collection (axhline is an artist each)."""
+    if lines:
+        ax.add_collection(
+            LineCollection([[(0.0, y), (1.0, y)] for y, *_ in lines], colors=[c for _, c, _, _ in lines],
+                           linewidths=[w for *_, w, _ in lines], linestyles=[s for *_, s in lines],
+                           transform=_across(ax), **kw),  # type: ignore[arg-type]
+            autolim=False,
+        )  # fmt: skip
+
+
+def _across(ax: Axes) -> Transform:
+    """x in the axes' fraction, y in its prices."""
+    return blended_transform_factory(ax.transAxes, ax.transData)
+
+
 def structure_figure(
     df: pd.DataFrame,
     report: StructureReport,
@@ -113,22 +175,27 @@ def structure_figure(
     source: ChartSource | None = None,
 ) -> Figure:
     """Build the figure: the last `bars` candles up to the report's bar, with its structure drawn on."""
-    source = source or ChartSource()
+    canvas = ChartCanvas()  # a figure of its own: the caller keeps it
+    draw_structure(canvas, df, report, position, bars, source or ChartSource())
+    return canvas.fig
+
+
+def draw_structure(
+    c: ChartCanvas, df: pd.DataFrame, report: StructureReport, position: PositionLines | None, bars: int,
+    source: ChartSource,
+) -> None:  # fmt: skip
+    """Add the chart's artists to the canvas `c` (nothing is rasterised yet)."""
     end = report.as_of + 1
     start = max(0, end - bars)
     data = df.iloc[start:end][["open", "high", "low", "close", "volume"]]
-    fig, axes = mpf.plot(
-        data,
-        type="candle",
-        volume=True,
-        style=_STYLE,
-        returnfig=True,
-        figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI),
-        tight_layout=False,
-        scale_padding={"left": 0.55, "right": 0.4, "top": 0.9, "bottom": 0.6},
-        warn_too_much_data=10_000,
-    )
-    price_ax, vol_ax = axes[0], axes[2]
+    price_ax, vol_ax = c.price, c.volume
+    # A bar of room right of the last candle keeps it clear of the price marker on the panel's edge.
+    for ax in (price_ax, vol_ax):
+        ax.set_xlim(-1, len(data) + 1)
+    draw_candles(price_ax, data)
+    draw_volume(vol_ax, data)
+    x_grid([price_ax, vol_ax], data.index, vol_ax)
+    y_grid(vol_ax, nbins=3, labels="volume", prune="upper")
     lo, hi = float(data["low"].min()), float(data["high"].max())
     pad = 0.05 * (hi - lo or hi * 0.01)
     ylim = (lo - pad, hi + pad)
@@ -139,13 +206,12 @@ def structure_figure(
         if price is not None:
             ylim = (min(ylim[0], price - pad), max(ylim[1], price + pad))
     price_ax.set_ylim(*ylim)
-    # The lowest price tick would sit on the volume panel's label and its top tick.
-    price_ax.yaxis.set_major_locator(MaxNLocator(nbins=8, prune="lower"))
-    vol_ax.yaxis.set_major_locator(MaxNLocator(nbins=4, prune="upper"))
+    # The lowest price tick would sit on the volume panel's top tick.
+    y_grid(price_ax, nbins=8, prune="lower")
 
-    fig.suptitle(chart_title(report, source), fontsize=10, y=0.985)
+    c.fig.suptitle(chart_title(report, source), fontsize=10, fontweight="bold", y=0.985)
     if position is not None:
-        fig.text(0.5, 0.945, position.summary(), ha="center", va="center", fontsize=8, color="#283593")
+        c.fig.text(0.5, 0.945, position.summary(), ha="center", va="center", fontsize=8, color="#283593")
     if source.simulated:
         price_ax.text(
             0.5, 0.5, "SIMULATED", transform=price_ax.transAxes, ha="center", va="center", fontsize=48,
@@ -153,46 +219,41 @@ def structure_figure(
         )  # fmt: skip
 
     levels = [lv for lv in report.levels if ylim[0] <= lv.price <= ylim[1]]
-    for lv in levels:
-        color = SUPPORT_COLOR if lv.role == "support" else RESISTANCE_COLOR
-        price_ax.axhline(lv.price, color=color, lw=_GRADE_WIDTH[lv.grade], ls="--" if lv.state == "broken" else "-",
-                         alpha=0.8)  # fmt: skip
-    for ln in report.trendlines:
-        if not ylim[0] <= ln.value_now <= ylim[1]:
-            continue  # far from the visible candles: it would only squash the price scale
-        x0 = max(ln.first_touch, start)
-        xs = np.array([x0, report.as_of], dtype=float)
-        ys = ln.anchor_price + ln.slope * (xs - ln.anchor_bar)
-        color = "#1565c0" if ln.kind == "support" else "#ef6c00"
-        price_ax.plot(xs - start, ys, color=color, lw=_GRADE_WIDTH[ln.grade], ls="-" if ln.state == "holding" else ":")
+    _hlines(price_ax, [(lv.price, SUPPORT_COLOR if lv.role == "support" else RESISTANCE_COLOR, _GRADE_WIDTH[lv.grade],
+                        "--" if lv.state == "broken" else "-") for lv in levels], alpha=0.8)  # fmt: skip
+    trends = [ln for ln in report.trendlines if ylim[0] <= ln.value_now <= ylim[1]]  # far ones squash the scale
+    segments = []
+    for ln in trends:
+        xs = np.array([max(ln.first_touch, start), report.as_of], dtype=float)
+        segments.append(np.column_stack([xs - start, ln.anchor_price + ln.slope * (xs - ln.anchor_bar)]))
+    if segments:
+        price_ax.add_collection(LineCollection(
+            segments, colors=["#1565c0" if ln.kind == "support" else "#ef6c00" for ln in trends],
+            linewidths=[_GRADE_WIDTH[ln.grade] for ln in trends],
+            linestyles=["-" if ln.state == "holding" else ":" for ln in trends],
+        ), autolim=False)  # fmt: skip
 
-    gap = _gap(fig, price_ax, ylim)
+    gap = _gap(c.fig, price_ax, ylim)
     right = [PriceLabel(lv.price, level_label(lv), SUPPORT_COLOR if lv.role == "support" else RESISTANCE_COLOR,
                         priority=lv.grade) for lv in levels]  # fmt: skip
     if source.price is not None:
         right.append(PriceLabel(source.price, f"price {fmt_price(source.price)}", PRICE_COLOR, priority=9))
-        price_ax.axhline(source.price, color=PRICE_COLOR, lw=0.8, ls=":")
-        price_ax.plot([1.0], [source.price], marker="<", color=PRICE_COLOR, markersize=7, clip_on=False,
-                      transform=blended_transform_factory(price_ax.transAxes, price_ax.transData))  # fmt: skip
+        _hlines(price_ax, [(source.price, PRICE_COLOR, 0.8, ":")])
+        price_ax.add_artist(Line2D([1.0], [source.price], marker="<", color=PRICE_COLOR, markersize=7, clip_on=False,
+                                   transform=_across(price_ax)))  # fmt: skip
     _draw_column(price_ax, place_labels(right, ylim[0], ylim[1], gap), x=1.015, ha="left", leaders=True)
 
     if position is not None:
         left: list[PriceLabel] = [PriceLabel(position.entry, f"entry {fmt_price(position.entry)}", "#283593", 3)]
-        lines = [(position.entry, "#283593")]
         if position.stop is not None:
             left.append(PriceLabel(position.stop, f"stop {fmt_price(position.stop)}", "#b71c1c", 3))
-            lines.append((position.stop, "#b71c1c"))
         for i, t in enumerate(position.targets):
             left.append(PriceLabel(t, f"T{i + 1} {fmt_price(t)}", "#1b5e20", 2))
-            lines.append((t, "#1b5e20"))
         if position.liquidation is not None and ylim[0] <= position.liquidation <= ylim[1]:
             left.append(PriceLabel(position.liquidation, f"liq {fmt_price(position.liquidation)}", "#4a148c", 3))
-            lines.append((position.liquidation, "#4a148c"))
-        for price, color in lines:
-            price_ax.axhline(price, color=color, lw=1.2, ls="-.")
+        _hlines(price_ax, [(lb.price, lb.color, 1.2, "-.") for lb in left])
         _draw_column(price_ax, place_labels(left, ylim[0], ylim[1], gap), x=0.005, ha="left", leaders=False)
-    _side_profile(fig, price_ax, vol_ax, report, ylim)
-    return fig
+    _side_profile(c.fig, c.profile, report, ylim)
 
 
 def _gap(fig: Figure, ax: Axes, ylim: tuple[float, float]) -> float:
@@ -204,35 +265,35 @@ def _gap(fig: Figure, ax: Axes, ylim: tuple[float, float]) -> float:
 def _draw_column(ax: Axes, placed: list[Placed], x: float, ha: str, leaders: bool) -> None:
     """Draw placed labels at `x` (a fraction of the axes' width); a label moved off its price gets a thin leader
     from the axes' edge to the text when `leaders`."""
-    where = blended_transform_factory(ax.transAxes, ax.transData)
+    where = _across(ax)
+    # Inside the candle panel a label sits on lines and candles and needs its backing box; the column beside
+    # the panel is empty, and a box there would only cost its drawing.
+    box = _LABEL_BOX if 0.0 <= x <= 1.0 else None
     for p in placed:
         ax.text(x, p.y, p.label.text, color=p.label.color, va="center", ha=ha, fontsize=LABEL_FONT, clip_on=False,
-                transform=where, bbox=_LABEL_BOX)  # fmt: skip
-        if leaders and p.moved:
-            ax.plot([1.0, x], [p.label.price, p.y], color=p.label.color, lw=0.5, alpha=0.7, clip_on=False,
-                    transform=where)  # fmt: skip
+                transform=where, bbox=box)  # fmt: skip
+    moved = [p for p in placed if p.moved] if leaders else []
+    if moved:
+        ax.add_collection(LineCollection([[(1.0, p.label.price), (x, p.y)] for p in moved],
+                                         colors=[p.label.color for p in moved], linewidths=0.5, alpha=0.7,
+                                         clip_on=False, transform=where), autolim=False)  # fmt: skip
 
 
-def _side_profile(
-    fig: Figure, price_ax: Axes, vol_ax: Axes, report: StructureReport, ylim: tuple[float, float]
-) -> None:
-    """Shrink the candle axes, leave a column for the level labels, draw the volume profile in the last strip."""
-    pos, vpos = price_ax.get_position(), vol_ax.get_position()
-    main_w = pos.width * MAIN_SHARE
-    price_ax.set_position((pos.x0, pos.y0, main_w, pos.height))
-    vol_ax.set_position((vpos.x0, vpos.y0, main_w, vpos.height))
-    ax = fig.add_axes((pos.x0 + pos.width * (1 - PROFILE_SHARE), pos.y0, pos.width * PROFILE_SHARE, pos.height))
+def _side_profile(fig: Figure, ax: Axes, report: StructureReport, ylim: tuple[float, float]) -> None:
+    """The volume profile in the strip right of the label column: buy and sell volume per price bin, POC, VA."""
     p = report.profile
     edges = p.low + p.bin_width * np.arange(p.bins + 1)
     buy, sell = np.asarray(p.buy, dtype=float), np.asarray(p.sell, dtype=float)
-    # One stepped patch per side instead of a rectangle per bin: barh's hundreds of patches cost about a second
-    # of CPU per chart to create and draw; the picture is the same.
-    ax.stairs(buy, edges, orientation="horizontal", fill=True, color="#66bb6a", alpha=0.8, lw=0)
-    ax.stairs(buy + sell, edges, baseline=buy, orientation="horizontal", fill=True, color="#ef5350", alpha=0.8, lw=0)
     ax.set_xlim(0, max(float((buy + sell).max()), 1e-12) * 1.02)
-    ax.axhspan(p.val, p.vah, color="#90caf9", alpha=0.25)
-    ax.axhline(p.poc, color="#0d47a1", lw=1.5)
     ax.set_ylim(*ylim)
+    # One stepped polygon per side, added without a data-limits update: a rectangle per bin (barh) or a StepPatch
+    # (stairs, whose limits walk every Bezier segment) cost more than the rest of the chart.
+    steps = [_steps(edges, np.zeros_like(buy), buy), _steps(edges, buy, buy + sell)]
+    ax.add_collection(PolyCollection(steps, facecolors=["#66bb6a", "#ef5350"], alpha=0.8, linewidths=0),
+                      autolim=False)  # fmt: skip
+    ax.add_artist(Rectangle((0.0, p.val), 1.0, p.vah - p.val, transform=_across(ax), color="#90caf9", alpha=0.25,
+                            lw=0))  # fmt: skip
+    _hlines(ax, [(p.poc, "#0d47a1", 1.5, "-")])
     marks = [
         PriceLabel(p.poc, f"POC {fmt_price(p.poc)}", "#0d47a1", priority=2),
         PriceLabel(p.vah, f"VAH {fmt_price(p.vah)}", "#1565c0", priority=1),
@@ -241,11 +302,14 @@ def _side_profile(
     # Labels stay inside the panel: a value-area edge beyond the visible prices is left unlabelled.
     inner = _gap(fig, ax, ylim)
     for placed in place_labels(marks, ylim[0] + inner / 2, ylim[1] - inner / 2, inner):
-        ax.text(ax.get_xlim()[1], placed.y, placed.label.text, ha="right", va="center", fontsize=6,
-                color=placed.label.color, bbox=_LABEL_BOX)  # fmt: skip
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.set_title("volume profile", fontsize=7)
+        ax.text(1.0, placed.y, placed.label.text, ha="right", va="center", fontsize=6, color=placed.label.color,
+                bbox=_LABEL_BOX, transform=_across(ax))  # fmt: skip
+
+
+def _steps(edges: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Vertices of the horizontal step polygon between `left` and `right` over the bins `edges` bound."""
+    y = np.repeat(edges, 2)[1:-1]
+    return np.concatenate([np.column_stack([np.repeat(right, 2), y]), np.column_stack([np.repeat(left, 2), y])[::-1]])
 
 
 def render_structure_chart(
@@ -255,11 +319,37 @@ def render_structure_chart(
     bars: int = 240,
     source: ChartSource | None = None,
 ) -> bytes:
-    """PNG bytes (1280 x 720 px) of `structure_figure`."""
-    fig = structure_figure(df, report, position, bars, source)
+    """PNG bytes (1280 x 720 px, 256 colours) of the chart `structure_figure` builds, drawn on this thread's
+    reused canvas."""
+    canvas: ChartCanvas | None = getattr(_LOCAL, "canvas", None)
+    if canvas is None:
+        canvas = _LOCAL.canvas = ChartCanvas()
     try:
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=DPI)
-        return buf.getvalue()
+        draw_structure(canvas, df, report, position, bars, source or ChartSource())
+        return png_bytes(canvas.fig)
     finally:
-        plt.close(fig)
+        canvas.clear()
+
+
+def png_bytes(fig: Figure) -> bytes:
+    """The figure drawn and encoded as a PNG."""
+    return encode_png(rasterize(fig))
+
+
+def rasterize(fig: Figure) -> Image.Image:
+    """Draw the figure with Agg; its RGBA pixels as an image (sharing the canvas' buffer until the next draw)."""
+    agg = fig.canvas
+    assert isinstance(agg, FigureCanvasAgg)
+    agg.draw()
+    return Image.frombuffer("RGBA", agg.get_width_height(), agg.buffer_rgba(), "raw", "RGBA", 0, 1)
+
+
+def encode_png(image: Image.Image) -> bytes:
+    """A 256-colour PNG of `image`.
+
+    A chart has a few dozen flat colours plus the anti-aliased edges between them; an adaptive 256-colour palette
+    keeps them visibly the same, makes the file a third of the RGBA one and encodes in half the time.
+    """
+    buf = io.BytesIO()
+    image.convert("RGB").quantize(256, method=Image.Quantize.FASTOCTREE).save(buf, format="png")
+    return buf.getvalue()
