@@ -1,18 +1,22 @@
 """Render cost per message: Markdown to Telegram HTML, Discord and plain text, split to the platform limits.
 
-    .venv/bin/python tests/bench/bench_render.py [--runs N]
+    .venv/bin/python tests/bench/bench_render.py [--runs N] [--against REV]
 
 Prints CPU (process time) and wall microseconds per message for four messages the bot writes: a short /price
 reply, the command help, an analysis answer and a 12 KB analysis that splits into several chunks. Rendering runs
-on every reply and every streamed edit, so these figures sit on the hot path of each update.
+on every reply and every streamed edit, so these figures sit on the hot path of each update. With --against REV
+(e.g. 7175c54, the last commit with the single-file bot/core/render.py) the CPU of that revision's render_for is
+printed beside it, measured in the same process, under the same load.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import sys
 import time
+import types
 from collections.abc import Callable
 from pathlib import Path
 
@@ -76,17 +80,35 @@ def per_message(fn: Callable[[], object], runs: int) -> tuple[float, float]:
     return statistics.median(cpu), statistics.median(wall)
 
 
+def render_at(rev: str) -> Callable[[str, str], list[str]]:
+    """render_for of bot/core/render.py as it was at `rev` (a single module there), loaded beside today's."""
+    source = subprocess.run(
+        ["git", "show", f"{rev}:bot/core/render.py"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    module = types.ModuleType(f"render_at_{rev}")
+    sys.modules[module.__name__] = module  # dataclasses look their module up while the class is built
+    exec(compile(source, f"{rev}:bot/core/render.py", "exec"), module.__dict__)
+    return module.render_for  # type: ignore[no-any-return]
+
+
 def main() -> None:
     """Print the figures."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=15)
-    runs = parser.parse_args().runs
-    print(f"{'message':<12}{'chars':>7}  {'platform':<9}{'chunks':>7}{'CPU µs':>10}{'wall µs':>10}")
+    parser.add_argument("--against", help="a revision whose bot/core/render.py to time beside today's")
+    args = parser.parse_args()
+    before = render_at(args.against) if args.against else None
+    extra = f"{'CPU µs at ' + args.against:>22}" if before else ""
+    print(f"{'message':<12}{'chars':>7}  {'platform':<9}{'chunks':>7}{'CPU µs':>10}{'wall µs':>10}{extra}")
     for name, md in MESSAGES.items():
         for platform in ("telegram", "discord", "console"):
             chunks = len(render_for(platform, md))
-            cpu, wall = per_message(lambda md=md, platform=platform: render_for(platform, md), runs)
-            print(f"{name:<12}{len(md):>7}  {platform:<9}{chunks:>7}{cpu:>10.1f}{wall:>10.1f}")
+            cpu, wall = per_message(lambda md=md, platform=platform: render_for(platform, md), args.runs)
+            line = f"{name:<12}{len(md):>7}  {platform:<9}{chunks:>7}{cpu:>10.1f}{wall:>10.1f}"
+            if before is not None:
+                old = per_message(lambda md=md, platform=platform: before(platform, md), args.runs)[0]
+                line += f"{old:>22.1f}"
+            print(line)
 
 
 if __name__ == "__main__":
