@@ -18,6 +18,7 @@ import sys
 import time
 import types
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,7 +89,8 @@ def render_at(rev: str) -> Callable[[str, str], list[str]]:
     module = types.ModuleType(f"render_at_{rev}")
     sys.modules[module.__name__] = module  # dataclasses look their module up while the class is built
     exec(compile(source, f"{rev}:bot/core/render.py", "exec"), module.__dict__)
-    return module.render_for  # type: ignore[no-any-return]
+    render: Callable[[str, str], list[str]] = module.render_for
+    return render
 
 
 def main() -> None:
@@ -103,10 +105,10 @@ def main() -> None:
     for name, md in MESSAGES.items():
         for platform in ("telegram", "discord", "console"):
             chunks = len(render_for(platform, md))
-            cpu, wall = per_message(lambda md=md, platform=platform: render_for(platform, md), args.runs)
+            cpu, wall = per_message(partial(render_for, platform, md), args.runs)
             line = f"{name:<12}{len(md):>7}  {platform:<9}{chunks:>7}{cpu:>10.1f}{wall:>10.1f}"
             if before is not None:
-                old = per_message(lambda md=md, platform=platform: before(platform, md), args.runs)[0]
+                old = per_message(partial(before, platform, md), args.runs)[0]
                 line += f"{old:>22.1f}"
             print(line)
 
