@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agents.runner import AnalystChat, Reply
@@ -30,9 +29,8 @@ from bot.core.registry import CommandCall, CommandRegistry, Permission, UsageErr
 from bot.core.streaming import StreamedAnswer
 from bot.core.userlimit import UserRateLimiter
 from engine.alerts.parse import is_alert_request
-from storage.models import User
+from engine.reports.phrases import spoken_command
 from storage.repositories import users as users_repo
-from storage.types import utcnow
 from tools.market.cache import CoalescingCache
 
 log = logging.getLogger(__name__)
@@ -117,17 +115,12 @@ class BotCore:
         if cached is not None:
             return cached
         # Read first: a returning user costs no write (SQLite has one writer; a burst of messages must not queue
-        # on it just to look people up).
+        # on it just to look people up). Three columns, not the ORM row: this runs once a minute per active user.
         async with self.sessions() as session:
-            row = await users_repo.find_user_or_none(session, platform, user_ref)
+            row = await users_repo.find_identity(session, platform, user_ref)
         if row is None or not row.active:
-            async with self.sessions.begin() as session:
-                row = await users_repo.get_or_create_user(session, platform, user_ref, display_name)
-                if not row.active:  # they wrote to us again, so they are reachable again
-                    await session.execute(
-                        update(User).where(User.id == row.id).values(active=True, updated_at=utcnow())
-                    )
-        assert row.id is not None
+            async with self.sessions.begin() as session:  # they wrote to us, so they exist and are reachable
+                row = await users_repo.reach_identity(session, platform, user_ref, display_name)
         fresh = _CachedUser(row.id, self.policy.permission(platform, user_ref, row.roles or []), self.clock())
         self._users.put(key, fresh, USER_CACHE_S)
         return fresh
@@ -150,6 +143,11 @@ class BotCore:
         """Answer one inbound message through the access chain; never raises (failures become a polite message)."""
         if msg.command is None and not msg.addressed:
             return  # group chatter not meant for the bot
+        spoken = spoken_command(msg.text) if msg.command is None else None
+        if spoken is not None and self.registry.get(spoken[0]) is not None:
+            # A report or subscription asked in words is that command, through the whole chain: its parser, its
+            # messages and its group-admin rule, exactly as if the slash command had been typed.
+            msg = replace(msg, text=f"/{spoken[0]} {spoken[1]}".strip())
         await self._inbound(msg, {"replier": replier})
 
     async def _on_inbound(self, event: Event, data: Data) -> None:

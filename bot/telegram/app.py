@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from typing import Any
 
 from prometheus_client.core import Metric
@@ -14,16 +14,16 @@ from telegram.ext import (
     CallbackQueryHandler,
     ContextTypes,
     MessageHandler,
-    TypeHandler,
+    SimpleUpdateProcessor,
     filters,
 )
-from telegram.request import HTTPXRequest
 
 from bot.api.inbox import ProcessorStopped
 from bot.core.dispatcher import BotCore
 from bot.core.registry import CommandRegistry
 from bot.telegram.convert import to_inbound, to_press
 from bot.telegram.replier import TelegramButtonReplier, TelegramEditor, TelegramOut, TelegramReplier
+from bot.telegram.request import AiohttpRequest
 from bot.telegram.updates import DEFAULT_STALL_S, GuardedBot, UpdateGuard, Verdict, update_id_of
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,25 @@ ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 # Updates handled at once; per-conversation locks keep one user's messages in order. Bounded so a burst queues
 # in PTB instead of in front of the database's connection pool (SQLite has a single writer).
 CONCURRENT_UPDATES = 32
+
+
+class PulseProcessor(SimpleUpdateProcessor):
+    """PTB's update processor (at most CONCURRENT_UPDATES at once) that tells the guard when an update starts.
+
+    The pulse of the processing side of the loop, for every update (also those no handler matches), without a
+    handler group of its own in front of the others.
+    """
+
+    __slots__ = ("_guard",)
+
+    def __init__(self, guard: UpdateGuard) -> None:
+        super().__init__(CONCURRENT_UPDATES)
+        self._guard = guard
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        """Count the start, then process."""
+        self._guard.processing_started()
+        await coroutine
 
 
 class TelegramChannel:
@@ -57,14 +76,9 @@ class TelegramChannel:
         self.application = _build(token, base_url, mode, poll_timeout_s, self.guard)
         self.out = TelegramOut(self.application.bot)
         self.editor = TelegramEditor(self.out)
-        # Group -1 runs before the others for every update: the pulse of the processing side of the loop.
-        self.application.add_handler(TypeHandler(Update, self._on_any), group=-1)
         self.application.add_handler(MessageHandler(filters.TEXT, self._on_message))
         self.application.add_handler(CallbackQueryHandler(self._on_press))
         self.application.add_error_handler(self._on_error)
-
-    async def _on_any(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        self.guard.processing_started()
 
     async def _on_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         bot = context.bot
@@ -141,6 +155,7 @@ class TelegramChannel:
         if update is None:
             return Verdict.UNPARSEABLE
         self.guard.queued()
+        self.guard.processing_started()  # processed here, not through PTB's queue and update processor
         await self.application.process_update(update)
         return Verdict.QUEUED
 
@@ -166,11 +181,13 @@ def _build(
     bot = GuardedBot(
         token,
         base_url=base_url,
-        request=HTTPXRequest(connection_pool_size=64),
-        get_updates_request=HTTPXRequest(connection_pool_size=1, read_timeout=poll_timeout_s + 5),
+        request=AiohttpRequest(connection_pool_size=64),
+        get_updates_request=AiohttpRequest(connection_pool_size=1, read_timeout=poll_timeout_s + 5),
         guard=guard,
     )
-    builder = ApplicationBuilder().bot(bot).concurrent_updates(CONCURRENT_UPDATES)
+    # No JobQueue (the scheduler is APScheduler's, run by the leader) and no persistence: nothing PTB would keep
+    # per update.
+    builder = ApplicationBuilder().bot(bot).concurrent_updates(PulseProcessor(guard)).job_queue(None)
     if mode == "webhook":
         builder = builder.updater(None)
     return builder.build()

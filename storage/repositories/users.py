@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any, NamedTuple
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -69,3 +71,57 @@ async def user_refs(session: AsyncSession, ids: Iterable[int | None]) -> dict[in
 
 def _by_identity(platform: str, platform_user_id: str) -> Select[User]:
     return select(User).where(col(User.platform) == platform, col(User.platform_user_id) == platform_user_id)
+
+
+class Identity(NamedTuple):
+    """What the bot core needs of a user on each message: the row id, whether reachable, the roles."""
+
+    id: int
+    active: bool
+    roles: list[str]
+
+
+def _identity(row: Any) -> Identity | None:
+    return Identity(row.id, bool(row.active), list(row.roles or [])) if row is not None else None
+
+
+async def find_identity(session: AsyncSession, platform: str, platform_user_id: str) -> Identity | None:
+    """The identity of an existing user, or None: three columns read without loading the ORM object (a read)."""
+    users = table_of(User)
+    stmt = select(users.c.id, users.c.active, users.c.roles).where(
+        users.c.platform == platform, users.c.platform_user_id == platform_user_id
+    )
+    return _identity((await session.execute(stmt)).first())
+
+
+async def reach_identity(
+    session: AsyncSession, platform: str, platform_user_id: str, display_name: str | None = None
+) -> Identity:
+    """The identity of the user who just wrote: created if new, marked active again if they had gone (race-free).
+
+    One INSERT ... ON CONFLICT DO NOTHING RETURNING for a new user; an existing one (inactive, or created a moment
+    ago by another writer) is answered by the UPDATE that marks it active.
+    """
+    users = table_of(User)
+    columns = (users.c.id, users.c.active, users.c.roles)
+    now = utcnow()
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    created = insert(users).values(
+        platform=platform,
+        platform_user_id=platform_user_id,
+        display_name=display_name,
+        roles=[],
+        preferences={},
+        active=True,
+        created_at=now,
+        updated_at=now,
+    )
+    found = _identity((await session.execute(created.on_conflict_do_nothing().returning(*columns))).first())
+    if found is not None:
+        return found
+    where = (users.c.platform == platform, users.c.platform_user_id == platform_user_id)
+    reached = update(users).where(*where).values(active=True, updated_at=now).returning(*columns)
+    found = _identity((await session.execute(reached)).first())
+    if found is None:
+        raise NotFoundError(f"user {platform}:{platform_user_id} vanished while being created")
+    return found

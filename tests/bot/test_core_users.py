@@ -1,0 +1,65 @@
+"""The core's user lookup on each message: statements per first contact and per cached message, a user who had
+gone (blocked the bot) is reachable again when they write."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event, func, select, update
+from sqlmodel import col
+
+from bastion.app import Services
+from bot.core.dispatcher import BotCore
+from storage.models import User
+from tests.bot.test_core import RecordingReplier, core_on, grant_role, said
+
+__all__ = ["core_on"]  # the fixture, shared with test_core
+CAROL = 1003
+
+
+@contextmanager
+def statements(services: Services) -> Iterator[list[str]]:
+    """The SQL statements the app database runs inside the block."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
+        seen.append(sql.split(None, 1)[0].upper())
+
+    target = services.engine.sync_engine
+    event.listen(target, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(target, "before_cursor_execute", record)
+
+
+async def test_a_first_contact_costs_one_read_and_one_insert_and_later_messages_none(
+    core_on: tuple[Services, BotCore],
+) -> None:
+    services, core = core_on
+    replier = RecordingReplier()
+    with statements(services) as first:
+        await core.handle(said(CAROL, "/help"), replier)
+    # The read that finds nobody, then one INSERT ... RETURNING (no read-back, no separate UPDATE).
+    assert [s for s in first if s in ("SELECT", "INSERT", "UPDATE")] == ["SELECT", "INSERT"]
+    with statements(services) as later:
+        await core.handle(said(CAROL, "/help"), replier)
+    assert later == []  # the cached identity: no session at all
+    assert len([o for o in replier.sent if "**Commands**" in o.text]) == 2
+    async with services.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(User)) == 1
+
+
+async def test_a_user_who_had_gone_is_active_again_when_they_write(core_on: tuple[Services, BotCore]) -> None:
+    services, core = core_on
+    user_id = await grant_role(services, CAROL)
+    async with services.sessions.begin() as s:
+        await s.execute(update(User).where(col(User.id) == user_id).values(active=False))  # they blocked the bot
+    replier = RecordingReplier()
+    await core.handle(said(CAROL, "/help"), replier)
+    assert any("**Commands**" in o.text for o in replier.sent)
+    async with services.sessions() as s:
+        rows = (await s.scalars(select(User))).all()
+    assert [(r.id, r.active) for r in rows] == [(user_id, True)]
