@@ -14,6 +14,8 @@ from bastion.cli import proposals_cmd
 from bastion.cli.common import console, fail, run_with_services, settings_or_exit
 from bastion.cli.keys_cmd import USER_OPTION, _user_ref
 from bastion.cli.output import JSON_OPTION, Column, print_json, print_table
+from bot.console.adapter import CONSOLE_USER, ensure_console_user
+from bot.console.adapter import PLATFORM as CONSOLE_PLATFORM
 from engine.monitor.market_view import StructureMarketViews
 from engine.monitor.monitor import CycleReport, Monitor
 from engine.monitor.notifier import PrintingNotifier
@@ -168,6 +170,10 @@ def _set_mode(user: str, label: str, *, mode: AccountMode | None, armed: bool) -
     platform, uid = _user_ref(user)
 
     async def go(services: Services) -> tuple[str, bool]:
+        if (platform, uid) == (CONSOLE_PLATFORM, CONSOLE_USER):
+            # The console user and its paper account exist from the first `bastion chat`; a fresh install that
+            # arms them first gets them the same way.
+            await ensure_console_user(services.sessions)
         async with services.sessions.begin() as session:
             owner = await find_user(session, platform, uid)
             assert owner.id is not None

@@ -117,3 +117,12 @@ def test_watch_runs_the_monitor_on_the_paper_account() -> None:
     # 25x without a stop: the hard rule exits; in advise mode that is a proposal, never an order.
     assert "cycle: 1 positions, 1 proposals, 0 orders" in out
     assert "[PROPOSAL]" in out and "EXIT 100% of ETH/USDT:USDT long" in out
+
+
+def test_readme_arm_and_disarm_of_the_console_paper_account_work_on_a_fresh_install() -> None:
+    assert invoke("db", "upgrade")[0] == 0
+    code, out = invoke("engine", "arm", "--label", "paper", "--user", "console:local", "--mode", "auto")
+    assert code == 0 and "account 'paper' of console:local: mode auto, ARMED" in out, out
+    code, out = invoke("engine", "disarm", "--label", "paper", "--user", "console:local")
+    assert code == 0 and "mode auto, read-only" in out, out
+    assert "console:local" in invoke("engine", "status")[1]
