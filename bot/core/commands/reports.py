@@ -14,6 +14,7 @@ from bot.core.registry import Command, CommandCall, CommandRegistry, UsageError
 from engine.reports.body import DEFAULT_SYMBOLS, REPORT_SYMBOLS
 from engine.reports.build import ReportError
 from engine.reports.jobs import ReportJobs, schedule_of
+from engine.reports.phrases import subscribe_tokens, unsubscribe_tokens
 from engine.reports.schedule import Schedule, ScheduleError
 from storage.models import ReportSubscription
 from storage.repositories import reports as reports_repo
@@ -129,6 +130,11 @@ def parse_subscribe(tokens: list[str]) -> dict[str, Any]:
     return out
 
 
+def parse_subscribe_words(tokens: list[str]) -> dict[str, Any]:
+    """`parse_subscribe` of the arguments typed as tokens or in words ("btc and eth every 4 hours")."""
+    return parse_subscribe(subscribe_tokens(" ".join(tokens)))
+
+
 def _describe(sub: ReportSubscription) -> str:
     try:
         when = schedule_of(sub).describe()
@@ -208,7 +214,7 @@ def register(reg: CommandRegistry, deps: CommandDeps) -> None:
     async def unsubscribe(call: CommandCall) -> Outbound:
         jobs()
         platform, chat, _ = _chat(call)
-        tokens = [t.lower() for t in call.inbound.command[1].split()] if call.inbound.command else []
+        tokens = unsubscribe_tokens(call.inbound.command[1]) if call.inbound.command else []
         kind = "scan" if tokens[:1] == ["scan"] else "report"
         async with deps.sessions.begin() as session:
             sub = await subs_repo.get_subscription(session, platform, chat, kind)
@@ -241,8 +247,8 @@ def register(reg: CommandRegistry, deps: CommandDeps) -> None:
         return Outbound(f"{row.text}\n\nScan #{row.id}.")
 
     def _unsub_parse(tokens: list[str]) -> dict[str, Any]:
-        for t in tokens:
-            if t.lower() != "scan":
+        for t in unsubscribe_tokens(" ".join(tokens)):
+            if t != "scan":
                 try:
                     _base(t)  # an unknown symbol is refused before anything changes
                 except ValueError as exc:
@@ -255,7 +261,7 @@ def register(reg: CommandRegistry, deps: CommandDeps) -> None:
         Command("reports", "The latest stored reports", reports, ReportsArgs, "[symbol]", "/reports eth"),
         Command("subscribe", "Scheduled reports or the daily scan in this chat", subscribe, SubscribeArgs,
                 "[scan] [symbols] [every 4h | cron 0 8 * * *] [tz Asia/Tokyo] [quiet 22-07]",
-                "/subscribe btc eth every 4h tz UTC+9", parse=parse_subscribe, group_admin=True),
+                "/subscribe btc eth every 4h tz UTC+9", parse=parse_subscribe_words, group_admin=True),
         Command("unsubscribe", "Stop reports (or some symbols, or the scan) in this chat", unsubscribe,
                 usage="[scan | symbols]", example="/unsubscribe sol", parse=_unsub_parse, group_admin=True),
         Command("subscriptions", "This chat's report and scan subscriptions", subscriptions),
