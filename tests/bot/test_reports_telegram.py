@@ -81,3 +81,26 @@ async def test_a_group_subscribed_to_btc_every_4h_gets_reports_with_charts(bot: 
     assert "reports BTC on 4h, every 4h (UTC)" in subs
     assert "Only this group's admins" in await reply(fake, GROUP, BOB, "/unsubscribe", "group")
     assert "no longer receives reports" in await reply(fake, GROUP, ALICE, "/unsubscribe", "group")
+
+
+async def test_free_text_on_telegram_subscribes_a_group_by_its_admin_and_makes_a_report(bot: Running) -> None:
+    fake, services = bot.fake, bot.services
+    fake.chat_admins[GROUP] = {ALICE}
+    words = "@bastion_test_bot subscribe this group to BTC and ETH reports every 4 hours"
+    refused = await reply(fake, GROUP, BOB, words, "group")
+    assert refused == await reply(fake, GROUP, BOB, "/subscribe btc eth every 4h", "group")
+    assert refused.startswith("Only this group's admins can use /subscribe here")
+    done = await reply(fake, GROUP, ALICE, words, "group")
+    assert "Subscribed this chat" in done and "reports BTC, ETH on 4h, every 4h (UTC)" in done
+    async with services.sessions() as session:
+        sub = (await session.scalars(select(ReportSubscription))).one()
+    assert (sub.chat_ref, sub.is_group, sub.symbols, sub.every_hours) == (str(GROUP), True, ["BTC", "ETH"], 4)
+    listing = await reply(fake, GROUP, BOB, "@bastion_test_bot what is this group subscribed to?", "group")
+    assert "reports BTC, ETH on 4h, every 4h (UTC)" in listing
+    # "give me a BTC report" is /report btc: the report now, with its chart, stored.
+    before = len(fake.sent(ALICE))
+    fake.user_message(ALICE, ALICE, "give me a BTC report")
+    await fake.wait_for(lambda: len(fake.sent(ALICE)) >= before + 2, timeout=30)
+    photo, text = fake.sent(ALICE)[before : before + 2]
+    assert photo.photo_size and photo.photo_size > 20_000
+    assert "BTC/USDT:USDT 4h report" in (text.plain or "") and "Stored as report #1." in (text.plain or "")
