@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from storage.retry import RetryPolicy, retry_async
+from tests.bot.fakes import VirtualClock
 
 
 class Flaky:
@@ -58,19 +59,16 @@ class Slowdown(Exception):
         self.seconds = seconds
 
 
-class VirtualTime:
-    """A clock that moves only when slept on."""
+class VirtualTime(VirtualClock):
+    """The tests' virtual clock, also remembering each sleep."""
 
     def __init__(self) -> None:
-        self.now = 0.0
+        super().__init__()
         self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
 
     async def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
-        self.now += seconds
+        await super().sleep(seconds)
 
 
 def _asked(exc: BaseException) -> float | None:
@@ -79,7 +77,7 @@ def _asked(exc: BaseException) -> float | None:
 
 async def test_the_wait_the_server_asked_for_replaces_the_backoff() -> None:
     t = VirtualTime()
-    policy = RetryPolicy(attempts=5, base_delay_s=0.1, sleep=t.sleep, clock=t.clock)
+    policy = RetryPolicy(attempts=5, base_delay_s=0.1, sleep=t.sleep, clock=t)
     flaky = Flaky([Slowdown(3.0), ConnectionError("reset"), Slowdown(1.5)])
     result = await retry_async(
         flaky, policy, retry_on=lambda e: isinstance(e, Slowdown | ConnectionError), wait_of=_asked
@@ -89,20 +87,20 @@ async def test_the_wait_the_server_asked_for_replaces_the_backoff() -> None:
 
 async def test_a_wait_past_the_budget_is_not_begun() -> None:
     t = VirtualTime()
-    policy = RetryPolicy(attempts=10, budget_s=5.0, sleep=t.sleep, clock=t.clock)
+    policy = RetryPolicy(attempts=10, budget_s=5.0, sleep=t.sleep, clock=t)
     flaky = Flaky([Slowdown(2.0), Slowdown(2.0), Slowdown(2.0), Slowdown(2.0)])
     with pytest.raises(Slowdown):
         await retry_async(flaky, policy, retry_on=lambda e: isinstance(e, Slowdown), wait_of=_asked)
     # 2 + 2 s fit in the 5 s budget; the third wait would end at 6 s, so the third 429 is raised instead.
     assert t.slept == [2.0, 2.0] and flaky.calls == 3
-    one_try = RetryPolicy(attempts=1, sleep=t.sleep, clock=t.clock)
+    one_try = RetryPolicy(attempts=1, sleep=t.sleep, clock=t)
     with pytest.raises(Slowdown):
         await retry_async(Flaky([Slowdown(0.1)]), one_try, retry_on=lambda e: True, wait_of=_asked)
 
 
 async def test_what_names_the_call_in_a_warning_per_retry(caplog: pytest.LogCaptureFixture) -> None:
     t = VirtualTime()
-    policy = RetryPolicy(attempts=3, base_delay_s=0.25, sleep=t.sleep, clock=t.clock)
+    policy = RetryPolicy(attempts=3, base_delay_s=0.25, sleep=t.sleep, clock=t)
     flaky = Flaky([ConnectionError("reset"), ConnectionError("reset")])
     await retry_async(flaky, policy, retry_on=lambda e: True, what="bybit ticker")
     messages = [r.getMessage() for r in caplog.records]
