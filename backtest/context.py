@@ -15,7 +15,7 @@ from engine.risk.context import (
 )
 from tools.market.features import OhlcvArrays, timeframe_seconds
 from tools.market.replay import ReplayMarketData, ms_to_datetime
-from tools.structure.analysis import atr_as_of, levels_as_of, window_pivots
+from tools.structure.analysis import atr_as_of, level_pass, shown_rows, window_pivots
 from tools.structure.config import DEFAULT_CONFIG, StructureConfig
 from tools.structure.levels import Level
 from tools.structure.pivots import market_trend
@@ -65,7 +65,7 @@ class ReplayContexts:
         return self.md.candles(self.symbol, self.timeframe, self.lookback)
 
     def entry_levels(self, bar: int) -> EntryLevels:
-        """ATR, displayed levels and trend at `bar`: the live analysis' own level pass (levels_as_of on the highs,
+        """ATR, displayed levels and trend at `bar`: the live analysis' own level pass (level_pass on the highs,
         lows, closes and volumes), so a structure entry is planned on the levels a trader is shown (cached per bar)."""
         cached = self._entries.get(bar)
         if cached is not None:
@@ -75,7 +75,8 @@ class ReplayContexts:
         ws = max(0, as_of - cfg.window + 1)
         a = atr_as_of(c.high, c.low, c.close, as_of, cfg)
         piv = window_pivots(c.high, c.low, as_of, ws, cfg)
-        _, shown = levels_as_of(c.high, c.low, c.close, c.volume, as_of, a, piv, ws, cfg)
+        table = level_pass(c.high, c.low, c.close, c.volume, as_of, a, piv, ws, cfg)
+        shown = table.levels(shown_rows(table, cfg))
         cached = self._entries[bar] = EntryLevels(float(c.close[as_of]), a, shown, market_trend(piv))
         return cached
 

@@ -5,7 +5,7 @@
 Target (issue 13): >= 2,000 scored scenarios/s on 2 cores including outcome simulation, printed beside the run's
 figures, with the CPU seconds per 1,000 scenarios (steadier than wall time on a shared machine: 2 cores reach
 2,000/s when one scenario costs at most 1.0 CPU ms and the work splits evenly). The CPU split says where the time
-goes: the level pass at the entry bars (tools.structure levels_as_of), the structure report at each evaluation bar
+goes: the level pass at the entry bars (tools.structure level_pass), the structure report at each evaluation bar
 (analyze_arrays), the rules, the outcome simulation, the rest.
 """
 
@@ -60,7 +60,7 @@ def cpu_split(data_dir: str, cfg: BacktestConfig) -> tuple[int, float, dict[str,
     """One in-process run with the main stages timed (CPU): (scored scenarios, CPU s, seconds per stage)."""
     spent: dict[str, float] = {}
     undo = [
-        _timed(bt_context, "levels_as_of", spent, "entry level pass (levels_as_of)"),
+        _timed(bt_context, "level_pass", spent, "entry level pass (level_pass)"),
         _timed(bt_context, "context_structure", spent, "structure report at t (analyze_arrays)"),
         _timed(bt_worker, "triggered", spent, "rules"),
         _timed(bt_worker, "decide", spent, "rules"),

@@ -10,9 +10,9 @@ import pandas as pd
 from tools.indicators import atr_last
 from tools.structure.autosupport import auto_support
 from tools.structure.config import DEFAULT_CONFIG, StructureConfig
-from tools.structure.levels import Level, detect_levels, nearest_levels, recent_major_breaks
+from tools.structure.levels import Level, LevelTable, level_table
 from tools.structure.pivots import HIGH, Pivots, find_pivots, market_trend
-from tools.structure.profile import VolumeProfile, volume_profile
+from tools.structure.profile import VolumeProfile, profile_hvn, volume_profile
 from tools.structure.report import (
     LevelOut,
     PivotOut,
@@ -59,7 +59,21 @@ def window_profile(
     )
 
 
-def levels_as_of(
+def window_nodes(
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    volume: np.ndarray,
+    as_of: int,
+    window_start: int,
+    cfg: StructureConfig = DEFAULT_CONFIG,
+) -> list[float]:
+    """The high-volume nodes of `window_profile` alone (what the level grades read of it), by price."""
+    sl = slice(window_start, as_of + 1)
+    return profile_hvn(high[sl], low[sl], close[sl], volume[sl], cfg.profile_bins, cfg.node_radius, cfg.max_nodes)
+
+
+def level_pass(
     high: np.ndarray,
     low: np.ndarray,
     close: np.ndarray,
@@ -71,14 +85,17 @@ def levels_as_of(
     cfg: StructureConfig = DEFAULT_CONFIG,
     ref_price: float | None = None,
     profile: VolumeProfile | None = None,
-) -> tuple[list[Level], list[Level]]:
-    """(every level, the displayed ones) as of `as_of`: the one level pass shared by analysis and backtest.
+) -> LevelTable:
+    """Every level as of `as_of` (as arrays): the one level pass shared by analysis, backtest and quality checks.
 
-    With volumes, the grades use the visible range's volume profile (`profile`, computed here when not given).
+    With volumes, the grades use the high-volume nodes of the visible range's profile (`profile`'s, else computed).
     """
-    if profile is None and volume is not None:
-        profile = window_profile(high, low, close, volume, as_of, window_start, cfg)
-    found = detect_levels(
+    nodes = None
+    if profile is not None:
+        nodes = np.asarray(profile.hvn, dtype=np.float64)
+    elif volume is not None:
+        nodes = np.asarray(window_nodes(high, low, close, volume, as_of, window_start, cfg), dtype=np.float64)
+    return level_table(
         piv,
         close,
         as_of,
@@ -93,10 +110,31 @@ def levels_as_of(
         react_atr=cfg.level_react_atr,
         window=cfg.window,
         ref_price=ref_price,
-        nodes=None if profile is None else np.asarray(profile.hvn, dtype=np.float64),
+        nodes=nodes,
     )
-    ref = float(close[as_of]) if ref_price is None else float(ref_price)
-    return found, nearest_levels(found, ref, cfg.max_levels_per_side, cfg.level_min_touches)
+
+
+def shown_rows(table: LevelTable, cfg: StructureConfig = DEFAULT_CONFIG) -> np.ndarray:
+    """Rows of the levels the analysis displays (the nearest holding ones each side of the pass' price)."""
+    return table.shown(table.ref, cfg.max_levels_per_side, cfg.level_min_touches)
+
+
+def levels_as_of(
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    volume: np.ndarray | None,
+    as_of: int,
+    atr_value: float,
+    piv: Pivots,
+    window_start: int,
+    cfg: StructureConfig = DEFAULT_CONFIG,
+    ref_price: float | None = None,
+    profile: VolumeProfile | None = None,
+) -> tuple[list[Level], list[Level]]:
+    """(every level, the displayed ones) as of `as_of` (level_pass as Level objects)."""
+    table = level_pass(high, low, close, volume, as_of, atr_value, piv, window_start, cfg, ref_price, profile)
+    return table.levels(), table.levels(shown_rows(table, cfg))
 
 
 def _bias(trend: int, close: float, prof: VolumeProfile) -> int:
@@ -167,8 +205,9 @@ def analyze_arrays(
     piv = window_pivots(high, low, as_of, ws, cfg)
 
     prof = window_profile(high, low, close, volume, as_of, ws, cfg)
-    levels, shown = levels_as_of(high, low, close, volume, as_of, a, piv, ws, cfg, profile=prof)
-    breaks = recent_major_breaks(levels, as_of, cfg.recent_break_bars)
+    table = level_pass(high, low, close, volume, as_of, a, piv, ws, cfg, profile=prof)
+    shown = table.levels(shown_rows(table, cfg))
+    breaks = table.levels(table.major_breaks(as_of, cfg.recent_break_bars))
     lines = detect_trendlines(
         piv,
         close,

@@ -10,6 +10,7 @@ broken resistance that holds from above is shown as support, never a support abo
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -46,6 +47,94 @@ class Level:
     volume_ratio: float = 1.0  # mean volume of touch bars / mean volume of the bars scanned
     strength: float = 0.0  # the score the grade is cut from; ranks levels of one side
     node_atr: float | None = None  # distance of the zone middle to the nearest profile HVN, in ATRs (None: unknown)
+
+
+@dataclass(frozen=True, slots=True)
+class LevelTable:
+    """Every level of one level pass as parallel arrays sorted by price; Level objects are built only for the rows
+    asked for (the display and the fresh breaks need a dozen of the ~25, and building one costs more than its row)."""
+
+    price: np.ndarray
+    zone_low: np.ndarray
+    zone_high: np.ndarray
+    touches: np.ndarray
+    highs: np.ndarray
+    lows: np.ndarray
+    first_touch: np.ndarray
+    last_touch: np.ndarray
+    confirmed: np.ndarray
+    grade: np.ndarray
+    broken: np.ndarray  # bool
+    cross_at: np.ndarray  # frame index of the last close through, -1 for none
+    last_dir: np.ndarray  # +1 up, -1 down, 0 none
+    reactions: np.ndarray
+    respect: np.ndarray
+    volume_ratio: np.ndarray
+    strength: np.ndarray
+    node_atr: np.ndarray | None
+    ref: float  # the price roles are taken against
+
+    @classmethod
+    def empty(cls) -> LevelTable:
+        """A pass without pivots: no levels."""
+        f, i = np.zeros(0), np.zeros(0, dtype=np.int64)
+        return cls(f, f, f, i, i, i, i, i, i, i, np.zeros(0, bool), i, i, i, f, f, f, None, 0.0)
+
+    def __len__(self) -> int:
+        return len(self.price)
+
+    def levels(self, rows: np.ndarray | None = None, ref: float | None = None) -> list[Level]:
+        """Level objects of `rows` (default: all) in that order, roles taken against `ref` (default: the pass')."""
+        idx = np.arange(len(self.price)) if rows is None else np.asarray(rows, dtype=np.int64)
+        at = float(self.ref if ref is None else ref)
+        na = self.node_atr
+        nodes = [None] * len(idx) if na is None else [x if np.isfinite(x) else None for x in na[idx].tolist()]
+        # Plain Python values once per column: numpy scalars converted one by one cost more than the level pass.
+        cols = (
+            self.price, self.zone_low, self.zone_high, self.touches, self.highs, self.lows, self.first_touch,
+            self.last_touch, self.confirmed, self.grade, self.broken, self.cross_at, self.last_dir, self.reactions,
+            self.respect, self.volume_ratio, self.strength,
+        )  # fmt: skip
+        rows_out = zip(*(col[idx].tolist() for col in cols), nodes, strict=True)
+        return [
+            Level(
+                price=m,
+                zone_low=zl,
+                zone_high=zh,
+                touches=nt,
+                highs=nh,
+                lows=nl,
+                first_touch=ft,
+                last_touch=lt,
+                confirmed_at=cf,
+                grade=g,
+                role="support" if m < at else "resistance",
+                state="broken" if br else "holding",
+                broken_at=ca if ca >= 0 else None,
+                break_direction=("up" if ld > 0 else "down") if ca >= 0 else None,
+                reactions=nr,
+                respect=rs,
+                volume_ratio=vr,
+                strength=st,
+                node_atr=nd,
+            )
+            for m, zl, zh, nt, nh, nl, ft, lt, cf, g, br, ca, ld, nr, rs, vr, st, nd in rows_out
+        ]
+
+    def shown(self, close: float, per_side: int, min_touches: int = 1) -> np.ndarray:
+        """Rows `nearest_levels` would display against `close`, in price order (the same choice, on the arrays)."""
+        live = ~self.broken & (self.touches >= min_touches)
+        picked = []
+        for side in (live & (self.price < close), live & ~(self.price < close)):
+            rows = np.flatnonzero(side)
+            picked.append(rows[np.argsort(np.abs(self.price[rows] - close), kind="stable")[:per_side]])
+        out = np.concatenate(picked)
+        return out[np.argsort(self.price[out], kind="stable")]
+
+    def major_breaks(self, as_of: int, recent_bars: int, min_grade: int = 3) -> np.ndarray:
+        """Rows `recent_major_breaks` would report: grade >= `min_grade`, broken within `recent_bars` bars."""
+        hit = (self.grade >= min_grade) & self.broken & (self.cross_at >= 0) & (as_of - self.cross_at < recent_bars)
+        return np.flatnonzero(hit)
 
 
 def respect_bound(reactions: np.ndarray, decided: np.ndarray, z: float = 1.0) -> np.ndarray:
@@ -108,17 +197,16 @@ def row_next(flat: np.ndarray, query: np.ndarray, n_bar: int) -> np.ndarray:
     return np.where(ok, flat[hit] % n_bar if len(flat) else 0, NEVER)
 
 
-def _last_per_row(flat: np.ndarray, values: np.ndarray, n_rows: int, n_bar: int, empty: int) -> np.ndarray:
-    """values at the last true cell of each row (`flat` sorted), `empty` for rows without one."""
+def _last_per_row(rows: np.ndarray, values: np.ndarray, n_rows: int, empty: int) -> np.ndarray:
+    """values at the last cell of each row (`rows`: the sorted row of each cell), `empty` for rows without one."""
     out = np.full(n_rows, empty, dtype=np.int64)
-    if len(flat):
-        rows = flat // n_bar
+    if len(rows):
         last = np.flatnonzero(np.append(rows[1:] != rows[:-1], True))
         out[rows[last]] = values[last]
     return out
 
 
-def detect_levels(
+def level_table(
     pivots: Pivots,
     close: np.ndarray,
     as_of: int,
@@ -135,7 +223,7 @@ def detect_levels(
     window: int = 1000,
     ref_price: float | None = None,
     nodes: np.ndarray | None = None,
-) -> list[Level]:
+) -> LevelTable:
     """Cluster pivots (already filtered to those confirmed <= as_of) into levels, sorted by price.
 
     Bars `start`..`as_of` are scanned (default: from the first pivot); without `high`/`low`
@@ -143,7 +231,7 @@ def detect_levels(
     close at `as_of`). `nodes`: high-volume node prices of the visible profile (grade 3 needs one).
     """
     if len(pivots) == 0:
-        return []
+        return LevelTable.empty()
     order = np.argsort(pivots.price, kind="stable")
     price, bar = pivots.price[order], pivots.bar[order]
     conf = pivots.confirmed[order]
@@ -165,17 +253,20 @@ def detect_levels(
     z_lo, z_hi = zone_low[:, None], zone_high[:, None]
     tt, buf, away = touch_tol_atr * atr_value, break_buffer_atr * atr_value, react_atr * atr_value
 
-    side = np.where(c > z_hi + buf, 1, np.where(c < z_lo - buf, -1, 0)).astype(np.int8).ravel()
+    # The two comparisons exclude each other (the far edges plus a buffer), so their difference is the side.
+    side = ((c > z_hi + buf).view(np.int8) - (c < z_lo - buf).view(np.int8)).ravel()
     # Sparse from here: closes off the zone, touch runs and crosses are few per level, so they are
     # handled as sorted flat indices (row * n_bar + column) rather than as full matrices.
     nz = np.flatnonzero(side)
     sv = side[nz]
-    same_row = nz[1:] // n_bar == nz[:-1] // n_bar
+    nz_row = nz // n_bar  # nearly every cell is off the zone: one division of them, reused
+    same_row = nz_row[1:] == nz_row[:-1]
     flip = np.flatnonzero(same_row & (sv[1:] != sv[:-1])) + 1
     cross_flat, cross_dir = nz[flip], sv[flip]  # a close through the level, to the other side
-    last_cross = _last_per_row(cross_flat, cross_flat % n_bar, n_lv, n_bar, -1)
-    last_dir = _last_per_row(cross_flat, cross_dir.astype(np.int64), n_lv, n_bar, 0)
-    now_side = _last_per_row(nz, sv.astype(np.int64), n_lv, n_bar, 0)
+    cross_row = nz_row[flip]
+    last_cross = _last_per_row(cross_row, cross_flat - cross_row * n_bar, n_lv, -1)
+    last_dir = _last_per_row(cross_row, cross_dir.astype(np.int64), n_lv, 0)
+    now_side = _last_per_row(nz_row, sv, n_lv, 0)
 
     touch = np.flatnonzero(((lo <= z_hi + tt) & (hi >= z_lo - tt)).ravel())
     t_rows = touch // n_bar
@@ -250,54 +341,41 @@ def detect_levels(
         node_atr = gap / atr_value
     grades, strength = grade_level(touches, reactions, graded_n, vol_ratio, as_of - last_touch, window, node_atr)
     ref = float(close[as_of]) if ref_price is None else float(ref_price)
-    nodes_out = [None] * n_lv if node_atr is None else [x if np.isfinite(x) else None for x in node_atr.tolist()]
-    cross_at = np.where(last_cross >= 0, last_cross + s, -1).tolist()
-    # Plain Python values once per column: numpy scalars converted one by one cost more than the level pass.
-    rows = zip(
-        mean.tolist(),
-        zone_low.tolist(),
-        zone_high.tolist(),
-        touches.tolist(),
-        highs.tolist(),
-        lows.tolist(),
-        first_touch.tolist(),
-        last_touch.tolist(),
-        confirmed.tolist(),
-        grades.tolist(),
-        broken.tolist(),
+    cross_at = np.where(last_cross >= 0, last_cross + s, -1)
+    return LevelTable(
+        mean,
+        zone_low,
+        zone_high,
+        touches,
+        highs,
+        lows,
+        first_touch,
+        last_touch,
+        confirmed,
+        grades,
+        broken,
         cross_at,
-        last_dir.tolist(),
-        reactions.tolist(),
-        respect.tolist(),
-        vol_ratio.tolist(),
-        strength.tolist(),
-        nodes_out,
-        strict=True,
+        last_dir,
+        reactions,
+        respect,
+        vol_ratio,
+        strength,
+        node_atr,
+        ref,
     )
-    return [
-        Level(
-            price=m,
-            zone_low=zl,
-            zone_high=zh,
-            touches=nt,
-            highs=nh,
-            lows=nl,
-            first_touch=ft,
-            last_touch=lt,
-            confirmed_at=cf,
-            grade=g,
-            role="support" if m < ref else "resistance",
-            state="broken" if br else "holding",
-            broken_at=ca if ca >= 0 else None,
-            break_direction=("up" if ld > 0 else "down") if ca >= 0 else None,
-            reactions=nr,
-            respect=rs,
-            volume_ratio=vr,
-            strength=st,
-            node_atr=na,
-        )
-        for m, zl, zh, nt, nh, nl, ft, lt, cf, g, br, ca, ld, nr, rs, vr, st, na in rows
-    ]
+
+
+def detect_levels(
+    pivots: Pivots,
+    close: np.ndarray,
+    as_of: int,
+    atr_value: float,
+    tol_atr: float = 0.5,
+    break_buffer_atr: float = 0.1,
+    **kw: Any,
+) -> list[Level]:
+    """Every level of `level_table` (same arguments) as Level objects, sorted by price."""
+    return level_table(pivots, close, as_of, atr_value, tol_atr, break_buffer_atr, **kw).levels()
 
 
 def with_role(level: Level, price: float) -> Level:

@@ -103,16 +103,26 @@ def value_area(volume: np.ndarray, poc: int, share: float) -> tuple[int, int, fl
     return lo, hi, acc
 
 
-def volume_nodes(volume: np.ndarray, centers: np.ndarray, radius: int, limit: int) -> tuple[list, list]:
-    """High-volume peaks above the mean and low-volume valleys below half the mean (smoothed)."""
-    if len(volume) < 2 * radius + 1:
-        return [], []
+def _smoothed(volume: np.ndarray, radius: int) -> np.ndarray:
+    """Volume averaged over 2 * radius + 1 bins (what peaks and valleys are found on)."""
     k = np.ones(2 * radius + 1) / (2 * radius + 1)
-    s = np.convolve(volume, k, mode="same")
+    return np.convolve(volume, k, mode="same")
+
+
+def _peaks(s: np.ndarray, centers: np.ndarray, radius: int, limit: int) -> list[float]:
+    """Prices of the `limit` highest local maxima of the smoothed volume above its mean, by price."""
     w = 2 * radius + 1
     pad_hi = np.concatenate((np.full(radius, -np.inf), s, np.full(radius, -np.inf)))
-    pad_lo = np.concatenate((np.full(radius, -np.inf), -s, np.full(radius, -np.inf)))
     is_peak = (s >= rolling_max(pad_hi, w)) & (s > s.mean())
+    peaks = np.flatnonzero(is_peak)
+    peaks = peaks[np.argsort(-s[peaks], kind="stable")][:limit]
+    return sorted(centers[peaks].tolist())
+
+
+def _valleys(s: np.ndarray, centers: np.ndarray, radius: int, limit: int) -> list[float]:
+    """Prices of the `limit` lowest local minima under half the mean, between traded areas, by price."""
+    w = 2 * radius + 1
+    pad_lo = np.concatenate((np.full(radius, -np.inf), -s, np.full(radius, -np.inf)))
     is_valley = (-s >= rolling_max(pad_lo, w)) & (s < 0.5 * s.mean())
     # Valleys only count between traded areas, not in the empty tails of the range.
     occupied = np.flatnonzero(s > 0.5 * s.mean())
@@ -120,11 +130,48 @@ def volume_nodes(volume: np.ndarray, centers: np.ndarray, radius: int, limit: in
         inside = np.zeros(len(s), dtype=bool)
         inside[occupied[0] : occupied[-1] + 1] = True
         is_valley &= inside
-    peaks = np.flatnonzero(is_peak)
     valleys = np.flatnonzero(is_valley)
-    peaks = peaks[np.argsort(-s[peaks], kind="stable")][:limit]
     valleys = valleys[np.argsort(s[valleys], kind="stable")][:limit]
-    return sorted(centers[peaks].tolist()), sorted(centers[valleys].tolist())
+    return sorted(centers[valleys].tolist())
+
+
+def volume_nodes(volume: np.ndarray, centers: np.ndarray, radius: int, limit: int) -> tuple[list, list]:
+    """High-volume peaks above the mean and low-volume valleys below half the mean (smoothed)."""
+    if len(volume) < 2 * radius + 1:
+        return [], []
+    s = _smoothed(volume, radius)
+    return _peaks(s, centers, radius, limit), _valleys(s, centers, radius, limit)
+
+
+def _binned(
+    high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray, bins: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(edges, buy volume, sell volume) per bin of the candles' range."""
+    top, bottom = float(high.max()), float(low.min())
+    if top <= bottom:
+        top = bottom + max(abs(bottom) * 1e-9, 1e-12)
+    edges = np.linspace(bottom, top, bins + 1)
+    rng = high - low
+    buy_share = np.where(rng > 0, (close - low) / np.where(rng > 0, rng, 1.0), 0.5)
+    buy, sell = _spread_each(edges, low, high, (volume * buy_share, volume * (1.0 - buy_share)))
+    return edges, buy, sell
+
+
+def profile_hvn(
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    volume: np.ndarray,
+    bins: int = 250,
+    node_radius: int = 5,
+    max_nodes: int = 4,
+) -> list[float]:
+    """The `hvn` of `volume_profile` on the same candles, without the rest of the profile (the level grades')."""
+    edges, buy, sell = _binned(high, low, close, volume, bins)
+    total = buy + sell
+    if len(total) < 2 * node_radius + 1:
+        return []
+    return _peaks(_smoothed(total, node_radius), (edges[:-1] + edges[1:]) / 2, node_radius, max_nodes)
 
 
 def volume_profile(
@@ -138,13 +185,7 @@ def volume_profile(
     max_nodes: int = 4,
 ) -> VolumeProfile:
     """Profile of the given candles (the caller passes exactly the visible range)."""
-    top, bottom = float(high.max()), float(low.min())
-    if top <= bottom:
-        top = bottom + max(abs(bottom) * 1e-9, 1e-12)
-    edges = np.linspace(bottom, top, bins + 1)
-    rng = high - low
-    buy_share = np.where(rng > 0, (close - low) / np.where(rng > 0, rng, 1.0), 0.5)
-    buy, sell = _spread_each(edges, low, high, (volume * buy_share, volume * (1.0 - buy_share)))
+    edges, buy, sell = _binned(high, low, close, volume, bins)
     total = buy + sell
     poc = int(np.argmax(total))
     lo, hi, acc = value_area(total, poc, value_share)

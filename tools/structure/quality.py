@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from tools.structure.analysis import atr_as_of, levels_as_of
+from tools.structure.analysis import atr_as_of, level_pass, shown_rows
 from tools.structure.config import DEFAULT_CONFIG, StructureConfig
 from tools.structure.levels import Level
 from tools.structure.pivots import find_pivots
@@ -138,7 +138,8 @@ def displayed_levels(
         # Same pivots as the live slice: a pivot's mask reads bars within its window only.
         piv = piv_all.select((piv_all.confirmed <= t) & (piv_all.bar >= max(ws, cfg.left)))
         a = atr_as_of(high, low, close, t, cfg)
-        _, shown = levels_as_of(high, low, close, volume, t, a, piv, ws, cfg)
+        table = level_pass(high, low, close, volume, t, a, piv, ws, cfg)
+        shown = table.levels(shown_rows(table, cfg))
         if on_bar is not None:
             on_bar(t, a, shown)
         for lv in shown:
