@@ -106,3 +106,18 @@ def test_scan_json_is_the_stored_scan(db: Path) -> None:
             "SELECT considered, text FROM scan_runs WHERE id = ?", (body["scan_id"],)
         ).fetchone()
     assert (considered, text) == (body["considered"], body["text"])
+
+
+def test_a_piped_report_is_its_whole_text_never_cut_at_80_columns(db: Path) -> None:
+    out = text_of("report", "btc")
+    with sqlite3.connect(db) as conn:
+        (stored,) = conn.execute("SELECT text FROM reports ORDER BY id DESC LIMIT 1").fetchone()
+    assert out == stored.rstrip("\n") + "\n"  # Rich's Markdown cropped list items at 80: "T2 137,214 (7"
+    assert any(len(line) > 80 for line in out.splitlines()) and "Bullish (long)" in out
+
+
+def test_report_on_a_fresh_embedded_database_needs_no_upgrade(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BASTION_DATABASE__URL", f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}")
+    result = runner.invoke(app, ["report", "eth", "--tf", "1h"])
+    assert result.exit_code == 0, result.output
+    assert "ETH/USDT:USDT 1h report" in result.stdout and "Stored as report #1." in result.stderr

@@ -86,3 +86,14 @@ def print_json(console: Console, value: Any) -> None:
         console.print_json(text)
     else:
         console.file.write(text + "\n")
+
+
+def print_markdown(console: Console, text: str) -> None:
+    """Markdown rendered on a terminal; the Markdown itself when piped (Rich crops list items at its width, which
+    would cut "T2 137,214 (7.0R)" to "T2 137,214 (7")."""
+    if console.is_terminal:
+        from rich.markdown import Markdown
+
+        console.print(Markdown(text))
+    else:
+        console.file.write(text.rstrip("\n") + "\n")

@@ -7,12 +7,12 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.markdown import Markdown
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bastion.app import Services
+from bastion.cli.chat_cmd import ensure_schema
 from bastion.cli.common import fail, run_with_services
-from bastion.cli.output import JSON_OPTION, print_json
+from bastion.cli.output import JSON_OPTION, print_json, print_markdown
 from engine.reports.build import REPORT_TIMEFRAMES, ReportError
 from storage.models import ScanRun
 
@@ -37,6 +37,7 @@ def register(app: typer.Typer) -> None:
         from bastion.reports import build_report_jobs
 
         async def go(services: Services) -> tuple[str, bytes | None, int | None, dict[str, Any]]:
+            await ensure_schema(services)  # embedded SQLite works with zero setup, as `bastion chat` does
             jobs = build_report_jobs(services, frozenset(), chart=chart is not None)
             try:
                 stored = await jobs.service.create(symbol, timeframe, kind="cli")
@@ -49,7 +50,7 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print_json(_out, {"report_id": report_id, **body, "text": text})
         else:
-            _out.print(Markdown(text))
+            print_markdown(_out, text)
         if out is not None:
             out.write_text(text + "\n", encoding="utf-8")
         if chart is not None and png is not None:
@@ -66,6 +67,7 @@ def register(app: typer.Typer) -> None:
         from bastion.reports import build_report_jobs
 
         async def go(services: Services) -> ScanRun:
+            await ensure_schema(services)
             jobs = build_report_jobs(services, frozenset(), chart=False)
             if watchlist:
                 jobs.scan_settings.watchlist = [s.strip() for s in watchlist.split(",") if s.strip()]
@@ -80,5 +82,5 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print_json(_out, {"scan_id": row.id, **row.model_dump(mode="json", exclude={"id"})})
         else:
-            _out.print(Markdown(row.text))
+            print_markdown(_out, row.text)
         _err.print(f"Stored as scan #{row.id}.")
