@@ -233,7 +233,10 @@ class Server:
             if senders:
                 delivery = asyncio.create_task(
                     DeliveryWorker(
-                        self.services.sessions, senders, lease_s=self.services.settings.bot.outbox_lease_s
+                        self.services.sessions,
+                        senders,
+                        lease_s=self.services.settings.bot.outbox_lease_s,
+                        concurrency=self.services.settings.bot.outbox_concurrency,
                     ).run(term)
                 )
             try:
@@ -264,7 +267,12 @@ class Server:
         s = self.services.settings
         if self.telegram is not None and self.telegram.mode == "webhook":
             # Each update is stored in the inbox table before the 200 answer, and handled once by one worker.
-            self.inbox = WebhookInbox(self.services.sessions, self.telegram, lease_s=s.api.inbox_lease_s)
+            self.inbox = WebhookInbox(
+                self.services.sessions,
+                self.telegram,
+                lease_s=s.api.inbox_lease_s,
+                concurrency=s.api.inbox_concurrency,
+            )
         app = create_app(
             database_ok=database_check(self.services.engine),
             telegram=self.inbox,

@@ -209,6 +209,13 @@ class BotSettings(BaseModel):
     outbox_lease_s: float = Field(
         default=60.0, ge=1, le=3600, description="Seconds a delivery worker holds claimed outbox rows unrenewed."
     )
+    outbox_concurrency: int = Field(
+        default=8,
+        ge=1,
+        le=30,
+        description="Outbox sends in flight at once; also how many a killed delivery worker may have sent unmarked "
+        "(sent again after its lease).",
+    )
 
 
 class ApiSettings(BaseModel):
@@ -224,6 +231,13 @@ class ApiSettings(BaseModel):
         le=3600,
         description="Seconds before another worker handles a stored webhook update its worker left unfinished.",
     )
+    inbox_concurrency: int = Field(
+        default=8,
+        ge=1,
+        le=256,
+        description="Webhook updates one worker handles at once; also how many a killed worker may have answered "
+        "unmarked (answered again after its lease).",
+    )
 
 
 class SchedulerSettings(BaseModel):
@@ -235,7 +249,7 @@ class SchedulerSettings(BaseModel):
         default_factory=lambda: ["BTC", "ETH", "SOL"], description="Symbols of scheduled reports (JSON list)."
     )
     report_interval_hours: int = Field(default=4, ge=1, le=168, description="Hours between scheduled reports.")
-    monitor_interval_s: int = Field(default=60, ge=5, le=3600, description="Seconds between position checks.")
+    monitor_interval_s: int = Field(default=60, ge=1, le=3600, description="Seconds between position checks.")
     alerts_interval_s: int = Field(
         default=300, ge=10, le=3600, description="Seconds between checks of market alerts and users' alert rules."
     )

@@ -1,9 +1,17 @@
 """The durable webhook inbox: an update is stored before the 200 answer, handled once, and survives a crash.
 
-Whichever API worker stores an update first (unique `update_id`) owns it under a lease and handles it at once;
-Telegram's retries of it, on any worker, find the row and are dropped. A worker that dies after answering
-leaves its rows pending: once their lease expires, the recovery pass of any live worker claims and handles them
-(`FOR UPDATE SKIP LOCKED`, so two workers never take the same row).
+Whichever API worker stores an update first (unique `update_id`) owns it under a lease and handles it as soon as
+one of its `concurrency` slots is free; Telegram's retries of it, on any worker, find the row and are dropped. A
+worker that dies after answering leaves its rows pending: once their lease expires, the recovery pass of any live
+worker claims and handles them (`FOR UPDATE SKIP LOCKED`, so two workers never take the same row).
+
+The at-least-once window: an update is marked handled in its own transaction right after its handlers ran (the
+answer sent), before its slot takes the next one, so a worker killed at any instant has at most `concurrency`
+updates answered but not marked; those, and only those, are answered a second time by the worker that recovers
+them (Telegram has no idempotency key to detect it). An update still waiting for a slot was not answered: it is
+handled once, here or by the recovering worker. A row whose lease may have lapsed while it waited (a busy loop
+renews late) is claimed again before it is handled and left alone when another worker took it, so a live worker
+never doubles an update.
 """
 
 from __future__ import annotations
@@ -11,13 +19,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
 
 from bot.core.delivery import default_worker_id
+from storage.models import InboxStatus, InboxUpdate
 from storage.repositories import inbox as inbox_repo
+from storage.repositories._lease import renew_leases
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -50,8 +63,9 @@ class WebhookInbox:
         platform: str = "telegram",
         worker_id: str | None = None,
         lease_s: float = 120.0,
-        concurrency: int = 32,
+        concurrency: int = 8,
         retention: timedelta = timedelta(days=2),
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.sessions = sessions
         self.processor = processor
@@ -60,7 +74,11 @@ class WebhookInbox:
         # Longer than any turn: a live worker's update is never taken over while it is still being handled.
         self.lease = timedelta(seconds=lease_s)
         self.retention = retention
+        # The at-least-once bound: at most this many updates are answered and not yet marked at any instant.
+        self.concurrency = concurrency
         self.gate = asyncio.Semaphore(concurrency)
+        self.clock = clock
+        self._renewed_at = clock()  # when the last renewal of this worker's leases began
         self._tasks: set[asyncio.Task[None]] = set()
         # Set once the processor can handle updates: the API may store some before the channel has started.
         self.ready = asyncio.Event()
@@ -73,6 +91,7 @@ class WebhookInbox:
         update_id = data.get("update_id")
         if not isinstance(update_id, int) or isinstance(update_id, bool):
             return "unparseable"
+        stored_at = self.clock()
         async with self.sessions.begin() as session:
             row_id = await inbox_repo.store(
                 session,
@@ -88,17 +107,37 @@ class WebhookInbox:
             log.info("dropped a repeated %s update %s", self.platform, update_id)
             return "duplicate"
         self.stored += 1
-        self._spawn(row_id, data)
+        self._spawn(row_id, data, stored_at)
         return "stored"
 
-    def _spawn(self, row_id: int, data: dict[str, Any]) -> None:
-        task = asyncio.create_task(self._handle(row_id, data))
+    def _spawn(self, row_id: int, data: dict[str, Any], leased_at: float) -> None:
+        task = asyncio.create_task(self._handle(row_id, data, leased_at))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _handle(self, row_id: int, data: dict[str, Any]) -> None:
+    async def _still_ours(self, row_id: int, leased_at: float) -> bool:
+        """Whether this worker still holds the row: free of cost while its lease is surely running, else claimed
+        again in the database (another worker may have taken it once its lease lapsed)."""
+        if self.clock() - max(leased_at, self._renewed_at) < self.lease.total_seconds() / 2:
+            return True
+        now = utcnow()
+        held = (
+            col(InboxUpdate.id) == row_id,
+            col(InboxUpdate.claimed_by) == self.worker_id,
+            col(InboxUpdate.status) == InboxStatus.PENDING.value,
+        )
+        async with self.sessions.begin() as session:
+            return await renew_leases(session, InboxUpdate, held, lease=self.lease, now=now) == 1
+
+    async def _handle(self, row_id: int, data: dict[str, Any], leased_at: float) -> None:
         await self.ready.wait()
         async with self.gate:
+            try:
+                if not await self._still_ours(row_id, leased_at):
+                    log.info("%s update %s was taken over by another worker", self.platform, data.get("update_id"))
+                    return
+            except Exception:  # unknown: handling it risks a repeat, skipping it would lose it (this worker renews it)
+                log.exception("could not check the claim of %s update %s", self.platform, data.get("update_id"))
             try:
                 await self.processor.process(data)
             except ProcessorStopped:
@@ -120,11 +159,14 @@ class WebhookInbox:
         """Keep the leases of the updates this worker holds: a slow queue must not hand them to another."""
         if not self._tasks:
             return
+        began = self.clock()
         async with self.sessions.begin() as session:
             await inbox_repo.renew(session, self.worker_id, platform=self.platform, lease=self.lease)
+        self._renewed_at = began
 
     async def recover(self, limit: int = 500) -> int:
         """Claim and handle updates whose worker died after answering; returns how many were taken."""
+        claimed_at = self.clock()
         async with self.sessions.begin() as session:
             rows = await inbox_repo.claim_stale(
                 session, self.worker_id, platform=self.platform, lease=self.lease, limit=limit
@@ -132,7 +174,7 @@ class WebhookInbox:
         for row in rows:
             assert row.id is not None
             log.warning("handling %s update %s left by a stopped worker", self.platform, row.update_id)
-            self._spawn(row.id, row.payload)
+            self._spawn(row.id, row.payload, claimed_at)
         self.recovered += len(rows)
         return len(rows)
 
