@@ -270,7 +270,8 @@ def entry_fill_text(result: PlaceResult) -> str:
     for order in result.orders:
         if order.role is OrderRole.MAIN:
             if order.filled and order.average is not None:
-                parts.append(f"Filled {size_text(order.filled)} at {price_text(order.average, order.symbol)}.")
+                filled = size_text(order.filled, symbol=order.symbol)
+                parts.append(f"Filled {filled} at {price_text(order.average, order.symbol)}.")
             else:
                 parts.append(f"Limit order resting at {price_text(order.price or Decimal(0), order.symbol)}.")
         elif order.trigger_price is not None:

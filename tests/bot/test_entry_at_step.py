@@ -1,4 +1,4 @@
-"""An entry's size is the venue's step, rounded down: the proposal shows it, the order places it, dust is refused."""
+"""Sizes at the venue's step, rounded down: an entry and a partial close show it and place it; dust is refused."""
 
 from __future__ import annotations
 
@@ -32,3 +32,8 @@ async def test_an_entry_is_proposed_and_placed_at_the_step_and_dust_is_refused(s
         assert "Executed: Open a SOL/USDT:USDT long of 0.2 SOL" in replier.edits[-1][1].text
         user_id = (await core.user("telegram", str(ALICE))).user_id
         assert await executions(services) == 1 and await sol_size(services, user_id) == pytest.approx(0.2)
+        # 33% of 0.2 SOL is 0.066: nothing at a step of 0.1, refused; half is 0.1 exactly.
+        await core.handle(said(ALICE, "/close sol 33%"), replier)
+        assert "too small to close" in replier.sent[-1].text and not replier.sent[-1].buttons, replier.sent[-1].text
+        await core.handle(said(ALICE, "/close sol half"), replier)
+        assert "Close 50% of the SOL/USDT:USDT long (0.1 of 0.2 SOL)" in replier.sent[-1].text

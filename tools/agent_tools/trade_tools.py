@@ -207,6 +207,12 @@ async def propose_order(deps: ToolDeps, ctx: ToolContext, args: ProposeOrderArgs
         amount = held if pct >= 100 else (held * Decimal(str(round(pct, 4))) / 100).quantize(_QUANTUM, ROUND_DOWN)
         if amount <= 0:
             raise ToolError(f"{pct:g}% of {qty_text(held)} {base} is too small to close.")
+        if amount < held:  # a part: at the venue's step, rounded down (the whole position closes as it is)
+            try:
+                amount = size_down(amount, symbol)
+            except SizeBelowStep as exc:
+                too_small = f"{pct:g}% of {qty_text(held)} {base} is too small to close"
+                raise ToolError(f"{too_small}: {exc.user_message}") from None
         intent |= {"kind": IntentKind.CLOSE.value, "amount": qty_text(amount)}
         what = "Close all" if pct >= 100 else f"Close {pct:g}%"
         summary = f"{what} of the {symbol} {side_name} ({qty_text(amount)} of {qty_text(held)} {base}) at market"
