@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+from engine.reports.body import REPORT_SYMBOLS
+
 ALIASES = {"bitcoin": "btc", "ethereum": "eth", "ether": "eth", "solana": "sol", "ripple": "xrp", "dogecoin": "doge"}
 _NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "six": 6, "eight": 8, "twelve": 12, "an": 1, "a": 1}
 _FILLER_WORDS = (
@@ -44,9 +46,16 @@ _SCAN_NOW = re.compile(
     r"\b(?:today'?s|elite|best)\s+(?:\w+\s+)?setups\b|^(?:please\s+)?(?:run|show|give)\s+(?:me\s+)?(?:the|today'?s)\s+"
     r"(?:daily\s+|elite\s+)?scan\b"
 )
-_REPORTS = re.compile(r"\b(?:latest|last|recent|stored|previous)\s+(?:\w+\s+)?reports\b")
+# Asked for, not talked about: a request verb first ("show me the latest btc reports", "give me a BTC report").
+_REPORTS = re.compile(
+    _POLITE + r"(?:(?:show|list|give|get)\s+(?:me\s+|us\s+)?)?(?:the\s+)?(?:latest|last|recent|stored|previous)\s+"
+    r"(?:\w+\s+)?reports\b"
+)
+_COINS = "|".join(sorted({s.lower() for s in REPORT_SYMBOLS} | set(ALIASES)))
 _REPORT_NOW = re.compile(
-    r"\b(?:give|show|make|get|send|need|want|create|write|run)\b(?:\s+\w+){0,4}?\s+report\b|\breport\s+(?:on|for)\b"
+    _POLITE + r"(?:(?:i|we)\s+(?:would like|need|want)|(?:give|show|make|get|send|need|want|create|write|run)\b)"
+    r"(?:\s+\w+){0,4}?\s+report\b"
+    r"|" + _POLITE + rf"(?:(?:a\s+)?report\s+(?:on|for)\b|(?:{_COINS})\s+report$)"
 )
 
 

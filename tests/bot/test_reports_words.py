@@ -29,6 +29,8 @@ from tests.bot.test_reports_commands import FAST, AdminReplier, ask, subs
         ("which subscriptions does this chat have", ("subscriptions", "")),
         ("give me a BTC report", ("report", "btc")),
         ("make a report on eth 1h", ("report", "eth 1h")),
+        ("i need a fresh eth report please", ("report", "eth")),
+        ("BTC report", ("report", "btc")),
         ("show me today's elite setups", ("scan", "")),
         ("latest sol reports", ("reports", "sol")),
         # Not report requests: other intents keep their own readers.
@@ -37,6 +39,9 @@ from tests.bot.test_reports_commands import FAST, AdminReplier, ask, subs
         ("cancel all orders", None),
         ("tell me when btc is above 100k", None),
         ("/subscribe btc", None),
+        ("First report", None),
+        ("why is there no report for the scan", None),
+        ("No stored reports yet", None),
     ],
 )  # fmt: skip
 def test_words_read_into_the_slash_grammar(text: str, command: tuple[str, str] | None) -> None:
