@@ -25,6 +25,7 @@ from engine.monitor.policy import Choice, Step
 from engine.risk.opinion import RiskOpinion
 from storage.models import AccountMode
 from storage.repositories import engine as engine_repo
+from storage.repositories.users import user_refs
 from storage.types import utcnow
 
 __all__ = ["CycleReport", "Monitor"]
@@ -87,7 +88,9 @@ class Monitor:
                 await self.notifier.send_alert(user_id, alert)
                 report.alerts += 1
             except Exception as exc:
-                failed(report, f"alert to user {user_id}", exc)
+                async with self.sessions() as session:  # the report names the user as people do, not the row id
+                    who = (await user_refs(session, [user_id])).get(user_id, f"user {user_id}")
+                failed(report, f"alert to {who}", exc)
         await asyncio.gather(*(self._act(group, state, report) for group in _by_account(items).values()))
         return report
 
