@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass, replace
 
 from agents.offline.fallback import language_of
+from engine.reports.phrases import spoken_command
 from tools.calculators.phrases import is_monte_carlo, parse_sizing
 
 KNOWN_BASES = frozenset(
@@ -368,6 +369,10 @@ def parse_request(raw: str) -> Request:
     base = Request("unknown", symbol=symbol, timeframe=tf, side=side)
     if _has(text, "help", "commands", "start") and len(text.split()) <= 3:
         return Request("help")
+    if (spoken := spoken_command(raw)) is not None and spoken[0] == "report":
+        # Chats run /report for these words before any model; where no command runs (the console) the report's
+        # own analysis answers.
+        return replace(base, kind="analyze", timeframe=tf or "4h")
     if is_entry(text):
         return replace(base, kind="open", entry_args=tuple(sorted(parse_entry(text).items())))
     if (batch := _batch(text, symbol)) is not None:

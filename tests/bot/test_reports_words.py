@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from agents.offline.intents import parse_request
 from engine.reports.phrases import spoken_command
 from tests.bot.telegram_harness import ALICE, BOB
 from tests.bot.test_access import core_with
@@ -97,3 +98,10 @@ async def test_a_report_and_the_scan_asked_in_words(sqlite_url: str, tmp_path: P
     async with core_with(sqlite_url, tmp_path, bot=FAST, reports={"watchlist": ["BTC", "ETH"]}) as (_, core):
         assert (await ask(core, ALICE, "show me today's elite setups")).startswith("**Elite scan**")
         assert await ask(core, ALICE, "give me a DOGE2 report") == await ask(core, ALICE, "/report doge2")
+
+
+def test_where_no_command_runs_a_report_in_words_is_the_offline_models_analysis() -> None:
+    req = parse_request("give me a BTC report")
+    assert (req.kind, req.symbol, req.timeframe) == ("analyze", "BTC", "4h")
+    assert parse_request("make a report on eth 1h").timeframe == "1h"
+    assert parse_request("what is the price of btc").kind == "price"
