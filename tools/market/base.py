@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol, TypedDict, runtime_checkable
 
 import pandas as pd
 from pydantic import BaseModel, Field
@@ -42,6 +42,15 @@ class UnknownSymbolError(MarketDataError):
         super().__init__(f"Unknown symbol {symbol!r}{hint}")
         self.symbol = symbol
         self.suggestions = suggestions
+
+
+class Origin(TypedDict):
+    """The fields every market value carries, built once per value by its provider: `Ticker(**origin, last=...)`."""
+
+    symbol: str
+    source: str
+    simulated: bool
+    timestamp: datetime
 
 
 class Sourced(BaseModel):
@@ -96,6 +105,11 @@ class Cvd(Sourced):
     sell_volume: float
     approximate: bool
     window: str
+
+    @classmethod
+    def of(cls, origin: Origin, buy: float, sell: float, *, approximate: bool, window: str) -> Cvd:
+        """The CVD of a window's buy and sell volume: buy - sell."""
+        return cls(**origin, cvd=buy - sell, buy_volume=buy, sell_volume=sell, approximate=approximate, window=window)
 
 
 class LongShortRatio(Sourced):

@@ -8,6 +8,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
 
@@ -25,7 +26,6 @@ from tools.market.base import (
     OpenInterest,
     Ticker,
     UnknownSymbolError,
-    Volatility,
 )
 from tools.market.cache import CoalescingCache
 from tools.market.ccxt_support import (
@@ -43,9 +43,9 @@ from tools.market.features import (
     cvd_from_trades,
     rows_to_arrays,
     timeframe_seconds,
-    volatility_of,
     window_seconds,
 )
+from tools.market.provider_base import MarketDataBase
 from tools.market.replay import ms_to_datetime
 from tools.market.retry import MARKET_RETRY, is_rate_limit, is_retryable
 from tools.market.symbols import normalise_symbol, resolve_symbol
@@ -67,7 +67,7 @@ class CacheTtl:
     long_short: float = 60.0
 
 
-class CcxtMarketData:
+class CcxtMarketData(MarketDataBase):
     """MarketData over ccxt public endpoints; the fallback exchange serves candles and prices on failure."""
 
     simulated = False
@@ -127,8 +127,7 @@ class CcxtMarketData:
                 rows = await self._fetch_candles(ex, sym, timeframe, since, now, limit)
                 frame = rows_to_arrays(rows[-limit:]).to_frame()
                 forming = bool(len(frame)) and int(frame.index[-1].value // 1_000_000) + tf_ms > now
-                frame.attrs.update(symbol=sym, source=ex.id, simulated=False, forming=forming)
-                return frame
+                return self.label(frame, sym, forming=forming, source=ex.id)
 
             return await self._with_fallback(f"{timeframe} candles", symbol, fetch)
 
@@ -147,8 +146,7 @@ class CcxtMarketData:
                 count = max(1, math.ceil((end_ms - start_ms) / tf_ms))
                 rows = await self._fetch_candles(ex, sym, timeframe, start_ms, end_ms, count)
                 frame = rows_to_arrays([r for r in rows if start_ms <= r[0] < end_ms]).to_frame()
-                frame.attrs.update(symbol=sym, source=ex.id, simulated=False, forming=not all_closed)
-                return frame
+                return self.label(frame, sym, forming=not all_closed, source=ex.id)
 
             return await self._with_fallback(f"{timeframe} candles", symbol, fetch)
 
@@ -183,9 +181,7 @@ class CcxtMarketData:
                 if last is None:
                     raise ccxt.BadResponse(f"{ex.id} ticker for {sym} has no last price")
                 return Ticker(
-                    symbol=sym,
-                    source=ex.id,
-                    timestamp=self._stamp(raw.get("timestamp")),
+                    **self.origin(sym, self._stamp(raw.get("timestamp")), source=ex.id),
                     last=float(last),
                     change_24h_pct=to_float(raw.get("percentage")),
                     bid=to_float(bid),
@@ -256,9 +252,7 @@ class CcxtMarketData:
             hours = timeframe_hours(interval)
             next_ms = raw.get("nextFundingTimestamp") or raw.get("fundingTimestamp")
             return Funding(
-                symbol=sym,
-                source=self.name,
-                timestamp=self._stamp(raw.get("timestamp")),
+                **self.origin(sym, self._stamp(raw.get("timestamp"))),
                 rate=float(raw["fundingRate"]),
                 next_time=ms_to_datetime(next_ms) if next_ms else None,
                 interval_hours=hours,
@@ -293,9 +287,7 @@ class CcxtMarketData:
         if old_value:
             change = 100.0 * (value / old_value - 1.0)
         return OpenInterest(
-            symbol=sym,
-            source=self.name,
-            timestamp=self._stamp(raw.get("timestamp")),
+            **self.origin(sym, self._stamp(raw.get("timestamp"))),
             value=value,
             value_usd=to_float(raw.get("openInterestValue")),
             change_pct=change,
@@ -312,9 +304,7 @@ class CcxtMarketData:
             book = await self.exchange.fetch_order_book(sym, limit)
             imbalance, bid, ask = book_imbalance(book["bids"], book["asks"], depth)
             return BookImbalance(
-                symbol=sym,
-                source=self.name,
-                timestamp=self._stamp(book.get("timestamp")),
+                **self.origin(sym, self._stamp(book.get("timestamp"))),
                 imbalance=imbalance,
                 bid_volume=bid,
                 ask_volume=ask,
@@ -328,33 +318,25 @@ class CcxtMarketData:
         span_ms = window_seconds(window) * 1000
 
         async def fetch(sym: str) -> Cvd:
-            ex, now = self.exchange, int(self._clock() * 1000)
-            if ex.id in ("binanceusdm", "binance"):
-                buy, total = await binance_taker_volume(ex, sym, span_ms)
-                return self._cvd(sym, buy, total - buy, False, window)
-            trades = await ex.fetch_trades(sym, limit=PAGE)
-            if trades and int(trades[0]["timestamp"]) <= now - span_ms:
-                recent = [t for t in trades if int(t["timestamp"]) > now - span_ms]
-                buy, sell = cvd_from_trades(recent)
-                return self._cvd(sym, buy, sell, False, window)
-            # Too busy a market for one page of trades to span the window: estimate from 1m candles.
-            rows = await ex.fetch_ohlcv(sym, "1m", since=now - span_ms, limit=min(PAGE, span_ms // 60_000 + 1))
-            buy, sell = cvd_from_candles(rows_to_arrays(rows).to_frame())
-            return self._cvd(sym, buy, sell, True, window)
+            buy, sell, approximate = await self._taker_flow(sym, span_ms)
+            return Cvd.of(self.origin(sym, self._stamp(None)), buy, sell, approximate=approximate, window=window)
 
         return await self._call(f"cvd {window}", symbol, self.ttl.trades, fetch)
 
-    def _cvd(self, sym: str, buy: float, sell: float, approximate: bool, window: str) -> Cvd:
-        return Cvd(
-            symbol=sym,
-            source=self.name,
-            timestamp=self._stamp(None),
-            cvd=buy - sell,
-            buy_volume=buy,
-            sell_volume=sell,
-            approximate=approximate,
-            window=window,
-        )
+    async def _taker_flow(self, sym: str, span_ms: int) -> tuple[float, float, bool]:
+        """(buy volume, sell volume, approximate) over the last `span_ms` on the configured exchange."""
+        ex, now = self.exchange, int(self._clock() * 1000)
+        if ex.id in ("binanceusdm", "binance"):
+            buy, total = await binance_taker_volume(ex, sym, span_ms)
+            return buy, total - buy, False
+        trades = await ex.fetch_trades(sym, limit=PAGE)
+        if trades and int(trades[0]["timestamp"]) <= now - span_ms:
+            buy, sell = cvd_from_trades([t for t in trades if int(t["timestamp"]) > now - span_ms])
+            return buy, sell, False
+        # Too busy a market for one page of trades to span the window: estimate from 1m candles.
+        rows = await ex.fetch_ohlcv(sym, "1m", since=now - span_ms, limit=min(PAGE, span_ms // 60_000 + 1))
+        buy, sell = cvd_from_candles(rows_to_arrays(rows).to_frame())
+        return buy, sell, True
 
     async def long_short_ratio(self, symbol: str) -> LongShortRatio | None:
         """The exchange's published accounts long/short ratio, or None where it publishes none."""
@@ -366,20 +348,17 @@ class CcxtMarketData:
             ratio = to_float(history[-1].get("longShortRatio")) if history else None
             if ratio is None:
                 return None
-            return LongShortRatio(
-                symbol=sym, source=self.name, timestamp=self._stamp(history[-1].get("timestamp")), ratio=ratio
-            )
+            return LongShortRatio(**self.origin(sym, self._stamp(history[-1].get("timestamp"))), ratio=ratio)
 
         return await self._call("long/short ratio", symbol, self.ttl.long_short, fetch)
-
-    async def volatility(self, symbol: str, timeframe: str = "1h", lookback: int = 500) -> Volatility:
-        """ATR(14) percentile regime over closed candles."""
-        frame = await self.ohlcv(symbol, timeframe, lookback + 15)
-        return volatility_of(frame, timeframe, lookback, self._stamp(None))
 
     async def close(self) -> None:
         """Close the exchanges' HTTP sessions (concurrently: each waits a moment for aiohttp to settle)."""
         await asyncio.gather(*(ex.close() for ex in (self.exchange, self.fallback) if ex is not None))
 
-    def _stamp(self, ms: Any) -> Any:
-        return ms_to_datetime(int(ms)) if ms else ms_to_datetime(int(self._clock() * 1000))
+    def _now(self, symbol: str) -> datetime:
+        return ms_to_datetime(int(self._clock() * 1000))
+
+    def _stamp(self, ms: Any) -> datetime:
+        """The exchange's own time of a value, or now where it sends none."""
+        return ms_to_datetime(int(ms)) if ms else self._now("")

@@ -18,17 +18,10 @@ from tools.market.base import (
     MarketDataError,
     OpenInterest,
     Ticker,
-    Volatility,
 )
-from tools.market.features import (
-    OhlcvArrays,
-    cvd_from_candles,
-    resample,
-    timeframe_seconds,
-    volatility_of,
-    window_seconds,
-)
+from tools.market.features import OhlcvArrays, cvd_from_candles, resample, timeframe_seconds, window_seconds
 from tools.market.files import CandleFile, discover, load
+from tools.market.provider_base import MarketDataBase
 from tools.market.symbols import parse_symbol, resolve_symbol
 
 SOURCE = "replay"
@@ -52,7 +45,7 @@ def ms_to_datetime(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
-class ReplayMarketData:
+class ReplayMarketData(MarketDataBase):
     """MarketData over candle files in `data_dir`; `now=None` means "the end of the data"."""
 
     name = SOURCE
@@ -154,16 +147,10 @@ class ReplayMarketData:
     async def ohlcv(self, symbol: str, timeframe: str, limit: int = 500) -> pd.DataFrame:
         """The last `limit` candles visible at now (the newest may be partial) as an OHLCV frame."""
         arrays = self.candles(symbol, timeframe, limit)
-        frame = arrays.to_frame()
         tf_ms = timeframe_seconds(timeframe) * 1000
         now = self._effective_now(self._base(symbol))
-        frame.attrs.update(
-            symbol=self.resolve(symbol),
-            source=SOURCE,
-            simulated=False,
-            forming=bool(len(arrays) and arrays.ts[-1] + tf_ms > now),
-        )
-        return frame
+        forming = bool(len(arrays) and arrays.ts[-1] + tf_ms > now)
+        return self.label(arrays.to_frame(), self.resolve(symbol), forming=forming)
 
     # -- other market values ----------------------------------------------------------------
 
@@ -185,9 +172,7 @@ class ReplayMarketData:
         change = None
         if j >= 0 and series.ts[j] + tf_ms >= closed_at - _DAY_MS - tf_ms and series.close[j] > 0:
             change = 100.0 * (last / float(series.close[j]) - 1.0)
-        return Ticker(
-            symbol=unified, source=SOURCE, timestamp=ms_to_datetime(closed_at), last=last, change_24h_pct=change
-        )
+        return Ticker(**self.origin(unified, ms_to_datetime(closed_at)), last=last, change_24h_pct=change)
 
     async def funding(self, symbol: str) -> Funding:
         """Not in candle files."""
@@ -220,31 +205,20 @@ class ReplayMarketData:
                 f"No {unified} candles in the {window} before {ms_to_datetime(now):%Y-%m-%d %H:%M} UTC."
             )
         buy, sell = cvd_from_candles(frame)
-        return Cvd(
-            symbol=unified,
-            source=SOURCE,
-            timestamp=ms_to_datetime(now),
-            cvd=buy - sell,
-            buy_volume=buy,
-            sell_volume=sell,
-            approximate=True,
-            window=window,
-        )
+        return Cvd.of(self.origin(unified, ms_to_datetime(now)), buy, sell, approximate=True, window=window)
 
     async def long_short_ratio(self, symbol: str) -> LongShortRatio | None:
         """Candle files carry no long/short ratio: None, never invented."""
         self.resolve(symbol)
         return None
 
-    async def volatility(self, symbol: str, timeframe: str = "1h", lookback: int = 500) -> Volatility:
-        """ATR(14) percentile regime over closed candles visible at now."""
-        frame = await self.ohlcv(symbol, timeframe, lookback + 15)
-        return volatility_of(frame, timeframe, lookback, ms_to_datetime(self._effective_now(self._base(symbol))))
-
     async def close(self) -> None:
         """Nothing to release."""
 
     # -- internals --------------------------------------------------------------------------
+
+    def _now(self, symbol: str) -> datetime:
+        return ms_to_datetime(self._effective_now(self._base(symbol)))
 
     def _base(self, symbol: str) -> str:
         return self._symbols[resolve_symbol(symbol, self._symbols)]

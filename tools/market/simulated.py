@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -18,9 +19,9 @@ from tools.market.base import (
     OpenInterest,
     Ticker,
     UnknownSymbolError,
-    Volatility,
 )
-from tools.market.features import OhlcvArrays, resample, timeframe_seconds, volatility_of, window_seconds
+from tools.market.features import OhlcvArrays, resample, timeframe_seconds, window_seconds
+from tools.market.provider_base import MarketDataBase
 from tools.market.replay import Instant, ms_to_datetime, to_ms
 from tools.market.simgen import BAR_MS, ORIGIN_MS, UNIVERSE, SymbolPath, symbol_key
 from tools.market.symbols import resolve_symbol
@@ -34,7 +35,7 @@ SYMBOLS: frozenset[str] = frozenset(f"{base}/USDT:USDT" for base in UNIVERSE)
 _RESOLVED_MAX = 1024  # spellings remembered; user input is unbounded, so the memo is too unless capped
 
 
-class SimulatedMarketData:
+class SimulatedMarketData(MarketDataBase):
     """MarketData from a seeded generator; every value has simulated=True and source "simulated".
 
     Time comes from `clock` (epoch seconds, default wall clock) so the market advances live;
@@ -111,10 +112,8 @@ class SimulatedMarketData:
         """The last `limit` candles as an OHLCV frame (attrs mark it simulated)."""
         tf_ms = timeframe_seconds(timeframe) * 1000
         arrays = self.candles(symbol, timeframe, limit)
-        frame = arrays.to_frame()
         forming = bool(len(arrays) and arrays.ts[-1] + tf_ms > self.now_ms())
-        frame.attrs.update(symbol=self.resolve(symbol), source=SOURCE, simulated=True, forming=forming)
-        return frame
+        return self.label(arrays.to_frame(), self.resolve(symbol), forming=forming)
 
     # -- other values -----------------------------------------------------------------------
 
@@ -126,10 +125,7 @@ class SimulatedMarketData:
         if now - _DAY_MS >= self._origin_ms:
             change = 100.0 * (last / self._price_at(path, now - _DAY_MS) - 1.0)
         return Ticker(
-            symbol=unified,
-            source=SOURCE,
-            simulated=True,
-            timestamp=ms_to_datetime(now),
+            **self.origin(unified, ms_to_datetime(now)),
             last=last,
             change_24h_pct=change,
             bid=last * (1 - _SPREAD),
@@ -139,15 +135,12 @@ class SimulatedMarketData:
     async def funding(self, symbol: str) -> Funding:
         """Funding leans with the last day's move (longs pay in rallies), plus seeded noise."""
         unified, path, now = self.resolve(symbol), self._path(symbol), self.now_ms()
-        ret_day = math.log(self._price_at(path, now) / self._price_at(path, max(self._origin_ms, now - _DAY_MS)))
+        ret_day = self._day_return(path, now)
         period = now // _FUNDING_MS
         noise = np.random.default_rng([self.seed, path.key, period, 2]).normal(0.0, 0.00004)
         rate = float(np.clip(0.0001 + 0.0004 * math.tanh(ret_day / 0.04) + noise, -0.003, 0.003))
         return Funding(
-            symbol=unified,
-            source=SOURCE,
-            simulated=True,
-            timestamp=ms_to_datetime(now),
+            **self.origin(unified, ms_to_datetime(now)),
             rate=rate,
             next_time=ms_to_datetime((period + 1) * _FUNDING_MS),
             interval_hours=8.0,
@@ -163,10 +156,7 @@ class SimulatedMarketData:
         change = None if len(series) <= back else 100.0 * (value / float(series[-1 - back]) - 1.0)
         price = self._price_at(path, now)
         return OpenInterest(
-            symbol=unified,
-            source=SOURCE,
-            simulated=True,
-            timestamp=ms_to_datetime(now),
+            **self.origin(unified, ms_to_datetime(now)),
             value=value,
             value_usd=value * price,
             change_pct=change,
@@ -183,10 +173,7 @@ class SimulatedMarketData:
         total = path.profile.volume * 0.05 * depth * float(rng.lognormal(0.0, 0.3))
         bid, ask = total * (1 + imbalance) / 2, total * (1 - imbalance) / 2
         return BookImbalance(
-            symbol=unified,
-            source=SOURCE,
-            simulated=True,
-            timestamp=ms_to_datetime(now),
+            **self.origin(unified, ms_to_datetime(now)),
             imbalance=(bid - ask) / (bid + ask),
             bid_volume=bid,
             ask_volume=ask,
@@ -204,35 +191,27 @@ class SimulatedMarketData:
         forming, forming_share = path.forming(index, elapsed)
         buy += float(forming.volume[0]) * forming_share
         total += float(forming.volume[0])
-        return Cvd(
-            symbol=unified,
-            source=SOURCE,
-            simulated=True,
-            timestamp=ms_to_datetime(now),
-            cvd=2 * buy - total,
-            buy_volume=buy,
-            sell_volume=total - buy,
-            approximate=False,
-            window=window,
-        )
+        return Cvd.of(self.origin(unified, ms_to_datetime(now)), buy, total - buy, approximate=False, window=window)
 
     async def long_short_ratio(self, symbol: str) -> LongShortRatio | None:
         """The simulated exchange publishes one: crowds lean against the last day's move."""
         unified, path, now = self.resolve(symbol), self._path(symbol), self.now_ms()
-        ret_day = math.log(self._price_at(path, now) / self._price_at(path, max(self._origin_ms, now - _DAY_MS)))
+        ret_day = self._day_return(path, now)
         noise = np.random.default_rng([self.seed, path.key, now // 300_000, 4]).normal(0.0, 0.05)
         ratio = 1.15 * math.exp(-1.5 * ret_day + noise)
-        return LongShortRatio(symbol=unified, source=SOURCE, simulated=True, timestamp=ms_to_datetime(now), ratio=ratio)
-
-    async def volatility(self, symbol: str, timeframe: str = "1h", lookback: int = 500) -> Volatility:
-        """ATR(14) percentile regime over closed simulated candles."""
-        frame = await self.ohlcv(symbol, timeframe, lookback + 15)
-        return volatility_of(frame, timeframe, lookback, ms_to_datetime(self.now_ms()))
+        return LongShortRatio(**self.origin(unified, ms_to_datetime(now)), ratio=ratio)
 
     async def close(self) -> None:
         """Nothing to release."""
 
     # -- internals --------------------------------------------------------------------------
+
+    def _now(self, symbol: str) -> datetime:
+        return ms_to_datetime(self.now_ms())
+
+    def _day_return(self, path: SymbolPath, now: int) -> float:
+        """Log return over the last day (from the market's start when younger): what funding and the crowd follow."""
+        return math.log(self._price_at(path, now) / self._price_at(path, max(self._origin_ms, now - _DAY_MS)))
 
     def _path(self, symbol: str) -> SymbolPath:
         base = self.resolve(symbol).split("/", 1)[0]
