@@ -337,3 +337,33 @@ async def test_summary_lines_say_what_is_known_and_what_is_not() -> None:
         "- Derivatives data: not available (not configured (no API key)).",
         "- Whale flows: not available (not configured (no API key)).",
     ]
+
+
+async def test_clients_from_settings_ask_the_configured_root_with_the_key_where_each_api_takes_it() -> None:
+    from pydantic import SecretStr
+
+    from bastion.settings import ProvidersSettings
+    from tools.market.providers.premium import premium_from_settings
+
+    settings = ProvidersSettings(
+        coinglass_api_key=SecretStr("cg-key"),
+        coinglass_base_url="https://cg.test/",
+        whale_alert_api_key=SecretStr("wa-key"),
+        whale_alert_base_url="https://wa.test/v1/",
+        timeout_s=3.0,
+    )
+    premium = premium_from_settings(settings)
+    assert premium is not None and premium.derivatives is not None and premium.whales is not None
+    cg, wa = premium.derivatives._http, premium.whales._http
+    try:
+        assert (cg.base_url.host, cg.headers["CG-API-KEY"]) == ("cg.test", "cg-key")
+        assert (wa.base_url.host, wa.base_url.path) == ("wa.test", "/v1/") and "wa-key" not in str(dict(wa.headers))
+        assert cg.timeout.read == 3.0 and wa.timeout.read == 3.0
+    finally:
+        await premium.aclose()
+    # Without a root in the call, each client asks its own API.
+    defaults = PremiumData(CoinGlassClient("k"), WhaleAlertClient("k"))
+    assert defaults.derivatives is not None and defaults.whales is not None
+    assert defaults.derivatives._http.base_url.host == "open-api-v4.coinglass.com"
+    assert str(defaults.whales._http.base_url) == "https://api.whale-alert.io/v1/"
+    await defaults.aclose()

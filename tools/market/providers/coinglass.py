@@ -15,7 +15,6 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 from pydantic import BaseModel, Field
 
 from tools.market.providers.http import ProviderClient, ProviderError, ProviderRateLimited, number
@@ -92,23 +91,11 @@ class CoinGlassClient(ProviderClient):
     """Async CoinGlass v4 client; every method raises ProviderError (never returns made-up numbers)."""
 
     name = "CoinGlass"
+    base_url = BASE_URL
 
-    def __init__(
-        self,
-        api_key: str,
-        *,
-        base_url: str = BASE_URL,
-        timeout_s: float = 10.0,
-        transport: httpx.AsyncBaseTransport | None = None,
-        **kw: Any,
-    ) -> None:
-        super().__init__(
-            base_url,
-            headers={"CG-API-KEY": api_key, "accept": "application/json"},
-            timeout_s=timeout_s,
-            transport=transport,
-            **kw,
-        )
+    def auth_headers(self, api_key: str) -> dict[str, str]:
+        """The key in CoinGlass's `CG-API-KEY` header."""
+        return {"CG-API-KEY": api_key, "accept": "application/json"}
 
     async def _data(self, path: str, params: dict[str, Any]) -> Any:
         body = await self.get_json(path, params)

@@ -46,24 +46,37 @@ def retry_after_of(headers: Mapping[str, str]) -> float:
 
 
 class ProviderClient:
-    """One provider's HTTP client: GET JSON with typed failures and the local pause after a 429."""
+    """One keyed provider's HTTP client: GET JSON with typed failures and the local pause after a 429.
+
+    A provider names itself (`name`), its default `base_url` and where its API key goes (`auth_headers`, or the
+    query parameters of its own requests through `_key`).
+    """
 
     name = "provider"
+    base_url = ""
 
     def __init__(
         self,
-        base_url: str,
+        api_key: str,
         *,
-        headers: Mapping[str, str] | None = None,
+        base_url: str | None = None,
         timeout_s: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._key = api_key  # never logged: httpx logs no headers, and no URLs at INFO
         self._http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"), headers=dict(headers or {}), timeout=timeout_s, transport=transport
+            base_url=(base_url or self.base_url).rstrip("/"),
+            headers=self.auth_headers(api_key),
+            timeout=timeout_s,
+            transport=transport,
         )
         self._clock = clock
         self._paused_until = 0.0
+
+    def auth_headers(self, api_key: str) -> dict[str, str]:
+        """The headers every request carries (the key, for a provider that takes it in a header)."""
+        return {}
 
     async def aclose(self) -> None:
         """Close the connection pool."""

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
-
 from tools.market.providers.http import ProviderClient, ProviderError, number
 from tools.market.providers.whales import Lean, lean_of
 
@@ -89,26 +87,15 @@ class WhaleAlertClient(ProviderClient):
     """Async Whale Alert client; raises ProviderError for every failure."""
 
     name = "Whale Alert"
-
-    def __init__(
-        self,
-        api_key: str,
-        *,
-        base_url: str = BASE_URL,
-        timeout_s: float = 10.0,
-        transport: httpx.AsyncBaseTransport | None = None,
-        **kw: Any,
-    ) -> None:
-        super().__init__(base_url, timeout_s=timeout_s, transport=transport, **kw)
-        self._key = api_key  # a query parameter by the API's design: never logged (httpx logs no URLs at INFO)
-        self.page = PAGE
+    base_url = BASE_URL
+    page = PAGE  # transfers asked per request (a test reads smaller recorded pages)
 
     async def transactions(
         self, since: datetime, min_usd: float = MIN_USD, currency: str | None = None
     ) -> list[WhaleTransfer]:
         """Transfers of at least `min_usd` since `since` (optionally one currency), oldest first, pages followed."""
         params: dict[str, Any] = {
-            "api_key": self._key,
+            "api_key": self._key,  # a query parameter by the API's design
             "start": int(since.timestamp()),
             "min_value": int(min_usd),
             "limit": self.page,
