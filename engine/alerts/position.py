@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from engine.alerts.models import Alert, ProposedAction
+from engine.alerts.models import Alert, ProposedAction, Severity
 from engine.risk.context import RiskContext
 from engine.risk.decision import Decision
 
@@ -35,87 +36,54 @@ def _reduce(ctx: RiskContext, pct: float) -> ProposedAction:
 def position_alerts(ctx: RiskContext, decision: Decision, account_id: int) -> list[Alert]:
     """Alerts about one position: stop within 2%, target reached, trailing stop, R breach, funding impact."""
     pos, m = ctx.position, ctx.market
-    base = f"{account_id}:{pos.symbol}:{pos.side}"
     out: list[Alert] = []
+
+    def add(
+        condition: str,
+        severity: Severity,
+        headline: str,
+        message: str,
+        suggested: Sequence[str] = (),
+        actions: Sequence[ProposedAction] = (),
+    ) -> None:
+        # Keyed by account, symbol, side and condition; an alert offering actions names the position they act on.
+        out.append(
+            Alert(
+                key=f"{account_id}:{pos.symbol}:{pos.side}:{condition}",
+                type="position",
+                severity=severity,
+                asset=pos.symbol,
+                title=f"{pos.symbol} {pos.side}: {headline}",
+                message=message,
+                suggested_actions=list(suggested),
+                position=_where(ctx, account_id) if actions else None,
+                actions=list(actions),
+            )
+        )
+
     if pos.stop is not None:
         gap_pct = ctx.d * (m.price - pos.stop) / m.price * 100
         if 0 < gap_pct <= STOP_NEAR_PCT:
-            out.append(
-                Alert(
-                    key=f"{base}:stop_near",
-                    type="position",
-                    severity="warning",
-                    asset=pos.symbol,
-                    title=f"{pos.symbol} {pos.side}: stop within {gap_pct:.2f}%",
-                    message=f"Price {m.price:g} is {gap_pct:.2f}% from the stop {pos.stop:g}.",
-                    suggested_actions=["review the position", "close part"],
-                )
-            )
+            message = f"Price {m.price:g} is {gap_pct:.2f}% from the stop {pos.stop:g}."
+            add("stop_near", "warning", f"stop within {gap_pct:.2f}%", message, ["review the position", "close part"])
     if decision.rule in {"take_profit", "take_profit_final", "near_t1_leverage", "early_partial"}:
-        out.append(
-            Alert(
-                key=f"{base}:target:{pos.targets_hit}",
-                type="position",
-                severity="info",
-                asset=pos.symbol,
-                title=f"{pos.symbol} {pos.side}: take-profit",
-                message=decision.reasoning,
-                suggested_actions=[f"take profit ({decision.effective_close_pct:.0f}%)"],
-            )
-        )
+        suggested = [f"take profit ({decision.effective_close_pct:.0f}%)"]
+        add(f"target:{pos.targets_hit}", "info", "take-profit", decision.reasoning, suggested)
     if decision.rule in {"trailing_stop", "guarding_line_trail"} and decision.new_stop is not None:
-        out.append(
-            Alert(
-                key=f"{base}:trail:{decision.new_stop:.6g}",
-                type="position",
-                severity="info",
-                asset=pos.symbol,
-                title=f"{pos.symbol} {pos.side}: trailing stop to {decision.new_stop:g}",
-                message=decision.reasoning,
-                suggested_actions=["move the stop"],
-            )
-        )
+        headline = f"trailing stop to {decision.new_stop:g}"
+        add(f"trail:{decision.new_stop:.6g}", "info", headline, decision.reasoning, ["move the stop"])
     r = ctx.r_multiple
     if r is not None and r <= R_BREACH:
-        out.append(
-            Alert(
-                key=f"{base}:r_breach",
-                type="position",
-                severity="critical",
-                asset=pos.symbol,
-                title=f"{pos.symbol} {pos.side}: loss beyond 1R ({r:.2f}R)",
-                message=f"The position is at {r:.2f}R; the plan risked 1R.",
-                suggested_actions=["exit", "reduce"],
-                position=_where(ctx, account_id),
-                actions=[_exit(ctx, "Exit 100%"), _reduce(ctx, 50.0)],
-            )
-        )
+        message = f"The position is at {r:.2f}R; the plan risked 1R."
+        actions = [_exit(ctx, "Exit 100%"), _reduce(ctx, 50.0)]
+        add("r_breach", "critical", f"loss beyond 1R ({r:.2f}R)", message, ["exit", "reduce"], actions)
     if m.funding_rate is not None and ctx.d * m.funding_rate >= FUNDING_IMPACT_RATE:
-        notional = pos.size * m.price
-        per_day = notional * abs(m.funding_rate) * 3
-        out.append(
-            Alert(
-                key=f"{base}:funding",
-                type="position",
-                severity="warning",
-                asset=pos.symbol,
-                title=f"{pos.symbol} {pos.side}: funding {m.funding_rate * 100:.3f}% per 8h against you",
-                message=f"At this rate the position pays about {per_day:,.2f} USDT a day. Funding alone is no reason "
-                "to exit; weigh it against the plan.",
-            )
+        per_day = pos.size * m.price * abs(m.funding_rate) * 3
+        message = (
+            f"At this rate the position pays about {per_day:,.2f} USDT a day. Funding alone is no reason "
+            "to exit; weigh it against the plan."
         )
+        add("funding", "warning", f"funding {m.funding_rate * 100:.3f}% per 8h against you", message)
     if decision.action == "EMERGENCY_EXIT":
-        out.append(
-            Alert(
-                key=f"{base}:emergency",
-                type="position",
-                severity="critical",
-                asset=pos.symbol,
-                title=f"{pos.symbol} {pos.side}: emergency exit",
-                message=decision.reasoning,
-                suggested_actions=["exit now"],
-                position=_where(ctx, account_id),
-                actions=[_exit(ctx, "Exit now")],
-            )
-        )
+        add("emergency", "critical", "emergency exit", decision.reasoning, ["exit now"], [_exit(ctx, "Exit now")])
     return out
