@@ -46,7 +46,7 @@ def test_a_narrow_terminal_drops_optional_columns_and_says_so_instead_of_cutting
     assert max(len(line) for line in text.splitlines()) <= 60
 
 
-PIPED = [("price", "btc"), ("candles", "eth", "--limit", "5"), ("candles", "sol", "--tf", "4h")]
+PIPED = [("price", "btc"), ("candles", "eth", "--limit", "5"), ("candles", "sol", "--tf", "4h"), ("config", "show")]
 
 
 @pytest.mark.parametrize("args", PIPED)
@@ -95,3 +95,11 @@ def test_engine_status_and_keys_list_name_users_and_units_and_speak_json(tmp_pat
     listed = json.loads(runner.invoke(app, ["keys", "list", "--json"], env=env).output)
     assert listed[0]["user"] == "telegram:42" and listed[0]["label"] == "paper" and listed[0]["credentials"] == "none"
     assert "telegram:42" in runner.invoke(app, ["keys", "list"], env=env).output
+
+
+def test_piped_config_show_prints_each_value_whole() -> None:
+    result = runner.invoke(app, ["config", "show"])
+    assert result.exit_code == 0, result.output
+    watchlist = json.loads(runner.invoke(app, ["config", "show", "--json"]).output)["BASTION_REPORTS__WATCHLIST"]
+    line = next(x for x in result.output.splitlines() if "BASTION_REPORTS__WATCHLIST" in x)
+    assert len(watchlist) > 5 and json.dumps(watchlist) in line  # cut at 80 columns before ('["BTC", "ETH", …')

@@ -7,10 +7,9 @@ from typing import Any
 
 import typer
 from pydantic import BaseModel, SecretStr
-from rich.table import Table
 
 from bastion.cli.common import console, settings_or_exit
-from bastion.cli.output import JSON_OPTION, print_json
+from bastion.cli.output import JSON_OPTION, Column, print_json, print_table
 from bastion.settings import iter_env_vars
 
 MASK = "**********"
@@ -46,9 +45,7 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print_json(console, dict(rows))
             return
-        table = Table("variable", "value")
-        for var, value in rows:
-            table.add_row(var, json.dumps(value) if not isinstance(value, str) else value)
-        console.print(table)
+        cells = [[var, json.dumps(value) if not isinstance(value, str) else value] for var, value in rows]
+        print_table(console, [Column("variable", numeric=False), Column("value", numeric=False)], cells)
 
     app.add_typer(group, name="config")
