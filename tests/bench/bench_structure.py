@@ -3,8 +3,8 @@
     .venv/bin/python tests/bench/bench_structure.py [--data-dir DIR] [--replay-steps N]
 
 Prints: full multi-timeframe analysis (3 timeframes x 1,000 bars) median ms; one single-timeframe
-analysis and one level pass (`levels_as_of`, what the backtest runs per entry bar) on the 1,200 bars a
-risk context reads, bar after bar, in ms wall and CPU per call; our swing pivots
+analysis and one level pass (`level_pass` and its displayed levels, what the backtest runs per entry
+bar) on the 1,200 bars a risk context reads, bar after bar, in ms wall and CPU per call; our swing pivots
 and liquidity pools vs the `smartmoneyconcepts` package on the same 3,000 real BTC 1h bars
 with speed ratios; and a replay check (bars appended one at a time) counting how many
 already-reported labels each implementation rewrote.
@@ -31,7 +31,14 @@ sys.path.insert(0, str(ROOT))
 from smartmoneyconcepts import smc  # noqa: E402
 
 from tools.indicators import atr  # noqa: E402
-from tools.structure.analysis import analyze_arrays, atr_as_of, frame_arrays, levels_as_of, window_pivots  # noqa: E402
+from tools.structure.analysis import (  # noqa: E402
+    analyze_arrays,
+    atr_as_of,
+    frame_arrays,
+    level_pass,
+    shown_rows,
+    window_pivots,
+)
 from tools.structure.config import DEFAULT_CONFIG  # noqa: E402
 from tools.structure.liquidity import liquidity_pools  # noqa: E402
 from tools.structure.mtf import analyze_frames  # noqa: E402
@@ -90,15 +97,19 @@ def per_bar(df: pd.DataFrame, bars: int) -> None:
         k = t - span + 1
         analyze_arrays(h[k : t + 1], lo[k : t + 1], c[k : t + 1], v[k : t + 1], span - 1, "BTC/USDT", "1h", times[k:])
 
-    def level_pass(t: int) -> None:
+    def entry_levels(t: int) -> None:
         k, as_of = t - span + 1, span - 1
         hh, ll, cc, vv = h[k : t + 1], lo[k : t + 1], c[k : t + 1], v[k : t + 1]
         ws = as_of - cfg.window + 1
         a = atr_as_of(hh, ll, cc, as_of, cfg)
-        levels_as_of(hh, ll, cc, vv, as_of, a, window_pivots(hh, ll, as_of, ws, cfg), ws, cfg)
+        table = level_pass(hh, ll, cc, vv, as_of, a, window_pivots(hh, ll, as_of, ws, cfg), ws, cfg)
+        table.levels(shown_rows(table, cfg))
 
     print(f"per bar on {span:,} bars (BTC 1h, {bars} consecutive bars):")
-    for name, fn in (("analyze_arrays (full report)", analysis), ("levels_as_of (ATR+pivots+profile)", level_pass)):
+    for name, fn in (
+        ("analyze_arrays (full report)", analysis),
+        ("level_pass (ATR+pivots+nodes, shown)", entry_levels),
+    ):
         fn(ends[0])
         wall, cpu = time.perf_counter(), time.process_time()
         for t in ends:

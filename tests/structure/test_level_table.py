@@ -15,7 +15,7 @@ from tools.structure.levels import LevelTable, nearest_levels, recent_major_brea
 from tools.structure.profile import profile_hvn, volume_profile
 
 
-def _random_candles(seed: int, n: int = 1300) -> tuple[np.ndarray, ...]:
+def _random_candles(seed: int, n: int = 1300) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
     wick = np.abs(rng.normal(0, 0.006, (2, n))) * close

@@ -254,7 +254,9 @@ def level_table(
     tt, buf, away = touch_tol_atr * atr_value, break_buffer_atr * atr_value, react_atr * atr_value
 
     # The two comparisons exclude each other (the far edges plus a buffer), so their difference is the side.
-    side = ((c > z_hi + buf).view(np.int8) - (c < z_lo - buf).view(np.int8)).ravel()
+    above, below = c > z_hi + buf, c < z_lo - buf
+    side2d = above.view(np.int8) - below.view(np.int8)
+    side = side2d.ravel()
     # Sparse from here: closes off the zone, touch runs and crosses are few per level, so they are
     # handled as sorted flat indices (row * n_bar + column) rather than as full matrices.
     nz = np.flatnonzero(side)
@@ -266,7 +268,10 @@ def level_table(
     cross_row = nz_row[flip]
     last_cross = _last_per_row(cross_row, cross_flat - cross_row * n_bar, n_lv, -1)
     last_dir = _last_per_row(cross_row, cross_dir.astype(np.int64), n_lv, 0)
-    now_side = _last_per_row(nz_row, sv, n_lv, 0)
+    # The side of each row's last close off the zone (0: none): the last nonzero cell of its row.
+    off = side2d != 0
+    last_off = n_bar - 1 - np.argmax(off[:, ::-1], axis=1)
+    now_side = np.where(off.any(axis=1), side2d[np.arange(n_lv), last_off], 0).astype(np.int64)
 
     touch = np.flatnonzero(((lo <= z_hi + tt) & (hi >= z_lo - tt)).ravel())
     t_rows = touch // n_bar
@@ -285,7 +290,7 @@ def level_table(
     if len(nz):
         k = np.searchsorted(nz, run_start) - 1
         kk = np.maximum(k, 0)
-        prev = np.where((k >= 0) & (nz[kk] // n_bar == run_row), sv[kk], 0).astype(np.int8)
+        prev = np.where((k >= 0) & (nz_row[kk] == run_row), sv[kk], 0).astype(np.int8)
     # A run on the window's first bar has no bar before it: its own close tells the side.
     prev = np.where(run_col == 0, side[run_start], prev).astype(np.int8)
     held = ~broke & (prev != 0)
@@ -296,8 +301,8 @@ def level_table(
     q = run_start + 1
     up_away = row_next(np.flatnonzero((hi >= z_hi + away).ravel()), q, n_bar)
     dn_away = row_next(np.flatnonzero((lo <= z_lo - away).ravel()), q, n_bar)
-    up_brk = row_next(nz[sv > 0], q, n_bar)
-    dn_brk = row_next(nz[sv < 0], q, n_bar)
+    up_brk = row_next(np.flatnonzero(above), q, n_bar)
+    dn_brk = row_next(np.flatnonzero(below), q, n_bar)
     # A run at the very last column has no bar after it: nothing is decided yet.
     q_ok = run_col + 1 < n_bar
     reacted = q_ok & ((from_above & (up_away < dn_brk)) | (from_below & (dn_away < up_brk)))
@@ -321,7 +326,7 @@ def level_table(
         vol_ratio = np.ones(n_lv)
     else:
         v = volume[sl]
-        vmean = float(v.mean()) or 1.0
+        vmean = float(v.sum()) / len(v) or 1.0  # v.mean() to the bit (the same pairwise sum, one division)
         n_touch = np.bincount(t_rows, minlength=n_lv)
         v_touch = np.bincount(t_rows, weights=v[touch % n_bar], minlength=n_lv)
         vol_ratio = np.where(n_touch > 0, v_touch / np.maximum(n_touch, 1) / vmean, 0.0)
