@@ -47,6 +47,15 @@ def test_unknown_symbol_suggests_close_matches() -> None:
     assert "ETH/USDT:USDT" in info.value.user_message and "'ETC'" in info.value.user_message
 
 
+@pytest.mark.parametrize("text", ["ZZZQQQ", "Q@Q"])
+def test_unknown_symbol_without_a_close_match_names_the_available_listing(text: str) -> None:
+    with pytest.raises(UnknownSymbolError) as info:
+        resolve_symbol(text, KNOWN, available=["BTC", "ETH"])
+    assert info.value.suggestions == [] and info.value.user_message.endswith("; available: BTC, ETH.")
+    with pytest.raises(UnknownSymbolError, match=r"'ZZZQQQ'\.$"):
+        resolve_symbol("ZZZQQQ", KNOWN)
+
+
 @pytest.mark.parametrize("text", ["", "  ", "B$C", "A/B/C/D"])
 def test_malformed_symbols_raise(text: str) -> None:
     with pytest.raises(UnknownSymbolError):

@@ -10,16 +10,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from tools.market.base import (
-    BookImbalance,
-    Cvd,
-    Funding,
-    LongShortRatio,
-    MarketDataError,
-    OpenInterest,
-    Ticker,
-    UnknownSymbolError,
-)
+from tools.market.base import BookImbalance, Cvd, Funding, LongShortRatio, MarketDataError, OpenInterest, Ticker
 from tools.market.features import OhlcvArrays, resample, timeframe_seconds, window_seconds
 from tools.market.provider_base import MarketDataBase
 from tools.market.replay import Instant, ms_to_datetime, to_ms
@@ -82,10 +73,7 @@ class SimulatedMarketData(MarketDataBase):
         """Unified symbol of a listed asset in any spelling; UnknownSymbolError with close matches otherwise."""
         found = self._resolved.get(symbol)
         if found is None:
-            try:
-                found = resolve_symbol(symbol, SYMBOLS)
-            except UnknownSymbolError as exc:
-                raise UnknownSymbolError(symbol, exc.suggestions, available=UNIVERSE) from None
+            found = resolve_symbol(symbol, SYMBOLS, available=UNIVERSE)
             if len(self._resolved) >= _RESOLVED_MAX:
                 self._resolved.clear()
             self._resolved[symbol] = found

@@ -76,17 +76,20 @@ def normalise_symbol(text: str, default_quote: str = DEFAULT_QUOTE) -> str:
     return parse_symbol(text, default_quote).unified
 
 
-def resolve_symbol(text: str, known: Iterable[str], default_quote: str = DEFAULT_QUOTE) -> str:
-    """Resolve `text` against the `known` unified symbols; UnknownSymbolError lists close matches."""
+def resolve_symbol(
+    text: str, known: Iterable[str], default_quote: str = DEFAULT_QUOTE, *, available: Iterable[str] = ()
+) -> str:
+    """Resolve `text` against the `known` unified symbols; UnknownSymbolError lists close matches, else the
+    short `available` listing (a small universe names what does exist)."""
     known_set = set(known)
     try:
         parts = parse_symbol(text, default_quote)
     except UnknownSymbolError:
-        raise UnknownSymbolError(text, close_matches(text, known_set)) from None
+        raise UnknownSymbolError(text, close_matches(text, known_set), available) from None
     for candidate in (parts.unified, SymbolParts(parts.base, parts.quote, None).unified):
         if candidate in known_set:
             return candidate
-    raise UnknownSymbolError(text, close_matches(text, known_set))
+    raise UnknownSymbolError(text, close_matches(text, known_set), available)
 
 
 def _market_rank(symbol: str) -> tuple[int, int, str]:
