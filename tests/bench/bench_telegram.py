@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import logging
 import statistics
 import sys
@@ -53,10 +54,9 @@ async def updates_phase(fake: FakeTelegram, label: str, text: str, users: int, p
             sent_at = time.thread_time()
             fake.user_message(chat, chat, text)
             users_cpu += time.thread_time() - sent_at
+            answered = functools.partial(lambda c, b: fake.sent_count(c) > b, chat, before)
             try:
-                await fake.wait_for(
-                    lambda c=chat, b=before: fake.sent_count(c) > b, timeout=120, recheck_s=None, chat_id=chat
-                )
+                await fake.wait_for(answered, timeout=120, recheck_s=None, chat_id=chat)
             except AssertionError:
                 failures += 1
                 continue
