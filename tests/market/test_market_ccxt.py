@@ -161,6 +161,7 @@ async def test_volatility_regime_from_closed_candles(live: tuple[CcxtMarketData,
     expected = volatility_regime(frame.iloc[:-1], 30)
     assert (vol.regime, vol.percentile) == (expected.regime, expected.percentile)
     assert vol.atr == pytest.approx(expected.atr)
+    assert (vol.source, vol.simulated, vol.timestamp) == ("binanceusdm", False, datetime.fromtimestamp(NOW_S, UTC))
 
 
 async def test_price_cached_for_half_a_second(fast_retry: RetryPolicy) -> None:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from tools.market.base import MarketData, MarketDataError, UnknownSymbolError
 from tools.market.features import OhlcvArrays, resample
-from tools.market.replay import ReplayMarketData, to_ms
+from tools.market.replay import ReplayMarketData, ms_to_datetime, to_ms
 
 M15, H = 900_000, 3_600_000
 START = 1_700_000_000_000 // (4 * H) * (4 * H) + 4 * H  # a 4h (and day-aligned enough) boundary
@@ -182,8 +182,11 @@ async def test_values_not_in_files_are_refused_or_none(data_dir: Path) -> None:
     assert await replay.long_short_ratio("AAA") is None
     cvd = await replay.cvd("AAA", "1h")
     assert cvd.approximate is True and cvd.buy_volume + cvd.sell_volume > 0
+    assert cvd.cvd == cvd.buy_volume - cvd.sell_volume
     vol = await replay.volatility("AAA", "1h", lookback=100)
     assert vol.regime in ("LOW", "NORMAL", "HIGH", "EXTREME") and not vol.simulated
+    for value in (cvd, vol):  # stamped at the replay time, labelled as replayed (not simulated) data
+        assert (value.source, value.simulated, value.timestamp) == ("replay", False, ms_to_datetime(START + 5 * 24 * H))
 
 
 def test_time_conversions() -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from tools.market.base import MarketData, MarketDataError, UnknownSymbolError
 from tools.market.features import OhlcvArrays, resample
-from tools.market.replay import ReplayMarketData, to_ms
+from tools.market.replay import ReplayMarketData, ms_to_datetime, to_ms
 from tools.market.simgen import ORIGIN_MS
 from tools.market.simulated import SimulatedMarketData
 
@@ -98,7 +98,7 @@ async def test_every_value_is_labelled_simulated() -> None:
     ]
     for value in values:
         assert value is not None and value.simulated is True and value.source == "simulated"
-        assert value.symbol == "BTC/USDT:USDT"
+        assert value.symbol == "BTC/USDT:USDT" and value.timestamp == ms_to_datetime(NOW)  # the market's own now
     frame = await market.ohlcv("BTC", "4h", 10)
     assert frame.attrs["simulated"] is True and frame.attrs["forming"] is True
 

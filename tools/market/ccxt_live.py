@@ -357,8 +357,8 @@ class CcxtMarketData(MarketDataBase):
         await asyncio.gather(*(ex.close() for ex in (self.exchange, self.fallback) if ex is not None))
 
     def _now(self, symbol: str) -> datetime:
-        return ms_to_datetime(int(self._clock() * 1000))
+        return self._stamp(None)
 
     def _stamp(self, ms: Any) -> datetime:
         """The exchange's own time of a value, or now where it sends none."""
-        return ms_to_datetime(int(ms)) if ms else self._now("")
+        return ms_to_datetime(int(ms) if ms else int(self._clock() * 1000))
