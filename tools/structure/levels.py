@@ -17,6 +17,7 @@ import numpy as np
 from tools.structure.cluster import greedy_cluster_starts
 from tools.structure.pivots import Pivots
 from tools.structure.report import BreakDirection, Role, State
+from tools.structure.segments import RowSegments
 
 NEVER = np.iinfo(np.int64).max
 
@@ -254,24 +255,14 @@ def level_table(
     tt, buf, away = touch_tol_atr * atr_value, break_buffer_atr * atr_value, react_atr * atr_value
 
     # The two comparisons exclude each other (the far edges plus a buffer), so their difference is the side.
-    above, below = c > z_hi + buf, c < z_lo - buf
-    side2d = above.view(np.int8) - below.view(np.int8)
+    side2d = (c > z_hi + buf).view(np.int8) - (c < z_lo - buf).view(np.int8)
     side = side2d.ravel()
-    # Sparse from here: closes off the zone, touch runs and crosses are few per level, so they are
-    # handled as sorted flat indices (row * n_bar + column) rather than as full matrices.
-    nz = np.flatnonzero(side)
-    sv = side[nz]
-    nz_row = nz // n_bar  # nearly every cell is off the zone: one division of them, reused
-    same_row = nz_row[1:] == nz_row[:-1]
-    flip = np.flatnonzero(same_row & (sv[1:] != sv[:-1])) + 1
-    cross_flat, cross_dir = nz[flip], sv[flip]  # a close through the level, to the other side
-    cross_row = nz_row[flip]
+    # Price changes side of a level only a few times: its crosses and sides are read from the runs of equal cells.
+    segs = RowSegments.of(side2d)
+    cross_flat, cross_dir, cross_row = segs.crosses()  # a close through the level, to the other side
     last_cross = _last_per_row(cross_row, cross_flat - cross_row * n_bar, n_lv, -1)
-    last_dir = _last_per_row(cross_row, cross_dir.astype(np.int64), n_lv, 0)
-    # The side of each row's last close off the zone (0: none): the last nonzero cell of its row.
-    off = side2d != 0
-    last_off = n_bar - 1 - np.argmax(off[:, ::-1], axis=1)
-    now_side = np.where(off.any(axis=1), side2d[np.arange(n_lv), last_off], 0).astype(np.int64)
+    last_dir = _last_per_row(cross_row, cross_dir, n_lv, 0)
+    now_side = segs.last_nonzero(n_lv)  # the side of each row's last close off the zone (0: none)
 
     touch = np.flatnonzero(((lo <= z_hi + tt) & (hi >= z_lo - tt)).ravel())
     t_rows = touch // n_bar
@@ -286,11 +277,7 @@ def level_table(
     broke = np.zeros(len(run_start), bool)
     broke[ri[in_run]] = True
     # The side price came from: the last close off the zone before the run's first bar.
-    prev = np.zeros(len(run_start), dtype=np.int8)
-    if len(nz):
-        k = np.searchsorted(nz, run_start) - 1
-        kk = np.maximum(k, 0)
-        prev = np.where((k >= 0) & (nz_row[kk] == run_row), sv[kk], 0).astype(np.int8)
+    prev = segs.value_before(run_start).astype(np.int8)
     # A run on the window's first bar has no bar before it: its own close tells the side.
     prev = np.where(run_col == 0, side[run_start], prev).astype(np.int8)
     held = ~broke & (prev != 0)
@@ -301,8 +288,8 @@ def level_table(
     q = run_start + 1
     up_away = row_next(np.flatnonzero((hi >= z_hi + away).ravel()), q, n_bar)
     dn_away = row_next(np.flatnonzero((lo <= z_lo - away).ravel()), q, n_bar)
-    up_brk = row_next(np.flatnonzero(above), q, n_bar)
-    dn_brk = row_next(np.flatnonzero(below), q, n_bar)
+    up_brk = segs.next_at(q, run_row, 1)
+    dn_brk = segs.next_at(q, run_row, -1)
     # A run at the very last column has no bar after it: nothing is decided yet.
     q_ok = run_col + 1 < n_bar
     reacted = q_ok & ((from_above & (up_away < dn_brk)) | (from_below & (dn_away < up_brk)))
