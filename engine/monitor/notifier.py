@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any, Protocol
 
 from engine.alerts import Alert
@@ -13,7 +13,7 @@ from engine.execution.executor import ExecutionOutcome
 from engine.risk.decision import Decision
 from storage.models import Approval
 from tools.exchange.models import Position, qty_text
-from tools.numbers import price_text
+from tools.numbers import price_text, size_text, step_of
 
 
 def summarise(position: Position, decision: Decision) -> str:
@@ -34,7 +34,10 @@ def summarise(position: Position, decision: Decision) -> str:
     base = position.symbol.split("/")[0]
     size = qty_text(position.size)
     if decision.closes:
-        amount = qty_text((position.size * Decimal(str(pct)) / 100).quantize(Decimal("1e-10")))
+        # What a venue can place: the share rounded down to the instrument's step, written at that step.
+        step = step_of(position.symbol)
+        share = position.size * Decimal(str(pct)) / 100
+        amount = size_text((share / step).to_integral_value(rounding=ROUND_DOWN) * step, symbol=position.symbol)
         held = f"close {amount} of {size} {base}"
     else:
         held = f"{size} {base} held"
