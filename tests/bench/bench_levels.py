@@ -55,7 +55,7 @@ class PlanTally:
             d, cfg = (1.0 if side == "long" else -1.0), DEFAULT_CONFIG
             # The stop sits beyond the far edge of a holding grade-2+ level, within the cap, and T1 pays 1R.
             anchored = lv is not None and lv.state == "holding" and lv.grade >= 2
-            beyond = anchored and d * ((lv.zone_low if d > 0 else lv.zone_high) - p.stop) > 0
+            beyond = lv is not None and anchored and d * ((lv.zone_low if d > 0 else lv.zone_high) - p.stop) > 0
             if p.rr_t1 < cfg.min_rr_t1 or p.risk_atr > cfg.max_stop_atr or not beyond:
                 self.breaks += 1
         self.accepted += ok

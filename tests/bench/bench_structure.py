@@ -13,6 +13,7 @@ already-reported labels each implementation rewrote.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import sys
@@ -54,6 +55,11 @@ def load(data_dir: Path, base: str, tf: str) -> pd.DataFrame:
     df = raw[["open", "high", "low", "close", "volume"]].astype("float64")
     df.index = pd.DatetimeIndex(pd.to_datetime(raw["timestamp"], unit="ms", utc=True), name="time")
     return df
+
+
+def _as_floats(fn: Callable[[int], object], t: int) -> np.ndarray:
+    """fn(t) as a float array (the labels a replay check compares)."""
+    return np.asarray(fn(t), dtype=float)
 
 
 def median_ms(fn: Callable[[], object], repeat: int, warmup: int = 2) -> float:
@@ -164,7 +170,7 @@ def main() -> None:
     start = len(df) - steps
     full = df
     print(f"\nreplay check: bars appended one at a time over the last {steps} of 3,000 bars")
-    checks = [
+    checks: list[tuple[str, Callable[[int], object]]] = [
         ("ours  swings", lambda t: ours_swings(full.iloc[: t + 1])[0]),
         ("smc   swings", lambda t: smc.swing_highs_lows(full.iloc[: t + 1], swing_length=SMC_SWING_LENGTH)["HighLow"]),
         ("ours  liquidity", lambda t: np.stack(ours_liquidity(full.iloc[: t + 1])).ravel(order="F")),
@@ -177,7 +183,7 @@ def main() -> None:
     ]
     for name, fn in checks:
         t0 = time.perf_counter()
-        res = count_rewrites(lambda t, fn=fn: np.asarray(fn(t), dtype=float), start, len(df))
+        res = count_rewrites(functools.partial(_as_floats, fn), start, len(df))
         print(
             f"  {name:16s} rewrote {res.rewritten:6d} settled labels, added {res.added:5d} "
             f"({res.steps} appends, {time.perf_counter() - t0:.1f} s)"
