@@ -29,7 +29,7 @@ from bastion.app import build_services
 from bastion.settings import ApiSettings, BotSettings, DatabaseSettings, Settings
 from storage import migrate
 from storage.db import create_engine, session_factory
-from storage.models import AccountMode, Execution, Outbox, PositionPlan
+from storage.models import AccountMode, ExchangeAccount, Execution, Outbox, PositionPlan
 from storage.paper import PaperOrderRow
 from storage.repositories import accounts as accounts_repo
 from storage.repositories import engine as engine_repo
@@ -106,55 +106,51 @@ async def _until(predicate: Any, within_s: float, what: str) -> None:
         await asyncio.sleep(0.2)
 
 
+async def _paper_account(session: AsyncSession, telegram_user: int) -> ExchangeAccount:
+    user = await users_repo.get_or_create_user(session, "telegram", str(telegram_user))
+    assert user.id is not None
+    return await accounts_repo.add_account(
+        session, None, user_id=user.id, exchange_id="paper", label="paper", credentials={}
+    )
+
+
+def _buy(intent_id: str, account_id: int, amount: int, leverage: int | None = None) -> OrderIntent:
+    return OrderIntent(
+        intent_id=intent_id,
+        account_ref=f"account:{account_id}",
+        symbol=SYMBOL,
+        kind=IntentKind.OPEN,
+        side=Side.BUY,
+        amount=Decimal(amount),
+        leverage=leverage,
+    )
+
+
 async def _claim_in_flight(sessions: async_sessionmaker[AsyncSession]) -> None:
     """An order a worker is placing right now (claimed, not yet answered by the exchange): no starting or leading
     worker may settle it before its in-flight window ends (the order may still arrive at the exchange)."""
     async with sessions.begin() as s:
-        user = await users_repo.get_or_create_user(s, "telegram", "999")
-        assert user.id is not None
-        account = await accounts_repo.add_account(
-            s, None, user_id=user.id, exchange_id="paper", label="paper", credentials={}
-        )
-        intent = OrderIntent(
-            intent_id="in-flight-1",
-            account_ref=f"account:{account.id}",
-            symbol=SYMBOL,
-            kind=IntentKind.OPEN,
-            side=Side.BUY,
-            amount=Decimal(1),
-        )
+        account = await _paper_account(s, 999)
+        assert account.id is not None
+        intent = _buy("in-flight-1", account.id, 1)
         claim = {"account_id": account.id, "symbol": SYMBOL, "action": "open", "intent": intent.model_dump(mode="json")}
         assert await engine_repo.claim_execution(s, intent_id=intent.intent_id, **claim)
 
 
 async def _monitored_position(db_url: str) -> tuple[int, str]:
-    """A 10 SOL long at 5x without a stop on an armed auto-mode paper account (the simulated market `bastion serve`
-    uses): the no-stop rule fires at every cycle, and auto mode places a stop once instead of reducing. Returns
-    the account row id and the paper account's key."""
+    """A 10 SOL long at 5x without a stop on an armed auto-mode paper account (on the simulated market `bastion
+    serve` uses): the no-stop rule fires at every cycle (and the simulated structure may add a more protective
+    one); the monitor must act on it once. Returns the account row id and the paper account's key."""
     settings = Settings(database=DatabaseSettings(url=SecretStr(db_url)), allowed_users=[f"telegram:{MONITORED}"])
     async with build_services(settings) as services:
         async with services.sessions.begin() as s:
-            user = await users_repo.get_or_create_user(s, "telegram", str(MONITORED))
-            assert user.id is not None
-            row = await accounts_repo.add_account(
-                s, None, user_id=user.id, exchange_id="paper", label="paper", credentials={}
-            )
+            row = await _paper_account(s, MONITORED)
             assert row.id is not None
             row = await engine_repo.set_account_mode(s, row.id, mode=AccountMode.AUTO, armed=True)
         assert row.id is not None
         account_id = row.id
         account = await services.open_account(row)
-        await account.place(
-            OrderIntent(
-                intent_id="seed-monitored",
-                account_ref=f"account:{row.id}",
-                symbol=SYMBOL,
-                kind=IntentKind.OPEN,
-                side=Side.BUY,
-                amount=Decimal(10),
-                leverage=5,
-            )
-        )
+        await account.place(_buy("seed-monitored", account_id, 10, leverage=5))
         position = (await account.positions(SYMBOL))[0]
         async with services.sessions.begin() as s:
             plan = PositionPlan(
