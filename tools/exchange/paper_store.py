@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage import paper as repo
 from storage.types import utcnow
@@ -46,16 +47,19 @@ async def load_states(session: AsyncSession, account_ids: Sequence[str]) -> dict
     """States of many existing accounts in three queries (the monitor reads hundreds per cycle)."""
     ids = list(account_ids)
     accounts = (
-        await session.scalars(select(repo.PaperAccountRow).where(repo.PaperAccountRow.account_id.in_(ids)))
-    ).all()  # type: ignore[attr-defined]
+        await session.scalars(select(repo.PaperAccountRow).where(col(repo.PaperAccountRow.account_id).in_(ids)))
+    ).all()
     positions = (
-        await session.scalars(select(repo.PaperPositionRow).where(repo.PaperPositionRow.account_id.in_(ids)))
-    ).all()  # type: ignore[attr-defined]
+        await session.scalars(select(repo.PaperPositionRow).where(col(repo.PaperPositionRow.account_id).in_(ids)))
+    ).all()
     orders = (
         await session.scalars(
             select(repo.PaperOrderRow)
-            .where(repo.PaperOrderRow.account_id.in_(ids), repo.PaperOrderRow.status == OrderStatus.OPEN.value)  # type: ignore[attr-defined]
-            .order_by(repo.PaperOrderRow.created_at)  # type: ignore[arg-type]
+            .where(
+                col(repo.PaperOrderRow.account_id).in_(ids),
+                col(repo.PaperOrderRow.status) == OrderStatus.OPEN.value,
+            )
+            .order_by(col(repo.PaperOrderRow.created_at))
         )
     ).all()
     by_account_pos: dict[str, list[repo.PaperPositionRow]] = {}
@@ -177,17 +181,17 @@ async def save_state(session: AsyncSession, state: PaperState) -> None:
                 liquidation=f.liquidation,
             )
         )
-    for f in state.payments:
+    for p in state.payments:
         session.add(
             repo.PaperFundingRow(
                 account_id=state.account_id,
-                symbol=f.symbol,
-                funding_time=f.at,
-                side=f.side.value,
-                size=f.size,
-                mark_price=f.mark,
-                rate=f.rate,
-                amount=f.amount,
+                symbol=p.symbol,
+                funding_time=p.at,
+                side=p.side.value,
+                size=p.size,
+                mark_price=p.mark,
+                rate=p.rate,
+                amount=p.amount,
             )
         )
     state.payments.clear()
