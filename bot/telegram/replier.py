@@ -2,29 +2,29 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dtm
+import functools
 import logging
 import math
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from telegram import Bot, CallbackQuery, ChatMember, Message
+from telegram._utils.types import JSONDict
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, RetryAfter
 
 from bot.core.messages import Outbound
 from bot.core.render import render_for
 from bot.telegram.convert import PLATFORM, keyboard, message_ref, retry_seconds, split_ref
+from storage.retry import RetryPolicy, retry_async
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 CAPTION_LIMIT = 1024
-ATTEMPTS = 5
-# Patience of one interactive call in total: Telegram's flood waits for a busy group reach tens of seconds, and a
-# reply that arrives late beats an apology that is itself refused with 429.
-MAX_WAIT_S = 60.0
+# Interactive calls: five tries within a minute in all. Telegram's flood waits for a busy group reach tens of
+# seconds, and a reply that arrives late beats an apology that is itself refused with 429.
+INTERACTIVE_RETRY = RetryPolicy(attempts=5, budget_s=60.0)
 ChatKey = int | str
 
 
@@ -40,26 +40,16 @@ class FloodGate:
     exceed its budget raises RetryAfter without touching Telegram.
     """
 
-    def __init__(
-        self,
-        *,
-        max_wait_s: float = MAX_WAIT_S,
-        attempts: int = ATTEMPTS,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
-        self.max_wait_s = max_wait_s
-        self.attempts = attempts
-        self.clock = clock
-        self.sleep = sleep
+    def __init__(self, policy: RetryPolicy = INTERACTIVE_RETRY) -> None:
+        self.policy = policy
         self._until: dict[ChatKey, float] = {}
 
     def closed_for(self, chat_id: ChatKey) -> float:
         """Seconds until the chat's gate opens (0 when open)."""
-        return max(0.0, self._until.get(chat_id, 0.0) - self.clock())
+        return max(0.0, self._until.get(chat_id, 0.0) - self.policy.clock())
 
     def _close(self, chat_id: ChatKey, seconds: float) -> None:
-        now = self.clock()
+        now = self.policy.clock()
         # Bounded by the chats flooded right now: expired gates go whenever another closes.
         for key in [k for k, until in self._until.items() if until <= now]:
             del self._until[key]
@@ -69,26 +59,45 @@ class FloodGate:
         wait = self.closed_for(chat_id)
         if wait <= 0:
             return
-        if self.clock() + wait > deadline:
+        if self.policy.clock() + wait > deadline:
             log.info("chat %s must wait %.0f s more; this message is not sent", chat_id, wait)
-            raise RetryAfter(dtm.timedelta(seconds=math.ceil(wait)))
-        await self.sleep(wait)
+            raise _HeldBack(dtm.timedelta(seconds=math.ceil(wait)))
+        await self.policy.sleep(wait)
 
     async def __call__(self, chat_id: ChatKey, call: Callable[[], Awaitable[T]]) -> T:
-        """Run a Bot API call into `chat_id`, waiting out 429s within the budget."""
-        deadline = self.clock() + self.max_wait_s
-        for attempt in range(1, self.attempts + 1):
-            await self._wait_open(chat_id, deadline)
+        """Run a Bot API call into `chat_id`, waiting out 429s within the policy's attempts and budget."""
+        deadline = self.policy.clock() + (self.policy.budget_s if self.policy.budget_s is not None else math.inf)
+
+        async def attempt() -> T:
+            await self._wait_open(chat_id, deadline)  # another call's 429 may have closed the gate meanwhile
             try:
                 return await call()
             except RetryAfter as exc:
+                self._close(chat_id, retry_seconds(exc))
+                raise
+
+        def note(retry: int, exc: BaseException, wait: float) -> None:
+            log.info("telegram asked chat %s to wait %.0f s (attempt %d)", chat_id, wait, retry + 1)
+
+        try:
+            return await retry_async(attempt, self.policy, retry_on=_is_flood, wait_of=_flood_wait, on_retry=note)
+        except RetryAfter as exc:
+            if not isinstance(exc, _HeldBack):
                 wait = retry_seconds(exc)
-                self._close(chat_id, wait)
-                if attempt == self.attempts or self.clock() + wait > deadline:
-                    log.warning("telegram asked chat %s to wait %.0f s; giving up on this message", chat_id, wait)
-                    raise
-                log.info("telegram asked chat %s to wait %.0f s (attempt %d)", chat_id, wait, attempt)
-        raise AssertionError("unreachable")
+                log.warning("telegram asked chat %s to wait %.0f s; giving up on this message", chat_id, wait)
+            raise
+
+
+class _HeldBack(RetryAfter):
+    """The chat's gate stays closed past this call's budget: not sent, and not worth another try."""
+
+
+def _is_flood(exc: BaseException) -> bool:
+    return isinstance(exc, RetryAfter) and not isinstance(exc, _HeldBack)
+
+
+def _flood_wait(exc: BaseException) -> float | None:
+    return retry_seconds(exc) if isinstance(exc, RetryAfter) else None
 
 
 class TelegramOut:
@@ -100,15 +109,15 @@ class TelegramOut:
         self.gate = gate or FloodGate()
         self.call: Callable[[ChatKey, Callable[[], Awaitable[Any]]], Awaitable[Any]] = self.gate if retry else _once
 
-    async def send(self, chat_id: int | str, out: Outbound) -> Message | None:
-        """Send `out` (split if long; a picture with its caption); returns the message carrying the buttons."""
+    async def send(self, chat_id: int | str, out: Outbound) -> str | None:
+        """Send `out` (split if long; a picture with its caption); returns the ref of the message with the buttons."""
         chunks = render_for(PLATFORM, out.text) if out.text else []
         markup = keyboard(out.buttons)
-        last: Message | None = None
+        last: str | None = None
         if out.photo is not None:
             caption = chunks.pop(0) if chunks and len(chunks[0]) <= CAPTION_LIMIT else None
             photo = out.photo if isinstance(out.photo, bytes) else out.photo.read_bytes()
-            last = await self.call(
+            sent: Message = await self.call(
                 chat_id,
                 lambda: self.bot.send_photo(
                     chat_id,
@@ -118,20 +127,22 @@ class TelegramOut:
                     reply_markup=markup if not chunks else None,
                 ),
             )
+            last = message_ref(sent.chat_id, sent.message_id)
         return await self._send_rendered(chat_id, chunks, markup) or last
 
-    async def _send_rendered(self, chat_id: int | str, chunks: list[str], markup: Any) -> Message | None:
-        last: Message | None = None
+    async def _send_rendered(self, chat_id: int | str, chunks: list[str], markup: Any) -> str | None:
+        last: str | None = None
         for i, chunk in enumerate(chunks):
-            is_last = i == len(chunks) - 1
-
-            def send_chunk(chunk: str = chunk, is_last: bool = is_last) -> Awaitable[Message]:
-                return self.bot.send_message(
-                    chat_id, chunk, parse_mode=ParseMode.HTML, reply_markup=markup if is_last else None
-                )
-
-            last = await self.call(chat_id, send_chunk)
+            data: JSONDict = {"chat_id": chat_id, "text": chunk, "parse_mode": ParseMode.HTML}
+            if markup is not None and i == len(chunks) - 1:
+                data["reply_markup"] = markup
+            last = _ref_of(await self.call(chat_id, functools.partial(self._post, "sendMessage", data)))
         return last
+
+    def _post(self, method: str, data: JSONDict) -> Awaitable[Any]:
+        # The Bot API call itself, answered as plain JSON: only the new message's id is needed, and parsing the
+        # answer into a PTB Message (about 200 attributes set one by one) cost a third of the send's CPU.
+        return self.bot._post(method, data)
 
     async def edit(self, ref: str, out: Outbound) -> None:
         """Replace a message's text and buttons; text beyond one message goes out as new messages."""
@@ -156,6 +167,11 @@ class TelegramOut:
             await self._send_rendered(chat_id, chunks[1:], markup)
 
 
+def _ref_of(result: Any) -> str:
+    """The ref of the message a Bot API call answered with (its JSON: message_id and chat.id)."""
+    return message_ref(result["chat"]["id"], result["message_id"])
+
+
 class TelegramReplier:
     """The core's `Replier` for one incoming Telegram message."""
 
@@ -167,8 +183,7 @@ class TelegramReplier:
 
     async def send(self, out: Outbound) -> str | None:
         """Send into the chat of the message."""
-        msg = await self.out.send(self.chat_id, out)
-        return message_ref(msg.chat_id, msg.message_id) if msg else None
+        return await self.out.send(self.chat_id, out)
 
     async def edit(self, ref: str, out: Outbound) -> None:
         """Edit a message the bot sent."""
@@ -177,10 +192,9 @@ class TelegramReplier:
     async def send_private(self, out: Outbound) -> str | None:
         """Send to the user's private chat; None when they never started one or blocked the bot."""
         try:
-            msg = await self.out.send(self.user_id, out)
+            return await self.out.send(self.user_id, out)
         except (Forbidden, BadRequest):
             return None
-        return message_ref(msg.chat_id, msg.message_id) if msg else None
 
     async def is_chat_admin(self) -> bool:
         """Whether the sender owns or administers the chat (getChatMember); a private chat is theirs."""

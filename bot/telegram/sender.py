@@ -11,7 +11,7 @@ from telegram.error import BadRequest, Forbidden, RetryAfter
 from bot.core.delivery import RecipientGone
 from bot.core.delivery import RetryAfter as DeliveryRetryAfter
 from bot.core.notify import outbound_of
-from bot.telegram.convert import PLATFORM, message_ref, retry_seconds
+from bot.telegram.convert import PLATFORM, retry_seconds
 from bot.telegram.replier import TelegramOut
 
 GONE_HINTS = ("chat not found", "user is deactivated", "bot was kicked", "have no rights to send")
@@ -35,7 +35,7 @@ class TelegramSender:
         """Send one payload; maps Telegram's errors onto the worker's retry vocabulary."""
         out = outbound_of(payload)
         try:
-            msg = await self.out.send(int(recipient), out)
+            ref = await self.out.send(int(recipient), out)
         except RetryAfter as exc:
             raise DeliveryRetryAfter(retry_seconds(exc)) from None
         except Forbidden as exc:
@@ -44,5 +44,5 @@ class TelegramSender:
             if any(h in str(exc).lower() for h in GONE_HINTS):
                 raise RecipientGone(str(exc)) from None
             raise
-        if msg is not None and self.on_sent is not None:
-            await self.on_sent(payload, message_ref(msg.chat_id, msg.message_id))
+        if ref is not None and self.on_sent is not None:
+            await self.on_sent(payload, ref)
