@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -60,7 +61,8 @@ async def test_beyond_the_budget_nothing_more_is_pushed_into_the_flooded_chat(
 ) -> None:
     def impatient(server: Server) -> None:
         assert server.telegram is not None
-        server.telegram.out.gate.max_wait_s = 2.0  # instead of a minute, so the test stays short
+        gate = server.telegram.out.gate
+        gate.policy = replace(gate.policy, budget_s=2.0)  # instead of a minute, so the test stays short
 
     caplog.set_level(logging.INFO)
     settings = bot_settings(fake, sqlite_url, tmp_path)
