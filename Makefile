@@ -11,14 +11,14 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-# editable_mode=compat: a plain .pth to this folder, the layout imports as it is (no meta path finder, no
-# setuptools warning about folders shadowing the package at every install).
+# The editable install (hatchling) is a plain .pth to this folder: the layout imports as it is, with no import hook
+# and no build warning at install (setuptools warned in both of its editable modes).
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e . --config-settings editable_mode=compat
+	$(BIN)/pip install --quiet -e .
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]' --config-settings editable_mode=compat
+	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.installed
 
 run: $(VENV)/.installed
