@@ -25,10 +25,12 @@ run: $(VENV)/.installed
 	$(BIN)/bastion db upgrade
 	$(BIN)/bastion chat
 
+# The suite on two workers (a test file stays on one), then the few tests that cannot be distributed.
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy $(TYPED)
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile -m "not serial"
+	$(BIN)/pytest -m serial
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -118,6 +118,19 @@ async def _migrated_postgres_template() -> str:
     return _PG_TEMPLATE[0]
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Under pytest-xdist, refuse items that share a node id: the workers would run only one of them."""
+    if not hasattr(session.config, "workerinput"):
+        return
+    seen: set[str] = set()
+    twice = sorted({item.nodeid for item in session.items if item.nodeid in seen or seen.add(item.nodeid)})
+    if twice:
+        raise pytest.UsageError(
+            f"{len(twice)} node ids stand for several tests ({twice[0]}, ...): pytest-xdist would run one of each. "
+            "Mark their module `pytestmark = pytest.mark.serial` (make test runs those in one process)."
+        )
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Drop the PostgreSQL template database of this run."""
     if not _PG_TEMPLATE:

@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error, status_code_conformance
@@ -23,6 +24,9 @@ from bot.api.ops import CheckResult, bool_check, leader_check, migrations_check,
 from bot.api.signals import SignalService, signals_router
 from storage import migrate
 from storage.db import session_factory
+
+# Schemathesis gives every API operation the same node id: pytest-xdist would run one of them (make test).
+pytestmark = pytest.mark.serial
 
 
 class AcceptingSink:

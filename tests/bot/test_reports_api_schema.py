@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error, status_code_conformance
@@ -20,6 +21,9 @@ from bot.api.reports import reports_router
 from storage import migrate
 from storage.db import session_factory
 from storage.repositories import reports as reports_repo
+
+# Schemathesis gives every API operation the same node id: pytest-xdist would run one of them (make test).
+pytestmark = pytest.mark.serial
 
 
 def _app() -> Any:
