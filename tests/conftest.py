@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -36,27 +37,34 @@ def postgres_admin_url() -> str:
     return url
 
 
+async def _admin(*statements: str) -> None:
+    """Run `statements` on the test server's admin database (CREATE/DROP DATABASE cannot run in a transaction)."""
+    import asyncpg
+
+    dsn = make_url(postgres_admin_url()).set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(dsn)
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+def _database_url(name: str) -> str:
+    """The asyncpg URL of database `name` on the test server."""
+    admin = make_url(postgres_admin_url())
+    return admin.set(drivername="postgresql+asyncpg", database=name).render_as_string(hide_password=False)
+
+
 @asynccontextmanager
 async def fresh_postgres_database() -> AsyncIterator[str]:
     """Create an empty PostgreSQL database for one test and drop it afterwards."""
-    import asyncpg
-
-    admin = make_url(postgres_admin_url())
     name = f"bastion_test_{uuid.uuid4().hex[:12]}"
-    dsn = admin.set(drivername="postgresql").render_as_string(hide_password=False)
-    conn = await asyncpg.connect(dsn)
+    await _admin(f'CREATE DATABASE "{name}"')
     try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        yield _database_url(name)
     finally:
-        await conn.close()
-    try:
-        yield admin.set(drivername="postgresql+asyncpg", database=name).render_as_string(hide_password=False)
-    finally:
-        conn = await asyncpg.connect(dsn)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
+        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
@@ -101,17 +109,9 @@ async def _migrated_sqlite(target: Path, tmp_path_factory: pytest.TempPathFactor
 async def _migrated_postgres_template() -> str:
     """The name of a migrated PostgreSQL database that per-test databases are created from."""
     if not _PG_TEMPLATE:
-        import asyncpg
-
-        admin = make_url(postgres_admin_url())
         name = f"bastion_template_{uuid.uuid4().hex[:12]}"
-        dsn = admin.set(drivername="postgresql").render_as_string(hide_password=False)
-        conn = await asyncpg.connect(dsn)
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-        eng = create_engine(admin.set(drivername="postgresql+asyncpg", database=name).render_as_string(False))
+        await _admin(f'CREATE DATABASE "{name}"')
+        eng = create_engine(_database_url(name))
         await migrate.upgrade(eng)
         await eng.dispose()  # CREATE DATABASE ... TEMPLATE needs the template without connections
         _PG_TEMPLATE.append(name)
@@ -122,8 +122,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """Under pytest-xdist, refuse items that share a node id: the workers would run only one of them."""
     if not hasattr(session.config, "workerinput"):
         return
-    seen: set[str] = set()
-    twice = sorted({item.nodeid for item in session.items if item.nodeid in seen or seen.add(item.nodeid)})
+    twice = sorted(nodeid for nodeid, n in Counter(item.nodeid for item in session.items).items() if n > 1)
     if twice:
         raise pytest.UsageError(
             f"{len(twice)} node ids stand for several tests ({twice[0]}, ...): pytest-xdist would run one of each. "
@@ -133,35 +132,16 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Drop the PostgreSQL template database of this run."""
-    if not _PG_TEMPLATE:
-        return
-    import asyncio
+    if _PG_TEMPLATE:
+        import asyncio
 
-    import asyncpg
-
-    async def drop() -> None:
-        dsn = make_url(postgres_admin_url()).set(drivername="postgresql").render_as_string(hide_password=False)
-        conn = await asyncpg.connect(dsn)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{_PG_TEMPLATE[0]}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-    asyncio.run(drop())
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{_PG_TEMPLATE[0]}" WITH (FORCE)'))
 
 
 async def _recreate_from_template(url: str, template: str) -> None:
     """Replace the (empty, unused) database of `url` with a copy of `template`."""
-    import asyncpg
-
-    target = make_url(url)
-    dsn = target.set(drivername="postgresql", database=make_url(postgres_admin_url()).database)
-    conn = await asyncpg.connect(dsn.render_as_string(hide_password=False))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{target.database}" TEMPLATE "{template}"')
-    finally:
-        await conn.close()
+    name = make_url(url).database
+    await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
 
 
 @pytest.fixture
