@@ -371,3 +371,14 @@ class SignalNonce(SQLModel, table=True):
     signature: str = Field(sa_type=sa.String(128), primary_key=True)
     signed_at: datetime = Field(sa_type=UTCDateTime)
     received_at: datetime = _ts(index=True)
+
+
+class RateBucket(SQLModel, table=True):
+    """One user's inbound-message token bucket, shared by every worker on the database (times from its clock)."""
+
+    __tablename__ = "rate_buckets"
+
+    bucket_key: str = Field(sa_type=sa.String(160), primary_key=True)
+    tokens: float = Field(sa_type=sa.Float)
+    updated_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    refusing: bool = Field(default=False)
