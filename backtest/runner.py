@@ -34,6 +34,7 @@ class ScenarioRun:
     rules: Choices
     rules_rule: list[str]
     rules_raw_confidence: np.ndarray  # the rules' own confidence before calibration
+    rules_hard: np.ndarray  # the decision is marked hard (see engine.execution.guards.exempt)
     fired_row: np.ndarray
     fired_rule: list[str]
     fired_r: np.ndarray
@@ -124,6 +125,7 @@ def run_scenarios(
         ),
         rules_rule=[x for r in ordered for x in r.rules_rule],
         rules_raw_confidence=np.concatenate([r.rules_raw_confidence for r in ordered]),
+        rules_hard=np.concatenate([r.rules_hard for r in ordered]),
         fired_row=np.concatenate([r.fired_row + o for r, o in zip(ordered, offsets, strict=True)]),
         fired_rule=[x for r in ordered for x in r.fired_rule],
         fired_r=np.concatenate([r.fired_r for r in ordered]),

@@ -35,6 +35,7 @@ class ChunkResult:
     rules_confidence: np.ndarray  # the calibrated confidence the engine reports (the rule's own where none)
     rules_raw_confidence: np.ndarray  # the rule's own figure (what the calibration is checked against)
     rules_rule: list[str]
+    rules_hard: np.ndarray  # the decision is marked hard (a hard rule fired): a closing one is exempt from the guards
     rules_r: np.ndarray  # R of the rules' decision, simulated as given
     fired_row: np.ndarray  # every acting rule that fired: its row, name and R as given (attribution)
     fired_rule: list[str]
@@ -121,6 +122,7 @@ def run_chunk(data_dir: str, cfg: BacktestConfig, symbol: str, groups: range, wi
         ),
         rules_raw_confidence=np.array([d.confidence for d in decisions]),
         rules_rule=[d.rule for d in decisions],
+        rules_hard=np.array([d.hard for d in decisions], dtype=bool),
         rules_r=rules_r,
         fired_row=rows,
         fired_rule=[d.rule for _, d in fired],
