@@ -14,6 +14,7 @@ from agents.runner import AnalystChat, Reply
 from agents.state import TurnContext
 from bot.api.metrics import Metrics
 from bot.core.approvals import EXPIRED_TEXT, NOT_VALID, ApprovalsService, closed_text
+from bot.core.identities import IdentityBatcher
 from bot.core.messages import (
     ButtonPress,
     ButtonReplier,
@@ -30,7 +31,6 @@ from bot.core.streaming import StreamedAnswer
 from bot.core.userlimit import UserRateLimiter
 from engine.alerts.parse import is_alert_request
 from engine.reports.phrases import spoken_command
-from storage.repositories import users as users_repo
 from tools.market.cache import CoalescingCache
 
 log = logging.getLogger(__name__)
@@ -103,6 +103,7 @@ class BotCore:
         self.clock = clock
         # Bounded: every user who ever wrote would otherwise stay in memory for the life of the process.
         self._users = CoalescingCache(max_entries=user_cache_size, clock=clock)
+        self._identities = IdentityBatcher(sessions)
         self.not_valid = NOT_VALID
         self.metrics: Metrics | None = None  # counted by the observe middleware when `bastion serve` sets it
         self._inbound = access_chain(self, self._on_inbound)
@@ -114,13 +115,9 @@ class BotCore:
         cached = self._users.peek(key)
         if cached is not None:
             return cached
-        # Read first: a returning user costs no write (SQLite has one writer; a burst of messages must not queue
-        # on it just to look people up). Three columns, not the ORM row: this runs once a minute per active user.
-        async with self.sessions() as session:
-            row = await users_repo.find_identity(session, platform, user_ref)
-        if row is None or not row.active:
-            async with self.sessions.begin() as session:  # they wrote to us, so they exist and are reachable
-                row = await users_repo.reach_identity(session, platform, user_ref, display_name)
+        # Batched with the other lookups of the moment: one read for all, one write for the new ones. Four columns,
+        # not the ORM row: this runs once a minute per active user.
+        row = await self._identities.identity(platform, user_ref, display_name)
         fresh = _CachedUser(row.id, self.policy.permission(platform, user_ref, row.roles or []), self.clock())
         self._users.put(key, fresh, USER_CACHE_S)
         return fresh

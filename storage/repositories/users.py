@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 from sqlalchemy import Select, select, update
@@ -81,47 +81,83 @@ class Identity(NamedTuple):
     roles: list[str]
 
 
-def _identity(row: Any) -> Identity | None:
-    return Identity(row.id, bool(row.active), list(row.roles or [])) if row is not None else None
+# Identities per statement: one parameter each (plus the platform) stays far under SQLite's 32,766 and
+# PostgreSQL's 65,535, and eight columns per inserted row likewise.
+IDENTITY_CHUNK = 500
+
+
+def _identities(rows: Iterable[Any]) -> dict[str, Identity]:
+    return {row.platform_user_id: Identity(row.id, bool(row.active), list(row.roles or [])) for row in rows}
+
+
+def _chunks(items: list[str]) -> Iterable[list[str]]:
+    for start in range(0, len(items), IDENTITY_CHUNK):
+        yield items[start : start + IDENTITY_CHUNK]
+
+
+async def find_identities(
+    session: AsyncSession, platform: str, platform_user_ids: Iterable[str]
+) -> dict[str, Identity]:
+    """The identities of those of these users who exist, by platform user id: one SELECT of four columns (a read)."""
+    users = table_of(User)
+    columns = (users.c.platform_user_id, users.c.id, users.c.active, users.c.roles)
+    found: dict[str, Identity] = {}
+    for chunk in _chunks(sorted(set(platform_user_ids))):
+        where = (users.c.platform == platform, users.c.platform_user_id.in_(chunk))
+        found.update(_identities(await session.execute(select(*columns).where(*where))))
+    return found
 
 
 async def find_identity(session: AsyncSession, platform: str, platform_user_id: str) -> Identity | None:
-    """The identity of an existing user, or None: three columns read without loading the ORM object (a read)."""
+    """The identity of an existing user, or None: read without loading the ORM object (a read)."""
+    return (await find_identities(session, platform, [platform_user_id])).get(platform_user_id)
+
+
+async def reach_identities(
+    session: AsyncSession, platform: str, people: Mapping[str, str | None]
+) -> dict[str, Identity]:
+    """The identities of users who just wrote (platform user id → display name): created if new, marked active
+    again if they had gone (race-free), keyed by platform user id.
+
+    One INSERT ... ON CONFLICT DO NOTHING RETURNING for all the new ones; those it does not return (inactive, or
+    created a moment ago by another writer) are answered by one UPDATE that marks them active. Rows are written in
+    sorted order, so two processes reaching overlapping sets at once wait on each other's rows in the same order
+    (no deadlock on PostgreSQL).
+    """
     users = table_of(User)
-    stmt = select(users.c.id, users.c.active, users.c.roles).where(
-        users.c.platform == platform, users.c.platform_user_id == platform_user_id
-    )
-    return _identity((await session.execute(stmt)).first())
+    columns = (users.c.platform_user_id, users.c.id, users.c.active, users.c.roles)
+    now = utcnow()
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    found: dict[str, Identity] = {}
+    for chunk in _chunks(sorted(people)):
+        rows = [
+            {
+                "platform": platform,
+                "platform_user_id": ref,
+                "display_name": people[ref],
+                "roles": [],
+                "preferences": {},
+                "active": True,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for ref in chunk
+        ]
+        created = insert(users).values(rows).on_conflict_do_nothing().returning(*columns)
+        found.update(_identities(await session.execute(created)))
+        rest = [ref for ref in chunk if ref not in found]
+        if rest:
+            where = (users.c.platform == platform, users.c.platform_user_id.in_(rest))
+            reached = update(users).where(*where).values(active=True, updated_at=now).returning(*columns)
+            found.update(_identities(await session.execute(reached)))
+    missing = [ref for ref in people if ref not in found]
+    if missing:
+        raise NotFoundError(f"{platform} users {', '.join(missing)} vanished while being created")
+    return found
 
 
 async def reach_identity(
     session: AsyncSession, platform: str, platform_user_id: str, display_name: str | None = None
 ) -> Identity:
-    """The identity of the user who just wrote: created if new, marked active again if they had gone (race-free).
-
-    One INSERT ... ON CONFLICT DO NOTHING RETURNING for a new user; an existing one (inactive, or created a moment
-    ago by another writer) is answered by the UPDATE that marks it active.
-    """
-    users = table_of(User)
-    columns = (users.c.id, users.c.active, users.c.roles)
-    now = utcnow()
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    created = insert(users).values(
-        platform=platform,
-        platform_user_id=platform_user_id,
-        display_name=display_name,
-        roles=[],
-        preferences={},
-        active=True,
-        created_at=now,
-        updated_at=now,
-    )
-    found = _identity((await session.execute(created.on_conflict_do_nothing().returning(*columns))).first())
-    if found is not None:
-        return found
-    where = (users.c.platform == platform, users.c.platform_user_id == platform_user_id)
-    reached = update(users).where(*where).values(active=True, updated_at=now).returning(*columns)
-    found = _identity((await session.execute(reached)).first())
-    if found is None:
-        raise NotFoundError(f"user {platform}:{platform_user_id} vanished while being created")
-    return found
+    """The identity of the user who just wrote: created if new, marked active again if they had gone (race-free)."""
+    return (await reach_identities(session, platform, {platform_user_id: display_name}))[platform_user_id]

@@ -3,6 +3,7 @@ gone (blocked the bot) is reachable again when they write."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -63,3 +64,21 @@ async def test_a_user_who_had_gone_is_active_again_when_they_write(core_on: tupl
     async with services.sessions() as s:
         rows = (await s.scalars(select(User))).all()
     assert [(r.id, r.active) for r in rows] == [(user_id, True)]
+
+
+async def test_twenty_people_writing_at_once_are_looked_up_in_one_read_and_created_in_one_insert(
+    core_on: tuple[Services, BotCore],
+) -> None:
+    services, core = core_on
+    repliers = [RecordingReplier() for _ in range(20)]
+    with statements(services) as seen:
+        await asyncio.gather(*(core.handle(said(2000 + i, "/help"), r) for i, r in enumerate(repliers)))
+    # One by one this was 20 reads and 20 write transactions, queued behind SQLite's single writer.
+    assert [s for s in seen if s in ("SELECT", "INSERT", "UPDATE")] == ["SELECT", "INSERT"]
+    assert all(any("**Commands**" in o.text for o in r.sent) for r in repliers)
+    async with services.sessions() as s:
+        ids = {u.platform_user_id: u.id for u in (await s.scalars(select(User))).all()}
+    assert sorted(ids) == sorted(str(2000 + i) for i in range(20))
+    assert [(await core.user("telegram", str(2000 + i))).user_id for i in range(20)] == [
+        ids[str(2000 + i)] for i in range(20)
+    ]
