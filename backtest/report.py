@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from backtest.calibration import CalibrationCheck
 from backtest.config import CLASSES, BacktestConfig
+from backtest.deciders import DeciderScore, decider_scores
 from backtest.makers import Choices
 from backtest.metrics import Difference, MakerScore, RuleScore, difference
 from backtest.outcomes import CANDIDATES
@@ -36,6 +37,9 @@ class BacktestResult(BaseModel):
         default_factory=dict, description="Per symbol (and 'all'): mean R of rules minus each baseline, paired"
     )
     attribution: list[RuleScore] = Field(default_factory=list)
+    deciders: list[DeciderScore] = Field(
+        default_factory=list, description="The rules engine against always-EXIT, by the rule that decided"
+    )
     calibration: CalibrationCheck | None = Field(
         default=None, description="Rules' confidence fitted early, checked late"
     )
@@ -75,6 +79,7 @@ def build_result(
         makers=scores,
         rules_vs=vs,
         attribution=rules_attr,
+        deciders=decider_scores(run.rules_rule, run.rules.r, run.hold_r, run.exit_r, cluster, sc.symbol, sc.bar),
         calibration=calibration,
         seconds=seconds,
     )
@@ -137,7 +142,8 @@ def rule_verdict(a: RuleScore) -> str:
 
 def markdown(result: BacktestResult) -> str:
     """Makers side by side (mean R ± clustered SE, median, CVaR, win rate, regret, capture, accuracy, per symbol),
-    the rules against each baseline, per-action precision/recall and the per-rule attribution."""
+    the rules against each baseline, per-action precision/recall, the per-rule attribution and the rules against
+    always-EXIT by deciding rule."""
     cfg = result.config
     symbols = list(result.makers[0].per_symbol) if result.makers else []
     seeds = cfg.seeds or [cfg.seed]
@@ -207,6 +213,25 @@ def markdown(result: BacktestResult) -> str:
                 f"| {a.rule} | {a.fired} | {a.won} | {_pm(a.vs_hold.mean, a.vs_hold.se)} | "
                 f"{_pm(a.vs_exit.mean, a.vs_exit.se)} | {rule_verdict(a)} |"
                 for a in result.attribution
+            ),
+            "",
+        ]
+    if result.deciders:
+        lines += [
+            "## Where the rules stand against always-EXIT, by the rule that decided",
+            "",
+            "Rules minus always-EXIT on the scenarios each rule decided ('hold': none acted), largest loss first; "
+            "'HOLD − EXIT' is what holding made there; the halves are each symbol's earlier and later evaluation "
+            "bars (a sign that flips between them is noise).",
+            "",
+            "| decided by | scenarios | share | rules − EXIT ± SE | total R | HOLD − EXIT ± SE | earlier half | "
+            "later half |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+            *(
+                f"| {s.rule} | {s.n} | {_pct(s.share)} | {_pm(s.vs_exit.mean, s.vs_exit.se)} | {s.vs_exit_sum:+.1f} | "
+                f"{_pm(s.hold_vs_exit.mean, s.hold_vs_exit.se)} | {_pm(s.early.mean, s.early.se)} | "
+                f"{_pm(s.late.mean, s.late.se)} |"
+                for s in result.deciders
             ),
             "",
         ]
