@@ -5,7 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from engine.risk.decision import Decision
+from engine.risk.calibration import shipped_min_confidence
+from engine.risk.decision import CLOSING_ACTIONS, STOP_ACTIONS, Decision
+
+# What a hard rule's decision may do free of the discretionary limits: close, or place a stop (see exempt).
+EXEMPT_ACTIONS = CLOSING_ACTIONS | STOP_ACTIONS
 
 
 @dataclass(frozen=True)
@@ -13,7 +17,8 @@ class GuardLimits:
     """Limits of automated execution (built from the `BASTION_RISK__*` settings)."""
 
     max_close_pct: float = 50.0
-    min_confidence: float = 0.7
+    # On the calibrated scale (see guard_confidence); by default the one fitted with the shipped table.
+    min_confidence: float = field(default_factory=shipped_min_confidence)
     max_actions_per_hour: int = 6
     daily_loss_limit_usd: float = 500.0
 
@@ -38,32 +43,59 @@ class GuardVerdict:
     close_pct: float | None = None
 
 
+def exempt(decision: Decision) -> bool:
+    """A hard rule's risk-reducing action: never held back by the close cap, confidence, hourly or daily limits."""
+    # A hard-rule exit (breached stop, max loss, no stop at high leverage, near T1 with leverage) and the protective
+    # stop auto mode places instead of a no-stop reduction (engine.monitor.policy.protective_stop) only lower the
+    # risk; a stop move never loosens a stop (engine.risk.rules.validate_stop). Mode, arming and the kill switch
+    # still hold them back.
+    return decision.hard and decision.action in EXEMPT_ACTIONS
+
+
+def guard_confidence(decision: Decision) -> tuple[float | None, str]:
+    """The confidence the minimum is compared with, and its name in a refusal (None: the decision has none).
+
+    The minimum is on the calibrated scale: the share of the time a decision was among the best in the backtest.
+    A rules decision speaks it through `calibrated_confidence`; a model's decision (source model or merged) has no
+    table, so its own `confidence` is used: the risk prompt asks the model for exactly that probability, and the
+    backtest reports the model's calibration error beside the rules'. A rules decision without a calibrated figure
+    (the table missing or turned off) has none: its own figure runs 0.6-1.0 where the measured one runs 0.1-0.6,
+    so comparing it would let nearly every action through.
+    """
+    if decision.calibrated_confidence is not None:
+        return decision.calibrated_confidence, "calibrated confidence"
+    if decision.source == "rules":
+        return None, "no calibrated confidence (the backtest table is missing)"
+    return decision.confidence, "model confidence"
+
+
 def check_automated(decision: Decision, state: GuardState, limits: GuardLimits) -> GuardVerdict:
     """Guards for an action the engine takes on its own (auto mode); the close % is capped, never raised."""
     reasons = []
-    # A hard-rule exit (breached stop, max loss, no stop at high leverage) reduces risk: the discretionary
-    # limits (close cap, confidence, hourly count, daily loss) do not hold it back. Mode, arming and the
-    # kill switch still do.
-    exempt = decision.hard and decision.closes
+    free = exempt(decision)
     if state.kill_switches:
         reasons.append(f"kill switch engaged ({', '.join(state.kill_switches)})")
     if state.mode != "auto":
         reasons.append(f"account mode is {state.mode}, not auto")
     if not state.armed:
         reasons.append("account is not armed (read-only)")
-    if not exempt and decision.confidence < limits.min_confidence:
-        reasons.append(f"confidence {decision.confidence:.2f} below the minimum {limits.min_confidence:.2f}")
-    if not exempt and state.actions_last_hour >= limits.max_actions_per_hour:
+    if not free:
+        confidence, what = guard_confidence(decision)
+        if confidence is None:
+            reasons.append(what)
+        elif confidence < limits.min_confidence:
+            reasons.append(f"{what} {confidence:.2f} below the minimum {limits.min_confidence:.2f}")
+    if not free and state.actions_last_hour >= limits.max_actions_per_hour:
         reasons.append(
             f"{state.actions_last_hour} automated actions in the last hour (limit {limits.max_actions_per_hour})"
         )
-    if not exempt and state.realised_pnl_today <= -limits.daily_loss_limit_usd:
+    if not free and state.realised_pnl_today <= -limits.daily_loss_limit_usd:
         reasons.append(
             f"daily realised loss {-state.realised_pnl_today:.2f} reached the limit {limits.daily_loss_limit_usd:.2f}"
         )
     close_pct = None
     if decision.closes:
-        cap = 100.0 if exempt else limits.max_close_pct
+        cap = 100.0 if free else limits.max_close_pct
         close_pct = min(decision.effective_close_pct, cap)
     return GuardVerdict(allowed=not reasons, reasons=reasons, close_pct=close_pct)
 

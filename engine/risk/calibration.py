@@ -5,6 +5,9 @@ The table is fitted on the earlier half of the shared BTC/ETH/SOL 1h candles and
 (`python -m backtest.fit_calibration` writes it, see backtest/calibration.py); it ships in the package as
 `confidence_calibration.json` and is read from disk, never from the network. A rule missing from the table (too
 rare in the fit period) gets the table's overall accuracy, so every rules decision speaks one scale.
+
+The same command fits the execution guards' minimum on that scale (backtest/guard_threshold.py) and ships it in the
+table's `guard` section: `BASTION_RISK__MIN_CONFIDENCE` defaults to it.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from pydantic import BaseModel, Field
 from engine.risk.decision import Decision
 
 CALIBRATION_FILE = Path(__file__).with_name("confidence_calibration.json")
+# The minimum where no fitted one ships: no decision the minimum governs is executed automatically (paranoid).
+UNFITTED_MIN_CONFIDENCE = 1.0
 
 
 class CalibrationBinOut(BaseModel):
@@ -28,6 +33,36 @@ class CalibrationBinOut(BaseModel):
     n: int
     mean_confidence: float | None
     accuracy: float | None
+
+
+class Edge(BaseModel):
+    """Governed rules decisions of one period: their R against HOLD and EXIT (clustered SE) and their accuracy."""
+
+    n: int
+    vs_hold: float | None = Field(description="Mean R of the decision minus HOLD's on the same scenarios")
+    vs_hold_se: float | None
+    vs_exit: float | None = Field(description="Mean R of the decision minus EXIT's on the same scenarios")
+    vs_exit_se: float | None
+    accuracy: float | None = Field(description="Share among the best in hindsight (within tie_r R of the oracle)")
+
+
+class ThresholdLevel(Edge):
+    """The fit period's governed decisions at one calibrated confidence, and whether they beat HOLD and EXIT."""
+
+    confidence: float
+    rules: list[str]
+    beats: bool | None = Field(description="Beat both HOLD and EXIT by mean R (None: too few decisions to judge)")
+
+
+class GuardThreshold(BaseModel):
+    """The guards' minimum calibrated confidence, how it was chosen, and how it did on the later period."""
+
+    min_confidence: float = Field(ge=0, le=1)
+    procedure: str = Field(description="How min_confidence was chosen from the fit period")
+    levels: list[ThresholdLevel] = Field(description="Fit period, each calibrated confidence level")
+    fit_executed: Edge = Field(description="Fit period: governed decisions at or above the minimum")
+    check_executed: Edge = Field(description="Check period: governed decisions at or above the minimum (auto acts)")
+    check_left: Edge = Field(description="Check period: governed decisions below it (left to a person)")
 
 
 class ConfidenceTable(BaseModel):
@@ -42,6 +77,7 @@ class ConfidenceTable(BaseModel):
     ece: float | None = Field(default=None, description="ECE of the calibrated confidence on the check period")
     monotone: bool | None = Field(default=None, description="Check-period accuracy never falls as confidence rises")
     bins: list[CalibrationBinOut] = Field(default_factory=list, description="Check-period reliability bins")
+    guard: GuardThreshold | None = Field(default=None, description="The execution guards' minimum on this scale")
 
     def confidence(self, rule: str) -> float:
         """Calibrated confidence of a decision made by `rule`."""
@@ -56,11 +92,17 @@ def shipped_table(path: Path = CALIBRATION_FILE) -> ConfidenceTable | None:
     return ConfidenceTable.model_validate(json.loads(path.read_text()))
 
 
+def shipped_min_confidence(path: Path = CALIBRATION_FILE) -> float:
+    """The guards' minimum fitted with the shipped table (UNFITTED_MIN_CONFIDENCE where none was fitted)."""
+    table = shipped_table(path)
+    return table.guard.min_confidence if table is not None and table.guard is not None else UNFITTED_MIN_CONFIDENCE
+
+
 def calibrate(decision: Decision, table: ConfidenceTable | None) -> Decision:
     """`decision` with its calibrated confidence set (a model's decision keeps none: the table measures rules).
 
-    The rule's own `confidence` stays as it is: the execution guards' minimum (BASTION_RISK__MIN_CONFIDENCE) and the
-    monitor's auto-mode policy are set on that scale; the calibrated figure is the measured probability.
+    The rule's own `confidence` stays as it is (the backtest checks the calibration against it); the execution
+    guards' minimum (BASTION_RISK__MIN_CONFIDENCE) compares the calibrated figure, the measured probability.
     """
     if table is None or decision.source != "rules" or decision.calibrated_confidence is not None:
         return decision

@@ -102,7 +102,15 @@ async def _account(
 
 
 def decision(action: str = "REDUCE_SIZE", pct: float | None = 30.0, confidence: float = 0.9) -> Decision:
-    return Decision(action=action, confidence=confidence, reasoning="test", close_pct=pct, rule="test")  # type: ignore[arg-type]
+    """A rules decision whose calibrated confidence (what the guards compare) is `confidence`."""
+    return Decision(
+        action=action,  # type: ignore[arg-type]
+        confidence=confidence,
+        calibrated_confidence=confidence,
+        reasoning="test",
+        close_pct=pct,
+        rule="test",
+    )
 
 
 async def test_places_once_per_intent(sessions: async_sessionmaker[AsyncSession]) -> None:

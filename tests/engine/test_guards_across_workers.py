@@ -53,7 +53,7 @@ def hold_first_read(monkeypatch: pytest.MonkeyPatch, name: str, until: Callable[
 async def test_two_workers_never_exceed_the_hourly_action_count(
     two_workers: list[async_sessionmaker[AsyncSession]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    limits = GuardLimits(max_actions_per_hour=1)
+    limits = GuardLimits(max_actions_per_hour=1, min_confidence=0.5)  # the 0.9 decisions clear it
     row = await _account(two_workers[0])
     account = FakeAccount()
     both_read = asyncio.Barrier(2)
@@ -84,7 +84,7 @@ async def test_two_workers_never_exceed_the_hourly_action_count(
 async def test_a_loss_recorded_by_one_worker_stops_the_other_at_its_claim(
     two_workers: list[async_sessionmaker[AsyncSession]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    limits = GuardLimits(max_actions_per_hour=10, daily_loss_limit_usd=100.0)
+    limits = GuardLimits(max_actions_per_hour=10, daily_loss_limit_usd=100.0, min_confidence=0.5)
     row = await _account(two_workers[0])
     account = FakeAccount(fill_price=Decimal(40))  # a 30% close (3 units) at 40 realises -180: past the limit
     b_read, first_done = asyncio.Event(), asyncio.Event()

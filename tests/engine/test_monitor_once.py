@@ -152,7 +152,8 @@ async def world(
         sessions,
         open_account=opener,
         views=views,
-        executor=Executor(sessions, limits or GuardLimits(min_confidence=0.5), clock=lambda: clock["now"]),
+        # Every calibrated confidence clears 0: these tests are about acting once per condition, not the minimum.
+        executor=Executor(sessions, limits or GuardLimits(min_confidence=0.0), clock=lambda: clock["now"]),
         notifier=notifier,
         approval_ttl=timedelta(minutes=5),  # shorter than a cycle step: pending approvals never dedupe
         clock=lambda: clock["now"],
@@ -340,7 +341,7 @@ async def test_a_duplicate_inside_one_minute_asks_for_nothing(sessions: async_se
 
 
 async def test_a_refused_action_is_proposed_once(sessions: async_sessionmaker[AsyncSession]) -> None:
-    strict = GuardLimits(min_confidence=0.9)  # the low-volume break (confidence 0.6) is refused
+    strict = GuardLimits(min_confidence=0.9)  # above the low-volume break's calibrated confidence: refused
     w = await world(sessions, AccountMode.AUTO, leverage=3, stop=96.0, targets=[110.0], limits=strict)
     w.market.set("SOL", 99.2)
     w.views.structure = report(close=99.2, major_breaks=[level(99.5, 3, "resistance", broken="down")])

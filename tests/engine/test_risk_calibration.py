@@ -29,7 +29,7 @@ def test_live_evaluate_reports_the_shipped_calibrated_confidence() -> None:
     decision = evaluate(_breached())
     p = table.confidence("stop_breached")
     assert decision.rule == "stop_breached" and decision.calibrated_confidence == p != 1.0
-    assert decision.confidence == 1.0  # the rule's own figure, the scale the execution guards are set on
+    assert decision.confidence == 1.0  # the rule's own figure (the guards compare the calibrated one)
     assert f"among the best {100 * p:.0f}% of the time" in decision.reasoning  # what the trader reads
     # The same evaluation with calibration off reports no measured figure.
     ctx = _breached().model_copy(update={"params": RiskParams(calibrated_confidence=False)})
