@@ -12,8 +12,8 @@ import numpy as np
 from backtest.config import BacktestConfig
 from backtest.context import ReplayContexts, opened_at, risk_context
 from backtest.makers import decision_terms
+from backtest.outcomes import CANDIDATES, candidate_terms, simulate_rows
 from backtest.outcomes import Path as BarPath
-from backtest.outcomes import candidate_outcomes, simulate
 from backtest.scenarios import ScenarioSet, generate_counted
 from engine.risk.context import MarketView, RiskContext, RiskPosition
 from engine.risk.evaluate import decide, triggered
@@ -97,17 +97,19 @@ def run_chunk(data_dir: str, cfg: BacktestConfig, symbol: str, groups: range, wi
     f = ctx.full
     path = BarPath.take(f.open, f.high, f.low, f.close, sc.bar + 1, cfg.horizon)
     pos = sc.position()
-    cand, avail = candidate_outcomes(pos, path, cfg)
+    n, k = len(sc), len(CANDIDATES)
+    cand_close, cand_stop, avail = candidate_terms(pos, cfg)
     close, stop = decision_terms(decisions, sc.stop)
-    rules_r = simulate(pos, path, cfg, close, stop)
     rows = np.array([i for i, _ in fired], dtype=np.int64)
-    if len(rows):
-        fc, fs = decision_terms([d for _, d in fired], sc.stop[rows])
-        sub = sc.take(rows)
-        sub_path = BarPath(path.open[rows], path.high[rows], path.low[rows], path.close[rows])
-        fired_r = simulate(sub.position(), sub_path, cfg, fc, fs)
-    else:
-        fired_r = np.zeros(0)
+    fc, fs = decision_terms([d for _, d in fired], sc.stop[rows])
+    # The oracle's candidates, the rules' decisions and every fired rule's own decision: one walk of the path.
+    cand_r, rules_r, fired_r = simulate_rows(
+        pos,
+        path,
+        cfg,
+        [(np.tile(np.arange(n), k), cand_close, cand_stop), (np.arange(n), close, stop), (rows, fc, fs)],
+    )
+    cand = cand_r.reshape(k, n).T
     ctx.forget()
     return ChunkResult(
         symbol=ctx.symbol,

@@ -6,7 +6,6 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 from pydantic import BaseModel, Field
 
 from tools.structure.analysis import analyze_arrays
@@ -150,7 +149,7 @@ def context_structure(
 ) -> StructureReport:
     """Structure report of the last of the closed bars given (the last CONTEXT_BARS of them are read)."""
     k = max(0, len(close) - CONTEXT_BARS)
-    times = pd.DatetimeIndex(pd.to_datetime(np.asarray(ts_ms[k:], dtype=np.int64), unit="ms", utc=True))
+    times = np.asarray(ts_ms[k:], dtype=np.int64)  # epoch ms: the report reads a few of them, no index is built
     return analyze_arrays(
         np.ascontiguousarray(high[k:], dtype=np.float64),
         np.ascontiguousarray(low[k:], dtype=np.float64),

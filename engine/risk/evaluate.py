@@ -36,7 +36,10 @@ def decide(ctx: RiskContext, fired: list[Decision]) -> Decision:
         return _finish(ctx, _hold(ctx, warnings))
     best = most_protective(acting)
     hard = any(d.hard for d in acting)
-    return _finish(ctx, best.model_copy(update={"warnings": warnings, "hard": hard}))
+    update: dict[str, object] = {"warnings": warnings, "hard": hard}
+    if best.next_check_minutes is None:
+        update["next_check_minutes"] = next_check(ctx, best.action)  # in the one copy, not a second one
+    return _finish(ctx, best.model_copy(update=update))
 
 
 def most_protective(decisions: list[Decision]) -> Decision:
@@ -62,7 +65,14 @@ def _hold(ctx: RiskContext, warnings: list[str]) -> Decision:
         rule="hold",
         reasoning="Structure holds and no exit rule fires: " + "; ".join(parts) + ".",
         warnings=warnings,
+        next_check_minutes=next_check(ctx, "HOLD"),
     )
+
+
+def next_check(ctx: RiskContext, action: str) -> int:
+    """Minutes to the next look: 1 for an emergency, a quarter bar on HOLD, a twelfth of a bar after acting."""
+    bar = TIMEFRAME_MINUTES.get(ctx.market.timeframe, 60)
+    return 1 if action == "EMERGENCY_EXIT" else max(1, bar // 4 if action == "HOLD" else bar // 12)
 
 
 def _finish(ctx: RiskContext, decision: Decision) -> Decision:
@@ -70,6 +80,4 @@ def _finish(ctx: RiskContext, decision: Decision) -> Decision:
     decision = calibrate(decision, shipped_table() if ctx.params.calibrated_confidence else None)
     if decision.next_check_minutes is not None:
         return decision
-    bar = TIMEFRAME_MINUTES.get(ctx.market.timeframe, 60)
-    minutes = 1 if decision.action == "EMERGENCY_EXIT" else max(1, bar // 4 if decision.action == "HOLD" else bar // 12)
-    return decision.model_copy(update={"next_check_minutes": minutes})
+    return decision.model_copy(update={"next_check_minutes": next_check(ctx, decision.action)})

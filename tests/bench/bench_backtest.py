@@ -65,8 +65,7 @@ def cpu_split(data_dir: str, cfg: BacktestConfig) -> tuple[int, float, dict[str,
         _timed(bt_worker, "triggered", spent, "rules"),
         _timed(bt_worker, "decide", spent, "rules"),
         _timed(bt_worker, "decision_contexts", spent, "risk contexts"),
-        _timed(bt_worker, "candidate_outcomes", spent, "outcome simulation"),
-        _timed(bt_worker, "simulate", spent, "outcome simulation"),
+        _timed(bt_worker, "simulate_rows", spent, "outcome simulation"),
     ]
     try:
         cpu0 = time.process_time()

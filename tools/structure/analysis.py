@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -148,9 +149,14 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US_PER_UNIT = {"s": 1_000_000, "ms": 1_000, "us": 1}
 
 
-def _time(times: pd.DatetimeIndex | None, bar: int) -> datetime | None:
+Times: TypeAlias = pd.DatetimeIndex | np.ndarray  # bar open times: an index, or epoch milliseconds (int64)
+
+
+def _time(times: Times | None, bar: int) -> datetime | None:
     if times is None:
         return None
+    if isinstance(times, np.ndarray):
+        return _EPOCH + timedelta(milliseconds=int(times[bar]))
     per_us = _US_PER_UNIT.get(getattr(times, "unit", ""))
     if times.tz is UTC and per_us is not None:
         # Epoch arithmetic: pandas' boxing of one Timestamp costs more than the rest of a level's output.
@@ -158,7 +164,7 @@ def _time(times: pd.DatetimeIndex | None, bar: int) -> datetime | None:
     return times[bar].to_pydatetime()
 
 
-def _level_out(lv: Level, close: float, atr_value: float, times: pd.DatetimeIndex | None) -> LevelOut:
+def _level_out(lv: Level, close: float, atr_value: float, times: Times | None) -> LevelOut:
     return LevelOut(
         price=lv.price,
         zone_low=lv.zone_low,
@@ -192,10 +198,11 @@ def analyze_arrays(
     as_of: int,
     symbol: str = "",
     timeframe: str = "",
-    times: pd.DatetimeIndex | None = None,
+    times: Times | None = None,
     config: StructureConfig = DEFAULT_CONFIG,
 ) -> StructureReport:
-    """Full structure analysis of bar `as_of` from float64 arrays; only bars <= `as_of` are read."""
+    """Full structure analysis of bar `as_of` from float64 arrays; only bars <= `as_of` are read. `times`: the
+    bars' open times (a UTC DatetimeIndex, or epoch ms), for the report's timestamps."""
     cfg = config
     if not 0 <= as_of < len(close):
         raise ValueError(f"as_of {as_of} outside the {len(close)} bars given")

@@ -59,27 +59,30 @@ def _spread_each(
     nearly flat candle with a huge density loses no precision to cancellation.
     """
     nbins = len(edges) - 1
-    b_lo = np.clip(np.searchsorted(edges, low, side="right") - 1, 0, nbins - 1)
-    b_hi = np.clip(np.searchsorted(edges, high, side="left") - 1, b_lo, nbins - 1)
+    # edges[0] is the lowest low, so a low's bin is never below 0; only the top edge needs the clamp.
+    b_lo = np.minimum(np.searchsorted(edges, low, side="right") - 1, nbins - 1)
+    b_hi = np.minimum(np.maximum(np.searchsorted(edges, high, side="left") - 1, b_lo), nbins - 1)
     one = (b_lo == b_hi) | (high <= low)
-    many = ~one
-    any_many = bool(many.any())
-    if any_many:
+    b_one = b_lo[one]
+    many = np.flatnonzero(~one)
+    if len(many):
         lo, hi, bl, bh = low[many], high[many], b_lo[many], b_hi[many]
-        first, last, width = edges[bl + 1] - lo, hi - edges[bh], np.diff(edges)
+        first, last, width, span, bl1 = edges[bl + 1] - lo, hi - edges[bh], np.diff(edges), hi - lo, bl + 1
     outs = []
     for vol in vols:
-        out = np.bincount(b_lo[one], weights=vol[one], minlength=nbins).astype(np.float64)
-        if any_many:
-            dens = vol[many] / (hi - lo)
+        # astype: bincount of no cells returns int64 zeros, weights or not.
+        out = np.bincount(b_one, weights=vol[one], minlength=nbins).astype(np.float64, copy=False)
+        if len(many):
+            dens = vol[many] / span
             out += np.bincount(bl, weights=dens * first, minlength=nbins)
             out += np.bincount(bh, weights=dens * last, minlength=nbins)
-            diff = np.bincount(bl + 1, weights=dens, minlength=nbins + 1) - np.bincount(
-                bh, weights=dens, minlength=nbins + 1
-            )
+            diff = np.bincount(bl1, weights=dens, minlength=nbins + 1)
+            diff -= np.bincount(bh, weights=dens, minlength=nbins + 1)
             inner = np.cumsum(diff[:nbins])
             # Round-off can leave -1e-17 where nothing is inside; a bin fully covered holds only positives.
-            out = out + np.maximum(inner, 0.0) * width
+            np.maximum(inner, 0.0, out=inner)
+            inner *= width
+            out += inner
         outs.append(out)
     return outs
 
@@ -143,6 +146,25 @@ def volume_nodes(volume: np.ndarray, centers: np.ndarray, radius: int, limit: in
     return _peaks(s, centers, radius, limit), _valleys(s, centers, radius, limit)
 
 
+_COUNTS: dict[int, np.ndarray] = {}
+
+
+def bin_edges(bottom: float, top: float, bins: int) -> np.ndarray:
+    """`np.linspace(bottom, top, bins + 1)` to the bit (0, 1, .. bins times the step, plus bottom; the last edge
+    exactly top) without linspace's per-call overhead, paid at every analysed bar."""
+    step = (top - bottom) / bins
+    if not (bins > 0 and np.isfinite(step) and step != 0):
+        return np.linspace(bottom, top, bins + 1)  # linspace's own handling of the degenerate cases
+    counts = _COUNTS.get(bins)
+    if counts is None:
+        counts = _COUNTS[bins] = np.arange(bins + 1, dtype=np.float64)
+        counts.flags.writeable = False
+    edges = counts * step
+    edges += bottom
+    edges[-1] = top
+    return edges
+
+
 def _binned(
     high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray, bins: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -150,7 +172,7 @@ def _binned(
     top, bottom = float(high.max()), float(low.min())
     if top <= bottom:
         top = bottom + max(abs(bottom) * 1e-9, 1e-12)
-    edges = np.linspace(bottom, top, bins + 1)
+    edges = bin_edges(bottom, top, bins)
     rng = high - low
     buy_share = np.where(rng > 0, (close - low) / np.where(rng > 0, rng, 1.0), 0.5)
     buy, sell = _spread_each(edges, low, high, (volume * buy_share, volume * (1.0 - buy_share)))
