@@ -128,7 +128,7 @@ def rate_limit(core: BotCore) -> Middleware:
     """Per-user rate limit: over the limit, one polite notice and the event is dropped."""
 
     async def middleware(handler: Handler, event: Event, data: Data) -> None:
-        verdict = core.limiter.check(f"{event.platform}:{event.user_ref}")
+        verdict = await core.limiter.take(f"{event.platform}:{event.user_ref}")
         if not verdict.allowed:
             if verdict.notify:
                 await _say(event, data, polite_message(verdict))

@@ -6,15 +6,25 @@ with the next allowed message), so the bot answers a flood with one notice inste
 
 Memory stays bounded: a bucket untouched for long enough to be full again is indistinguishable from a new one
 and is dropped, and at most `max_users` buckets are kept (the least recently seen goes first).
+
+On PostgreSQL the buckets live in the database (`SharedUserRateLimiter`), so a user's budget holds across all
+workers; on SQLite (one process) they stay in memory.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from sqlalchemy.engine import make_url
+
+from storage.repositories.rate_buckets import BucketState, BucketStore
+
+log = logging.getLogger(__name__)
 
 _EPSILON = 1e-9  # float slack so a token due exactly now counts as there
 
@@ -87,6 +97,19 @@ class UserRateLimiter:
         bucket.refusing = True
         return LimitVerdict(allowed=False, retry_after_s=retry_after, notify=notify)
 
+    async def take(self, user_key: str) -> LimitVerdict:
+        """`check`, awaitable: the access chain's call, the same for buckets kept in a database."""
+        return self.check(user_key)
+
+    async def prune(self) -> int:
+        """Drop the buckets that are full again; how many went."""
+        before = len(self._buckets)
+        self._prune(self._clock())
+        return before - len(self._buckets)
+
+    async def close(self) -> None:
+        """Nothing to release for buckets in memory."""
+
     def _prune(self, now: float) -> None:
         """Drop buckets idle long enough to be full again (they behave exactly like new ones)."""
         buckets = self._buckets
@@ -95,6 +118,70 @@ class UserRateLimiter:
             if now - oldest.updated_at < self._idle_s:
                 break
             del buckets[key]
+
+
+class SharedUserRateLimiter(UserRateLimiter):
+    """The same token buckets kept in the database, so every worker draws from one budget per user.
+
+    If the database does not answer a check, the message is judged by this worker's own in-memory buckets (the
+    inherited `check`) and the database is left alone for `retry_s`: the limit protects CPU, not money (orders have
+    their own guards), so an outage must neither lock every user out nor stall each message on a dead server;
+    per-worker limits are what a deployment had before, and one log line a streak says so.
+    """
+
+    def __init__(
+        self,
+        store: BucketStore,
+        rate_per_minute: float,
+        burst: int,
+        *,
+        retry_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+        max_users: int = 100_000,
+    ) -> None:
+        super().__init__(rate_per_minute, burst, clock=clock, max_users=max_users)
+        self.store = store
+        self.retry_s = retry_s
+        self._db_down_until: float | None = None  # set while checks go to the in-memory buckets
+
+    async def take(self, user_key: str) -> LimitVerdict:
+        """Take a token from the user's bucket in the database; this worker's own bucket when it does not answer."""
+        if self._db_down_until is not None and self._clock() < self._db_down_until:
+            return self.check(user_key)
+        try:
+            state = await self.store.take(user_key, burst=self.burst, per_second=self._per_second)
+        except Exception as exc:  # any failure of the check must cost the message nothing but the fallback
+            if self._db_down_until is None:
+                log.warning("user rate limit: database check failed (%r); limiting per worker for now", exc)
+            self._db_down_until = self._clock() + self.retry_s
+            return self.check(user_key)
+        if self._db_down_until is not None:
+            log.info("user rate limit: database checks answer again; limits hold across workers")
+            self._db_down_until = None
+        return self.verdict(state)
+
+    def verdict(self, state: BucketState) -> LimitVerdict:
+        """What a bucket's state after a check means: allowed, or refused with the wait and whether to say so."""
+        if state.refusals == 0:
+            return LimitVerdict(allowed=True)
+        retry_after = max(0.0, 1.0 - state.tokens) / self._per_second
+        return LimitVerdict(allowed=False, retry_after_s=retry_after, notify=state.refusals == 1)
+
+    async def prune(self) -> int:
+        """Delete the stored buckets that are full again (and this worker's own); how many stored ones went."""
+        await super().prune()
+        return await self.store.prune(idle_s=self._idle_s)
+
+    async def close(self) -> None:
+        """Close the database connection."""
+        await self.store.close()
+
+
+def user_limiter(database_url: str, *, rate_per_minute: float, burst: int) -> UserRateLimiter:
+    """The limiter for a deployment: buckets in the database on PostgreSQL (many workers), in memory on SQLite."""
+    if make_url(database_url).get_backend_name() == "postgresql":
+        return SharedUserRateLimiter(BucketStore(database_url), rate_per_minute, burst)
+    return UserRateLimiter(rate_per_minute, burst)
 
 
 def polite_message(verdict: LimitVerdict) -> str:

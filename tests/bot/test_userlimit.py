@@ -123,3 +123,14 @@ def test_invalid_parameters() -> None:
         UserRateLimiter(rate_per_minute=0, burst=1)
     with pytest.raises(ValueError):
         UserRateLimiter(rate_per_minute=10, burst=0)
+
+
+async def test_take_and_prune_are_the_in_memory_buckets() -> None:
+    """What the access chain awaits on SQLite: the same buckets as `check`, and the prune job drops full ones."""
+    limiter, clock = _limiter(rate_per_minute=6.0, burst=2)  # full again 20 s after emptying
+    assert [(await limiter.take("u")).allowed for _ in range(3)] == [True, True, False]
+    assert not limiter.check("u").allowed  # one bucket behind both
+    clock.advance(15.0)
+    limiter.check("v")
+    clock.advance(10.0)
+    assert await limiter.prune() == 1 and len(limiter) == 1  # u is full again, v is not
