@@ -94,7 +94,10 @@ def _r(x: float | None) -> str:
 
 
 def _pm(mean: float, se: float) -> str:
-    return f"{mean:+.3f} ± {se:.3f}"
+    # NaN: no rows (a half without the rule) or one cluster (no SE); said in words, not "+nan".
+    if mean != mean:
+        return "n/a"
+    return f"{mean:+.3f} ± " + ("n/a" if se != se else f"{se:.3f}")
 
 
 def _verdict(d: Difference) -> str:

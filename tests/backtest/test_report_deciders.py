@@ -51,3 +51,13 @@ def test_summary_prints_the_table() -> None:
     assert "## Where the rules stand against always-EXIT, by the rule that decided" in text
     row = next(line for line in text.splitlines() if line.startswith("| hold |"))
     assert "| 4 | 66.7% | -0.125 ± " in row and "| -0.5 |" in row and "-0.750" in row and "+0.500" in row
+
+
+def test_a_half_without_the_rule_reads_n_a() -> None:
+    rules = ["hold", "hold", "hold", "safety_net"]  # safety_net decided only in the later half, in one cluster
+    out = decider_scores(rules, np.zeros(4), np.zeros(4), np.ones(4), np.array([0, 1, 2, 3]), SYMBOLS[:4], np.arange(4))
+    result = BacktestResult(
+        config=BacktestConfig(), scenarios=4, drawn=4, mix={}, best_share={}, makers=[], deciders=out
+    )
+    row = next(line for line in markdown(result).splitlines() if line.startswith("| safety_net |"))
+    assert "nan" not in row and "| n/a |" in row and "-1.000 ± n/a" in row
