@@ -17,6 +17,7 @@ from bastion.logs import Redactor
 from bastion.settings import Settings, split_keys
 from engine.execution.executor import Executor
 from engine.execution.guards import GuardLimits
+from engine.risk.calibration import shipped_table
 from storage.db import create_engine, session_factory
 from storage.exchange_ids import PAPER
 from storage.models import ExchangeAccount
@@ -149,6 +150,16 @@ async def _close_quietly(account: Account) -> None:
 def guard_limits(settings: Settings) -> GuardLimits:
     """Execution guard limits from the BASTION_RISK__* settings."""
     r = settings.risk
+    table = shipped_table()
+    top = max([*table.table.values(), table.default]) if table is not None else None
+    if top is not None and r.min_confidence > top:
+        # A minimum carried over from the rules' own scale (0.7 before) silently turns auto mode into hard rules only.
+        log.warning(
+            "BASTION_RISK__MIN_CONFIDENCE %.2f is above every calibrated confidence (at most %.2f): auto mode "
+            "executes only hard-rule exits and protective stops, and model decisions that clear it",
+            r.min_confidence,
+            top,
+        )
     return GuardLimits(
         max_close_pct=r.max_close_pct,
         min_confidence=r.min_confidence,
