@@ -56,7 +56,8 @@ class IdentityBatcher:
             answer.add_done_callback(_consume)
             self._answers[key] = answer
             self._queued[key] = display_name
-            if self._worker is None or self._worker.done():
+            worker = self._worker
+            if worker is None or worker.done() or worker.get_loop() is not answer.get_loop():
                 self._worker = asyncio.create_task(self._run(), name="identity-batches")
         # Shielded: one cancelled caller (its update timed out) must not cancel the answer the others wait on.
         return await asyncio.shield(answer)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from typing import Protocol
 
 # Callback payload of approval buttons: "v1:<token>:y" approves, "v1:<token>:n" rejects (≤ 64 bytes on Telegram).
@@ -36,7 +37,7 @@ class Inbound:
         """True in a one-to-one chat with the bot."""
         return self.chat_kind is ChatKind.PRIVATE
 
-    @property
+    @cached_property  # read by every middleware and the core: parsed once per message (the text never changes)
     def command(self) -> tuple[str, str] | None:
         """(name, argument text) of a slash command, else None; `/price@bot btc` → ("price", "btc")."""
         if not self.text.startswith("/"):

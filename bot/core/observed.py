@@ -17,16 +17,35 @@ Handler = Callable[[Any, dict[str, Any]], Awaitable[None]]
 Middleware = Callable[[Handler, Any, dict[str, Any]], Awaitable[None]]
 
 
+class LabelChildren:
+    """Each Prometheus metric's child per label values, looked up once (`labels()` locks and builds keys per call).
+
+    Bounded by what is labelled: platforms, directions, handling kinds, registered command names and "unknown".
+    """
+
+    def __init__(self) -> None:
+        self._children: dict[tuple[object, tuple[str, ...]], Any] = {}
+
+    def __call__(self, metric: Any, *values: str) -> Any:
+        """`metric.labels(*values)`, from the second time on without asking the metric."""
+        key = (metric, values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
+
+
 class CountingReplier:
     """A replier whose sent messages count as `out` for its platform; everything else passes through."""
 
-    def __init__(self, inner: Any, metrics: Metrics, platform: str) -> None:
+    def __init__(self, inner: Any, metrics: Metrics, platform: str, children: LabelChildren | None = None) -> None:
         self._inner, self._metrics, self._platform = inner, metrics, platform
+        self._children = children or LabelChildren()
 
     async def send(self, out: Outbound) -> str | None:
         """Send through the channel and count it."""
         ref: str | None = await self._inner.send(out)
-        self._metrics.messages.labels(platform=self._platform, direction="out").inc()
+        self._children(self._metrics.messages, self._platform, "out").inc()
         return ref
 
     def __getattr__(self, name: str) -> Any:
@@ -36,33 +55,35 @@ class CountingReplier:
 def observe(core: BotCore) -> Middleware:
     """Counts events in, commands, approval presses and errors, and times each event (no-op without metrics)."""
 
+    children = LabelChildren()
+
     async def middleware(handler: Handler, event: Any, data: dict[str, Any]) -> None:
         metrics = core.metrics
         if metrics is None:
             await handler(event, data)
             return
-        metrics.messages.labels(platform=event.platform, direction="in").inc()
+        children(metrics.messages, event.platform, "in").inc()
         if isinstance(event, ButtonPress):
             kind = "press"
             parsed = parse_button(event.data)
             if parsed is not None:
-                metrics.approvals.labels(outcome="approved" if parsed[1] else "rejected").inc()
+                children(metrics.approvals, "approved" if parsed[1] else "rejected").inc()
         elif event.command is not None:
             kind = "command"
             found = core.registry.get(event.command[0])
             # Unknown names share one label: a user typing garbage must not grow the series without bound.
-            metrics.commands.labels(command=found.name if found is not None else "unknown").inc()
+            children(metrics.commands, found.name if found is not None else "unknown").inc()
         else:
             kind = "text"
-        data["replier"] = CountingReplier(data["replier"], metrics, event.platform)
+        data["replier"] = CountingReplier(data["replier"], metrics, event.platform, children)
         started = time.perf_counter()
         try:
             await handler(event, data)
         except Exception:
-            metrics.errors.labels(where=f"handle_{kind}").inc()
+            children(metrics.errors, f"handle_{kind}").inc()
             raise
         finally:
-            metrics.handling_latency.labels(kind=kind).observe(time.perf_counter() - started)
+            children(metrics.handling_latency, kind).observe(time.perf_counter() - started)
 
     return middleware
 

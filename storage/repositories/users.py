@@ -130,7 +130,7 @@ async def reach_identities(
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     found: dict[str, Identity] = {}
     for chunk in _chunks(sorted(people)):
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "platform": platform,
                 "platform_user_id": ref,
