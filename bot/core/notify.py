@@ -91,9 +91,11 @@ class OutboxNotifier:
     async def request_approval(self, user_id: int, approval: Approval, decision: Decision) -> None:
         """Queue the exact action with [Approve] [Reject] buttons carrying the approval token."""
         expires = f"{approval.expires_at:%H:%M} UTC"
+        # The figure the guards compare: the backtest-measured one where the decision has it, else its own.
+        shown = decision.confidence if decision.calibrated_confidence is None else decision.calibrated_confidence
         text = (
             f"**The risk engine proposes:** {approval.summary}\n"
-            f"Confidence {100 * decision.confidence:.0f}%. Approve before {expires} or it expires."
+            f"Confidence {100 * shown:.0f}%. Approve before {expires} or it expires."
         )
         out = Outbound(text, approval_buttons(approval.token))
         payload = payload_of(out, **{APPROVAL_TOKEN: approval.token})
