@@ -53,6 +53,7 @@ class ReplayContexts:
         md.set_now(None)
         self.full = md.candles(self.symbol, timeframe, limit=10**9)  # the whole series (outcomes only)
         self._reports: dict[int, StructureReport] = {}
+        self._report_bars: dict[int, OhlcvArrays] = {}  # the candles each cached report was read from
         self._entries: dict[int, EntryLevels] = {}
 
     def close_time_ms(self, bar: int) -> int:
@@ -84,7 +85,7 @@ class ReplayContexts:
         """Full structure report as of `bar` (cached: one per bar, shared by every scenario there)."""
         cached = self._reports.get(bar)
         if cached is None:
-            c = self.visible(bar)
+            c = self._report_bars[bar] = self.visible(bar)
             cached = context_structure(c.high, c.low, c.close, c.volume, c.ts, self.symbol, self.timeframe, self.config)
             self._reports[bar] = cached
         return cached
@@ -92,7 +93,7 @@ class ReplayContexts:
     def market_view(self, bar: int) -> MarketView:
         """What the market looks like when bar `bar` has closed (price = its close): the monitor's builder."""
         report = self.report(bar)
-        c = self.visible(bar)
+        c = self._report_bars[bar]  # the same replay read as the report's
         return build_market_view(
             price=report.close,
             close=c.close,
@@ -105,6 +106,7 @@ class ReplayContexts:
     def forget(self) -> None:
         """Drop cached reports and entry levels (a worker keeps only the bars it is working on)."""
         self._reports.clear()
+        self._report_bars.clear()
         self._entries.clear()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -57,31 +58,47 @@ def contexts_for(data_dir: Path | str, symbol: str, cfg: BacktestConfig) -> Repl
 
 def position_at(sc: ScenarioSet, i: int, ctx: ReplayContexts) -> RiskPosition:
     """Scenario row `i` as the engine's position at the close of its evaluation bar."""
-    stop, initial = float(sc.stop[i]), float(sc.initial_stop[i])
-    return RiskPosition(
-        symbol=ctx.symbol,
-        side="long" if sc.d[i] > 0 else "short",
-        entry=float(sc.entry[i]),
-        size=float(sc.remaining[i]),
-        leverage=float(sc.leverage[i]),
-        stop=None if math.isnan(stop) else stop,
-        initial_stop=None if math.isnan(initial) else initial,
-        targets=[float(sc.t1[i]), float(sc.t2[i]), float(sc.t3[i])],
-        targets_hit=int(sc.targets_hit[i]),
-        opened_at=opened_at(ctx, int(sc.entry_bar[i])),
-    )
+    return positions(sc.take(np.array([i])), ctx)[0]
+
+
+def positions(sc: ScenarioSet, ctx: ReplayContexts) -> list[RiskPosition]:
+    """Every row as the engine's position at the close of its evaluation bar (columns read as Python values once;
+    one entry time per entry bar)."""
+    cols = (sc.d, sc.entry, sc.remaining, sc.leverage, sc.stop, sc.initial_stop, sc.t1, sc.t2, sc.t3, sc.targets_hit)
+    times: dict[int, datetime] = {}
+    out = []
+    for d, entry, size, lev, stop, initial, t1, t2, t3, hit, bar in zip(
+        *(c.tolist() for c in cols), sc.entry_bar.tolist(), strict=True
+    ):
+        at = times.get(bar)
+        if at is None:
+            at = times[bar] = opened_at(ctx, bar)
+        out.append(
+            RiskPosition(
+                symbol=ctx.symbol,
+                side="long" if d > 0 else "short",
+                entry=float(entry),
+                size=float(size),
+                leverage=float(lev),
+                stop=None if math.isnan(stop) else float(stop),
+                initial_stop=None if math.isnan(initial) else float(initial),
+                targets=[float(t1), float(t2), float(t3)],
+                targets_hit=int(hit),
+                opened_at=at,
+            )
+        )
+    return out
 
 
 def decision_contexts(sc: ScenarioSet, ctx: ReplayContexts) -> list[RiskContext]:
     """The RiskContext of every scenario (one structure report per evaluation bar, shared)."""
     views: dict[int, MarketView] = {}
     out = []
-    for i in range(len(sc)):
-        bar = int(sc.bar[i])
+    for bar, position in zip(sc.bar.tolist(), positions(sc, ctx), strict=True):
         view = views.get(bar)
         if view is None:
             view = views[bar] = ctx.market_view(bar)
-        out.append(risk_context(position_at(sc, i, ctx), view))
+        out.append(risk_context(position, view))
     return out
 
 

@@ -9,6 +9,7 @@ one side empty), and the priority rank orders them by score.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,20 +34,31 @@ class SupportZone:
 
 
 def _run_lengths(x: np.ndarray, reach: int, before: bool, strict: bool) -> np.ndarray:
-    """Per bar, how many consecutive bars before it (`before`) or after it stay under it (strictly when
-    `strict`, else ties allowed), counted up to `reach`: one pass of contiguous slices per distance."""
-    n = len(x)
-    run = np.zeros(n, dtype=np.int64)
-    alive = np.ones(n, dtype=bool)
+    """Per row of `x` (rows x bars) and bar, how many consecutive bars before it (`before`) or after it stay under
+    it (strictly when `strict`, else ties allowed), counted up to `reach`: one pass of contiguous slices per
+    distance, every row at once."""
+    n = x.shape[1]
+    # Counts up to `reach` (tens) in bytes: adding a bool view to bytes is the cheapest add numpy has.
+    run = np.zeros(x.shape, dtype=np.uint8 if reach < 256 else np.int64)
+    alive = np.ones(x.shape, dtype=bool)
     for w in range(1, min(reach, n - 1) + 1):
         if before:
-            alive[:w] = False
-            alive[w:] &= (x[:-w] < x[w:]) if strict else (x[:-w] <= x[w:])
+            alive[:, :w] = False
+            alive[:, w:] &= (x[:, :-w] < x[:, w:]) if strict else (x[:, :-w] <= x[:, w:])
         else:
-            alive[n - w :] = False
-            alive[:-w] &= (x[w:] < x[:-w]) if strict else (x[w:] <= x[:-w])
-        run += alive
-    return run
+            alive[:, n - w :] = False
+            alive[:, :-w] &= (x[:, w:] < x[:, :-w]) if strict else (x[:, w:] <= x[:, :-w])
+        run += alive.view(np.uint8) if run.dtype == np.uint8 else alive
+    return run.astype(np.int64)
+
+
+@functools.lru_cache(maxsize=8)
+def _windows(sensitivities: tuple[tuple[int, int], ...]) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(lefts, rights, whether both only widen) of a sensitivity list (the same 16 at every analysed bar)."""
+    lefts = np.array([left for left, _ in sensitivities], dtype=np.int64)
+    rights = np.array([right for _, right in sensitivities], dtype=np.int64)
+    lefts.flags.writeable = rights.flags.writeable = False
+    return lefts, rights, bool(np.all(np.diff(lefts) >= 0) and np.all(np.diff(rights) >= 0))
 
 
 def multi_sensitivity_pivots(
@@ -58,15 +70,13 @@ def multi_sensitivity_pivots(
     `right` after it no higher (the rule of `pivot_mask`): one count of each run per bar answers all 16.
     """
     n = len(high)
-    lefts = np.array([left for left, _ in sensitivities], dtype=np.int64)
-    rights = np.array([right for _, right in sensitivities], dtype=np.int64)
+    lefts, rights, nested = _windows(tuple(sensitivities))
     usable = (lefts < n) & (rights < n)
-    runs = [
-        (_run_lengths(x, int(lefts.max()), True, True), _run_lengths(x, int(rights.max()), False, False))
-        for x in (high, -low)
-    ]
+    both = np.stack((high, -low))  # swing highs of the highs, swing lows as highs of the negated lows
+    lruns = _run_lengths(both, int(lefts.max()), True, True)
+    rruns = _run_lengths(both, int(rights.max()), False, False)
+    runs = [(lruns[0], rruns[0]), (lruns[1], rruns[1])]
     kk, ss, bb = [], [], []
-    nested = bool(np.all(np.diff(lefts) >= 0) and np.all(np.diff(rights) >= 0))
     for s, (lrun, rrun) in enumerate(runs):
         if nested:
             # Windows that only widen: a bar found at one is found at every narrower one, so it is a pivot
