@@ -1,17 +1,18 @@
 """Benchmark of level quality (plain script, not collected by pytest).
 
-    .venv/bin/python tests/bench/bench_levels.py [--data-dir DIR] [--every N] [--horizon H]
+    .venv/bin/python tests/bench/bench_levels.py [--data-dir DIR] [--every N] [--horizon H] [--span all|early|late]
 
 For BTC/ETH/SOL 1h and 4h: every N bars (after a full 1,000-bar window) the levels the analysis
 displays, from data known at that bar only; then, over the next H bars, the reaction rate (a
 touch followed by a move of 1 ATR away before a close beyond) at displayed grade-3 and all levels
-against random lines at the same ATR distances from price (each distance replayed at a random
-evaluation bar, 5 draws), and against random lines replaying the grade-3 levels' own distances and
-widths (`g3/rnd g3`: zone width alone cannot make grade 3 look better). Also the median touches of
-displayed levels, how many are broken (when shown, and closed through within the horizon), the plans
-of those moments (plan_trade long and short from the close: share accepted, share of moments with at
-least one, and accepted plans breaking the rules: T1 < 1R, stop beyond the cap or not behind a holding
-grade-2+ level), with CPU time per evaluation.
+against random zones treated alike: at the same bars and sides, as many per bar, at the ATR distances
+and widths of displayed levels of that side (grade 3's own for `g3/rnd`, with its block-bootstrap SE;
+all displayed levels' for `all/rnd`), 5 draws each, none of them broken at that bar. Also the median
+touches of displayed levels, how many are broken (when shown, and closed through within the horizon),
+the plans of those moments (plan_trade long and short from the close: share accepted, share of moments
+with at least one, and accepted plans breaking the rules: T1 < 1R, stop beyond the cap or not behind a
+holding grade-2+ level), with CPU time per evaluation. `--span early|late`: evaluation bars in the
+first or second half of each series only.
 Targets (issue 13): grade-3 rate >= 1.5x random; median touches >= 2; <= 20% broken.
 """
 
@@ -33,6 +34,8 @@ from tools.structure.config import DEFAULT_CONFIG  # noqa: E402
 from tools.structure.levels import Level  # noqa: E402
 from tools.structure.quality import level_quality  # noqa: E402
 from tools.structure.targets import plan_trade  # noqa: E402
+
+SPANS = {"all": (0.0, 1.0), "early": (0.0, 0.5), "late": (0.5, 1.0)}
 
 
 class PlanTally:
@@ -80,14 +83,14 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=0, help="bars between evaluations (default: 24 on 1h, 12 on 4h)")
     ap.add_argument("--horizon", type=int, default=100)
     ap.add_argument("--bars", type=int, default=0, help="only the last N bars of each series (0: all)")
+    ap.add_argument("--span", choices=tuple(SPANS), default="all", help="evaluation bars in this part of each series")
     args = ap.parse_args()
     head = (
-        f"{'series':10s} {'evals':>5s} {'levels':>6s} {'g3 touched':>10s} {'rate g3':>7s} {'rate all':>8s} "
-        f"{'random':>6s} {'g3/rnd':>6s} {'all/rnd':>7s} {'med t':>5s} {'brk shown':>9s} {'brk H':>5s} "
-        f"{'rnd brk H':>9s} {'rnd g3':>6s} {'g3/rnd g3':>9s} {'plans ok':>8s} {'moments ok':>10s} {'breaks':>6s} "
-        f"{'ms/eval':>7s}"
+        f"{'series':10s} {'evals':>5s} {'levels':>6s} {'g3 touched':>10s} {'rate g3':>7s} {'rnd g3':>6s} "
+        f"{'g3/rnd':>6s} {'SE':>5s} {'rate all':>8s} {'random':>6s} {'all/rnd':>7s} {'med t':>5s} {'brk shown':>9s} "
+        f"{'brk H':>5s} {'rnd brk H':>9s} {'plans ok':>8s} {'moments ok':>10s} {'breaks':>6s} {'ms/eval':>7s}"
     )
-    print(f"horizon {args.horizon} bars; reaction = touch then 1 ATR away before a close beyond")
+    print(f"horizon {args.horizon} bars; reaction = touch then 1 ATR away before a close beyond; span {args.span}")
     print(head)
     for tf in ("1h", "4h"):
         for base in ("BTC", "ETH", "SOL"):
@@ -98,16 +101,15 @@ def main() -> None:
             every = args.every or (24 if tf == "1h" else 12)
             cpu = time.process_time()
             tally = PlanTally(c)
-            q = level_quality(h, lo, c, v, every=every, horizon=args.horizon, on_bar=tally)
+            q = level_quality(h, lo, c, v, every=every, horizon=args.horizon, on_bar=tally, span=SPANS[args.span])
             ms = 1000 * (time.process_time() - cpu) / max(1, q.evaluations)
             share = 100 * tally.accepted / max(1, tally.plans)
             moments = 100 * tally.moments_ok / max(1, tally.moments)
             print(
                 f"{base + ' ' + tf:10s} {q.evaluations:5d} {q.levels:6d} {q.touched_grade3:10d} {q.rate_grade3:7.3f} "
-                f"{q.rate_all:8.3f} {q.rate_random:6.3f} {q.ratio_grade3:6.2f} {q.ratio_all:7.2f} "
-                f"{q.median_touches:5.1f} {100 * q.broken_when_shown:8.1f}% {100 * q.broken_within_horizon:4.0f}% "
-                f"{100 * q.random_broken_within_horizon:8.0f}% "
-                f"{q.rate_random_grade3:6.3f} {q.ratio_grade3_matched:9.2f} "
+                f"{q.rate_random_grade3:6.3f} {q.ratio_grade3:6.2f} {q.se_ratio_grade3:5.2f} {q.rate_all:8.3f} "
+                f"{q.rate_random:6.3f} {q.ratio_all:7.2f} {q.median_touches:5.1f} {100 * q.broken_when_shown:8.1f}% "
+                f"{100 * q.broken_within_horizon:4.0f}% {100 * q.random_broken_within_horizon:8.0f}% "
                 f"{share:7.1f}% {moments:9.1f}% {tally.breaks:6d} {ms:7.1f}"
             )
 

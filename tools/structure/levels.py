@@ -243,8 +243,40 @@ def level_table(
     first_piv = np.minimum.reduceat(bar, starts)
     last_piv = np.maximum.reduceat(bar, starts)
     confirmed = np.maximum.reduceat(conf, starts)
-
     s = int(max(0, first_piv.min() if start is None else start))
+    return zone_table(
+        mean, zone_low, zone_high, first_piv, last_piv, confirmed, close, as_of, atr_value, break_buffer_atr,
+        high=high, low=low, volume=volume, start=s, touch_tol_atr=touch_tol_atr, react_atr=react_atr,
+        window=window, ref_price=ref_price, nodes=nodes,
+    )  # fmt: skip
+
+
+def zone_table(
+    mean: np.ndarray,
+    zone_low: np.ndarray,
+    zone_high: np.ndarray,
+    first_piv: np.ndarray,
+    last_piv: np.ndarray,
+    confirmed: np.ndarray,
+    close: np.ndarray,
+    as_of: int,
+    atr_value: float,
+    break_buffer_atr: float = 0.1,
+    *,
+    high: np.ndarray | None = None,
+    low: np.ndarray | None = None,
+    volume: np.ndarray | None = None,
+    start: int = 0,
+    touch_tol_atr: float = 0.25,
+    react_atr: float = 1.0,
+    window: int = 1000,
+    ref_price: float | None = None,
+    nodes: np.ndarray | None = None,
+) -> LevelTable:
+    """The level pass of given zones (sorted by price): bars `start`..`as_of` decide their touches, respect, state
+    and grade; `first_piv`/`last_piv` stand in for the first/last touch of a zone never touched, `confirmed` is
+    carried. level_table feeds it clustered pivots; the quality check holds its random zones' state to it."""
+    s = start
     sl = slice(s, as_of + 1)
     c = close[sl][None, :]
     hi = (close if high is None else high)[sl][None, :]
