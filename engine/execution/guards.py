@@ -84,7 +84,7 @@ def check_automated(decision: Decision, state: GuardState, limits: GuardLimits) 
         if confidence is None:
             reasons.append(what)
         elif confidence < limits.min_confidence:
-            reasons.append(f"{what} {confidence:.2f} below the minimum {limits.min_confidence:.2f}")
+            reasons.append(f"{what} {confidence:.4g} below the minimum {limits.min_confidence:.4g}")
     if not free and state.actions_last_hour >= limits.max_actions_per_hour:
         reasons.append(
             f"{state.actions_last_hour} automated actions in the last hour (limit {limits.max_actions_per_hour})"

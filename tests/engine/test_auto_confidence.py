@@ -60,7 +60,7 @@ async def test_auto_below_the_minimum_refuses_once_proposes_once_and_the_press_p
     reports = await w.cycles()
     outcomes = [e for r in reports for e in r.executions]
     assert [e.status for e in outcomes] == ["refused"]
-    assert outcomes[0].reasons == [f"calibrated confidence {p:.2f} below the minimum {strict.min_confidence:.2f}"]
+    assert outcomes[0].reasons == [f"calibrated confidence {p:.4g} below the minimum {strict.min_confidence:.4g}"]
     ((user_id, approval, decision),) = w.notifier.approvals
     assert decision.rule == "early_partial"
     position = await w.position()
