@@ -3,6 +3,11 @@
 No I/O here: the monitor hands in the decision, the account mode, what the position's plan already handled
 in its epoch and which actions await approval, and gets a Step back; after an execution it asks `after` what
 follows the outcome. What is remembered (decisions, outcomes, alerts) is decided here too.
+
+Auto mode executes every decision here and leaves the limits to the executor's guards (engine.execution.guards),
+which read them fresh and again under the account's row lock: one place for the calibrated confidence minimum and
+its exemptions. A refused action is remembered as refused and proposed once, so it is neither retried nor asked
+again in later cycles.
 """
 
 from __future__ import annotations
