@@ -104,6 +104,7 @@ class BotCore:
         # Bounded: every user who ever wrote would otherwise stay in memory for the life of the process.
         self._users = CoalescingCache(max_entries=user_cache_size, clock=clock)
         self._identities = IdentityBatcher(sessions)
+        self._forgotten = 0  # counts forget_user calls
         self.not_valid = NOT_VALID
         self.metrics: Metrics | None = None  # counted by the observe middleware when `bastion serve` sets it
         self._inbound = access_chain(self, self._on_inbound)
@@ -117,13 +118,16 @@ class BotCore:
             return cached
         # Batched with the other lookups of the moment: one read for all, one write for the new ones. Four columns,
         # not the ORM row: this runs once a minute per active user.
+        forgotten = self._forgotten
         row = await self._identities.identity(platform, user_ref, display_name)
         fresh = _CachedUser(row.id, self.policy.permission(platform, user_ref, row.roles or []), self.clock())
-        self._users.put(key, fresh, USER_CACHE_S)
+        if forgotten == self._forgotten:  # roles changed while this read was out: it may predate them, keep it not
+            self._users.put(key, fresh, USER_CACHE_S)
         return fresh
 
     def forget_user(self, platform: str, user_ref: str) -> None:
-        """Drop a cached permission (after roles changed)."""
+        """Drop a cached permission (after roles changed); a lookup under way meanwhile is not cached either."""
+        self._forgotten += 1
         self._users.invalidate((platform, user_ref))
 
     @property

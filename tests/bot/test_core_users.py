@@ -8,12 +8,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from sqlalchemy import event, func, select, update
 from sqlmodel import col
 
 from bastion.app import Services
 from bot.core.dispatcher import BotCore
+from bot.core.registry import Permission
 from storage.models import User
+from storage.repositories import users as users_repo
 from tests.bot.test_core import RecordingReplier, core_on, grant_role, said
 
 __all__ = ["core_on"]  # the fixture, shared with test_core
@@ -82,3 +85,28 @@ async def test_twenty_people_writing_at_once_are_looked_up_in_one_read_and_creat
     assert [(await core.user("telegram", str(2000 + i))).user_id for i in range(20)] == [
         ids[str(2000 + i)] for i in range(20)
     ]
+
+
+async def test_a_role_changed_while_a_lookup_was_out_is_not_hidden_by_caching_that_lookup(
+    core_on: tuple[Services, BotCore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services, core = core_on
+    await grant_role(services, CAROL)
+    release, reading = asyncio.Event(), asyncio.Event()
+    real = users_repo.find_identities
+
+    async def slow_read(session: Any, platform: str, refs: Any) -> Any:
+        found = await real(session, platform, refs)  # read before the grant below
+        reading.set()
+        await release.wait()
+        return found
+
+    monkeypatch.setattr(users_repo, "find_identities", slow_read)
+    lookup = asyncio.create_task(core.user("telegram", str(CAROL)))
+    await reading.wait()
+    await grant_role(services, CAROL, "trader")  # /grant meanwhile: it drops the cached permission
+    core.forget_user("telegram", str(CAROL))
+    release.set()
+    assert (await lookup).permission is Permission.ANYONE  # what that read saw
+    monkeypatch.setattr(users_repo, "find_identities", real)
+    assert (await core.user("telegram", str(CAROL))).permission is Permission.TRADER  # read again, not cached
