@@ -16,7 +16,7 @@ from backtest.metrics import MakerScore, RuleScore, rule_attribution, score_make
 from backtest.outcomes import CAND_EXIT, CAND_HOLD, best_of, best_sets
 from backtest.outcomes import Path as BarPath
 from backtest.scenarios import ScenarioSet
-from backtest.worker import ChunkResult, run_chunk
+from backtest.worker import ChunkResult, run_chunk, worker_init
 
 Progress = Callable[[str, int], None]  # (symbol, scenarios just finished)
 
@@ -91,7 +91,7 @@ def _chunks(
         for symbol, groups in items:
             done(run_chunk(str(data_dir), cfg, symbol, groups, with_prompts), symbol)
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with ProcessPoolExecutor(max_workers=workers, initializer=worker_init) as pool:
             futures = {pool.submit(run_chunk, str(data_dir), cfg, s, g, with_prompts): s for s, g in items}
             for fut, symbol in futures.items():
                 done(fut.result(), symbol)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import math
 from dataclasses import dataclass
 from datetime import datetime
@@ -43,6 +44,13 @@ class ChunkResult:
     fired_r: np.ndarray
     prompts: list[str] | None  # the model's user turn, when a model maker is scored
     drawn: int = 0  # rows drawn before the flat ones were dropped
+
+
+def worker_init() -> None:
+    """Start of a worker process: what it inherited (modules, schemas, the parent's objects, ~170,000 of them) goes to
+    the collector's permanent generation. Nothing there is garbage a worker makes, but every full collection would
+    walk it again (3-4% of a worker's CPU); reference counting still frees any of it that is dropped."""
+    gc.freeze()
 
 
 @functools.lru_cache(maxsize=16)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,8 +49,16 @@ class PressurePoint:
 
 def grade_trendline(touches: np.ndarray, span: np.ndarray, long_span: int) -> np.ndarray:
     """Grade 1-4: 2 touches = 1, 3 = 2, 4+ = 3, plus one when first-to-last touch spans `long_span` bars."""
-    pts = np.clip(touches - 1, 1, 3) + (span >= long_span).astype(np.int64)
+    pts = np.minimum(np.maximum(touches - 1, 1), 3) + (span >= long_span).astype(np.int64)
     return np.minimum(4, pts)
+
+
+@functools.lru_cache(maxsize=64)
+def _pairs(m: int) -> tuple[np.ndarray, np.ndarray]:
+    """(first, second) index of every pair of `m` pivots, first < second (np.triu_indices(m, 1), built once per m)."""
+    a, b = np.triu_indices(m, 1)
+    a.flags.writeable = b.flags.writeable = False
+    return a, b
 
 
 def _lines_of_kind(
@@ -72,7 +81,7 @@ def _lines_of_kind(
     m = len(bar)
     if m < 2:
         return []
-    a, b = np.triu_indices(m, 1)
+    a, b = _pairs(m)
     keep = (bar[b] - bar[a]) >= min_gap
     a, b = a[keep], b[keep]
     if len(a) == 0:
@@ -81,9 +90,13 @@ def _lines_of_kind(
     start = int(bar[a].min())
     xs = np.arange(start, as_of + 1)
     cl = close[start : as_of + 1]
-    line = price[a][:, None] + slope[:, None] * (xs[None, :] - bar[a][:, None])
-    sign = -1.0 if kind == HIGH else 1.0  # support: closes must stay above; resistance: below
-    through = sign * (cl[None, :] - line) < -buffer_atr * atr_value
+    # Close minus line, in place (the same sums: the line is price + slope x bars, then subtracted from the close).
+    gap = slope[:, None] * (xs[None, :] - bar[a][:, None])
+    gap += price[a][:, None]
+    np.subtract(cl[None, :], gap, out=gap)
+    buf = buffer_atr * atr_value
+    # Support: closes must stay above (through when under by the buffer); resistance: below.
+    through = gap > buf if kind == HIGH else gap < -buf
     # Closes through each line as sorted flat indices: one binary search finds the first one from its
     # anchor (respected when it comes after the second pivot) and the first one after the second pivot.
     flat, ncol, rows = np.flatnonzero(through.ravel()), len(xs), np.arange(len(a)) * len(xs)
