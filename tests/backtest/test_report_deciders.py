@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from backtest.config import BacktestConfig
-from backtest.deciders import decider_scores
-from backtest.report import BacktestResult, markdown
+from backtest.deciders import DeciderScore, decider_scores
+from backtest.report import BacktestResult, build_result, markdown
+from backtest.runner import all_makers, attribution, run_scenarios, score_all
 
 # Six scenarios of one symbol at bars 10..15 (median 12.5: bars 10-12 are the earlier half).
 RULES = ["hold", "hold", "guarding_line", "hold", "hold", "guarding_line"]
@@ -19,7 +22,7 @@ SYMBOLS = np.array(["BTC/USDT"] * 6, dtype=object)
 BARS = np.arange(10, 16)
 
 
-def scores() -> dict[str, object]:
+def scores() -> dict[str, DeciderScore]:
     out = decider_scores(RULES, RULES_R, HOLD_R, EXIT_R, CLUSTER, SYMBOLS, BARS)
     assert [s.rule for s in out] == ["hold", "guarding_line"]  # the largest loss against EXIT first
     return {s.rule: s for s in out}
@@ -61,3 +64,15 @@ def test_a_half_without_the_rule_reads_n_a() -> None:
     )
     row = next(line for line in markdown(result).splitlines() if line.startswith("| safety_net |"))
     assert "nan" not in row and "| n/a |" in row and "-1.000 ± n/a" in row
+
+
+def test_a_run_s_result_splits_every_scenario_by_its_deciding_rule(ohlcv_dir: Path) -> None:
+    run = run_scenarios(ohlcv_dir, BacktestConfig(symbols=["BTC"], scenarios=120, per_bar=6, chunk=4, workers=1))
+    result = build_result(run, all_makers(run), score_all(run), attribution(run))
+    by = {s.rule: s for s in result.deciders}
+    assert sum(s.n for s in by.values()) == len(run.scenarios)
+    assert {r: by[r].n for r in by} == {r: run.rules_rule.count(r) for r in set(run.rules_rule)}
+    assert sum(s.vs_exit_sum for s in by.values()) == pytest.approx(float(np.sum(run.rules.r - run.exit_r)))
+    hold = np.array(run.rules_rule) == "hold"
+    if hold.any():  # where no rule acted, the rules' R is holding's
+        assert by["hold"].vs_exit.mean == pytest.approx(by["hold"].hold_vs_exit.mean)
