@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from engine.risk.context import (
@@ -20,6 +20,7 @@ from tools.structure.config import DEFAULT_CONFIG, StructureConfig
 from tools.structure.levels import Level
 from tools.structure.pivots import market_trend
 from tools.structure.report import StructureReport
+from tools.structure.targets import Side, TradePlan, plan_trade
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,16 @@ class EntryLevels:
     atr: float
     levels: list[Level]
     trend: int
+    _plans: dict[tuple[str, int], TradePlan] = field(default_factory=dict, compare=False, repr=False)
+
+    def plan(self, side: Side, min_stop_grade: int = 2) -> TradePlan:
+        """plan_trade from the close on these levels (the plan analyze and the calculator give), once per side and
+        stop grade: the setup check and the rows of its entry read the same plan."""
+        key = (side, min_stop_grade)
+        got = self._plans.get(key)
+        if got is None:
+            got = self._plans[key] = plan_trade(side, self.close, self.atr, self.levels, min_stop_grade=min_stop_grade)
+        return got
 
 
 class ReplayContexts:

@@ -25,7 +25,7 @@ import numpy as np
 from backtest.config import BacktestConfig
 from backtest.context import EntryLevels, ReplayContexts
 from backtest.outcomes import Path, Position, WalkResult, walk_plan
-from tools.structure.targets import Side, plan_trade
+from tools.structure.targets import Side
 
 RANDOM, STRUCTURE = 0, 1
 KINDS = ("random", "structure")
@@ -118,7 +118,7 @@ def tradable_setup(lv: EntryLevels, setup_atr: float) -> int:
     """The setup side (see setup_side) when the structure plan a trader would be shown for it is not rejected
     (the same plan_trade as analyze and the calculator); 0 otherwise."""
     side = setup_side(lv, setup_atr)
-    if side and plan_trade("long" if side > 0 else "short", lv.close, lv.atr, lv.levels).rejected:
+    if side and lv.plan("long" if side > 0 else "short").rejected:
         return 0
     return side
 
@@ -155,8 +155,8 @@ def _entry_rows(
 ) -> list[tuple[float, ...]]:
     """The rows of one entry: its structure plan (or the k x ATR one, or none) for each (stop type, leverage)."""
     name: Side = "long" if side > 0 else "short"
-    structural = plan_trade(name, lv.close, lv.atr, lv.levels)
-    atr_only = plan_trade(name, lv.close, lv.atr, lv.levels, min_stop_grade=99)  # same levels, k ATR stop
+    structural = lv.plan(name)
+    atr_only = lv.plan(name, min_stop_grade=99)  # same levels, k ATR stop
     same_plan = structural.stop == atr_only.stop and structural.targets == atr_only.targets
     rows: list[tuple[float, ...]] = []
     for stype, lev in pairs:

@@ -60,8 +60,8 @@ def _spread_each(
     """
     nbins = len(edges) - 1
     # edges[0] is the lowest low, so a low's bin is never below 0; only the top edge needs the clamp.
-    b_lo = np.minimum(np.searchsorted(edges, low, side="right") - 1, nbins - 1)
-    b_hi = np.minimum(np.maximum(np.searchsorted(edges, high, side="left") - 1, b_lo), nbins - 1)
+    b_lo = np.minimum(edges.searchsorted(low, side="right") - 1, nbins - 1)
+    b_hi = np.minimum(np.maximum(edges.searchsorted(high, side="left") - 1, b_lo), nbins - 1)
     one = (b_lo == b_hi) | (high <= low)
     b_one = b_lo[one]
     many = np.flatnonzero(~one)

@@ -28,15 +28,16 @@ class RowSegments:
     @classmethod
     def of(cls, m: np.ndarray) -> RowSegments:
         """The runs of every row of `m` (rows x bars)."""
-        n_row, n_bar = m.shape
-        if n_bar > 1:
-            e = np.flatnonzero((m[:, 1:] != m[:, :-1]).ravel())
-            change = e + e // (n_bar - 1) + 1  # cell (r, c + 1) of the change at (r, c) in the (n_bar - 1)-wide diff
-        else:
-            change = np.zeros(0, dtype=np.int64)
-        start = np.sort(np.concatenate((np.arange(n_row, dtype=np.int64) * n_bar, change)))
+        n_bar = m.shape[1]
+        flat = np.ascontiguousarray(m).ravel()
+        # A run starts at every row's first cell and wherever a cell differs from the one before it in its row: on
+        # the flat cells, every change plus every row start (a change across a row boundary is a row start anyway).
+        first = np.empty(len(flat), dtype=bool)
+        np.not_equal(flat[1:], flat[:-1], out=first[1:])
+        first[:: max(n_bar, 1)] = True
+        start = np.flatnonzero(first)
         row = start // n_bar
-        value = m.ravel()[start].astype(np.int64)
+        value = flat[start].astype(np.int64)
         before = np.zeros(len(start), dtype=np.int64)
         if len(start) > 1:
             same1, v1 = row[1:] == row[:-1], value[:-1]
@@ -61,19 +62,19 @@ class RowSegments:
 
     def value_before(self, q: np.ndarray) -> np.ndarray:
         """Per flat index `q`, the value of the last nonzero cell before it in its row (0: none)."""
-        k = np.searchsorted(self.start, q, side="right") - 1
+        k = self.start.searchsorted(q, side="right") - 1
         v = self.value[k]
         return np.where((self.start[k] < q) & (v != 0), v, self.before[k])
 
     def next_at(self, q: np.ndarray, q_row: np.ndarray, value: int) -> np.ndarray:
         """Per flat index `q` in row `q_row`, the column of the first cell at or after it in that row holding `value`,
         else NEVER (`q` past its row's end: undefined)."""
-        k = np.searchsorted(self.start, q, side="right") - 1
+        k = self.start.searchsorted(q, side="right") - 1
         here = self.value[k] == value
         starts = self.start[self.value == value]
         if len(starts) == 0:
             return np.where(here, q - q_row * self.n_bar, NEVER)
-        j = np.searchsorted(starts, q, side="left")
+        j = starts.searchsorted(q, side="left")
         jj = np.minimum(j, len(starts) - 1)
         later = (j < len(starts)) & (starts[jj] // self.n_bar == q_row)
         return np.where(here, q - q_row * self.n_bar, np.where(later, starts[jj] - q_row * self.n_bar, NEVER))
