@@ -1,6 +1,7 @@
 """Benchmark of level quality (plain script, not collected by pytest).
 
     .venv/bin/python tests/bench/bench_levels.py [--data-dir DIR] [--every N] [--horizon H] [--span all|early|late]
+        [--level-tol TOL_1H TOL_4H] [--series BTC,ETH,SOL]
 
 For BTC/ETH/SOL 1h and 4h: every N bars (after a full 1,000-bar window) the levels the analysis
 displays, from data known at that bar only; then, over the next H bars, the reaction rate (a
@@ -19,6 +20,7 @@ Targets (issue 13): grade-3 rate >= 1.5x random; median touches >= 2; <= 20% bro
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -84,6 +86,9 @@ def main() -> None:
     ap.add_argument("--horizon", type=int, default=100)
     ap.add_argument("--bars", type=int, default=0, help="only the last N bars of each series (0: all)")
     ap.add_argument("--span", choices=tuple(SPANS), default="all", help="evaluation bars in this part of each series")
+    ap.add_argument("--level-tol", type=float, nargs=2, default=None, metavar=("TOL_1H", "TOL_4H"),
+                    help="pivot clustering tolerance in ATRs per timeframe (default: the config's)")  # fmt: skip
+    ap.add_argument("--series", default="BTC,ETH,SOL", help="bases, comma-separated")
     args = ap.parse_args()
     head = (
         f"{'series':10s} {'evals':>5s} {'levels':>6s} {'g3 touched':>10s} {'rate g3':>7s} {'rnd g3':>6s} "
@@ -93,7 +98,7 @@ def main() -> None:
     print(f"horizon {args.horizon} bars; reaction = touch then 1 ATR away before a close beyond; span {args.span}")
     print(head)
     for tf in ("1h", "4h"):
-        for base in ("BTC", "ETH", "SOL"):
+        for base in args.series.split(","):
             df = load(args.data_dir, base, tf)
             if args.bars:
                 df = df.iloc[-args.bars :]
@@ -101,7 +106,10 @@ def main() -> None:
             every = args.every or (24 if tf == "1h" else 12)
             cpu = time.process_time()
             tally = PlanTally(c)
-            q = level_quality(h, lo, c, v, every=every, horizon=args.horizon, on_bar=tally, span=SPANS[args.span])
+            cfg = DEFAULT_CONFIG
+            if args.level_tol:
+                cfg = dataclasses.replace(cfg, level_tol_atr=args.level_tol[0 if tf == "1h" else 1])
+            q = level_quality(h, lo, c, v, every, args.horizon, cfg, on_bar=tally, span=SPANS[args.span])
             ms = 1000 * (time.process_time() - cpu) / max(1, q.evaluations)
             share = 100 * tally.accepted / max(1, tally.plans)
             moments = 100 * tally.moments_ok / max(1, tally.moments)
