@@ -210,7 +210,8 @@ def matched_random_zones(
 
     Each sits at its row's bar, on its row's side of the close, at the ATR distance and width of a row of that side
     drawn at random (so the same bars, the same count per bar and side, the same distances and widths); one the
-    level pass would call broken at that bar (closed through and not retested, never displayed) is redrawn.
+    level pass would call broken at that bar (closed through and not retested, never displayed) is redrawn, up to
+    `tries` times.
     """
     rows = np.tile(np.arange(len(shown.t)), draws)
     t, a = shown.t[rows], shown.atr[rows]
