@@ -141,7 +141,7 @@ def test_random_zones_sit_at_the_rows_bars_and_sides_at_that_sides_distances() -
 
 def test_a_random_zone_the_level_pass_calls_broken_is_redrawn() -> None:
     # Flat at 100 for 300 bars, a jump to 110 and flat there: a zone at 105 was closed through and never retested,
-    # one at 98 never crossed, one at 105 retested from above (a dip to 105 at bar 450) holds.
+    # one at 98 never crossed; with a dip to 105 at bar 450 (a retest from above) the 105 zone holds.
     close = np.concatenate((np.full(300, 100.0), np.full(300, 110.0)))
     high, low = close + 0.3, close - 0.3
     lo, hi = np.array([104.9, 97.9]), np.array([105.1, 98.1])
