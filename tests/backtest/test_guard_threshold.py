@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from backtest.calibration import split_by_time
+from backtest.config import BacktestConfig
+from backtest.fit_calibration import with_threshold
 from backtest.guard_threshold import MIN_LEVEL, describe, fit_threshold, governed
+from backtest.runner import run_scenarios
 from engine.risk.calibration import UNFITTED_MIN_CONFIDENCE, ConfidenceTable
 
 TABLE = ConfidenceTable(table={"weak": 0.2, "mid": 0.4, "strong": 0.6, "rare": 0.8}, default=0.3, produced_by="test")
@@ -91,3 +96,17 @@ def test_governed_decisions_are_the_acting_ones_the_guards_do_not_exempt() -> No
     actions = np.array(["HOLD", "EXIT_FULL", "EXIT_FULL", "ADJUST_STOP", "TRAIL_STOP", "TP_PARTIAL"], dtype=object)
     hard = np.array([False, False, True, True, False, True])
     assert governed(actions, hard).tolist() == [False, True, False, False, True, False]
+
+
+def test_a_backtest_run_carries_what_the_fit_needs(ohlcv_dir: Path) -> None:
+    run = run_scenarios(ohlcv_dir, BacktestConfig(symbols=["BTC"], scenarios=160, per_bar=4, workers=1))
+    assert run.rules_hard.dtype == bool and len(run.rules_hard) == len(run.rules_rule) == len(run.rules.r)
+    always_hard = np.isin(np.array(run.rules_rule, dtype=object), ["stop_breached", "hard_max_loss", "no_stop_20x"])
+    assert run.rules_hard[always_hard].all()
+    guard = with_threshold(run, TABLE).guard
+    assert guard is not None
+    gov = governed(np.array(run.rules.actions, dtype=object), run.rules_hard)
+    early = split_by_time(run.scenarios.symbol, run.scenarios.bar)
+    assert sum(lv.n for lv in guard.levels) == int((gov & early).sum()) > 0
+    assert guard.check_executed.n + guard.check_left.n == int((gov & ~early).sum())
+    assert {lv.confidence for lv in guard.levels} <= {*TABLE.table.values(), TABLE.default}
