@@ -2,6 +2,8 @@
 
 A turn runs agent → tools → agent: the agent node also takes the message in and checks the answer's figures,
 so the common turn is three graph steps (one when no tool is needed).
+The routing functions are `async def`: LangGraph runs a plain function in the thread pool (one executor hop, and
+its context copy, per routing decision), an async one inline on the event loop.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from agents.nodes import make_agent_node, make_tools_node
 from agents.state import GROUNDING_NUDGE, AgentState, TurnContext
 
 
-def _after_agent(state: AgentState) -> str:
+async def _after_agent(state: AgentState) -> str:
     last = state["messages"][-1]
     if last["type"] == "ai" and (last["data"].get("tool_calls") or last["data"].get("invalid_tool_calls")):
         return "tools"
@@ -28,11 +30,11 @@ def _after_agent(state: AgentState) -> str:
     return END
 
 
-def _after_tools(state: AgentState) -> str:
+async def _after_tools(state: AgentState) -> str:
     return "risk_check" if pending_proposal_call(state) is not None else "agent"
 
 
-def _after_risk_check(state: AgentState) -> str:
+async def _after_risk_check(state: AgentState) -> str:
     return "approve" if state.get("pending") else "agent"
 
 

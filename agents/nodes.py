@@ -154,6 +154,12 @@ def make_agent_node(deps: AgentDeps) -> Any:
     always leave through the tools node to risk_check and the approval step.
     """
 
+    # The same two prompts every turn: built once with the graph.
+    prompts = {
+        True: SystemMessage(deps.system_prompt),
+        False: SystemMessage(f"{deps.system_prompt}\n\n{NO_TRADING_NOTE}"),
+    }
+
     async def agent(state: AgentState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
         stored = state.get("messages") or []
         new: list[BaseMessage] = []
@@ -168,7 +174,7 @@ def make_agent_node(deps: AgentDeps) -> Any:
         steps = state.get("steps", 0)
         attachments: list[str] = []
         may_trade = runtime.context.may_trade
-        system = SystemMessage(deps.system_prompt if may_trade else f"{deps.system_prompt}\n\n{NO_TRADING_NOTE}")
+        system = prompts[may_trade]
         while True:
             if steps >= deps.max_steps:
                 ai = fixed_answer("I could not finish this with the tools available; please ask more specifically.")

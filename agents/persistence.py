@@ -64,28 +64,43 @@ class ThreadedSqliteSaver(SqliteSaver):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        """Store a checkpoint, then drop the thread's checkpoints (and their writes) beyond the `keep` latest.
+        """Store a checkpoint and drop the thread's checkpoints (and their writes) beyond the `keep` latest, in one
+        transaction.
 
         Every checkpoint holds the whole conversation, so a history of them grows with the square of its length;
-        resuming (an approval, the next turn) reads only the latest one and its pending writes."""
-        saved = super().put(config, checkpoint, metadata, new_versions)
-        if self.keep is not None:
-            conf = saved["configurable"]
-            args = (conf["thread_id"], conf.get("checkpoint_ns", ""))
-            with self.cursor() as cur:
-                cur.execute(
-                    "SELECT checkpoint_id FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = ? "
-                    "ORDER BY checkpoint_id DESC LIMIT 1 OFFSET ?",
-                    (*args, self.keep - 1),
-                )
-                oldest_kept = cur.fetchone()
-                if oldest_kept is not None:
+        resuming (an approval, the next turn) reads only the latest one and its pending writes. The older rows are
+        deleted first, uncommitted, and the saver's own insert commits both: one commit per turn instead of two,
+        and a failed insert rolls the deletes back with it."""
+        if self.keep is None:
+            return super().put(config, checkpoint, metadata, new_versions)
+        conf = config["configurable"]
+        args = (str(conf["thread_id"]), conf.get("checkpoint_ns", ""))
+        try:
+            with self.cursor(transaction=False) as cur:
+                if (oldest_kept := self._oldest_kept(cur, args, checkpoint["id"])) is not None:
                     for table in ("checkpoints", "writes"):
                         cur.execute(
                             f"DELETE FROM {table} WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id < ?",
-                            (*args, oldest_kept[0]),
+                            (*args, oldest_kept),
                         )
-        return saved
+            return super().put(config, checkpoint, metadata, new_versions)
+        except BaseException:
+            self.conn.rollback()
+            raise
+
+    def _oldest_kept(self, cur: sqlite3.Cursor, args: tuple[str, str], new_id: str) -> str | None:
+        """The oldest checkpoint id of the thread to keep once `new_id` is stored; None when none is dropped."""
+        keep = self.keep or 1
+        if keep == 1:
+            return new_id
+        # Checkpoint ids grow with time, so the new one is the newest: the `keep - 1` before it stay too.
+        cur.execute(
+            "SELECT checkpoint_id FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id < ? "
+            "ORDER BY checkpoint_id DESC LIMIT 1 OFFSET ?",
+            (*args, new_id, keep - 2),
+        )
+        row = cur.fetchone()
+        return None if row is None else str(row[0])
 
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, partial(fn, *args, **kwargs))

@@ -57,12 +57,16 @@ class AnalystChat:
         durability: Durability = "exit",
         charts: ChartStore | None = None,
         toolkit: Any = None,
+        streams: bool = True,
     ) -> None:
         # "exit": one checkpoint write per run (and at an interrupt) instead of one per step. A crash mid-turn
         # loses that turn only; an approved order re-runs `execute`, which is idempotent by the token.
         self.durability = durability
         self.graph = graph
         self.command_graph = command_graph or graph
+        # Whether `graph`'s model streams tokens (the command graph's offline model never does). Without it the
+        # turn is run without LangGraph's custom stream, which costs its setup every run and would carry nothing.
+        self.streams = streams
         self.sessions = sessions
         # Where the chart tool leaves the PNGs whose ids the graph state carries (bytes never enter a checkpoint).
         self.charts = charts
@@ -159,12 +163,13 @@ class AnalystChat:
         on_token: TokenSink | None,
     ) -> Reply:
         reply = Reply("")
+        tokens = on_token is not None and self.streams and graph is self.graph
         try:
             async for part in graph.astream(
                 payload,
                 self._config(thread_id),
                 context=ctx,
-                stream_mode=["updates", "custom"],
+                stream_mode=["updates", "custom"] if tokens else ["updates"],
                 durability=self.durability,
             ):
                 # With a list of stream modes each part is a (mode, chunk) pair; langgraph's stubs type it as the

@@ -85,7 +85,12 @@ def build_chat(services: AgentServices, persistence: Persistence, model: BaseCha
         offline = AgentDeps(**{**deps.__dict__, "model": OfflineChatModel(), "_bound": {}, "timeout_s": None})
         command_graph = build_graph(offline, persistence.checkpointer, persistence.store)
     return AnalystChat(
-        graph, services.sessions, command_graph=command_graph, charts=deps.toolkit.deps.charts, toolkit=deps.toolkit
+        graph,
+        services.sessions,
+        command_graph=command_graph,
+        charts=deps.toolkit.deps.charts,
+        toolkit=deps.toolkit,
+        streams=deps.direct_model is None,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -22,6 +23,10 @@ from agents.state import turn_start
 from tools.agent_tools.base import num
 
 Call = tuple[str, dict[str, Any]]
+
+# The model answers each turn in two steps (its tool calls, then the answer from their results), both from the
+# same user text; parsing is a pure function of that text and a Request is immutable, so it is parsed once.
+_parsed_request = functools.lru_cache(maxsize=1024)(parse_request)
 
 
 class OfflineChatModel(BaseChatModel):
@@ -44,7 +49,7 @@ class OfflineChatModel(BaseChatModel):
         """The next message: tool calls for the request, or the answer once their results are in."""
         start = turn_start(messages)
         text = messages[start].content if messages else ""
-        request = parse_request(text if isinstance(text, str) else "")
+        request = _parsed_request(text if isinstance(text, str) else "")
         results: dict[str, Any] = {}
         for m in messages[start + 1 :]:
             if isinstance(m, ToolMessage) and m.name:

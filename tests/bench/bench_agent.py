@@ -12,6 +12,11 @@ simulated market and the user's own paper account on the SQLite app database. Tw
   capacity in turns/s (latency there is mostly time spent queueing).
 A turn fails unless its answer is the expected one (offline answer of the right kind, grounding check passed).
 
+Then, one turn at a time (no concurrency), per message kind: the CPU of a whole turn, of its tool calls alone
+(the same calls through the Toolkit, outside the graph) and what is left for the graph, the offline model and the
+checkpoint; beside them LangGraph's floor, a graph of one trivial async node run the same way, without a
+checkpointer and with the project's SQLite one. No turn of the analyst graph can cost less than that floor.
+
 Before measuring, the state of a bot that is already running: one user per conversation exists (their paper
 account is first used, and written, during the run), each message kind was answered once (simulated market
 paths generated, caches warm), and the startup heap is frozen with `gc.freeze()`, as a long-running server
@@ -24,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import operator
 import os
 import random
 import statistics
@@ -32,10 +38,13 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Any, TypedDict
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from agents.persistence import sqlite_persistence
+from langgraph.graph import END, START, StateGraph
+
+from agents.persistence import Persistence, sqlite_persistence
 from agents.runner import AnalystChat
 from agents.state import TurnContext
 from agents.wiring import build_chat
@@ -43,6 +52,7 @@ from bastion.app import Services, build_services
 from bastion.settings import Settings
 from bot.console.adapter import ensure_console_user as ensure_user
 from storage import migrate
+from tools.agent_tools import ToolContext
 
 # Each message with a piece of text its answer must contain.
 TURNS = (
@@ -111,6 +121,85 @@ async def drive(chat: AnalystChat, users: list[int], turns: int, think_s: float,
     return result
 
 
+class _Floor(TypedDict):
+    messages: Annotated[list[str], operator.add]
+    inbox: str | None
+
+
+async def _echo(state: _Floor) -> dict[str, Any]:
+    return {"messages": [state["inbox"] or ""], "inbox": None}
+
+
+def trivial_graph(checkpointer: Any) -> Any:
+    """LangGraph's floor: one async node that appends the message, on `checkpointer` (None: no checkpoint)."""
+    g = StateGraph(_Floor, context_schema=TurnContext)
+    g.add_node("echo", _echo)
+    g.add_edge(START, "echo")
+    g.add_edge("echo", END)
+    return g.compile(checkpointer=checkpointer)
+
+
+async def floor_ms(graph: Any, users: list[int], rounds: int, tag: str) -> float:
+    """CPU ms per run of `graph`, one run at a time, as a turn is run (updates stream, one checkpoint at exit)."""
+    started = time.process_time()
+    for r in range(rounds):
+        for i, user in enumerate(users):
+            config: Any = {"configurable": {"thread_id": f"{tag}-{i}"}}
+            kwargs: dict[str, Any] = {"durability": "exit"} if graph.checkpointer else {}
+            async for _ in graph.astream(
+                {"inbox": f"message {r}"}, config, context=TurnContext(user), stream_mode=["updates"], **kwargs
+            ):
+                pass
+    return 1000 * (time.process_time() - started) / (rounds * len(users))
+
+
+async def breakdown(chat: AnalystChat, persistence: Persistence, users: list[int], rounds: int) -> list[str]:
+    """Per message kind, one turn at a time: CPU of the turn, of its tool calls alone, and the difference."""
+    toolkit = chat.toolkit
+    calls: dict[str, list[tuple[str, Any]]] = {}
+    run, current = toolkit.run, ""
+
+    async def recorded(name: str, args: Any, ctx: ToolContext) -> Any:
+        calls.setdefault(current, []).append((name, args))
+        return await run(name, args, ctx)
+
+    toolkit.run = recorded
+    for current, marker in TURNS:
+        if error := await _ok(chat, TurnContext(users[0], may_trade=True), "calls", current, marker):
+            raise SystemExit(f"answer is wrong: {error}")
+    toolkit.run = run
+    lines, turns = [], []
+    for text, marker in TURNS:
+        started = time.process_time()
+        for r in range(rounds):
+            for i, user in enumerate(users):
+                if error := await _ok(chat, TurnContext(user, may_trade=True), f"one-{r}-{i}", text, marker):
+                    raise SystemExit(f"answer is wrong: {error}")
+        turn = 1000 * (time.process_time() - started) / (rounds * len(users))
+        started = time.process_time()
+        for _ in range(rounds):
+            for user in users:
+                tool_ctx = ToolContext(user_id=user, store=persistence.store)  # as the graph's tools node has it
+                for name, args in calls.get(text, []):
+                    await toolkit.run(name, args, tool_ctx)
+        tools = 1000 * (time.process_time() - started) / (rounds * len(users))
+        names = ", ".join(name for name, _ in calls.get(text, [])) or "none"
+        turns.append(turn)
+        lines.append(
+            f"  {text!r}: {turn:.2f} ms per turn = tools ({names}) {tools:.2f} + graph, model, checkpoint "
+            f"{turn - tools:.2f}"
+        )
+    bare = await floor_ms(trivial_graph(None), users, rounds, "floor-bare")
+    saved = await floor_ms(trivial_graph(persistence.checkpointer), users, rounds, "floor-saved")
+    return [
+        f"one turn at a time, CPU per turn (all threads), {rounds * len(users)} turns per kind: mean "
+        f"{statistics.mean(turns):.2f} ms",
+        *lines,
+        f"  LangGraph floor, one trivial async node: {bare:.2f} ms without a checkpointer, {saved:.2f} ms with the "
+        "SQLite checkpointer",
+    ]
+
+
 async def prepare(services: Services, chat: AnalystChat, conversations: int) -> list[int]:
     """One user per conversation (with a paper account never used yet), and every message kind answered once."""
     users = [await ensure_user(services.sessions, platform_user_id=f"bench-{i}") for i in range(conversations)]
@@ -120,7 +209,7 @@ async def prepare(services: Services, chat: AnalystChat, conversations: int) -> 
     return users
 
 
-async def run(conversations: int, turns: int, think_s: float, freeze: bool) -> None:
+async def run(conversations: int, turns: int, think_s: float, freeze: bool, rounds: int) -> None:
     """Prepare, run paced and closed loop, print the figures."""
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
@@ -136,6 +225,7 @@ async def run(conversations: int, turns: int, think_s: float, freeze: bool) -> N
                 gc.freeze()
             paced = await drive(chat, users, turns, think_s, "paced")
             closed = await drive(chat, users, turns, 0.0, "closed")
+            one_at_a_time = await breakdown(chat, p, users[:20], rounds) if rounds else []
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(
         f"conversations={conversations} turns/conversation={turns} think={think_s:g}s cores={cores} "
@@ -145,6 +235,8 @@ async def run(conversations: int, turns: int, think_s: float, freeze: bool) -> N
     print(closed.line("closed loop (no think time)"))
     for failure in (paced.failures + closed.failures)[:5]:
         print("  failed:", failure)
+    for line in one_at_a_time:
+        print(line)
 
 
 def main() -> None:
@@ -154,8 +246,9 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=5)
     parser.add_argument("--think", type=float, default=1.5, help="mean seconds between a user's turns (paced run)")
     parser.add_argument("--no-gc-freeze", action="store_true", help="leave the startup heap to the collector")
+    parser.add_argument("--rounds", type=int, default=2, help="turns per user and kind, one at a time (0: skip)")
     args = parser.parse_args()
-    asyncio.run(run(args.conversations, args.turns, args.think, not args.no_gc_freeze))
+    asyncio.run(run(args.conversations, args.turns, args.think, not args.no_gc_freeze, args.rounds))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,142 @@
+"""What an offline-model turn costs beyond its answer: no thread-pool hop for routing, one parse of the message, no
+token stream nobody fills, and one commit for a checkpoint with its pruning (which a failed write rolls back)."""
+
+from __future__ import annotations
+
+import asyncio
+import operator
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Annotated, Any, TypedDict
+
+import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import END, START, StateGraph
+
+from agents.graph import build_graph
+from agents.offline import intents
+from agents.persistence import sqlite_persistence
+from agents.runner import AnalystChat
+from agents.wiring import build_deps
+from bastion.app import Services
+from tests.agents.helpers import chat_on, ctx
+
+
+class _CountingExecutor(ThreadPoolExecutor):
+    """The loop's default executor, counting what is sent to it."""
+
+    submitted = 0
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        """Count, then run as usual."""
+        type(self).submitted += 1
+        return super().submit(fn, *args, **kwargs)
+
+
+def _fresh_price_question() -> str:
+    # A text never asked before in this process: the offline model's parse of it cannot come from an earlier test.
+    return f"what is the btc price, cost check {uuid.uuid4().int % 10**6}"
+
+
+async def test_an_offline_turn_sends_nothing_to_the_default_thread_pool(services: Services, user_id: int) -> None:
+    graph = build_graph(build_deps(services), InMemorySaver())
+    chat = AnalystChat(graph, services.sessions)
+    await chat.ask(ctx(user_id), "cost-1", "price btc")  # market paths generated, caches warm
+    executor = _CountingExecutor(max_workers=1)
+    asyncio.get_running_loop().set_default_executor(executor)
+    _CountingExecutor.submitted = 0
+    reply = await chat.ask(ctx(user_id), "cost-1", "overview sol")
+    again = await chat.ask(ctx(user_id), "cost-1", "price btc")
+    assert "funding" in reply.text and "BTC/USDT:USDT: " in again.text
+    # A plain (sync) routing function would be run there, once per routing decision of every turn.
+    assert _CountingExecutor.submitted == 0
+
+
+async def test_the_offline_model_parses_a_turns_message_once(
+    services: Services, user_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parses: list[str] = []
+    find_symbol = intents.find_symbol
+
+    def counted(text: str) -> str | None:
+        parses.append(text)
+        return find_symbol(text)
+
+    monkeypatch.setattr(intents, "find_symbol", counted)  # every parse of a message looks for its symbol once
+    question = _fresh_price_question()
+    async with chat_on(services) as chat:
+        reply = await chat.ask(ctx(user_id), "cost-2", question)
+    assert reply.text.startswith("[offline model] BTC/USDT:USDT: ") and (reply.grounding or {}).get("ok")
+    assert parses == [question]  # two model steps (the tool call, the answer), one parse
+
+
+async def test_an_offline_turn_runs_without_the_token_stream(services: Services, user_id: int) -> None:
+    modes: list[Any] = []
+    async with chat_on(services) as chat:
+        astream = chat.graph.astream
+
+        def spied(*args: Any, **kwargs: Any) -> Any:
+            modes.append(kwargs["stream_mode"])
+            return astream(*args, **kwargs)
+
+        chat.graph.astream = spied  # type: ignore[method-assign]
+        tokens: list[str] = []
+        reply = await chat.ask(ctx(user_id), "cost-3", "price btc", on_token=tokens.append)
+    assert reply.text.startswith("[offline model] BTC/USDT:USDT: ")
+    assert modes == [["updates"]] and tokens == []  # a streaming model keeps its tokens (test_graph, test_http_model)
+
+
+class _S(TypedDict):
+    messages: Annotated[list[str], operator.add]
+
+
+def _one_node_chat(saver: Any) -> Any:
+    async def answer(s: _S) -> dict[str, list[str]]:
+        return {"messages": ["a" * 200]}
+
+    g = StateGraph(_S)
+    g.add_node("answer", answer)
+    g.add_edge(START, "answer")
+    g.add_edge("answer", END)
+    return g.compile(checkpointer=saver)
+
+
+async def test_a_checkpoint_and_its_pruning_are_one_commit_that_a_failed_write_undoes(tmp_path: Path) -> None:
+    async with sqlite_persistence(tmp_path / "cp.db") as p:
+        saver: Any = p.checkpointer
+        graph = _one_node_chat(saver)
+        config: Any = {"configurable": {"thread_id": "t"}}
+        await graph.ainvoke({"messages": ["u"]}, config, durability="exit")
+        statements: list[str] = []
+        saver.conn.set_trace_callback(statements.append)
+        await graph.ainvoke({"messages": ["u"]}, config, durability="exit")
+        saver.conn.set_trace_callback(None)
+        assert [s for s in statements if s.startswith("COMMIT")] == ["COMMIT"]
+        assert any(s.startswith("DELETE FROM checkpoints") for s in statements)
+
+        # The insert fails after the older rows were deleted: the deletes must go back with it.
+        dumps = saver.serde.dumps_typed
+
+        def failing(obj: Any) -> Any:
+            if isinstance(obj, dict) and "channel_values" in obj:
+                raise OSError("disk full")
+            return dumps(obj)
+
+        saver.serde.dumps_typed = failing
+        with pytest.raises(OSError):
+            await graph.ainvoke({"messages": ["u"]}, config, durability="exit")
+        saver.serde.dumps_typed = dumps
+        state = await graph.aget_state(config)
+        assert state.values["messages"] == ["u", "a" * 200] * 2  # the last good checkpoint is still there
+        after = await graph.ainvoke({"messages": ["u"]}, config, durability="exit")
+        assert len(after["messages"]) == 6
+        rows = await asyncio.to_thread(_count_rows, tmp_path / "cp.db")
+    assert rows == 1
+
+
+def _count_rows(path: Path) -> int:
+    import sqlite3
+
+    with sqlite3.connect(path) as conn:
+        return int(conn.execute("SELECT count(*) FROM checkpoints").fetchone()[0])
