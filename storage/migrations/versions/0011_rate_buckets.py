@@ -22,7 +22,7 @@ def upgrade() -> None:
         sa.Column("bucket_key", sa.String(length=160), nullable=False),
         sa.Column("tokens", sa.Float(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("refusing", sa.Boolean(), nullable=False),
+        sa.Column("refusals", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("bucket_key", name=op.f("pk_rate_buckets")),
     )
     with op.batch_alter_table("rate_buckets", schema=None) as batch_op:
