@@ -3,8 +3,9 @@
     .venv/bin/python tests/bench/bench_level_features.py [--data-dir DIR] [--series BTC_1h,...] [--every N]
 
 For BTC/ETH/SOL 1h and 4h, every displayed level (bench_levels' evaluation bars) gets features known at its bar
-(from the bars of its window only): the strength of the rejection at its touches in its current role (close at the
-end of the touch against the touch's extreme, in ATR), whether those touches all closed back outside the zone, the
+(from the bars of its window only): the size of the swing its own pivots started (largest move away within 50
+bars, in ATR), the strength of the rejection at its touches in its current role (close at the end of the touch
+against the touch's extreme, in ATR), whether those touches all closed back outside the zone, the
 departure since its last such touch (largest move away, in ATR) and its speed (bars to 1 ATR away), whether it is in
 its first retest after a role flip, plus the level pass' own touches, respect, volume ratio and volume-node distance.
 Its outcome is bench_levels' reaction (touch, then 1 ATR away before a close beyond, next 100 bars). The baseline is
@@ -33,6 +34,7 @@ from tests.bench.bench_levels import load  # noqa: E402
 from tools.structure.analysis import frame_arrays  # noqa: E402
 from tools.structure.config import DEFAULT_CONFIG as CFG  # noqa: E402
 from tools.structure.levels import Level  # noqa: E402
+from tools.structure.pivots import HIGH, find_pivots  # noqa: E402
 from tools.structure.quality import displayed_levels, line_outcomes, zones_broken  # noqa: E402
 
 Columns = dict[str, np.ndarray]
@@ -43,7 +45,19 @@ class Features:
 
     def __init__(self, h: np.ndarray, lo: np.ndarray, c: np.ndarray) -> None:
         self.h, self.lo, self.c = h, lo, c
+        self.pivots = find_pivots(h, lo, CFG.left, CFG.right)
         self.rows: dict[str, list[float]] = {}
+
+    def swing(self, lv: Level, t: int, ws: int, a: float) -> float:
+        """The largest move away (in ATR, within 50 bars, up to `t`) from the level's own pivots: its swing size."""
+        p = self.pivots
+        mine = (p.confirmed <= t) & (p.bar >= ws) & (p.price >= lv.zone_low) & (p.price <= lv.zone_high)
+        best = 0.0
+        for b, price, kind in zip(p.bar[mine].tolist(), p.price[mine].tolist(), p.kind[mine].tolist(), strict=True):
+            end = min(b + 51, t + 1)
+            move = price - self.lo[b + 1 : end].min() if kind == HIGH else self.h[b + 1 : end].max() - price
+            best = max(best, move / a)
+        return best
 
     def add(self, **kw: Any) -> None:
         """One row's values."""
@@ -87,6 +101,7 @@ class Features:
                 departure=away.max() if role_end >= 0 and len(away) else np.nan,
                 speed=hit[0] + 1 if role_end >= 0 and len(hit) else np.inf,
                 first_retest=flip >= 0 and since_flip == 1,
+                swing=self.swing(lv, t, ws, a),
                 touches=lv.touches,
                 respect=lv.respect,
                 volume_ratio=lv.volume_ratio,
@@ -138,6 +153,9 @@ RULES: dict[str, Callable[[Columns], np.ndarray]] = {
     "departure < 1 ATR": lambda z: z["departure"] < 1,
     "left fast (<= 3 bars)": lambda z: z["speed"] <= 3,
     "left slowly (> 20 bars)": lambda z: z["speed"] > 20,
+    "own swing >= q75": lambda z: z["swing"] >= np.quantile(z["swing"], 0.75),
+    "own swing >= q90": lambda z: z["swing"] >= np.quantile(z["swing"], 0.9),
+    "own swing < q25": lambda z: z["swing"] < np.quantile(z["swing"], 0.25),
     "touches >= 12": lambda z: z["touches"] >= 12,
     "respect >= 0.8": lambda z: z["respect"] >= 0.8,
     "6+ touches, respect >= 0.7": lambda z: (z["touches"] >= 6) & (z["respect"] >= 0.7),
