@@ -29,7 +29,7 @@ from bot.core.delivery import DeliveryWorker, Sender
 from bot.core.dispatcher import BotCore, MessageEditor
 from bot.core.notify import APPROVAL_TOKEN, OutboxNotifier
 from bot.core.observed import CountingSender
-from bot.core.userlimit import UserRateLimiter
+from bot.core.userlimit import user_limiter
 from bot.discord.app import DiscordChannel
 from bot.discord.sender import DiscordSender
 from bot.scheduler import JobScheduler, Leadership, leader_lock
@@ -70,7 +70,10 @@ def build_core(services: Services, chat: AnalystChat, store: PreferenceStore | N
         approvals=approvals,
         sessions=services.sessions,
         policy=policy,
-        limiter=UserRateLimiter(rate_per_minute=s.bot.rate_per_minute, burst=s.bot.burst),
+        # In the database on PostgreSQL: a user's budget holds across every worker.
+        limiter=user_limiter(
+            s.database.url.get_secret_value(), rate_per_minute=s.bot.rate_per_minute, burst=s.bot.burst
+        ),
         stream_interval_s=s.bot.stream_interval_s,
     )
     deps.forget_user = core.forget_user  # /grant and /revoke drop the core's cached permission
@@ -160,6 +163,12 @@ class Server:
                 await inbox.prune()
 
             jobs.every("inbox-prune", 3600, prune_inbox)
+        limiter = self.core.limiter
+
+        async def prune_rate_buckets() -> None:
+            await limiter.prune()  # buckets full again are the same as none
+
+        jobs.every("rate-bucket-prune", 3600, prune_rate_buckets)
         if s.scheduler.enabled:
             monitor = Monitor(
                 self.services.sessions,
@@ -272,6 +281,7 @@ class Server:
                 self.telegram,
                 lease_s=s.api.inbox_lease_s,
                 concurrency=s.api.inbox_concurrency,
+                reply_budget_s=s.api.webhook_reply_budget_s,
             )
         app = create_app(
             database_ok=database_check(self.services.engine),
@@ -283,7 +293,10 @@ class Server:
             metrics=self.metrics,
             routers=self._routers(),
         )
-        config = uvicorn.Config(app, host=s.api.host, port=s.api.port, log_level="warning", lifespan="off")
+        # httptools parses HTTP in C: h11, uvicorn's pure-Python fallback, cost more CPU per webhook request.
+        config = uvicorn.Config(
+            app, host=s.api.host, port=s.api.port, log_level="warning", lifespan="off", http="httptools"
+        )
         return uvicorn.Server(config)
 
     async def run(self) -> None:
@@ -354,4 +367,7 @@ async def open_server(services: Services) -> AsyncIterator[Server]:
         server = Server(services, core, telegram, discord, metrics=metrics)
         core.metrics = server.metrics  # messages, commands, presses, errors, latency
         server.metrics.instrument_executor(services.executor)  # orders by outcome
-        yield server
+        try:
+            yield server
+        finally:
+            await core.limiter.close()  # the connection of its buckets in the database (PostgreSQL)

@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from engine.access import AccessPolicy
+from engine.risk.calibration import shipped_min_confidence
 from storage.exchange_ids import CCXT_EXCHANGES, SUPPORTED_EXCHANGES
 
 ENV_PREFIX = "BASTION_"
@@ -59,6 +60,10 @@ def normalise_database_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+# Database connections besides the inbox and outbox slots: grouped inbox writes, the leader's jobs, the probes.
+POOL_MARGIN = 4
+
+
 class DatabaseSettings(BaseModel):
     """Application database (SQLite by default, PostgreSQL at scale)."""
 
@@ -67,7 +72,13 @@ class DatabaseSettings(BaseModel):
         description="SQLAlchemy async URL: sqlite+aiosqlite:///path or postgresql+asyncpg://user:pw@host/db",
     )
     echo: bool = Field(default=False, description="Log every SQL statement (debugging only).")
-    pool_size: int = Field(default=5, ge=1, le=100, description="Connection pool size for PostgreSQL.")
+    pool_size: int = Field(
+        default=5,
+        ge=1,
+        le=400,
+        description="Connection pool size for PostgreSQL; unset: the process's concurrency (inbox + outbox slots + "
+        f"{POOL_MARGIN} for the API's grouped inbox writes, the leader's jobs and the probes).",
+    )
     checkpoint_path: Path = Field(
         default=Path("data/checkpoints.db"),
         description="SQLite file for agent conversation checkpoints when the database is SQLite.",
@@ -238,6 +249,13 @@ class ApiSettings(BaseModel):
         description="Webhook updates one worker handles at once; also how many a killed worker may have answered "
         "unmarked (answered again after its lease).",
     )
+    webhook_reply_budget_s: float = Field(
+        default=1.0,
+        ge=0,
+        le=30,
+        description="Seconds a webhook request waits for its update's turn to answer a final single message in the "
+        "response body (one Bot API call saved); past it the request answers empty and the reply is sent. 0: never.",
+    )
 
 
 class SchedulerSettings(BaseModel):
@@ -297,7 +315,13 @@ class RiskSettings(BaseModel):
 
     default_risk_pct: float = Field(default=2.0, gt=0, le=10, description="Risk per trade in % of capital.")
     max_close_pct: float = Field(default=50.0, gt=0, le=100, description="Max % of a position closed per auto action.")
-    min_confidence: float = Field(default=0.7, ge=0, le=1, description="Min decision confidence for auto execution.")
+    min_confidence: float = Field(
+        default=shipped_min_confidence(),
+        ge=0,
+        le=1,
+        description="Auto execution: min calibrated confidence (the backtest share of a rule's calls among the best; "
+        "a model decision's own); hard-rule exits and stops are exempt. Default: fitted by backtest.fit_calibration.",
+    )
     max_actions_per_hour: int = Field(default=6, ge=0, description="Max automated actions per account per hour.")
     daily_loss_limit_usd: float = Field(default=500.0, ge=0, description="Auto execution stops past this loss/day.")
     approval_ttl_s: int = Field(default=300, ge=10, le=86_400, description="Seconds an approval button stays valid.")
@@ -353,6 +377,14 @@ class Settings(BaseSettings):
     providers: ProvidersSettings = Field(default_factory=ProvidersSettings)
     risk: RiskSettings = Field(default_factory=RiskSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+
+    @model_validator(mode="after")
+    def _size_pool(self) -> Settings:
+        # One connection per slot that may hold one at once: a smaller pool queued the slots (and opened and closed
+        # overflow connections per update), a bigger one only idles.
+        if "pool_size" not in self.database.model_fields_set:
+            self.database.pool_size = self.api.inbox_concurrency + self.bot.outbox_concurrency + POOL_MARGIN
+        return self
 
     @field_validator("secret_keys")
     @classmethod

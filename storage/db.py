@@ -14,6 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio.session import _AsyncSessionContextManager
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+DEFAULT_POOL_SIZE = 5
+# Below the idle timeouts of servers and proxies in front of PostgreSQL (PgBouncer, cloud load balancers).
+POOL_RECYCLE_S = 1800
 # Execution option of the connections a SQLite write transaction (`sessions.begin()`) runs on.
 _IMMEDIATE = "bastion_sqlite_immediate"
 
@@ -28,19 +31,28 @@ def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
-def create_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> AsyncEngine:
-    """An async engine for `url` (already normalised by settings); creates a SQLite file's folder."""
+def create_engine(url: str, *, echo: bool = False, pool_size: int | None = None) -> AsyncEngine:
+    """An async engine for `url` (already normalised by settings); creates a SQLite file's folder.
+
+    `pool_size` is the connections a server database keeps open: the concurrency the process has (settings size
+    it from the inbox and outbox slots). No ping per checkout: a dropped server connection fails the one
+    operation that meets it, SQLAlchemy then invalidates every pooled connection opened before the drop, and the
+    next checkouts connect afresh; connections are also replaced after `POOL_RECYCLE_S`.
+    """
     parsed = make_url(url)
-    kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
+    # A ping per checkout is a BEGIN; ROLLBACK round trip before every transaction: a third of them on the
+    # webhook's path, to guard against a drop that the pool's disconnect handling already recovers from.
+    kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": False}
     if parsed.get_backend_name() == "sqlite":
-        # A SQLite file connection cannot drop like a server's: a ping per checkout would only cost round trips.
-        kwargs["pool_pre_ping"] = False
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
     else:
-        kwargs["pool_size"] = pool_size
-        kwargs["max_overflow"] = pool_size * 2
+        size = pool_size or DEFAULT_POOL_SIZE
+        kwargs["pool_size"] = size
+        # Bursts beyond the slots (a turn's conversation lock beside its session) borrow rather than queue.
+        kwargs["max_overflow"] = max(2, size // 2)
+        kwargs["pool_recycle"] = POOL_RECYCLE_S
     engine = create_async_engine(parsed, **kwargs)
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _on_sqlite_connect)

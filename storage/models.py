@@ -224,6 +224,8 @@ class InboxUpdate(SQLModel, table=True):
     lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     received_at: datetime = _ts()
     processed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The Bot API call answered in the webhook response body, kept so a retry of the update gets it again.
+    reply: dict[str, Any] | None = Field(default=None, sa_type=JSON)
 
 
 class Report(SQLModel, table=True):
@@ -381,4 +383,4 @@ class RateBucket(SQLModel, table=True):
     bucket_key: str = Field(sa_type=sa.String(160), primary_key=True)
     tokens: float = Field(sa_type=sa.Float)
     updated_at: datetime = Field(sa_type=UTCDateTime, index=True)
-    refusing: bool = Field(default=False)
+    refusals: int = Field(default=0)  # refused messages since the last allowed one: the notice goes with the first

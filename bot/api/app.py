@@ -6,9 +6,9 @@ import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
-from fastapi import APIRouter, FastAPI, Header, HTTPException, Request, Response
+from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import Metric
 from sqlalchemy import text
@@ -19,6 +19,8 @@ from bot.api.ops import offline_docs
 
 log = logging.getLogger(__name__)
 TELEGRAM_PATH = "/telegram/webhook"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+OK_BODY = b'{"ok":true}'  # the answer to an update with nothing to say in the response
 # A Telegram update is a few KiB (4096 characters of text plus entities and a replied-to message); 1 MiB leaves
 # room for anything Telegram sends and refuses what only an attacker would.
 MAX_BODY_BYTES = 1 << 20
@@ -31,6 +33,15 @@ class UpdateSink(Protocol):
 
     async def feed(self, data: dict[str, Any]) -> object:
         """Queue one update (or skip it: a repeat, or one that cannot be parsed); returns what became of it."""
+        ...
+
+
+@runtime_checkable
+class ReplyingSink(UpdateSink, Protocol):
+    """A sink that may answer an update in the webhook response body (the durable inbox)."""
+
+    async def answer(self, data: dict[str, Any]) -> dict[str, Any] | None:
+        """Store the update; the Bot API call to answer the request with, or None for an empty answer."""
         ...
 
 
@@ -178,6 +189,7 @@ def create_app(
 
     if telegram is not None and telegram_secret:
         secret = telegram_secret.encode()
+        replying = telegram if isinstance(telegram, ReplyingSink) else None
 
         @app.post(
             TELEGRAM_PATH,
@@ -186,17 +198,22 @@ def create_app(
                 403: {"description": "missing or wrong X-Telegram-Bot-Api-Secret-Token"},
                 413: {"description": "body over the size limit"},
             },
+            response_class=Response,
             openapi_extra={
+                # Read from the request, not through FastAPI's parameter machinery (about 0.8 ms per update).
+                "parameters": [
+                    {"name": SECRET_HEADER, "in": "header", "required": False, "schema": {"type": "string"}}
+                ],
                 "requestBody": {
                     "required": True,
                     "content": {"application/json": {"schema": {"type": "object", "required": ["update_id"]}}},
-                }
+                },
             },
         )
-        async def telegram_webhook(
-            request: Request, token: str | None = Header(default=None, alias="X-Telegram-Bot-Api-Secret-Token")
-        ) -> dict[str, bool]:
-            """Telegram posts updates here; the secret token header must match."""
+        async def telegram_webhook(request: Request) -> Response:
+            """Telegram posts updates here; the secret token header must match. The answer may carry one Bot API
+            call (`{"method": "sendMessage", ...}`), which Telegram then makes: the update's reply."""
+            token = request.headers.get(SECRET_HEADER)
             if token is None or not hmac.compare_digest(token.encode(), secret):
                 rejected.labels(reason="secret").inc()
                 raise HTTPException(status_code=403, detail="bad secret token")
@@ -209,8 +226,14 @@ def create_app(
                 rejected.labels(reason="body").inc()
                 raise HTTPException(status_code=400, detail="not a Telegram update")
             # 200 for repeats and unparseable updates too: Telegram would only send them again.
+            if replying is not None:
+                call = await replying.answer(data)
+                updates.inc()
+                if call is not None:
+                    return Response(json.dumps(call).encode(), media_type="application/json")
+                return Response(OK_BODY, media_type="application/json")
             await telegram.feed(data)
             updates.inc()
-            return {"ok": True}
+            return Response(OK_BODY, media_type="application/json")
 
     return app

@@ -19,6 +19,7 @@ from telegram.ext import (
 )
 
 from bot.api.inbox import ProcessorStopped
+from bot.api.webhook_reply import CURRENT_SLOT
 from bot.core.dispatcher import BotCore
 from bot.core.registry import CommandRegistry
 from bot.telegram.convert import to_inbound, to_press
@@ -86,7 +87,8 @@ class TelegramChannel:
         if inbound is None or update.effective_message is None or update.effective_user is None:
             return
         msg = update.effective_message
-        replier = TelegramReplier(self.out, msg.chat_id, update.effective_user.id, msg.message_id)
+        # In a webhook request's turn (the inbox set its slot), the final message may go in the response body.
+        replier = TelegramReplier(self.out, msg.chat_id, update.effective_user.id, msg.message_id, CURRENT_SLOT.get())
         await self.core.handle(inbound, replier)
 
     async def _on_press(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

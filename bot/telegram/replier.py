@@ -14,6 +14,7 @@ from telegram._utils.types import JSONDict
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, RetryAfter
 
+from bot.api.webhook_reply import ReplySlot
 from bot.core.messages import Outbound
 from bot.core.render import render_for
 from bot.telegram.convert import PLATFORM, keyboard, message_ref, retry_seconds, split_ref
@@ -144,6 +145,22 @@ class TelegramOut:
         # answer into a PTB Message (about 200 attributes set one by one) cost a third of the send's CPU.
         return self.bot._post(method, data)
 
+    def body_call(self, chat_id: ChatKey, out: Outbound) -> JSONDict | None:
+        """`out` as the sendMessage call of a webhook response, when it can go that way: text only (a message with
+        buttons needs its id, to edit it later), one message long, into a chat no 429 holds back (Telegram drops a
+        response's call that fails, so only one that cannot be refused for flooding goes)."""
+        if out.photo is not None or out.buttons or not out.text or self.gate.closed_for(chat_id) > 0:
+            return None
+        chunks = render_for(PLATFORM, out.text)
+        if len(chunks) != 1:
+            return None
+        return {"method": "sendMessage", "chat_id": chat_id, "text": chunks[0], "parse_mode": ParseMode.HTML}
+
+    async def send_call(self, chat_id: ChatKey, call: JSONDict) -> str:
+        """Make a `body_call` as a request of the bot's own (the webhook response could not carry it); its ref."""
+        data = {key: value for key, value in call.items() if key != "method"}
+        return _ref_of(await self.call(chat_id, functools.partial(self._post, str(call["method"]), data)))
+
     async def edit(self, ref: str, out: Outbound) -> None:
         """Replace a message's text and buttons; text beyond one message goes out as new messages."""
         chat_id, message_id = split_ref(ref)
@@ -173,20 +190,55 @@ def _ref_of(result: Any) -> str:
 
 
 class TelegramReplier:
-    """The core's `Replier` for one incoming Telegram message."""
+    """The core's `Replier` for one incoming Telegram message.
 
-    def __init__(self, out: TelegramOut, chat_id: int, user_id: int, message_id: int | None) -> None:
+    With the `slot` of a webhook request waiting for this update, a message that may be the reply's last is held
+    for the response body (`bot.api.webhook_reply`); anything the turn does next in the chat sends it first.
+    """
+
+    def __init__(
+        self, out: TelegramOut, chat_id: int, user_id: int, message_id: int | None, slot: ReplySlot | None = None
+    ) -> None:
         self.out = out
         self.chat_id = chat_id
         self.user_id = user_id
         self.message_id = message_id
+        self.slot = slot
+        self._held = False  # a message is held in the slot; its ref is HELD_REF until it is sent
+        self._sent_ref: str | None = None  # the held message's real ref, once it was sent the normal way
+
+    @property
+    def held_ref(self) -> str:
+        """The ref handed out for the held message (message id 0 exists in no chat)."""
+        return message_ref(self.chat_id, 0)
+
+    async def _send_held(self) -> str | None:
+        """Send the held message the normal way (once), before anything else happens in the chat; its ref."""
+        if self._held and self.slot is not None:
+            self._held = False
+            pending = self.slot.release()
+            self._sent_ref = await pending if pending is not None else None
+        return self._sent_ref
 
     async def send(self, out: Outbound) -> str | None:
-        """Send into the chat of the message."""
+        """Send into the chat of the message (or hold it for the webhook response)."""
+        await self._send_held()
+        if self.slot is not None and self.slot.open:
+            call = self.out.body_call(self.chat_id, out)
+            if call is not None and self.slot.hold(call, functools.partial(self.out.send_call, self.chat_id, call)):
+                self._held = True
+                return self.held_ref
         return await self.out.send(self.chat_id, out)
 
     async def edit(self, ref: str, out: Outbound) -> None:
         """Edit a message the bot sent."""
+        if ref == self.held_ref:  # the held message itself (a streamed preview): it must exist first
+            sent = await self._send_held()
+            if sent is None:
+                return
+            ref = sent
+        else:
+            await self._send_held()
         await self.out.edit(ref, out)
 
     async def send_private(self, out: Outbound) -> str | None:

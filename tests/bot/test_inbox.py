@@ -81,12 +81,14 @@ async def test_two_workers_receiving_every_update_twice_handle_each_once(
     handled: Counter[int] = Counter()
     a, b = _inbox(sessions, handled, "a"), _inbox(sessions, handled, "b")
 
-    async def post(n: int) -> list[str]:
+    async def post(n: int, first: WebhookInbox, second: WebhookInbox) -> list[str]:
         # Telegram retried: the same update reaches both workers at once.
-        first, second = (a, b) if n % 2 else (b, a)
         return list(await asyncio.gather(first.feed({"update_id": n}), second.feed({"update_id": n})))
 
-    answers = await asyncio.gather(*(post(n) for n in range(1000)))
+    answers: list[list[str]] = []
+    for wave in range(10):  # the stores of a wave are grouped: the worker whose batch starts first alternates
+        first, second = (a, b) if wave % 2 else (b, a)
+        answers += await asyncio.gather(*(post(n, first, second) for n in range(wave * 100, wave * 100 + 100)))
     await asyncio.gather(a.drain(), b.drain())
     assert all(sorted(x) == ["duplicate", "stored"] for x in answers)
     assert set(handled) == set(range(1000)), f"{1000 - len(handled)} lost"

@@ -10,9 +10,9 @@ from typing import Any
 
 import httpx
 
-from tests.fakes.telegram_api.protocol import Handler, Upload, bad
+from tests.fakes.telegram_api.protocol import ApiCall, ApiError, Handler, Upload, bad
 from tests.fakes.telegram_api.updates import UpdateQueue, is_allowed
-from tests.fakes.telegram_api.wire import int_param
+from tests.fakes.telegram_api.wire import _coerce, int_param
 
 WEBHOOK_TIMEOUT_S = 10.0
 _SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
@@ -72,6 +72,30 @@ class Webhook(UpdateQueue):
                 if not 200 <= status < 300:
                     self._webhook_error = (int(time.time()), error)
             self._notify()
+            if 200 <= status < 300:  # after the delivery counts as done, as Telegram makes the call it answered
+                self._make_response_call(response.content)
+
+    def _make_response_call(self, body: bytes) -> None:
+        """Make the one Bot API call a webhook answered with (`{"method": ..., params}`), as Telegram does: its
+        result and any error go nowhere."""
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return
+        if not isinstance(data, dict) or not isinstance(data.get("method"), str):
+            return
+        method = data.pop("method")
+        params = {name: _coerce(name, value) for name, value in data.items()}
+        self.calls.append(call := ApiCall(method, params, time.monotonic()))
+        handler = self._methods.get(method.lower())
+        try:
+            if handler is None:
+                raise ApiError(404, "Not Found")
+            handler(params, {}, call.at)
+            call.status = 200
+        except ApiError as exc:
+            call.status = exc.status
+        self._notify(params.get("chat_id"))
 
     def _set_webhook(self, params: dict[str, Any], files: dict[str, Upload], at: float) -> bool:
         url = str(params.get("url") or "")
