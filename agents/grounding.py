@@ -50,7 +50,8 @@ def source_numbers(texts: Iterable[str]) -> list[float]:
     """Every number in the tool outputs (and the user's own message)."""
     out: list[float] = []
     for text in texts:
-        out.extend(float(m.group().replace(",", "")) for m in _SOURCE_NUMBER.finditer(text.replace(",", "")))
+        # The pattern has no capturing group, so findall gives the whole numbers (thousands separators gone).
+        out.extend(map(float, _SOURCE_NUMBER.findall(text.replace(",", ""))))
     return out
 
 
