@@ -16,7 +16,7 @@ from backtest.metrics import MakerScore, RuleScore, rule_attribution, score_make
 from backtest.outcomes import CAND_EXIT, CAND_HOLD, best_of, best_sets
 from backtest.outcomes import Path as BarPath
 from backtest.scenarios import ScenarioSet
-from backtest.worker import ChunkResult, run_chunk, worker_init
+from backtest.worker import ChunkResult, heap_frozen, run_chunk, worker_init
 
 Progress = Callable[[str, int], None]  # (symbol, scenarios just finished)
 
@@ -88,8 +88,9 @@ def _chunks(
 
     workers = min(worker_count(cfg), len(items))
     if workers <= 1:
-        for symbol, groups in items:
-            done(run_chunk(str(data_dir), cfg, symbol, groups, with_prompts), symbol)
+        with heap_frozen():
+            for symbol, groups in items:
+                done(run_chunk(str(data_dir), cfg, symbol, groups, with_prompts), symbol)
     else:
         with ProcessPoolExecutor(max_workers=workers, initializer=worker_init) as pool:
             futures = {pool.submit(run_chunk, str(data_dir), cfg, s, g, with_prompts): s for s, g in items}

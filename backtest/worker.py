@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -51,6 +53,20 @@ def worker_init() -> None:
     the collector's permanent generation. Nothing there is garbage a worker makes, but every full collection would
     walk it again (3-4% of a worker's CPU); reference counting still frees any of it that is dropped."""
     gc.freeze()
+
+
+@contextlib.contextmanager
+def heap_frozen() -> Iterator[None]:
+    """A run in this process with what existed before it frozen (full collections skip it), unfrozen afterwards;
+    left alone when something in the process froze objects already."""
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 @functools.lru_cache(maxsize=16)
