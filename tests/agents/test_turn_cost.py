@@ -1,5 +1,6 @@
 """What an offline-model turn costs beyond its answer: no thread-pool hop for routing, one parse of the message, no
-token stream nobody fills, and one commit for a checkpoint with its pruning (which a failed write rolls back)."""
+token stream nobody fills, one commit for a checkpoint with its pruning (which a failed write rolls back), and
+stored messages without their unset fields (the checkpoint is read back whole every turn)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
 import pytest
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage, message_to_dict
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 
@@ -18,6 +20,7 @@ from agents.graph import build_graph
 from agents.offline import intents
 from agents.persistence import sqlite_persistence
 from agents.runner import AnalystChat
+from agents.state import from_dicts, to_dicts
 from agents.wiring import build_deps
 from bastion.app import Services
 from tests.agents.helpers import chat_on, ctx
@@ -140,3 +143,24 @@ def _count_rows(path: Path) -> int:
 
     with sqlite3.connect(path) as conn:
         return int(conn.execute("SELECT count(*) FROM checkpoints").fetchone()[0])
+
+
+def test_stored_messages_leave_out_unset_fields_and_read_back_the_same() -> None:
+    call = {"name": "get_price", "args": {"symbol": "btc"}, "id": "c1", "type": "tool_call"}
+    bad = {"name": "x", "args": "{", "id": "c3", "error": "bad JSON", "type": "invalid_tool_call"}
+    messages = [
+        HumanMessage("price btc", id="1"),
+        HumanMessage("Grounding check: ...", name="grounding_check", id="2"),
+        AIMessage("", tool_calls=[call], id="3"),
+        ToolMessage('{"last": 1}', tool_call_id="c1", name="get_price", status="success", id="4"),
+        ToolMessage("Error: no such symbol", tool_call_id="c2", name="get_price", status="error", id="5"),
+        AIMessage("BTC 0", additional_kwargs={"bastion_fixed": True}, response_metadata={"done": "stop"}, id="6"),
+        AIMessage("", invalid_tool_calls=[bad], id="7"),
+    ]
+    stored = to_dicts(messages)
+    assert stored[0] == {"type": "human", "data": {"content": "price btc", "id": "1"}}
+    assert stored[2]["data"] == {"content": "", "id": "3", "tool_calls": [call]}
+    assert from_dicts(stored) == messages
+    assert [message_to_dict(m) for m in from_dicts(stored)] == [message_to_dict(m) for m in messages]
+    # Checkpoints written before keep every field, and read back the same.
+    assert from_dicts([message_to_dict(m) for m in messages]) == messages

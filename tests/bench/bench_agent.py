@@ -16,6 +16,7 @@ Then, one turn at a time (no concurrency), per message kind: the CPU of a whole 
 (the same calls through the Toolkit, outside the graph) and what is left for the graph, the offline model and the
 checkpoint; beside them LangGraph's floor, a graph of one trivial async node run the same way, without a
 checkpointer and with the project's SQLite one. No turn of the analyst graph can cost less than that floor.
+Last, one conversation grown to the 300 stored messages (100 turns): what a turn costs at the start and at the cap.
 
 Before measuring, the state of a bot that is already running: one user per conversation exists (their paper
 account is first used, and written, during the run), each message kind was answered once (simulated market
@@ -200,6 +201,24 @@ async def breakdown(chat: AnalystChat, persistence: Persistence, users: list[int
     ]
 
 
+async def long_thread(chat: AnalystChat, user: int, turns: int) -> str:
+    """CPU per turn of one conversation grown to the stored cap: its first 20 turns against its last 20."""
+    ctx, cpu, sizes = TurnContext(user, may_trade=True), [], []
+    for t in range(turns):
+        text, marker = TURNS[(0, 3)[t % 2]]  # price and overview: tools of a fraction of a millisecond
+        started = time.process_time()
+        if error := await _ok(chat, ctx, "long", text, marker):
+            raise SystemExit(f"answer is wrong: {error}")
+        cpu.append(time.process_time() - started)
+        if t in (19, turns - 1):
+            sizes.append(len((await chat.graph.aget_state(chat._config("long"))).values["messages"]))
+    first, last = 1000 * statistics.mean(cpu[:20]), 1000 * statistics.mean(cpu[-20:])
+    return (
+        f"one long conversation, CPU per turn: {first:.2f} ms over its first 20 turns ({sizes[0]} messages stored), "
+        f"{last:.2f} ms over its last 20 ({sizes[-1]} stored)"
+    )
+
+
 async def prepare(services: Services, chat: AnalystChat, conversations: int) -> list[int]:
     """One user per conversation (with a paper account never used yet), and every message kind answered once."""
     users = [await ensure_user(services.sessions, platform_user_id=f"bench-{i}") for i in range(conversations)]
@@ -209,7 +228,7 @@ async def prepare(services: Services, chat: AnalystChat, conversations: int) -> 
     return users
 
 
-async def run(conversations: int, turns: int, think_s: float, freeze: bool, rounds: int) -> None:
+async def run(conversations: int, turns: int, think_s: float, freeze: bool, rounds: int, long_turns: int) -> None:
     """Prepare, run paced and closed loop, print the figures."""
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
@@ -226,6 +245,8 @@ async def run(conversations: int, turns: int, think_s: float, freeze: bool, roun
             paced = await drive(chat, users, turns, think_s, "paced")
             closed = await drive(chat, users, turns, 0.0, "closed")
             one_at_a_time = await breakdown(chat, p, users[:20], rounds) if rounds else []
+            if long_turns:
+                one_at_a_time.append(await long_thread(chat, users[0], long_turns))
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(
         f"conversations={conversations} turns/conversation={turns} think={think_s:g}s cores={cores} "
@@ -247,8 +268,9 @@ def main() -> None:
     parser.add_argument("--think", type=float, default=1.5, help="mean seconds between a user's turns (paced run)")
     parser.add_argument("--no-gc-freeze", action="store_true", help="leave the startup heap to the collector")
     parser.add_argument("--rounds", type=int, default=2, help="turns per user and kind, one at a time (0: skip)")
+    parser.add_argument("--long", type=int, default=100, help="turns of the long conversation (0: skip; >= 40)")
     args = parser.parse_args()
-    asyncio.run(run(args.conversations, args.turns, args.think, not args.no_gc_freeze, args.rounds))
+    asyncio.run(run(args.conversations, args.turns, args.think, not args.no_gc_freeze, args.rounds, args.long))
 
 
 if __name__ == "__main__":
