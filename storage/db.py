@@ -15,8 +15,6 @@ from sqlalchemy.ext.asyncio.session import _AsyncSessionContextManager
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 DEFAULT_POOL_SIZE = 5
-# Below the idle timeouts of servers and proxies in front of PostgreSQL (PgBouncer, cloud load balancers).
-POOL_RECYCLE_S = 1800
 # Execution option of the connections a SQLite write transaction (`sessions.begin()`) runs on.
 _IMMEDIATE = "bastion_sqlite_immediate"
 
@@ -37,7 +35,7 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int | None = None)
     `pool_size` is the connections a server database keeps open: the concurrency the process has (settings size
     it from the inbox and outbox slots). No ping per checkout: a dropped server connection fails the one
     operation that meets it, SQLAlchemy then invalidates every pooled connection opened before the drop, and the
-    next checkouts connect afresh; connections are also replaced after `POOL_RECYCLE_S`.
+    next checkouts connect afresh.
     """
     parsed = make_url(url)
     # A ping per checkout is a BEGIN; ROLLBACK round trip before every transaction: a third of them on the
@@ -51,8 +49,7 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int | None = None)
         size = pool_size or DEFAULT_POOL_SIZE
         kwargs["pool_size"] = size
         # Bursts beyond the slots (a turn's conversation lock beside its session) borrow rather than queue.
-        kwargs["max_overflow"] = max(2, size // 2)
-        kwargs["pool_recycle"] = POOL_RECYCLE_S
+        kwargs["max_overflow"] = size * 2
     engine = create_async_engine(parsed, **kwargs)
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
