@@ -76,7 +76,7 @@ class FakeProcess:
         await asyncio.wait_for(self.proc.wait(), 10)
 
 
-async def run(workers: int, updates: int, concurrency: int, warmup: int) -> None:
+async def run(workers: int, updates: int, concurrency: int, warmup: int, reply_budget_s: float | None) -> None:
     """One measurement with `workers` processes on a fresh database."""
     async with fresh_postgres_database() as url:
         engine = create_engine(url)
@@ -89,8 +89,11 @@ async def run(workers: int, updates: int, concurrency: int, warmup: int) -> None
         async with httpx.AsyncClient(limits=httpx.Limits(max_connections=concurrency * workers)) as client:
             try:
                 for i, port in enumerate(ports):
-                    procs.append(await _serve(SimpleNamespace(token=fake.token, base_url=fake.base_url), url, port,
-                                              tmp / f"w{i}"))  # type: ignore[arg-type]  # fmt: skip
+                    budget = (
+                        {} if reply_budget_s is None else {"BASTION_API__WEBHOOK_REPLY_BUDGET_S": str(reply_budget_s)}
+                    )
+                    stand_in: Any = SimpleNamespace(token=fake.token, base_url=fake.base_url)  # _serve reads these two
+                    procs.append(await _serve(stand_in, url, port, tmp / f"w{i}", **budget))
                     deadline = time.monotonic() + 90
                     while await _health(client, port) is None:
                         if time.monotonic() > deadline:
@@ -118,11 +121,16 @@ async def run(workers: int, updates: int, concurrency: int, warmup: int) -> None
                 await asyncio.gather(*(post(n) for n in range(warmup)))
                 await fake.wait(warmup, 120)
                 before = [cpu_s(p.pid) for p in procs]
+                generator_before, fake_before = time.process_time(), cpu_s(fake.proc.pid)
                 started = time.monotonic()
                 await asyncio.gather(*(post(n) for n in range(warmup, warmup + updates)))
                 seen = await fake.wait(warmup + updates, 300)
                 done_at = seen["last_at"]
                 used = sum(cpu_s(p.pid) - b for p, b in zip(procs, before, strict=True))
+                # The other side of the machine: this load generator (Telegram's part, the body replies' calls
+                # included) and the fake Bot API share the two cores with the workers.
+                generator = time.process_time() - generator_before
+                fake_used = cpu_s(fake.proc.pid) - fake_before
             finally:
                 for p in procs:
                     if p.returncode is None:
@@ -139,16 +147,18 @@ async def run(workers: int, updates: int, concurrency: int, warmup: int) -> None
         print(f"{workers} worker(s): {updates} /price updates, {answered} answers at the fake "
               f"(missing {max(0, updates - answered)}, extra {max(0, answered - updates)})")  # fmt: skip
         print(f"  {answered / wall:.0f} updates/s (first post → last answer {wall:.1f} s); "
-              f"worker CPU {1000 * used / max(1, answered):.2f} ms per update ({used:.1f} s in all)")  # fmt: skip
+              f"worker CPU {1000 * used / max(1, answered):.2f} ms per update ({used:.1f} s in all); "
+              f"load generator {1000 * generator / max(1, answered):.2f} ms, fake Bot API "
+              f"{1000 * fake_used / max(1, answered):.2f} ms per update")  # fmt: skip
 
 
-async def main(updates: int, concurrency: int, warmup: int, counts: list[int]) -> None:
+async def main(updates: int, concurrency: int, warmup: int, counts: list[int], reply_budget_s: float | None) -> None:
     """Both worker counts, one after the other."""
     if not os.environ.get(PG_URL_VAR):
         raise SystemExit(f"{PG_URL_VAR} must name a PostgreSQL server (several workers share one database)")
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start")
     for workers in counts:
-        await run(workers, updates, concurrency, warmup)
+        await run(workers, updates, concurrency, warmup, reply_budget_s)
 
 
 if __name__ == "__main__":
@@ -157,5 +167,6 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=40)
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--reply-budget", type=float, default=None, help="BASTION_API__WEBHOOK_REPLY_BUDGET_S")
     args = parser.parse_args()
-    asyncio.run(main(args.updates, args.concurrency, args.warmup, args.workers))
+    asyncio.run(main(args.updates, args.concurrency, args.warmup, args.workers, args.reply_budget))
