@@ -37,7 +37,11 @@ class RulesEvaluator:
             "price": num(view.price),
             "atr": num(view.atr),
             "action": decision.action,
-            "confidence": round(decision.confidence, 2),
+            # The calibrated figure where the rule has one (what the execution guards compare), not the rule's own
+            # scale: a 0.85 from a rule that is right a third of the time would mislead the analyst and the user.
+            "confidence": round(
+                decision.calibrated_confidence if decision.calibrated_confidence is not None else decision.confidence, 2
+            ),
             "reasoning": decision.reasoning,
             "close_pct": decision.close_pct,
             "new_stop": num(decision.new_stop),
