@@ -333,19 +333,24 @@ class Server:
         try:
             await self.stop.wait()
         finally:
-            if self._uvicorn is not None:
-                self._uvicorn.should_exit = True
-            if self.inbox is not None:
-                # Updates already answered 200 finish while the channel still runs (a crash leaves them stored).
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.inbox.drain(), 30)
-            if self.telegram is not None:
-                await self.telegram.stop()
-            if self.discord is not None:
-                await self.discord.stop()
-            self.stop.set()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await lock.dispose()
+            try:
+                if self._uvicorn is not None:
+                    self._uvicorn.should_exit = True
+                if self.inbox is not None:
+                    # Updates already answered 200 finish while the channel still runs (a crash leaves them stored).
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.inbox.drain(), 30)
+                if self.telegram is not None:
+                    await self.telegram.stop()
+                if self.discord is not None:
+                    await self.discord.stop()
+                self.stop.set()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                await lock.dispose()
+            finally:
+                # The start-up heap goes back to the collector: a process that runs a server and goes on (the tests,
+                # an embedding) would otherwise keep every later server's start-up objects out of collections.
+                gc.unfreeze()
 
 
 @contextlib.asynccontextmanager

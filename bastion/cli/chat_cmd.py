@@ -76,14 +76,17 @@ def register(app: typer.Typer) -> None:
             async with open_chat(services) as analyst:
                 gc.collect()
                 gc.freeze()  # the start-up heap is permanent; later collections need not walk it
-                console = ConsoleChat(analyst, user_id, write, help_text)
-                lines = line_reader(sys.stdin)
-                # Orders a killed run left behind are settled by client order id before anything else; another
-                # process (a running `serve` on the same database) gets its in-flight window to finish its own.
-                approvals = ApprovalsService(services.sessions, analyst, services.executor, services.open_account)
-                settled = await approvals.settle(older_than=services.executor.in_flight)
-                await console.settled(settled, lines, prompt if interactive else None)
-                await console.run(lines, prompt if interactive else None)
+                try:
+                    console = ConsoleChat(analyst, user_id, write, help_text)
+                    lines = line_reader(sys.stdin)
+                    # Orders a killed run left behind are settled by client order id before anything else; another
+                    # process (a running `serve` on the same database) gets its in-flight window to finish its own.
+                    approvals = ApprovalsService(services.sessions, analyst, services.executor, services.open_account)
+                    settled = await approvals.settle(older_than=services.executor.in_flight)
+                    await console.settled(settled, lines, prompt if interactive else None)
+                    await console.run(lines, prompt if interactive else None)
+                finally:
+                    gc.unfreeze()  # a chat run in a longer-lived process (the tests) leaves its collector as it was
 
         with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError), interruptible_reads():
             run_with_services(main, settings)

@@ -6,7 +6,16 @@ from __future__ import annotations
 import gc
 from concurrent.futures import ProcessPoolExecutor
 
+import pytest
+
 from backtest.worker import heap_frozen, worker_init
+
+
+@pytest.fixture(autouse=True)
+def _collector_unfrozen() -> None:
+    """The workers fork from this process: whatever it froze before (a server run in-process by an earlier test
+    freezes its start-up heap while it runs) would read as frozen by them."""
+    gc.unfreeze()
 
 
 def _in_worker() -> tuple[int, int]:
