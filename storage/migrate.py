@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic import command
@@ -27,8 +28,10 @@ def alembic_config(url: str | None = None) -> Config:
     return cfg
 
 
+@functools.cache
 def head_revision() -> str:
-    """The newest revision shipped with this code."""
+    """The newest revision shipped with this code (read once: loading the scripts costs tens of ms of blocking
+    work, too much for every readiness probe, and the shipped scripts do not change while the process runs)."""
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     if head is None:
         raise MigrationError("no migrations found")
