@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,6 +16,25 @@ from storage.models import InboxStatus, InboxUpdate
 from storage.repositories._dml import rowcount, table_of
 from storage.repositories._lease import claim_leased, renew_leases
 from storage.types import utcnow
+
+# The stores and marks of the webhook path on PostgreSQL, on a connection's driver outside any transaction
+# (storage.repositories._driver): one statement and one round trip per batch, whatever its size (the rows travel
+# as arrays), each committed by itself. $1 platform, $2 pending, $3 worker, $4 lease end, $5 received at,
+# $6 update ids, $7 payloads (JSON text).
+STORE_SQL = """
+INSERT INTO inbox (platform, update_id, payload, status, claimed_by, lease_until, received_at)
+SELECT $1::varchar, u.update_id, u.payload::json, $2::varchar, $3::varchar, $4::timestamptz, $5::timestamptz
+FROM unnest($6::bigint[], $7::text[]) WITH ORDINALITY AS u(update_id, payload, n)
+ORDER BY u.n
+ON CONFLICT DO NOTHING
+RETURNING update_id, id
+"""
+# $1 done, $2 processed at, $3 row ids, $4 replies (JSON text, or NULL for none).
+MARK_SQL = """
+UPDATE inbox SET status = $1::varchar, processed_at = $2::timestamptz, lease_until = NULL, reply = m.reply::json
+FROM unnest($3::int[], $4::text[]) AS m(id, reply)
+WHERE inbox.id = m.id
+"""
 
 
 async def store(
@@ -33,7 +53,7 @@ async def store(
 
 
 async def store_many(
-    session: AsyncSession,
+    session: AsyncSession | Any,
     updates: Sequence[tuple[int, dict[str, Any]]],
     *,
     platform: str,
@@ -42,10 +62,25 @@ async def store_many(
     now: datetime | None = None,
 ) -> dict[int, int]:
     """Store (update id, payload) pairs claimed by `worker` in one INSERT; row id by update id of those that were
-    new (the others, repeats, are absent)."""
+    new (the others, repeats, are absent).
+
+    `session` is a session in a transaction, or a PostgreSQL driver connection outside one
+    (`_driver.autocommit_driver`): the INSERT then commits by itself before this returns."""
     if not updates:
         return {}
     now = now or utcnow()
+    if not isinstance(session, AsyncSession):
+        rows = await session.fetch(
+            STORE_SQL,
+            platform,
+            InboxStatus.PENDING.value,
+            worker,
+            now + lease,
+            now,
+            [update_id for update_id, _ in updates],
+            [json.dumps(payload) for _, payload in updates],
+        )
+        return {row[0]: row[1] for row in rows}
     table = table_of(InboxUpdate)
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     rows = [
@@ -98,11 +133,20 @@ async def mark_done(session: AsyncSession, row_id: int, now: datetime | None = N
 
 
 async def mark_done_many(
-    session: AsyncSession, marks: Sequence[tuple[int, dict[str, Any] | None]], now: datetime | None = None
+    session: AsyncSession | Any, marks: Sequence[tuple[int, dict[str, Any] | None]], now: datetime | None = None
 ) -> None:
     """Record that the updates were handled, each with the reply answered in its webhook response (or None), in
-    one statement (one round trip however many)."""
+    one statement (one round trip however many); `session` as for `store_many`."""
     if not marks:
+        return
+    if not isinstance(session, AsyncSession):
+        await session.execute(
+            MARK_SQL,
+            InboxStatus.DONE.value,
+            now or utcnow(),
+            [row_id for row_id, _ in marks],
+            [None if reply is None else json.dumps(reply) for _, reply in marks],
+        )
         return
     table = table_of(InboxUpdate)
     stmt = (

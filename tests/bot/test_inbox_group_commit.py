@@ -63,6 +63,11 @@ def _commits(engine: AsyncEngine) -> list[int]:
     return commits
 
 
+def _autocommit_stores(sessions: async_sessionmaker[AsyncSession]) -> bool:
+    """Whether the inbox writes on the driver outside a transaction (PostgreSQL) rather than in a session's."""
+    return bool(sessions.kw["bind"].dialect.name == "postgresql")
+
+
 async def _rows(sessions: async_sessionmaker[AsyncSession]) -> dict[int, InboxUpdate]:
     async with sessions() as s:
         return {r.update_id: r for r in await s.scalars(select(InboxUpdate))}
@@ -85,6 +90,7 @@ async def test_concurrent_stores_are_one_transaction_and_each_returns_after_its_
     assert sorted(verdicts).count("stored") == 40 and verdicts.count("duplicate") == 1
     assert all(seen_committed)
     assert len(commits) <= 3, f"{len(commits)} transactions for 41 stores"
+    assert inbox._stores.batches <= 3, f"{inbox._stores.batches} INSERTs for 41 stores"
     assert set(await _rows(sessions)) == set(range(40))
 
 
@@ -102,10 +108,49 @@ async def test_concurrent_marks_are_one_transaction_and_every_update_is_marked_d
     await inbox.drain()
     assert processor.handled == {n: 1 for n in range(8)}
     assert len(commits) <= 2, f"{len(commits)} transactions for 8 marks"
+    assert inbox._marks.batches <= 2, f"{inbox._marks.batches} UPDATEs for 8 marks"
     assert {r.status for r in (await _rows(sessions)).values()} == {"done"}
 
 
 async def test_a_failed_store_batch_fails_each_request_and_the_retries_are_handled_once(
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    processor = Recording()
+    inbox = WebhookInbox(sessions, processor, worker_id="a", lease_s=0.3)
+    inbox.ready.set()
+    real = inbox_repo.store_many
+    crashes = iter([True])
+
+    async def crash_after_insert(session: AsyncSession, *args: Any, **kw: Any) -> dict[int, int]:
+        stored = await real(session, *args, **kw)
+        if next(crashes, False):  # the batch's INSERT ran; the answer never reaches the request
+            raise ConnectionResetError("database went away at commit")
+        return stored
+
+    monkeypatch.setattr(inbox_repo, "store_many", crash_after_insert)
+    outcomes = await asyncio.gather(*(inbox.feed({"update_id": n}) for n in range(10)), return_exceptions=True)
+    assert all(isinstance(o, ConnectionResetError) for o in outcomes)  # each request answers 500
+    assert processor.handled == Counter()
+    if not _autocommit_stores(sessions):
+        # A session's transaction: the crash came before its COMMIT, nothing was stored.
+        assert await _rows(sessions) == {}
+        # Telegram retries every update that got no 200.
+        assert await asyncio.gather(*(inbox.feed({"update_id": n}) for n in range(10))) == ["stored"] * 10
+    else:
+        # PostgreSQL: the INSERT is its own transaction, committed before it answered. The rows stay pending under
+        # this worker's lease: Telegram's retries are repeats, and recovery hands each out once after the lease.
+        rows = await _rows(sessions)
+        assert set(rows) == set(range(10)) and {r.status for r in rows.values()} == {"pending"}
+        assert await asyncio.gather(*(inbox.feed({"update_id": n}) for n in range(10))) == ["duplicate"] * 10
+        assert processor.handled == Counter()
+        await asyncio.sleep(0.35)
+        assert await inbox.recover() == 10
+    await inbox.drain()
+    assert processor.handled == {n: 1 for n in range(10)}
+    assert {r.status for r in (await _rows(sessions)).values()} == {"done"}
+
+
+async def test_a_store_batch_whose_statement_fails_stores_nothing_and_the_retries_are_handled_once(
     sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     processor = Recording()
@@ -114,18 +159,15 @@ async def test_a_failed_store_batch_fails_each_request_and_the_retries_are_handl
     real = inbox_repo.store_many
     crashes = iter([True])
 
-    async def crash_after_insert(session: AsyncSession, *args: Any, **kw: Any) -> dict[int, int]:
-        stored = await real(session, *args, **kw)
-        if next(crashes, False):  # the batch's INSERT ran; its transaction never commits
-            raise ConnectionResetError("database went away at commit")
-        return stored
+    async def crash_before_insert(session: AsyncSession, *args: Any, **kw: Any) -> dict[int, int]:
+        if next(crashes, False):  # the connection dropped before the INSERT reached the database
+            raise ConnectionResetError("database went away")
+        return await real(session, *args, **kw)
 
-    monkeypatch.setattr(inbox_repo, "store_many", crash_after_insert)
+    monkeypatch.setattr(inbox_repo, "store_many", crash_before_insert)
     outcomes = await asyncio.gather(*(inbox.feed({"update_id": n}) for n in range(10)), return_exceptions=True)
-    assert all(isinstance(o, ConnectionResetError) for o in outcomes)  # each request answers 500
+    assert all(isinstance(o, ConnectionResetError) for o in outcomes)
     assert await _rows(sessions) == {}
-    assert processor.handled == Counter()
-    # Telegram retries every update that got no 200.
     assert await asyncio.gather(*(inbox.feed({"update_id": n}) for n in range(10))) == ["stored"] * 10
     await inbox.drain()
     assert processor.handled == {n: 1 for n in range(10)}
@@ -195,3 +237,30 @@ async def test_killed_postgresql_backends_cost_at_most_one_failed_request_and_no
     assert any("writing the batch of 1 again" in r.getMessage() for r in caplog.records)
     assert (await _rows(sessions))[200].status == "done"
     assert processor.handled[200] == 1
+
+
+@pytest.mark.postgres
+async def test_on_postgresql_stores_and_marks_are_single_statements_outside_any_transaction(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite writes in a session's transaction")
+    begins: list[int] = []
+    event.listen(engine.sync_engine, "begin", lambda conn: begins.append(1))
+    processor = Recording()
+    inbox = WebhookInbox(sessions, processor, worker_id="a", lease_s=60)
+    inbox.ready.set()
+    payloads = [{"update_id": n, "message": {"text": f"/price {n}", "nested": [1, None, "é"]}} for n in range(20)]
+    assert await asyncio.gather(*(inbox.feed(p) for p in payloads), inbox.feed(payloads[0])) == [
+        *["stored"] * 20,
+        "duplicate",
+    ]
+    await inbox.drain()
+    assert begins == []  # no BEGIN ... COMMIT around the INSERTs and UPDATEs: each committed by itself
+    assert processor.handled == {n: 1 for n in range(20)}
+    rows = await _rows(sessions)
+    assert {n: r.payload for n, r in rows.items()} == {p["update_id"]: p for p in payloads}
+    for row in rows.values():
+        assert (row.status, row.claimed_by, row.lease_until, row.reply) == ("done", "a", None, None)
+        assert row.processed_at is not None and row.processed_at >= row.received_at
+    assert len({r.id for r in rows.values()}) == 20
