@@ -110,6 +110,7 @@ class DeliveryWorker:
         self.worker_id = worker_id or default_worker_id()
         self.lease = timedelta(seconds=lease_s)
         self._renew_at: datetime | None = None
+        self._holding = True  # whether this worker may hold claimed rows (until a claim finds none)
         self.senders = dict(senders)
         self.limiters = {p: RateLimiter(limits[p]) for p in self.senders}
         self.clock, self.sleep, self.wall = clock, sleep, wall
@@ -133,8 +134,11 @@ class DeliveryWorker:
                     continue
                 await self._round(chats, stats)
         finally:
-            # Claims live only while a drain works on them: rows waiting for a retry are free between drains.
-            await self.release()
+            # Claims live only while a drain works on them: rows waiting for a retry are free between drains. When
+            # the last claim found nothing, nothing is held (a claim returns the worker's own rows too): no write,
+            # which spares an idle worker's second transaction each round.
+            if self._holding:
+                await self.release()
 
     async def run(self, stop: asyncio.Event, idle_s: float = 1.0) -> None:
         """Drain repeatedly until `stop` is set."""
@@ -153,6 +157,7 @@ class DeliveryWorker:
         try:
             async with self.sessions.begin() as session:
                 await outbox_repo.release(session, self.worker_id)
+            self._holding = False
         except Exception:  # their leases expire anyway
             log.warning("could not release claimed outbox rows", exc_info=True)
 
@@ -163,6 +168,7 @@ class DeliveryWorker:
                 session, self.worker_id, platforms=list(self.senders), lease=self.lease, limit=self.batch, now=now
             )
         self._renew_at = now + self.lease / 3
+        self._holding = bool(rows)
         chats: dict[tuple[str, str], _Chat] = {}
         for row in rows:
             key = (row.platform, row.recipient)

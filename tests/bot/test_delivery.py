@@ -7,12 +7,13 @@ import itertools
 import time
 from collections import defaultdict
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import event, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.core.delivery import DELIVERY_RETRY, DeliveryWorker, RecipientGone, RetryAfter
 from bot.core.ratelimit import PlatformLimits
@@ -329,3 +330,27 @@ def test_the_send_slot_is_freed_at_the_answer_not_after_the_bookkeeping_write(
     # 2 s bookkeeping write holds each slot 3 s, and the tenth starts 12 s after the first.
     assert times[-1] - times[0] < 7.0
     assert all(times[i + 2] - times[i] >= 1.0 - 1e-9 for i in range(len(times) - 2))
+
+
+async def test_an_idle_drain_is_one_claim_and_no_release(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    clock = VirtualClock()
+    statements: list[str] = []
+    event.listen(engine.sync_engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+
+    def writes() -> list[str]:  # the UPDATEs (SQLite's BEGIN IMMEDIATE is a statement too)
+        return [s for s in statements if s.startswith("UPDATE")]
+
+    sender = RecordingSender(clock)
+    worker = DeliveryWorker(sessions, {"telegram": sender}, clock=clock, sleep=clock.sleep, wall=clock.wall)
+    for _ in range(3):
+        assert (await worker.drain()).sent == 0
+    assert len(writes()) == 3, writes()  # each round's claim found nothing: nothing to give back
+    # Rows waiting for a retry are still given back when the drain ends.
+    await _queue(sessions, clock, ["7001"], per_chat=1)
+    async with sessions.begin() as s:
+        await s.execute(update(Outbox).values(next_attempt_at=clock.wall() + timedelta(seconds=30)))
+    await worker.drain()
+    async with sessions() as s:
+        assert [(r.status, r.claimed_by) for r in (await s.scalars(select(Outbox))).all()] == [("pending", None)]
