@@ -1,8 +1,9 @@
 """The analyst graph: agent ⇄ read-only tools; propose_order → risk_check → approve (interrupt) → execute.
 
 A turn runs agent → tools → agent: the agent node also takes the message in and checks the answer's figures,
-so the common turn is three graph steps (one when no tool is needed).
-The routing functions are `async def`: LangGraph runs a plain function in the thread pool (one executor hop, and
+so the common turn is three graph steps (one when no tool is needed). The agent node routes itself (it returns a
+`Command` naming the next node, or none to end the run): no conditional edge reads the state again after it.
+The other routing functions are `async def`: LangGraph runs a plain function in the thread pool (one executor hop, and
 its context copy, per routing decision), an async one inline on the event loop.
 """
 
@@ -18,16 +19,7 @@ from langgraph.store.base import BaseStore
 from agents.approval import make_approve_node, make_execute_node, make_risk_check_node, pending_proposal_call
 from agents.deps import AgentDeps
 from agents.nodes import make_agent_node, make_tools_node
-from agents.state import GROUNDING_NUDGE, AgentState, TurnContext
-
-
-async def _after_agent(state: AgentState) -> str:
-    last = state["messages"][-1]
-    if last["type"] == "ai" and (last["data"].get("tool_calls") or last["data"].get("invalid_tool_calls")):
-        return "tools"
-    if last["type"] == "human" and last["data"].get("name") == GROUNDING_NUDGE:
-        return "agent"  # the answer goes back once for correction
-    return END
+from agents.state import AgentState, TurnContext
 
 
 async def _after_tools(state: AgentState) -> str:
@@ -43,13 +35,12 @@ def build_graph(
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     """Compile the analyst graph with its checkpointer (conversation memory) and store (preferences)."""
     g = StateGraph(AgentState, context_schema=TurnContext)
-    g.add_node("agent", make_agent_node(deps))
+    g.add_node("agent", make_agent_node(deps), destinations=("tools", "agent"))  # routes itself (Command)
     g.add_node("tools", make_tools_node(deps))
     g.add_node("risk_check", make_risk_check_node(deps))
     g.add_node("approve", make_approve_node(deps))
     g.add_node("execute", make_execute_node(deps))
     g.add_edge(START, "agent")
-    g.add_conditional_edges("agent", _after_agent, ["tools", "agent", END])
     g.add_conditional_edges("tools", _after_tools, ["risk_check", "agent"])
     g.add_conditional_edges("risk_check", _after_risk_check, ["approve", "agent"])
     g.add_edge("approve", "execute")

@@ -11,6 +11,7 @@ import openai
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
+from langgraph.types import Command
 
 from agents import grounding
 from agents.deps import AgentDeps
@@ -160,7 +161,7 @@ def make_agent_node(deps: AgentDeps) -> Any:
         False: SystemMessage(f"{deps.system_prompt}\n\n{NO_TRADING_NOTE}"),
     }
 
-    async def agent(state: AgentState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
+    async def agent(state: AgentState, runtime: Runtime[TurnContext]) -> Command[str]:
         stored = state.get("messages") or []
         new: list[BaseMessage] = []
         update: dict[str, Any] = {}
@@ -195,10 +196,28 @@ def make_agent_node(deps: AgentDeps) -> Any:
         if attachments:
             update["attachments"] = [*(state.get("attachments") or []), *attachments]
         if ai.tool_calls or ai.invalid_tool_calls or not deps.grounding:
-            return {**update, "messages": to_dicts([*new, ai])}
-        return {**update, **_grounded(state, stored, new, ai)}
+            update["messages"] = to_dicts([*new, ai])
+        else:
+            update.update(_grounded(state, stored, new, ai))
+        return _route(update)
 
     return agent
+
+
+def _route(update: dict[str, Any]) -> Command[str]:
+    """The agent's update and where the turn goes next: the tools node for tool calls, the agent again for a
+    grounding correction, else the end (no goto: the agent node has no outgoing edge).
+
+    The node decides from its own last message, which is the state's last once the update is merged (every message
+    it writes is new, so none replaces an older one). A conditional edge would read a fresh copy of the whole state
+    (the message list merged a second time) and run its function as a traced runnable in a task of its own.
+    """
+    last = update["messages"][-1]
+    if last["type"] == "ai" and (last["data"].get("tool_calls") or last["data"].get("invalid_tool_calls")):
+        return Command(update=update, goto="tools")
+    if last["type"] == "human" and last["data"].get("name") == GROUNDING_NUDGE:
+        return Command(update=update, goto="agent")  # the answer goes back once for correction
+    return Command(update=update)
 
 
 def last_ai(state: AgentState) -> AIMessage | None:

@@ -75,11 +75,11 @@ def to_dicts(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
     metadata and call lists were about half the objects to decode (0.73 ms -> 0.38 ms for 300 messages)."""
     out = []
     for m in messages:
-        if not m.id:
-            m = m.model_copy(update={"id": uuid.uuid4().hex})
         full = message_to_dict(m)
         # Unset fields (None, empty kwargs, metadata and call lists) come back from the message classes' defaults.
         data = {k: v for k, v in full["data"].items() if k != "type" and v is not None and v != {} and v != []}
+        if not data.get("id"):
+            data["id"] = uuid.uuid4().hex  # the stored copy's id (no copy of the message object for it)
         out.append({"type": full["type"], "data": data})
     return out
 

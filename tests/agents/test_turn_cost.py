@@ -164,3 +164,76 @@ def test_stored_messages_leave_out_unset_fields_and_read_back_the_same() -> None
     assert [message_to_dict(m) for m in from_dicts(stored)] == [message_to_dict(m) for m in messages]
     # Checkpoints written before keep every field, and read back the same.
     assert from_dicts([message_to_dict(m) for m in messages]) == messages
+
+
+async def test_the_agent_node_routes_itself_without_a_fresh_read_of_the_state(
+    services: Services, user_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from langgraph.pregel import _algo
+
+    fresh_reads: list[Any] = []
+    local_read = _algo.local_read
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("fresh") or (len(args) > 5 and args[5]):
+            fresh_reads.append(args[4] if len(args) > 4 else kwargs.get("select"))
+        return local_read(*args, **kwargs)
+
+    monkeypatch.setattr(_algo, "local_read", counted)
+    graph = build_graph(build_deps(services), InMemorySaver())
+    chat = AnalystChat(graph, services.sessions)
+    reply = await chat.ask(ctx(user_id), "cost-4", "price btc")
+    assert reply.text.startswith("[offline model] BTC/USDT:USDT: ") and (reply.grounding or {}).get("ok")
+    # A conditional edge after the agent read a copy of the whole state with the node's writes applied (the message
+    # list merged a second time) and ran its function as a traced runnable of its own.
+    assert fresh_reads == []
+    assert "agent" not in graph.builder.branches  # the node returns a Command naming the next node (or none)
+
+
+async def test_the_checkpoint_a_run_starts_from_is_read_on_the_loop_in_one_snapshot(tmp_path: Path) -> None:
+    import sqlite3
+
+    async with sqlite_persistence(tmp_path / "cp.db") as p:
+        saver: Any = p.checkpointer
+        graph = _one_node_chat(saver)
+        config: Any = {"configurable": {"thread_id": "t"}}
+        await graph.ainvoke({"messages": ["u"]}, config, durability="exit")
+        hops: list[str] = []
+        call = saver._call
+
+        async def counted(fn: Any, *args: Any, **kwargs: Any) -> Any:
+            hops.append(fn.__name__)
+            return await call(fn, *args, **kwargs)
+
+        saver._call = counted
+        await graph.ainvoke({"messages": ["u"]}, config, durability="exit")
+        assert hops == ["put"]  # the read made no hop to the persistence thread
+
+        # The writer in the middle of a transaction: the read sees the last committed checkpoint, without waiting.
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(saver._executor, saver.conn.execute, "DELETE FROM checkpoints")
+        assert saver.conn.in_transaction
+        found = await saver.aget_tuple(config)
+        assert found is not None and found.checkpoint["channel_values"]["messages"] == ["u", "a" * 200] * 2
+        await loop.run_in_executor(saver._executor, saver.conn.rollback)
+
+        # A read that finds the file locked (another process's exclusive lock) waits for it on the thread instead.
+        def locked(config: Any) -> Any:
+            raise sqlite3.OperationalError("database is locked")
+
+        saver._reader.get_tuple = locked
+        hops.clear()
+        found = await saver.aget_tuple(config)
+        assert hops == ["get_tuple"] and found is not None
+        assert found.checkpoint["channel_values"]["messages"] == ["u", "a" * 200] * 2
+
+
+async def test_langgraph_finds_the_savers_write_signatures_computed_once(tmp_path: Path) -> None:
+    from langgraph.pregel._checkpoint import put_writes_accepts_task_path
+
+    async with sqlite_persistence(tmp_path / "cp.db") as p:
+        saver: Any = p.checkpointer
+        # LangGraph calls inspect.signature on both on every run (about 0.05 ms each when not precomputed).
+        for method in (saver.put_writes, saver.aput_writes):
+            assert "__signature__" in vars(method.__func__)
+            assert put_writes_accepts_task_path(method)
