@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import queue
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from concurrent.futures import Executor, Future
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from functools import partial
 from inspect import signature
@@ -45,6 +47,81 @@ def psycopg_url(sqlalchemy_url: str) -> str:
     return make_url(sqlalchemy_url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+class PersistenceThread(Executor):
+    """One thread running the persistence calls in order (SQLite has one writer; each connection stays on it).
+
+    `call` hands a function to the thread and wakes the loop with its result through one loop future and one
+    call_soon_threadsafe; run_in_executor on a ThreadPoolExecutor adds a concurrent Future, the callbacks that
+    chain it to a loop future and the pool's bookkeeping (about 0.05 ms more CPU per hop). `submit` is the
+    Executor interface (run_in_executor) for everything else.
+    """
+
+    def __init__(self, name: str = "bastion-checkpoints") -> None:
+        self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._closed = False
+        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            job()
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        """Run `fn` on the thread after what was handed to it before; its future."""
+        if self._closed:
+            raise RuntimeError("the persistence thread is shut down")
+        future: Future[T] = Future()
+
+        def job() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+
+        self._jobs.put(job)
+        return future
+
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run `fn` on the thread (after what was handed to it before) and return its result on the loop."""
+        if self._closed:
+            raise RuntimeError("the persistence thread is shut down")
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[T] = loop.create_future()
+
+        def settle(result: Any, error: BaseException | None) -> None:
+            if waiter.done():  # the caller was cancelled meanwhile; the call itself ran
+                return
+            if error is None:
+                waiter.set_result(result)
+            else:
+                waiter.set_exception(error)
+
+        def job() -> None:
+            error: BaseException | None = None
+            result: Any = None
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                error = exc
+            with suppress(RuntimeError):  # a closed loop: nobody waits for the result any more
+                loop.call_soon_threadsafe(settle, result, error)
+
+        self._jobs.put(job)
+        return await waiter
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Run what was handed over, then stop the thread (joined when `wait`)."""
+        if not self._closed:
+            self._closed = True
+            self._jobs.put(None)
+        if wait and self._thread is not threading.current_thread():
+            self._thread.join()
+
+
 class _InlineReader(SqliteSaver):
     """The latest-checkpoint read of `ThreadedSqliteSaver`, run on the event loop on a connection of its own."""
 
@@ -73,7 +150,7 @@ class ThreadedSqliteSaver(SqliteSaver):
     def __init__(
         self,
         conn: sqlite3.Connection,
-        executor: ThreadPoolExecutor,
+        executor: PersistenceThread,
         *,
         keep: int | None = 1,
         reader: sqlite3.Connection | None = None,
@@ -146,7 +223,7 @@ class ThreadedSqliteSaver(SqliteSaver):
         return None if row is None else str(row[0])
 
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, partial(fn, *args, **kwargs))
+        return await self._executor.call(fn, *args, **kwargs)
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """The checkpoint of `config` (the thread's latest without a checkpoint id), with its pending writes."""
@@ -202,14 +279,14 @@ class ThreadedSqliteSaver(SqliteSaver):
 class ThreadedSqliteStore(SqliteStore):
     """LangGraph's SqliteStore for asyncio: each batch runs whole on the persistence thread."""
 
-    def __init__(self, conn: sqlite3.Connection, executor: ThreadPoolExecutor) -> None:
+    def __init__(self, conn: sqlite3.Connection, executor: PersistenceThread) -> None:
         super().__init__(conn)
         self._executor = executor
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         """Run the operations on the persistence thread."""
         batch = list(ops)
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self.batch, batch)
+        return await self._executor.call(self.batch, batch)
 
 
 def _connect(path: str, *, autocommit: bool, busy_ms: int | None = None) -> sqlite3.Connection:
@@ -296,7 +373,7 @@ async def sqlite_persistence(path: Path | str, keep: int | None = 1) -> AsyncIte
     thread (None: all)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     # One thread: SQLite has one writer anyway, and a single thread keeps each connection on it.
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bastion-checkpoints")
+    executor = PersistenceThread("bastion-checkpoints")
     loop = asyncio.get_running_loop()
     saver_conn = store_conn = reader_conn = None
     try:

@@ -237,3 +237,29 @@ async def test_langgraph_finds_the_savers_write_signatures_computed_once(tmp_pat
         for method in (saver.put_writes, saver.aput_writes):
             assert "__signature__" in vars(method.__func__)
             assert put_writes_accepts_task_path(method)
+
+
+async def test_the_persistence_thread_runs_calls_in_order_with_their_results_and_errors() -> None:
+    from agents.persistence import PersistenceThread
+
+    worker = PersistenceThread("test-persistence")
+    ran: list[int] = []
+    try:
+        # A caller that stops waiting does not stop the call, nor the ones after it (a write is never half-sent).
+        slow = asyncio.ensure_future(worker.call(lambda: ran.append(0)))
+        await asyncio.sleep(0)
+        slow.cancel()
+        results = await asyncio.gather(*(worker.call(lambda i=i: ran.append(i) or i * i) for i in range(1, 50)))
+        assert results == [i * i for i in range(1, 50)] and ran == list(range(50))
+        with pytest.raises(ValueError):
+            await worker.call(int, "not a number")
+        loop = asyncio.get_running_loop()
+        assert await loop.run_in_executor(worker, sum, [1, 2, 3]) == 6  # the Executor interface, same thread
+        names = {await worker.call(lambda: __import__("threading").current_thread().name) for _ in range(3)}
+        assert names == {"test-persistence"}
+    finally:
+        late = worker.submit(ran.append, 99)
+        worker.shutdown(wait=True)
+    assert late.done() and ran[-1] == 99  # what was handed over before the shutdown still ran
+    with pytest.raises(RuntimeError):
+        worker.submit(int)
