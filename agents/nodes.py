@@ -258,7 +258,10 @@ async def run_tool_calls(
         detail = bad.get("error") or "the arguments are not valid JSON"
         out.append(_error(bad.get("id") or "", bad.get("name") or "unknown", f"Invalid tool call: {detail}."))
     calls = [c for c in allowed if c["name"] != PROPOSE_ORDER]
-    results = await asyncio.gather(*(deps.toolkit.run(c["name"], c["args"], ctx) for c in calls))
+    if len(calls) == 1:  # most steps make one call: awaited here, without a task and a gather future for it
+        results = [await deps.toolkit.run(calls[0]["name"], calls[0]["args"], ctx)]
+    else:
+        results = await asyncio.gather(*(deps.toolkit.run(c["name"], c["args"], ctx) for c in calls))
     charts: list[str] = []
     for call, res in zip(calls, results, strict=True):
         status = "error" if res.error else "success"

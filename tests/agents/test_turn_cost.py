@@ -263,3 +263,36 @@ async def test_the_persistence_thread_runs_calls_in_order_with_their_results_and
     assert late.done() and ran[-1] == 99  # what was handed over before the shutdown still ran
     with pytest.raises(RuntimeError):
         worker.submit(int)
+
+
+async def test_a_single_tool_call_runs_in_the_nodes_own_task_and_several_run_concurrently() -> None:
+    from types import SimpleNamespace
+
+    from agents.nodes import run_tool_calls
+    from agents.state import TurnContext
+
+    tasks: list[Any] = []
+
+    class _Toolkit:
+        def allowed(self, name: str, may_trade: bool) -> bool:
+            return True
+
+        async def run(self, name: str, args: Any, ctx: Any) -> Any:
+            tasks.append(asyncio.current_task())
+            await asyncio.sleep(0)
+            return SimpleNamespace(error=None, content=f"{name} ok", data=None)
+
+    deps: Any = SimpleNamespace(toolkit=_Toolkit())
+    runtime: Any = SimpleNamespace(context=TurnContext(1, may_trade=True), store=None)
+
+    def calls(*names: str) -> AIMessage:
+        made = [{"name": n, "args": {}, "id": f"c{i}", "type": "tool_call"} for i, n in enumerate(names)]
+        return AIMessage("", tool_calls=made)
+
+    out, _ = await run_tool_calls(deps, calls("get_price"), runtime)
+    # One call is awaited in place: no task and gather future of its own (about 0.05 ms per tool step).
+    assert [m.content for m in out] == ["get_price ok"] and tasks == [asyncio.current_task()]
+    tasks.clear()
+    out, _ = await run_tool_calls(deps, calls("get_price", "get_structure"), runtime)
+    assert [m.content for m in out] == ["get_price ok", "get_structure ok"]
+    assert len(set(tasks)) == 2 and asyncio.current_task() not in tasks
