@@ -18,6 +18,7 @@ the plan.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -30,12 +31,13 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from bot.core.ratelimit import DEFAULT_LIMITS, PlatformLimits, RateLimiter
 from storage.models import Outbox, User
 from storage.repositories import outbox as outbox_repo
+from storage.repositories._driver import autocommit_driver, has_driver
 from storage.retry import RetryPolicy
 from storage.types import utcnow
 
@@ -107,6 +109,9 @@ class DeliveryWorker:
         lease_s: float = 60.0,
     ) -> None:
         self.sessions = sessions
+        bind = sessions.kw.get("bind")
+        # The marks of sends go to the driver directly where there is one (PostgreSQL; see _mark).
+        self._engine: AsyncEngine | None = bind if isinstance(bind, AsyncEngine) and has_driver(bind) else None
         self.worker_id = worker_id or default_worker_id()
         self.lease = timedelta(seconds=lease_s)
         self._renew_at: datetime | None = None
@@ -228,13 +233,20 @@ class DeliveryWorker:
                 return "gone"
             stats.retried += 1
             return "retry"
-        async with self.sessions.begin() as session:
-            if not await outbox_repo.mark_sent(session, row.id, now=self.wall(), worker=self.worker_id):
+        async with self._mark() as db:
+            if not await outbox_repo.mark_sent(db, row.id, now=self.wall(), worker=self.worker_id):
                 # The lease ran out under us (a stall longer than the lease): the message did go, say so.
                 log.warning("outbox row %s was sent after its claim expired; it may be sent twice", row.id)
-                await outbox_repo.mark_sent(session, row.id, now=self.wall())
+                await outbox_repo.mark_sent(db, row.id, now=self.wall())
         stats.sent += 1
         return "sent"
+
+    def _mark(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        """Where a send's mark runs: on PostgreSQL a pooled connection's driver outside any transaction (each
+        UPDATE commits by itself, one round trip instead of three), else a session in a write transaction."""
+        if self._engine is not None:
+            return autocommit_driver(self._engine)
+        return self.sessions.begin()
 
     async def _renew(self) -> None:
         # Checked before each send rather than by a timer task, so a virtual clock in tests stays exact.

@@ -15,6 +15,13 @@ from storage.repositories._lease import claim_leased, renew_leases
 from storage.repositories._upsert import insert_ignore
 from storage.types import utcnow
 
+# mark_sent on a PostgreSQL driver connection: $1 sent, $2 sent at, $3 row id, $4 the worker that must still hold
+# the row (NULL: any), $5 pending.
+MARK_SENT_SQL = """
+UPDATE outbox SET status = $1::varchar, sent_at = $2::timestamptz, lease_until = NULL
+WHERE id = $3::int AND ($4::varchar IS NULL OR (claimed_by = $4::varchar AND status = $5::varchar))
+"""
+
 
 async def enqueue(
     session: AsyncSession,
@@ -104,9 +111,17 @@ async def release(session: AsyncSession, worker: str) -> int:
 
 
 async def mark_sent(
-    session: AsyncSession, row_id: int, now: datetime | None = None, *, worker: str | None = None
+    session: AsyncSession | Any, row_id: int, now: datetime | None = None, *, worker: str | None = None
 ) -> bool:
-    """Record a successful delivery; with `worker`, only while that worker still holds the row (False if not)."""
+    """Record a successful delivery; with `worker`, only while that worker still holds the row (False if not).
+
+    `session` is a session in a transaction, or a PostgreSQL driver connection outside one
+    (`_driver.autocommit_driver`): the UPDATE then commits by itself, one round trip."""
+    if not isinstance(session, AsyncSession):
+        status = await session.execute(
+            MARK_SENT_SQL, OutboxStatus.SENT.value, now or utcnow(), row_id, worker, OutboxStatus.PENDING.value
+        )
+        return str(status) != "UPDATE 0"
     stmt = update(Outbox).where(col(Outbox.id) == row_id)
     if worker is not None:
         stmt = stmt.where(col(Outbox.claimed_by) == worker, col(Outbox.status) == OutboxStatus.PENDING.value)

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlmodel import col
 
 from bot.core.delivery import DELIVERY_RETRY, DeliveryWorker, RecipientGone, RetryAfter
 from bot.core.ratelimit import PlatformLimits
@@ -21,6 +22,7 @@ from storage import migrate
 from storage.db import create_engine, session_factory
 from storage.models import Outbox, User
 from storage.repositories import outbox
+from storage.repositories._driver import autocommit_driver
 from storage.repositories.users import get_or_create_user
 from storage.retry import RetryPolicy
 from tests.bot.fakes import RecordingSender, VirtualClock
@@ -354,3 +356,32 @@ async def test_an_idle_drain_is_one_claim_and_no_release(
     await worker.drain()
     async with sessions() as s:
         assert [(r.status, r.claimed_by) for r in (await s.scalars(select(Outbox))).all()] == [("pending", None)]
+
+
+@pytest.mark.postgres
+async def test_on_postgresql_each_send_is_marked_by_one_statement_outside_any_transaction(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite marks in a session's transaction")
+    clock = VirtualClock()
+    await _queue(sessions, clock, ["7001", "7002", "7003"], per_chat=1)
+    begins: list[int] = []
+    event.listen(engine.sync_engine, "begin", lambda conn: begins.append(1))
+    sender = RecordingSender(clock)
+    worker = DeliveryWorker(sessions, {"telegram": sender}, clock=clock, sleep=clock.sleep, wall=clock.wall)
+    assert (await worker.drain()).sent == 3
+    assert len(begins) == 2  # the two claims (the second found nothing); the three marks are no transaction
+    async with sessions() as s:
+        rows = (await s.scalars(select(Outbox))).all()
+    assert {(r.status, r.lease_until, r.sent_at is not None) for r in rows} == {("sent", None, True)}
+    # The guard of a mark: only while the worker still holds the row; without a worker, whoever holds it.
+    await _queue(sessions, clock, ["7004"], per_chat=1)
+    async with sessions() as s:
+        row_id = (await s.scalars(select(col(Outbox.id)).where(col(Outbox.recipient) == "7004"))).one()
+    assert row_id is not None
+    async with autocommit_driver(engine) as db:
+        assert not await outbox.mark_sent(db, row_id, now=clock.wall(), worker="someone-else")
+        assert await outbox.mark_sent(db, row_id, now=clock.wall())
+    async with sessions() as s:
+        assert (await s.get(Outbox, row_id)).status == "sent"  # type: ignore[union-attr]
