@@ -3,8 +3,9 @@
 A write that is one statement is atomic on its own: PostgreSQL commits it before it answers. Through a session it
 costs three round trips (BEGIN, the statement, COMMIT) and SQLAlchemy's per-statement work (compile-cache lookup,
 parameter and result processing, session and transaction bookkeeping); here it is one round trip, prepared once
-per connection by asyncpg's statement cache. The webhook inbox's stores and marks go this way (a batch of two
-cost a quarter to a third of the CPU of the session path, side by side); SQLite keeps the session path.
+per connection by asyncpg's statement cache. The webhook inbox's stores and marks and the outbox's marks go this
+way (a batch of two cost a quarter to a third of the CPU of the session path, side by side; a mark a fifth);
+SQLite keeps the session path.
 
 A dropped connection is handled as SQLAlchemy handles one met by a statement of its own: this connection and every
 pooled one opened before the drop are replaced, and the error is a `DBAPIError` with `connection_invalidated` set
