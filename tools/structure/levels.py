@@ -151,7 +151,8 @@ def respect_bound(reactions: np.ndarray, decided: np.ndarray, z: float = 1.0) ->
 # better), which is what a level that holds looks like where levels do hold. Against random zones treated as the
 # levels are (tests/bench/bench_levels.py: same bars, sides, distances, widths, none broken) grade 3 reacts
 # 0.98-1.22x as often on BTC/ETH/SOL 1h and 4h, and no rule tried does better in both halves of the series
-# (tests/bench/bench_level_features.py); the grades stay, as a description of the level, not a measured edge.
+# (tests/bench/bench_level_features.py), nor does another family of lines (tests/bench/bench_level_families.py); the
+# grades stay, as a description of the level, not a measured edge.
 NODE_ATR = 0.5  # a level whose zone middle is this close to a profile HVN sits at a volume node
 QUIET_VOLUME = 1.2  # touch bars' mean volume under this multiple of the range's mean: quiet retests
 PROVEN_BOUND = 0.85  # respect bound of 6 respected touches out of 6 (5 of 5 is 0.83)
