@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.group_commit import GroupCommit
 from storage.repositories import users as users_repo
+from storage.repositories._driver import autocommit_driver, has_driver
 from storage.repositories.users import Identity
 
 Key = tuple[str, str]  # (platform, platform user id)
@@ -40,6 +41,8 @@ class IdentityBatcher:
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], *, max_batch: int = MAX_BATCH) -> None:
         self.sessions = sessions
+        bind = sessions.kw.get("bind")
+        self._engine: AsyncEngine | None = bind if isinstance(bind, AsyncEngine) and has_driver(bind) else None
         self._lookups: GroupCommit[Lookup, Identity] = GroupCommit(self._load, max_batch=max_batch, key=_key)
 
     @property
@@ -54,10 +57,12 @@ class IdentityBatcher:
     async def _load(self, lookups: Sequence[Lookup]) -> list[Identity]:
         batch = dict(lookups)  # one per key: the group commit shares a repeated key's answer
         found: dict[Key, Identity] = {}
-        # Read first: returning users cost no write (SQLite has one writer; a burst must not queue on it).
-        async with self.sessions() as session:
+        # Read first: returning users cost no write (SQLite has one writer; a burst must not queue on it). On
+        # PostgreSQL the read is one statement on the driver, outside any transaction (one round trip per platform).
+        reads = self.sessions() if self._engine is None else autocommit_driver(self._engine)
+        async with reads as reader:
             for platform, refs in _by_platform(batch).items():
-                rows = await users_repo.find_identities(session, platform, refs)
+                rows = await users_repo.find_identities(reader, platform, refs)
                 found.update(((platform, ref), identity) for ref, identity in rows.items())
         to_reach = [key for key in batch if key not in found or not found[key].active]
         if to_reach:

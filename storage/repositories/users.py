@@ -95,10 +95,24 @@ def _chunks(items: list[str]) -> Iterable[list[str]]:
         yield items[start : start + IDENTITY_CHUNK]
 
 
+# The same read for a PostgreSQL driver connection outside any transaction (storage.repositories._driver): one
+# statement and one round trip, the ids as one array parameter; json columns decode by the codec SQLAlchemy's
+# asyncpg dialect installs on each connection.
+FIND_IDENTITIES_SQL = (
+    "SELECT platform_user_id, id, active, roles FROM users WHERE platform = $1 AND platform_user_id = ANY($2::text[])"
+)
+
+
 async def find_identities(
-    session: AsyncSession, platform: str, platform_user_ids: Iterable[str]
+    session: AsyncSession | Any, platform: str, platform_user_ids: Iterable[str]
 ) -> dict[str, Identity]:
-    """The identities of those of these users who exist, by platform user id: one SELECT of four columns (a read)."""
+    """The identities of those of these users who exist, by platform user id: one SELECT of four columns (a read).
+
+    `session` is a session, or a PostgreSQL driver connection (`_driver.autocommit_driver`): then a read with no
+    transaction around it, so no BEGIN and no ROLLBACK either."""
+    if not isinstance(session, AsyncSession):
+        rows = await session.fetch(FIND_IDENTITIES_SQL, platform, sorted(set(platform_user_ids)))
+        return {r["platform_user_id"]: Identity(r["id"], bool(r["active"]), list(r["roles"] or [])) for r in rows}
     users = table_of(User)
     columns = (users.c.platform_user_id, users.c.id, users.c.active, users.c.roles)
     found: dict[str, Identity] = {}

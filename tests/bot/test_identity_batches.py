@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import event, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -22,18 +23,30 @@ from storage.repositories import users as users_repo
 
 @contextmanager
 def statements(engine: AsyncEngine) -> Iterator[list[str]]:
-    """The first word of each SQL statement the engine runs inside the block (reads and writes only)."""
+    """The first word of each SQL statement run inside the block (reads and writes only): through the engine, and
+    straight on a PostgreSQL driver connection (storage.repositories._driver), where SQLAlchemy sees nothing."""
     seen: list[str] = []
 
-    def record(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
+    def note(sql: str) -> None:
         word = sql.split(None, 1)[0].upper()
         if word in ("SELECT", "INSERT", "UPDATE", "DELETE"):
             seen.append(word)
 
+    def record(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
+        note(sql)
+
+    direct_fetch = asyncpg.Connection.fetch  # SQLAlchemy's own statements go through prepared statements instead
+
+    async def fetch(self: asyncpg.Connection, query: str, *args: Any, **kw: Any) -> Any:
+        note(query)
+        return await direct_fetch(self, query, *args, **kw)
+
     event.listen(engine.sync_engine, "before_cursor_execute", record)
+    asyncpg.Connection.fetch = fetch
     try:
         yield seen
     finally:
+        asyncpg.Connection.fetch = direct_fetch
         event.remove(engine.sync_engine, "before_cursor_execute", record)
 
 
@@ -59,6 +72,30 @@ async def test_twenty_first_contacts_at_once_cost_one_read_and_one_insert(
     with statements(engine) as again:
         known = await asyncio.gather(*(batcher.identity("telegram", ref) for ref in refs))
     assert again == ["SELECT"] and known == found  # returning users: one read, no write
+
+
+async def test_returning_users_are_read_without_a_transaction_on_postgresql(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    batcher = IdentityBatcher(sessions)
+    refs = [str(200 + i) for i in range(5)]
+    first = await asyncio.gather(*(batcher.identity("telegram", ref) for ref in refs))
+    begins: list[int] = []
+
+    def began(_conn: Any) -> None:
+        begins.append(1)
+
+    event.listen(engine.sync_engine, "begin", began)
+    try:
+        with statements(engine) as seen:
+            again = await asyncio.gather(*(batcher.identity("telegram", ref) for ref in refs))
+    finally:
+        event.remove(engine.sync_engine, "begin", began)
+    assert again == first and seen == ["SELECT"]
+    if engine.dialect.name == "postgresql":  # one statement on the driver: no BEGIN, no ROLLBACK round trips
+        assert begins == []
+    else:
+        assert begins == [1]  # SQLite reads through a session, as before
 
 
 async def test_a_mixed_batch_keeps_roles_reactivates_the_gone_and_answers_a_repeat_once(
