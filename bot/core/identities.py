@@ -10,8 +10,10 @@ waits for a timer, only for the batch in front of them. Two lookups of one user 
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -65,10 +67,20 @@ class IdentityBatcher:
                 rows = await users_repo.find_identities(reader, platform, refs)
                 found.update(((platform, ref), identity) for ref, identity in rows.items())
         to_reach = [key for key in batch if key not in found or not found[key].active]
-        if to_reach:
-            async with self.sessions.begin() as session:  # they wrote to us, so they exist and are reachable
+        if to_reach:  # they wrote to us, so they exist and are reachable: one write transaction
+            async with self._writer() as writer:
                 for platform, refs in _by_platform(to_reach).items():
                     people = {ref: batch[(platform, ref)] for ref in refs}
-                    rows = await users_repo.reach_identities(session, platform, people)
+                    rows = await users_repo.reach_identities(writer, platform, people)
                     found.update(((platform, ref), identity) for ref, identity in rows.items())
         return [found[key] for key, _ in lookups]
+
+    @contextlib.asynccontextmanager
+    async def _writer(self) -> AsyncIterator[Any]:
+        """A session in a transaction; on PostgreSQL a driver connection in one (its statements skip SQLAlchemy)."""
+        if self._engine is None:
+            async with self.sessions.begin() as session:
+                yield session
+            return
+        async with autocommit_driver(self._engine) as driver, driver.transaction():
+            yield driver

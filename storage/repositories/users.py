@@ -111,8 +111,7 @@ async def find_identities(
     `session` is a session, or a PostgreSQL driver connection (`_driver.autocommit_driver`): then a read with no
     transaction around it, so no BEGIN and no ROLLBACK either."""
     if not isinstance(session, AsyncSession):
-        rows = await session.fetch(FIND_IDENTITIES_SQL, platform, sorted(set(platform_user_ids)))
-        return {r["platform_user_id"]: Identity(r["id"], bool(r["active"]), list(r["roles"] or [])) for r in rows}
+        return _driver_identities(await session.fetch(FIND_IDENTITIES_SQL, platform, sorted(set(platform_user_ids))))
     users = table_of(User)
     columns = (users.c.platform_user_id, users.c.id, users.c.active, users.c.roles)
     found: dict[str, Identity] = {}
@@ -127,8 +126,35 @@ async def find_identity(session: AsyncSession, platform: str, platform_user_id: 
     return (await find_identities(session, platform, [platform_user_id])).get(platform_user_id)
 
 
+# reach_identities' two statements for a PostgreSQL driver connection in a transaction of its own: the rows as
+# arrays through unnest, inserted in the order given (sorted), each statement one round trip.
+REACH_INSERT_SQL = (
+    "INSERT INTO users (platform, platform_user_id, display_name, roles, preferences, active, created_at, updated_at) "
+    "SELECT $1, u.ref, u.name, '[]'::json, '{}'::json, true, $4, $4 "
+    "FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS u(ref, name, n) ORDER BY u.n "
+    "ON CONFLICT DO NOTHING RETURNING platform_user_id, id, active, roles"
+)
+REACH_UPDATE_SQL = (
+    "UPDATE users SET active = true, updated_at = $3 WHERE platform = $1 AND platform_user_id = ANY($2::text[]) "
+    "RETURNING platform_user_id, id, active, roles"
+)
+
+
+def _driver_identities(rows: Iterable[Any]) -> dict[str, Identity]:
+    return {r["platform_user_id"]: Identity(r["id"], bool(r["active"]), list(r["roles"] or [])) for r in rows}
+
+
+async def _reach_on_driver(driver: Any, platform: str, people: Mapping[str, str | None]) -> dict[str, Identity]:
+    refs, now = sorted(people), utcnow()
+    found = _driver_identities(await driver.fetch(REACH_INSERT_SQL, platform, refs, [people[r] for r in refs], now))
+    rest = [ref for ref in refs if ref not in found]
+    if rest:  # a second statement: a new snapshot sees a row another writer committed while the INSERT waited on it
+        found.update(_driver_identities(await driver.fetch(REACH_UPDATE_SQL, platform, rest, now)))
+    return found
+
+
 async def reach_identities(
-    session: AsyncSession, platform: str, people: Mapping[str, str | None]
+    session: AsyncSession | Any, platform: str, people: Mapping[str, str | None]
 ) -> dict[str, Identity]:
     """The identities of users who just wrote (platform user id → display name): created if new, marked active
     again if they had gone (race-free), keyed by platform user id.
@@ -136,8 +162,11 @@ async def reach_identities(
     One INSERT ... ON CONFLICT DO NOTHING RETURNING for all the new ones; those it does not return (inactive, or
     created a moment ago by another writer) are answered by one UPDATE that marks them active. Rows are written in
     sorted order, so two processes reaching overlapping sets at once wait on each other's rows in the same order
-    (no deadlock on PostgreSQL).
+    (no deadlock on PostgreSQL). `session` is a session in a transaction, or a PostgreSQL driver connection in a
+    transaction (`_driver.autocommit_driver`, then `driver.transaction()`).
     """
+    if not isinstance(session, AsyncSession):
+        return _all_reached(platform, people, await _reach_on_driver(session, platform, people))
     users = table_of(User)
     columns = (users.c.platform_user_id, users.c.id, users.c.active, users.c.roles)
     now = utcnow()
@@ -166,6 +195,10 @@ async def reach_identities(
             where = (users.c.platform == platform, users.c.platform_user_id.in_(rest))
             reached = update(users).where(*where).values(active=True, updated_at=now).returning(*columns)
             found.update(_identities(await session.execute(reached)))
+    return _all_reached(platform, people, found)
+
+
+def _all_reached(platform: str, people: Mapping[str, str | None], found: dict[str, Identity]) -> dict[str, Identity]:
     missing = [ref for ref in people if ref not in found]
     if missing:
         raise NotFoundError(f"{platform} users {', '.join(missing)} vanished while being created")

@@ -11,7 +11,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import event, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import col
 
@@ -215,3 +215,24 @@ async def test_two_processes_reaching_overlapping_people_at_once_make_one_row_ea
             assert [x.id for x in b] == [rows[r].id for r in theirs]
     finally:
         await second.dispose()
+
+
+async def test_a_write_failing_after_the_insert_leaves_no_row_behind(
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The INSERT of the new and the UPDATE of the gone are one transaction, on the driver as through a session."""
+    async with sessions.begin() as s:
+        gone = await users_repo.get_or_create_user(s, "telegram", "2", "Gus")
+        await s.execute(update(User).where(col(User.id) == gone.id).values(active=False))
+    monkeypatch.setattr(users_repo, "REACH_UPDATE_SQL", "UPDATE no_such_table SET x = 1")  # the driver's UPDATE
+    real_update = users_repo.update
+
+    def broken_update(*args: Any) -> Any:  # the session's UPDATE
+        return real_update(*args).where(text("no_such_column = 1"))
+
+    monkeypatch.setattr(users_repo, "update", broken_update)
+    batcher = IdentityBatcher(sessions)
+    failed = await asyncio.gather(*(batcher.identity("telegram", r) for r in ("1", "2")), return_exceptions=True)
+    assert all(isinstance(f, Exception) for f in failed), failed
+    rows = await rows_by_ref(sessions)
+    assert sorted(rows) == ["2"] and not rows["2"].active  # the new user's INSERT was rolled back with it
