@@ -4,12 +4,11 @@ gone (blocked the bot) is reachable again when they write."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select, update
+from sqlalchemy import func, select, update
 from sqlmodel import col
 
 from bastion.app import Services
@@ -17,26 +16,16 @@ from bot.core.dispatcher import BotCore
 from bot.core.registry import Permission
 from storage.models import User
 from storage.repositories import users as users_repo
+from tests import sql_trace
 from tests.bot.test_core import RecordingReplier, core_on, grant_role, said
 
 __all__ = ["core_on"]  # the fixture, shared with test_core
 CAROL = 1003
 
 
-@contextmanager
-def statements(services: Services) -> Iterator[list[str]]:
-    """The SQL statements the app database runs inside the block."""
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
-        seen.append(sql.split(None, 1)[0].upper())
-
-    target = services.engine.sync_engine
-    event.listen(target, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(target, "before_cursor_execute", record)
+def statements(services: Services) -> AbstractContextManager[list[str]]:
+    """The SQL statements the app database runs inside the block, by first word."""
+    return sql_trace.statements(services.engine)
 
 
 async def test_a_first_contact_costs_one_read_and_one_insert_and_later_messages_none(

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import col
 
@@ -25,6 +25,7 @@ from storage.repositories import outbox
 from storage.repositories._driver import autocommit_driver
 from storage.repositories.users import get_or_create_user
 from storage.retry import RetryPolicy
+from tests import sql_trace
 from tests.bot.fakes import RecordingSender, VirtualClock
 from tests.fakes import virtual_time
 
@@ -338,17 +339,13 @@ async def test_an_idle_drain_is_one_claim_and_no_release(
     engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     clock = VirtualClock()
-    statements: list[str] = []
-    event.listen(engine.sync_engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
-
-    def writes() -> list[str]:  # the UPDATEs (SQLite's BEGIN IMMEDIATE is a statement too)
-        return [s for s in statements if s.startswith("UPDATE")]
-
     sender = RecordingSender(clock)
     worker = DeliveryWorker(sessions, {"telegram": sender}, clock=clock, sleep=clock.sleep, wall=clock.wall)
-    for _ in range(3):
-        assert (await worker.drain()).sent == 0
-    assert len(writes()) == 3, writes()  # each round's claim found nothing: nothing to give back
+    with sql_trace.statements(engine) as statements:
+        for _ in range(3):
+            assert (await worker.drain()).sent == 0
+    writes = [s for s in statements if s == "UPDATE"]  # the UPDATEs (SQLite's BEGIN IMMEDIATE is a statement too)
+    assert len(writes) == 3, statements  # each round's claim found nothing: nothing to give back
     # Rows waiting for a retry are still given back when the drain ends.
     await _queue(sessions, clock, ["7001"], per_chat=1)
     async with sessions.begin() as s:
@@ -366,11 +363,10 @@ async def test_on_postgresql_each_send_is_marked_by_one_statement_outside_any_tr
         pytest.skip("SQLite marks in a session's transaction")
     clock = VirtualClock()
     await _queue(sessions, clock, ["7001", "7002", "7003"], per_chat=1)
-    begins: list[int] = []
-    event.listen(engine.sync_engine, "begin", lambda conn: begins.append(1))
     sender = RecordingSender(clock)
     worker = DeliveryWorker(sessions, {"telegram": sender}, clock=clock, sleep=clock.sleep, wall=clock.wall)
-    assert (await worker.drain()).sent == 3
+    with sql_trace.transactions_begun(engine) as begins:
+        assert (await worker.drain()).sent == 3
     assert len(begins) == 2  # the two claims (the second found nothing); the three marks are no transaction
     async with sessions() as s:
         rows = (await s.scalars(select(Outbox))).all()

@@ -5,13 +5,10 @@ cancels nothing, and two processes reaching overlapping people at once make one 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-import asyncpg
 import pytest
-from sqlalchemy import event, select, text, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import col
 
@@ -19,35 +16,12 @@ from bot.core.identities import IdentityBatcher
 from storage.db import create_engine, session_factory
 from storage.models import User
 from storage.repositories import users as users_repo
+from tests import sql_trace
 
 
-@contextmanager
-def statements(engine: AsyncEngine) -> Iterator[list[str]]:
-    """The first word of each SQL statement run inside the block (reads and writes only): through the engine, and
-    straight on a PostgreSQL driver connection (storage.repositories._driver), where SQLAlchemy sees nothing."""
-    seen: list[str] = []
-
-    def note(sql: str) -> None:
-        word = sql.split(None, 1)[0].upper()
-        if word in ("SELECT", "INSERT", "UPDATE", "DELETE"):
-            seen.append(word)
-
-    def record(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
-        note(sql)
-
-    direct_fetch = asyncpg.Connection.fetch  # SQLAlchemy's own statements go through prepared statements instead
-
-    async def fetch(self: asyncpg.Connection, query: str, *args: Any, **kw: Any) -> Any:
-        note(query)
-        return await direct_fetch(self, query, *args, **kw)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    asyncpg.Connection.fetch = fetch
-    try:
-        yield seen
-    finally:
-        asyncpg.Connection.fetch = direct_fetch
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
+def reads_and_writes(seen: list[str]) -> list[str]:
+    """The SELECTs, INSERTs, UPDATEs and DELETEs among statements' first words (not BEGIN, COMMIT, ...)."""
+    return [word for word in seen if word in ("SELECT", "INSERT", "UPDATE", "DELETE")]
 
 
 async def rows_by_ref(sessions: async_sessionmaker[AsyncSession]) -> dict[str, User]:
@@ -61,17 +35,17 @@ async def test_twenty_first_contacts_at_once_cost_one_read_and_one_insert(
 ) -> None:
     batcher = IdentityBatcher(sessions)
     refs = [str(100 + i) for i in range(20)]
-    with statements(engine) as seen:
+    with sql_trace.statements(engine) as seen:
         found = await asyncio.gather(*(batcher.identity("telegram", ref, f"U{ref}") for ref in refs))
-    assert seen == ["SELECT", "INSERT"]
+    assert reads_and_writes(seen) == ["SELECT", "INSERT"]
     rows = await rows_by_ref(sessions)
     assert sorted(rows) == refs
     assert [f.id for f in found] == [rows[ref].id for ref in refs]  # each caller gets their own row
     assert all(f.active and f.roles == [] for f in found)
     assert [rows[ref].display_name for ref in refs] == [f"U{ref}" for ref in refs]
-    with statements(engine) as again:
+    with sql_trace.statements(engine) as again:
         known = await asyncio.gather(*(batcher.identity("telegram", ref) for ref in refs))
-    assert again == ["SELECT"] and known == found  # returning users: one read, no write
+    assert reads_and_writes(again) == ["SELECT"] and known == found  # returning users: one read, no write
 
 
 async def test_returning_users_are_read_without_a_transaction_on_postgresql(
@@ -80,18 +54,9 @@ async def test_returning_users_are_read_without_a_transaction_on_postgresql(
     batcher = IdentityBatcher(sessions)
     refs = [str(200 + i) for i in range(5)]
     first = await asyncio.gather(*(batcher.identity("telegram", ref) for ref in refs))
-    begins: list[int] = []
-
-    def began(_conn: Any) -> None:
-        begins.append(1)
-
-    event.listen(engine.sync_engine, "begin", began)
-    try:
-        with statements(engine) as seen:
-            again = await asyncio.gather(*(batcher.identity("telegram", ref) for ref in refs))
-    finally:
-        event.remove(engine.sync_engine, "begin", began)
-    assert again == first and seen == ["SELECT"]
+    with sql_trace.transactions_begun(engine) as begins, sql_trace.statements(engine) as seen:
+        again = await asyncio.gather(*(batcher.identity("telegram", ref) for ref in refs))
+    assert again == first and reads_and_writes(seen) == ["SELECT"]
     if engine.dialect.name == "postgresql":  # one statement on the driver: no BEGIN, no ROLLBACK round trips
         assert begins == []
     else:
@@ -109,10 +74,10 @@ async def test_a_mixed_batch_keeps_roles_reactivates_the_gone_and_answers_a_repe
         await s.execute(update(User).where(col(User.id) == gone.id).values(active=False))
     batcher = IdentityBatcher(sessions)
     asks = [("telegram", "1"), ("telegram", "2"), ("telegram", "9"), ("telegram", "9"), ("discord", "3")]
-    with statements(engine) as seen:
+    with sql_trace.statements(engine) as seen:
         found = await asyncio.gather(*(batcher.identity(p, r, "New") for p, r in asks))
     # One read per platform; one INSERT (the new one) and one UPDATE (the one who had gone) in one transaction.
-    assert sorted(seen) == ["INSERT", "SELECT", "SELECT", "UPDATE"]
+    assert sorted(reads_and_writes(seen)) == ["INSERT", "SELECT", "SELECT", "UPDATE"]
     rows = await rows_by_ref(sessions)
     assert found[0] == users_repo.Identity(trader.id, True, ["trader"])  # type: ignore[arg-type]
     assert found[1] == users_repo.Identity(gone.id, True, [])  # type: ignore[arg-type]

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.api.inbox import WebhookInbox
 from storage.models import InboxUpdate
 from storage.repositories import inbox as inbox_repo
+from tests import sql_trace
 from tests.conftest import _admin
 
 
@@ -245,17 +246,16 @@ async def test_on_postgresql_stores_and_marks_are_single_statements_outside_any_
 ) -> None:
     if engine.dialect.name != "postgresql":
         pytest.skip("SQLite writes in a session's transaction")
-    begins: list[int] = []
-    event.listen(engine.sync_engine, "begin", lambda conn: begins.append(1))
     processor = Recording()
     inbox = WebhookInbox(sessions, processor, worker_id="a", lease_s=60)
     inbox.ready.set()
     payloads = [{"update_id": n, "message": {"text": f"/price {n}", "nested": [1, None, "é"]}} for n in range(20)]
-    assert await asyncio.gather(*(inbox.feed(p) for p in payloads), inbox.feed(payloads[0])) == [
-        *["stored"] * 20,
-        "duplicate",
-    ]
-    await inbox.drain()
+    with sql_trace.transactions_begun(engine) as begins:
+        assert await asyncio.gather(*(inbox.feed(p) for p in payloads), inbox.feed(payloads[0])) == [
+            *["stored"] * 20,
+            "duplicate",
+        ]
+        await inbox.drain()
     assert begins == []  # no BEGIN ... COMMIT around the INSERTs and UPDATEs: each committed by itself
     assert processor.handled == {n: 1 for n in range(20)}
     rows = await _rows(sessions)
