@@ -38,7 +38,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any, Protocol
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from bot.api.webhook_reply import CURRENT_SLOT, ReplySlot
@@ -46,7 +46,7 @@ from bot.core.delivery import default_worker_id
 from storage.group_commit import GroupCommit
 from storage.models import InboxStatus, InboxUpdate
 from storage.repositories import inbox as inbox_repo
-from storage.repositories._driver import autocommit_driver, has_driver
+from storage.repositories._driver import driver_engine, single_statement
 from storage.repositories._lease import renew_leases
 from storage.types import utcnow
 
@@ -88,9 +88,8 @@ class WebhookInbox:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.sessions = sessions
-        bind = sessions.kw.get("bind")
         # The stores and marks go to the driver directly where there is one (PostgreSQL; see _write).
-        self._engine: AsyncEngine | None = bind if isinstance(bind, AsyncEngine) and has_driver(bind) else None
+        self._engine = driver_engine(sessions)
         self.processor = processor
         self.platform = platform
         self.worker_id = worker_id or default_worker_id()
@@ -197,9 +196,7 @@ class WebhookInbox:
     def _write(self) -> contextlib.AbstractAsyncContextManager[Any]:
         """Where a store or mark batch (one statement) runs: on PostgreSQL a pooled connection's driver outside any
         transaction (one round trip, the statement commits itself), else a session in a write transaction."""
-        if self._engine is not None:
-            return autocommit_driver(self._engine)
-        return self.sessions.begin()
+        return single_statement(self.sessions, self._engine)
 
     def _spawn(self, row_id: int, data: dict[str, Any], leased_at: float) -> None:
         task = asyncio.create_task(self._handle(row_id, data, leased_at))

@@ -31,13 +31,13 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from bot.core.ratelimit import DEFAULT_LIMITS, PlatformLimits, RateLimiter
 from storage.models import Outbox, User
 from storage.repositories import outbox as outbox_repo
-from storage.repositories._driver import autocommit_driver, has_driver
+from storage.repositories._driver import driver_engine, single_statement
 from storage.retry import RetryPolicy
 from storage.types import utcnow
 
@@ -109,9 +109,8 @@ class DeliveryWorker:
         lease_s: float = 60.0,
     ) -> None:
         self.sessions = sessions
-        bind = sessions.kw.get("bind")
         # The marks of sends go to the driver directly where there is one (PostgreSQL; see _mark).
-        self._engine: AsyncEngine | None = bind if isinstance(bind, AsyncEngine) and has_driver(bind) else None
+        self._engine = driver_engine(sessions)
         self.worker_id = worker_id or default_worker_id()
         self.lease = timedelta(seconds=lease_s)
         self._renew_at: datetime | None = None
@@ -244,9 +243,7 @@ class DeliveryWorker:
     def _mark(self) -> contextlib.AbstractAsyncContextManager[Any]:
         """Where a send's mark runs: on PostgreSQL a pooled connection's driver outside any transaction (each
         UPDATE commits by itself, one round trip instead of three), else a session in a write transaction."""
-        if self._engine is not None:
-            return autocommit_driver(self._engine)
-        return self.sessions.begin()
+        return single_statement(self.sessions, self._engine)
 
     async def _renew(self) -> None:
         # Checked before each send rather than by a timer task, so a virtual clock in tests stays exact.

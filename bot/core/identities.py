@@ -15,11 +15,11 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.group_commit import GroupCommit
 from storage.repositories import users as users_repo
-from storage.repositories._driver import autocommit_driver, has_driver
+from storage.repositories._driver import autocommit_driver, driver_engine
 from storage.repositories.users import Identity
 
 Key = tuple[str, str]  # (platform, platform user id)
@@ -43,8 +43,7 @@ class IdentityBatcher:
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], *, max_batch: int = MAX_BATCH) -> None:
         self.sessions = sessions
-        bind = sessions.kw.get("bind")
-        self._engine: AsyncEngine | None = bind if isinstance(bind, AsyncEngine) and has_driver(bind) else None
+        self._engine = driver_engine(sessions)
         self._lookups: GroupCommit[Lookup, Identity] = GroupCommit(self._load, max_batch=max_batch, key=_key)
 
     @property

@@ -20,12 +20,27 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 
 def has_driver(engine: AsyncEngine) -> bool:
     """Whether `engine`'s statements may go to its driver directly (PostgreSQL through asyncpg)."""
     return engine.dialect.name == "postgresql" and engine.dialect.driver == "asyncpg"
+
+
+def driver_engine(sessions: async_sessionmaker[AsyncSession]) -> AsyncEngine | None:
+    """The engine behind `sessions` when its statements may go to the driver directly, else None (SQLite)."""
+    bind = sessions.kw.get("bind")
+    return bind if isinstance(bind, AsyncEngine) and has_driver(bind) else None
+
+
+def single_statement(
+    sessions: async_sessionmaker[AsyncSession], engine: AsyncEngine | None
+) -> contextlib.AbstractAsyncContextManager[Any]:
+    """Where a write of one statement runs: with `engine` (from `driver_engine`) its driver outside any
+    transaction, the statement committing by itself (one round trip instead of three), else a session in a write
+    transaction."""
+    return sessions.begin() if engine is None else autocommit_driver(engine)
 
 
 @contextlib.asynccontextmanager
