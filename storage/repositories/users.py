@@ -87,7 +87,8 @@ IDENTITY_CHUNK = 500
 
 
 def _identities(rows: Iterable[Any]) -> dict[str, Identity]:
-    return {row.platform_user_id: Identity(row.id, bool(row.active), list(row.roles or [])) for row in rows}
+    """Rows of (platform user id, id, active, roles), SQLAlchemy's or asyncpg's, by platform user id."""
+    return {ref: Identity(row_id, bool(active), list(roles or [])) for ref, row_id, active, roles in rows}
 
 
 def _chunks(items: list[str]) -> Iterable[list[str]]:
@@ -111,7 +112,7 @@ async def find_identities(
     `session` is a session, or a PostgreSQL driver connection (`_driver.autocommit_driver`): then a read with no
     transaction around it, so no BEGIN and no ROLLBACK either."""
     if not isinstance(session, AsyncSession):
-        return _driver_identities(await session.fetch(FIND_IDENTITIES_SQL, platform, sorted(set(platform_user_ids))))
+        return _identities(await session.fetch(FIND_IDENTITIES_SQL, platform, sorted(set(platform_user_ids))))
     users = table_of(User)
     columns = (users.c.platform_user_id, users.c.id, users.c.active, users.c.roles)
     found: dict[str, Identity] = {}
@@ -140,16 +141,12 @@ REACH_UPDATE_SQL = (
 )
 
 
-def _driver_identities(rows: Iterable[Any]) -> dict[str, Identity]:
-    return {r["platform_user_id"]: Identity(r["id"], bool(r["active"]), list(r["roles"] or [])) for r in rows}
-
-
 async def _reach_on_driver(driver: Any, platform: str, people: Mapping[str, str | None]) -> dict[str, Identity]:
     refs, now = sorted(people), utcnow()
-    found = _driver_identities(await driver.fetch(REACH_INSERT_SQL, platform, refs, [people[r] for r in refs], now))
+    found = _identities(await driver.fetch(REACH_INSERT_SQL, platform, refs, [people[r] for r in refs], now))
     rest = [ref for ref in refs if ref not in found]
     if rest:  # a second statement: a new snapshot sees a row another writer committed while the INSERT waited on it
-        found.update(_driver_identities(await driver.fetch(REACH_UPDATE_SQL, platform, rest, now)))
+        found.update(_identities(await driver.fetch(REACH_UPDATE_SQL, platform, rest, now)))
     return found
 
 
