@@ -121,6 +121,7 @@ class SymbolPath:
         self._chunks: list[dict[str, np.ndarray]] = []
         self._joined: dict[str, np.ndarray] = {}
         self._bridges: dict[int, np.ndarray] = {}
+        self._minutes: dict[int, np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self._chunks) * CHUNK
@@ -161,7 +162,20 @@ class SymbolPath:
         return arrays, float(c["buy_share"][index])
 
     def minute_path(self, index: int) -> np.ndarray:
-        """Prices at the bar's open and after each of its 15 minutes (the last equals the close)."""
+        """Prices at the bar's open and after each of its 15 minutes (the last equals the close); read-only.
+
+        A bar's path never changes, and a live process asks for the same few bars (now, a day ago) on every ticker,
+        so the last few are kept."""
+        cached = self._minutes.get(index)
+        if cached is None:
+            cached = self._minute_path(index)
+            cached.flags.writeable = False
+            if len(self._minutes) >= 8:
+                self._minutes.pop(next(iter(self._minutes)))
+            self._minutes[index] = cached
+        return cached
+
+    def _minute_path(self, index: int) -> np.ndarray:
         c = self._joined
         chunk, row = divmod(index, CHUNK)
         bridge = self._bridge(chunk)[row]
