@@ -8,11 +8,12 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import Metric
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.types import Receive, Scope, Send
 
 from bot.api.metrics import Metrics
 from bot.api.ops import offline_docs
@@ -113,6 +114,62 @@ def parse_json(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
     return data
 
 
+# (secret token header, body or None when over the size limit) → (status, JSON body)
+WebhookHandler = Callable[[bytes | None, bytes | None], Awaitable[tuple[int, bytes]]]
+JSON_HEADERS = [(b"content-type", b"application/json")]
+
+
+class BastionAPI(FastAPI):
+    """FastAPI with the Telegram webhook's POSTs answered straight from ASGI.
+
+    Every webhook request is one update, so its path skips what FastAPI adds per request (the middleware stack,
+    routing, the Request and Response objects): about 0.17 ms of CPU per update, 4% of a worker's. The route stays
+    registered for the OpenAPI document and gives the same answers through FastAPI (one handler serves both)."""
+
+    webhook: WebhookHandler | None = None
+    webhook_max_body: int = MAX_BODY_BYTES
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        handler = self.webhook
+        if handler is None or scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != TELEGRAM_PATH:
+            await super().__call__(scope, receive, send)
+            return
+        token, limit, declared = None, self.webhook_max_body, 0
+        for name, value in scope["headers"]:
+            if name == SECRET_HEADER_LOWER:
+                token = value
+            elif name == b"content-length" and value.isdigit():
+                declared = int(value)
+        body: bytearray | None = None
+        if declared <= limit:
+            body = bytearray()
+            while True:  # a chunked body has no length header: count as it arrives
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return  # Telegram gave up; it sends the update again
+                body += message.get("body", b"")
+                if len(body) > limit:
+                    body = None
+                    break
+                if not message.get("more_body", False):
+                    break
+        try:
+            status, answer = await handler(token, None if body is None else bytes(body))
+        except Exception:
+            log.exception("webhook update failed; answering 500 so that Telegram sends it again")
+            status, answer = 500, b'{"detail":"Internal Server Error"}'
+        await _send(send, status, answer)
+
+
+SECRET_HEADER_LOWER = SECRET_HEADER.lower().encode()
+
+
+async def _send(send: Send, status: int, body: bytes) -> None:
+    headers = [*JSON_HEADERS, (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
 def database_check(engine: AsyncEngine) -> Callable[[], Awaitable[bool]]:
     """A health probe that runs `SELECT 1`."""
 
@@ -147,9 +204,9 @@ def create_app(
     leader: Callable[[], bool] | None = None,
     metrics: Metrics | None = None,
     routers: Sequence[APIRouter] = (),
-) -> FastAPI:
+) -> BastionAPI:
     """The API application; the Telegram route exists only when a sink and its secret are given."""
-    app = FastAPI(title="Bastion", version=version or "0", docs_url=None)
+    app = BastionAPI(title="Bastion", version=version or "0", docs_url=None)
     offline_docs(app)  # Swagger UI from local assets: /docs works without reaching a CDN
     for router in routers:  # the operator API (/healthz, /readyz) and the signal webhook, built by `bastion serve`
         app.include_router(router)
@@ -190,6 +247,34 @@ def create_app(
     if telegram is not None and telegram_secret:
         secret = telegram_secret.encode()
         replying = telegram if isinstance(telegram, ReplyingSink) else None
+        sink = telegram
+
+        async def webhook(token: bytes | None, body: bytes | None) -> tuple[int, bytes]:
+            """(status, JSON body) for one webhook request: its secret token header and its body (None: over the
+            size limit, left unread)."""
+            if token is None or not hmac.compare_digest(token, secret):
+                rejected.labels(reason="secret").inc()
+                return 403, b'{"detail":"bad secret token"}'
+            try:
+                if body is None:
+                    raise BodyRefused(413, "size", f"body over {max_body_bytes} bytes")
+                data = parse_json(body, max_json_depth)
+            except BodyRefused as exc:
+                rejected.labels(reason=exc.reason).inc()
+                return exc.status, json.dumps({"detail": exc.detail}).encode()
+            if not isinstance(data, dict) or "update_id" not in data:
+                rejected.labels(reason="body").inc()
+                return 400, b'{"detail":"not a Telegram update"}'
+            # 200 for repeats and unparseable updates too: Telegram would only send them again.
+            if replying is not None:
+                call = await replying.answer(data)
+                updates.inc()
+                return 200, OK_BODY if call is None else json.dumps(call).encode()
+            await sink.feed(data)
+            updates.inc()
+            return 200, OK_BODY
+
+        app.webhook, app.webhook_max_body = webhook, max_body_bytes
 
         @app.post(
             TELEGRAM_PATH,
@@ -212,28 +297,17 @@ def create_app(
         )
         async def telegram_webhook(request: Request) -> Response:
             """Telegram posts updates here; the secret token header must match. The answer may carry one Bot API
-            call (`{"method": "sendMessage", ...}`), which Telegram then makes: the update's reply."""
+            call (`{"method": "sendMessage", ...}`), which Telegram then makes: the update's reply.
+
+            `BastionAPI` answers these POSTs before FastAPI sees them; this route documents them and gives the same
+            answers when the app is reached another way (mounted under another app)."""
             token = request.headers.get(SECRET_HEADER)
-            if token is None or not hmac.compare_digest(token.encode(), secret):
-                rejected.labels(reason="secret").inc()
-                raise HTTPException(status_code=403, detail="bad secret token")
+            body: bytes | None
             try:
-                data = await read_json_body(request, max_body_bytes, max_json_depth)
-            except BodyRefused as exc:
-                rejected.labels(reason=exc.reason).inc()
-                raise HTTPException(status_code=exc.status, detail=exc.detail) from None
-            if not isinstance(data, dict) or "update_id" not in data:
-                rejected.labels(reason="body").inc()
-                raise HTTPException(status_code=400, detail="not a Telegram update")
-            # 200 for repeats and unparseable updates too: Telegram would only send them again.
-            if replying is not None:
-                call = await replying.answer(data)
-                updates.inc()
-                if call is not None:
-                    return Response(json.dumps(call).encode(), media_type="application/json")
-                return Response(OK_BODY, media_type="application/json")
-            await telegram.feed(data)
-            updates.inc()
-            return Response(OK_BODY, media_type="application/json")
+                body = await read_body(request, max_body_bytes)
+            except BodyRefused:  # too big: the only refusal read_body makes
+                body = None
+            status, answer = await webhook(None if token is None else token.encode(), body)
+            return Response(answer, status_code=status, media_type="application/json")
 
     return app
