@@ -4,6 +4,11 @@ A check is one statement on an autocommit connection — one round trip, no tran
 refills the stored bucket from the time elapsed on the database's clock (never a worker's), takes a token when
 there is one and counts the refusals since the last allowed message, all under the row lock ON CONFLICT takes.
 Two workers checking one user at once are serialised by that lock, so the budget is never overdrawn.
+
+Checks that arrive while one is at the database go together in the next statement (a group commit,
+storage/group_commit.py): one round trip for a batch of users, their rows locked in key order, so two workers'
+batches never deadlock. Two checks of one user in a batch are two statements, one after the other: each takes
+its own token, as if they had come one by one.
 """
 
 from __future__ import annotations
@@ -11,8 +16,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import bindparam, delete, func
 from sqlalchemy.engine import URL, make_url
@@ -20,17 +28,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import Float
 
+from storage.group_commit import GroupCommit
 from storage.models import RateBucket
 from storage.repositories._dml import rowcount, table_of
 from storage.types import UTCDateTime
 
 KEY_LENGTH = 160  # the column's width; longer keys are stored by their digest
-# $1 key, $2 burst, $3 tokens per second, $4 the time of the check (NULL: the database's clock). A new key
-# starts full and takes its token; a stored one is refilled for the time since its last check, capped at the
-# burst, and gives a token when it has one (1e-9: float slack, a token due exactly now is there).
-TAKE_SQL = """
-INSERT INTO rate_buckets AS b (bucket_key, tokens, updated_at, refusals)
-VALUES ($1, $2::float8 - 1, coalesce($4::timestamptz, statement_timestamp()), 0)
+# $2 burst, $3 tokens per second, $4 the time of the check (NULL: the database's clock). A new key starts full
+# and takes its token; a stored one is refilled for the time since its last check, capped at the burst, and gives
+# a token when it has one (1e-9: float slack, a token due exactly now is there).
+_TAKE = """
 ON CONFLICT (bucket_key) DO UPDATE SET (tokens, refusals, updated_at) = (
     SELECT CASE WHEN r.refilled >= 1 - 1e-9 THEN greatest(r.refilled - 1, 0) ELSE r.refilled END,
            CASE WHEN r.refilled >= 1 - 1e-9 THEN 0 ELSE b.refusals + 1 END,
@@ -42,8 +49,22 @@ ON CONFLICT (bucket_key) DO UPDATE SET (tokens, refusals, updated_at) = (
         ) AS refilled
     ) AS r
 )
-RETURNING tokens, refusals
+RETURNING bucket_key, tokens, refusals
 """
+_INSERT = "INSERT INTO rate_buckets AS b (bucket_key, tokens, updated_at, refusals)"
+_NEW = "$2::float8 - 1, coalesce($4::timestamptz, statement_timestamp()), 0"
+TAKE_SQL = f"{_INSERT}\nVALUES ($1, {_NEW}){_TAKE}"  # $1 one key
+# $1 distinct keys: their rows are inserted, and so locked, in key order (two workers' batches never deadlock).
+TAKE_MANY_SQL = f"{_INSERT}\nSELECT k, {_NEW}\nFROM unnest($1::text[]) AS k ORDER BY k{_TAKE}"
+MAX_BATCH = 500  # checks per statement
+
+
+@dataclass(frozen=True)
+class _Check:
+    key: str  # as stored
+    burst: float
+    per_second: float
+    now: datetime | None
 
 
 @dataclass(frozen=True)
@@ -81,19 +102,57 @@ class BucketStore:
         )
         self._conn: AsyncConnection | None = None
         self._lock = asyncio.Lock()
+        self._checks: GroupCommit[_Check, BucketState] = GroupCommit(self._take_batch, max_batch=MAX_BATCH)
+        self.statements = 0  # check statements sent (tests and benchmarks)
 
     async def take(self, key: str, *, burst: int, per_second: float, now: datetime | None = None) -> BucketState:
         """Take a token from `key`'s bucket if it has one; `now` defaults to the database's clock."""
+        return await self._checks.submit(_Check(stored_key(key), float(burst), per_second, now))
+
+    async def _take_batch(self, checks: Sequence[_Check]) -> list[BucketState]:
+        """One statement per group of checks with the same parameters and distinct keys; results in order.
+
+        Each statement commits by itself: when a later one fails, the tokens the earlier ones took stay taken
+        (the callers all fall back to their worker's own buckets; a limit a little stricter for one batch)."""
+        if len(checks) == 1:  # a quiet moment: the lighter statement, nothing to group
+            check = checks[0]
+            async with self._lock:
+                driver = await self._driver()
+                try:
+                    self.statements += 1
+                    row = await driver.fetchrow(TAKE_SQL, check.key, check.burst, check.per_second, check.now)
+                except BaseException:
+                    await self._drop()
+                    raise
+            return [BucketState(tokens=float(row[1]), refusals=int(row[2]))]
+        rounds: list[dict[tuple[float, float, datetime | None], list[str]]] = []
+        seen: Counter[tuple[str, float, float, datetime | None]] = Counter()
+        place: list[tuple[int, tuple[float, float, datetime | None]]] = []
+        for check in checks:  # the n-th check of a key goes in the n-th round
+            params = (check.burst, check.per_second, check.now)
+            n = seen[(check.key, *params)]
+            seen[(check.key, *params)] += 1
+            if n == len(rounds):
+                rounds.append({})
+            rounds[n].setdefault(params, []).append(check.key)
+            place.append((n, params))
+        answers: list[dict[tuple[float, float, datetime | None], dict[str, BucketState]]] = []
         async with self._lock:
-            conn = await self._connection()
+            driver = await self._driver()
             try:
-                driver = (await conn.get_raw_connection()).driver_connection
-                assert driver is not None  # an open connection has its asyncpg connection
-                row = await driver.fetchrow(TAKE_SQL, stored_key(key), float(burst), per_second, now)
+                for groups in rounds:
+                    answered = {}
+                    for (burst, per_second, now), keys in groups.items():
+                        self.statements += 1
+                        rows = await driver.fetch(TAKE_MANY_SQL, keys, burst, per_second, now)
+                        answered[(burst, per_second, now)] = {
+                            row[0]: BucketState(tokens=float(row[1]), refusals=int(row[2])) for row in rows
+                        }
+                    answers.append(answered)
             except BaseException:
                 await self._drop()
                 raise
-        return BucketState(tokens=float(row[0]), refusals=int(row[1]))
+        return [answers[n][params][check.key] for (n, params), check in zip(place, checks, strict=True)]
 
     async def prune(self, *, idle_s: float, now: datetime | None = None) -> int:
         """Delete buckets untouched for `idle_s`: full again by then, they behave exactly like new ones."""
@@ -119,6 +178,16 @@ class BucketStore:
         if self._conn is None:
             self._conn = await self.engine.connect()
         return self._conn
+
+    async def _driver(self) -> Any:
+        """The asyncpg connection under the store's connection (opened if need be; dropped if that fails)."""
+        try:
+            driver = (await (await self._connection()).get_raw_connection()).driver_connection
+        except BaseException:
+            await self._drop()
+            raise
+        assert driver is not None  # an open connection has its asyncpg connection
+        return driver
 
     async def _drop(self, *, broken: bool = True) -> None:
         conn, self._conn = self._conn, None

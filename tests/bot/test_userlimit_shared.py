@@ -104,6 +104,43 @@ async def test_concurrent_checks_on_two_workers_never_overdraw(stores: list[Buck
 
 
 @ON_POSTGRES
+async def test_concurrent_checks_go_together_and_each_takes_its_own_token(stores: list[BucketStore]) -> None:
+    store = stores[0]
+    await store.take("warm-up", burst=3, per_second=0.001, now=T0)  # connect outside the count
+    before = store.statements
+    # 30 users at once, three of them three times: as if one by one, in fewer statements than checks.
+    keys = [f"telegram:{n}" for n in range(30)] + ["telegram:1", "telegram:2", "telegram:1", "telegram:2"] * 2
+    states = await asyncio.gather(*(store.take(k, burst=3, per_second=0.001, now=T0) for k in keys))
+    sent = store.statements - before
+    assert sent < len(keys) // 2, sent
+    by_key: dict[str, list[int]] = {}
+    for key, state in zip(keys, states, strict=True):
+        by_key.setdefault(key, []).append(state.refusals)
+    assert by_key["telegram:1"] == by_key["telegram:2"] == [0, 0, 0, 1, 2]  # burst 3: then a streak of refusals
+    assert all(refusals == [0] for key, refusals in by_key.items() if key not in ("telegram:1", "telegram:2"))
+    one_by_one = [await stores[1].take("alone", burst=3, per_second=0.001, now=T0) for _ in range(5)]
+    assert [s.refusals for s in one_by_one] == [0, 0, 0, 1, 2]
+
+
+@ON_POSTGRES
+async def test_two_workers_batches_over_the_same_users_in_opposite_orders_never_deadlock(
+    stores: list[BucketStore],
+) -> None:
+    keys = [f"telegram:{n}" for n in range(40)]
+    a, b = stores
+
+    async def worker(store: BucketStore, order: list[str]) -> list[BucketState]:
+        states: list[BucketState] = []
+        for _ in range(4):  # several batches each, overlapping the other worker's
+            states += await asyncio.gather(*(store.take(k, burst=2, per_second=0.001, now=T0) for k in order))
+        return states
+
+    done = await asyncio.wait_for(asyncio.gather(worker(a, keys), worker(b, keys[::-1])), 60)
+    allowed = sum(s.refusals == 0 for states in done for s in states)
+    assert allowed == 2 * len(keys)  # burst 2 per user across both workers, never overdrawn
+
+
+@ON_POSTGRES
 async def test_notice_once_per_streak_across_workers_and_refill_on_the_database_clock(
     stores: list[BucketStore],
 ) -> None:
