@@ -139,8 +139,14 @@ class FakeProcess:
         await asyncio.wait_for(self.proc.wait(), 10)
 
 
-async def run(workers: int, updates: int, concurrency: int, warmup: int, reply_budget_s: float | None) -> None:
-    """One measurement with `workers` processes on a fresh database."""
+async def run(
+    workers: int, updates: int, concurrency: int, warmup: int, reply_budget_s: float | None, returning: bool
+) -> None:
+    """One measurement with `workers` processes on a fresh database. Each update comes from a user the bot has not
+    seen (the costlier case: the user is stored), or with `returning` from one who wrote once before (the warm-up
+    is then one message from each of them)."""
+    if returning:
+        warmup = updates
     async with fresh_postgres_database() as url:
         engine = create_engine(url)
         await migrate.upgrade(engine)
@@ -167,7 +173,8 @@ async def run(workers: int, updates: int, concurrency: int, warmup: int, reply_b
                 posters = [RawPoster(port, concurrency, {"X-Telegram-Bot-Api-Secret-Token": SECRET}) for port in ports]
                 fake_url = urlsplit(fake.base_url)
                 telegram = RawPoster(fake_url.port or 80, concurrency * workers, {})  # makes the body replies' calls
-                bodies = [json.dumps(_update(n + 1, 600_000 + n)).encode() for n in range(warmup + updates)]
+                users = [600_000 + (n - warmup if returning and n >= warmup else n) for n in range(warmup + updates)]
+                bodies = [json.dumps(_update(n + 1, user)).encode() for n, user in enumerate(users)]
 
                 async def post(n: int) -> None:
                     poster = posters[n % workers]
@@ -217,7 +224,8 @@ async def run(workers: int, updates: int, concurrency: int, warmup: int, reply_b
         answered = seen["sent"] - warmup
         wall = max(1e-9, done_at - started)
         # Answers are counted at the fake: more answers than updates means some were answered twice.
-        print(f"{workers} worker(s): {updates} /price updates, {answered} answers at the fake "
+        print(f"{workers} worker(s): {updates} /price updates from {'returning' if returning else 'new'} users, "
+              f"{answered} answers at the fake "
               f"(missing {max(0, updates - answered)}, extra {max(0, answered - updates)})")  # fmt: skip
         print(f"  {answered / wall:.0f} updates/s (first post → last answer {wall:.1f} s); "
               f"worker CPU {1000 * used / max(1, answered):.2f} ms per update ({used:.1f} s in all); "
@@ -226,7 +234,9 @@ async def run(workers: int, updates: int, concurrency: int, warmup: int, reply_b
               f" ms per update")  # fmt: skip
 
 
-async def main(updates: int, concurrency: int, warmup: int, counts: list[int], reply_budget_s: float | None) -> None:
+async def main(
+    updates: int, concurrency: int, warmup: int, counts: list[int], reply_budget_s: float | None, returning: bool
+) -> None:
     """Both worker counts, one after the other."""
     if not os.environ.get(PG_URL_VAR):
         raise SystemExit(f"{PG_URL_VAR} must name a PostgreSQL server (several workers share one database)")
@@ -234,7 +244,7 @@ async def main(updates: int, concurrency: int, warmup: int, counts: list[int], r
     # The workers run this tree's code, wherever the bench is started from.
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     for workers in counts:
-        await run(workers, updates, concurrency, warmup, reply_budget_s)
+        await run(workers, updates, concurrency, warmup, reply_budget_s, returning)
 
 
 if __name__ == "__main__":
@@ -244,5 +254,8 @@ if __name__ == "__main__":
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--reply-budget", type=float, default=None, help="BASTION_API__WEBHOOK_REPLY_BUDGET_S")
+    parser.add_argument("--returning-users", action="store_true", help="every update from a user seen before")
     args = parser.parse_args()
-    asyncio.run(main(args.updates, args.concurrency, args.warmup, args.workers, args.reply_budget))
+    asyncio.run(
+        main(args.updates, args.concurrency, args.warmup, args.workers, args.reply_budget, args.returning_users)
+    )
