@@ -74,30 +74,42 @@ class RawPoster:
         self._head = ("\r\n".join(lines) + "\r\nContent-Length: ").encode()
 
     async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
-        """POST `body` to `path`; (status, response body). ConnectionError when the socket failed under it."""
+        """POST `body` to `path`; (status, response body). ConnectionError when the socket failed under it.
+
+        A kept-alive socket the server has closed meanwhile (uvicorn closes idle ones after 5 s) is dropped and
+        the request goes out once more on a new one."""
         async with self._gate:
-            reader, writer = self._idle.pop() if self._idle else await asyncio.open_connection("127.0.0.1", self.port)
-            try:
-                writer.write(b"POST %s HTTP/1.1\r\n%s%d\r\n\r\n%s" % (path.encode(), self._head, len(body), body))
-                head = await reader.readuntil(b"\r\n\r\n")
-                status = int(head[9:12])
-                length, keep = 0, True
-                for line in head.split(b"\r\n")[1:]:
-                    name, _, value = line.partition(b":")
-                    name = name.strip().lower()
-                    if name == b"content-length":
-                        length = int(value)
-                    elif name == b"connection" and value.strip().lower() == b"close":
-                        keep = False
-                answer = await reader.readexactly(length) if length else b""
-            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as err:
-                writer.close()
-                raise ConnectionError(f"webhook socket to port {self.port}: {err!r}") from err
-            if keep:
-                self._idle.append((reader, writer))
-            else:
-                writer.close()
-            return status, answer
+            while self._idle:
+                try:
+                    return await self._exchange(*self._idle.pop(), path, body)
+                except ConnectionError:
+                    continue
+            return await self._exchange(*await asyncio.open_connection("127.0.0.1", self.port), path, body)
+
+    async def _exchange(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str, body: bytes
+    ) -> tuple[int, bytes]:
+        try:
+            writer.write(b"POST %s HTTP/1.1\r\n%s%d\r\n\r\n%s" % (path.encode(), self._head, len(body), body))
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head[9:12])
+            length, keep = 0, True
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                name = name.strip().lower()
+                if name == b"content-length":
+                    length = int(value)
+                elif name == b"connection" and value.strip().lower() == b"close":
+                    keep = False
+            answer = await reader.readexactly(length) if length else b""
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as err:
+            writer.close()
+            raise ConnectionError(f"socket to port {self.port}: {err!r}") from err
+        if keep:
+            self._idle.append((reader, writer))
+        else:
+            writer.close()
+        return status, answer
 
     def close(self) -> None:
         """Close the idle sockets."""
