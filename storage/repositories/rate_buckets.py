@@ -59,6 +59,9 @@ TAKE_MANY_SQL = f"{_INSERT}\nSELECT k, {_NEW}\nFROM unnest($1::text[]) AS k ORDE
 MAX_BATCH = 500  # checks per statement
 
 
+_Params = tuple[float, float, datetime | None]  # a check's burst, tokens per second and time
+
+
 @dataclass(frozen=True)
 class _Check:
     key: str  # as stored
@@ -114,37 +117,28 @@ class BucketStore:
 
         Each statement commits by itself: when a later one fails, the tokens the earlier ones took stay taken
         (the callers all fall back to their worker's own buckets; a limit a little stricter for one batch)."""
-        if len(checks) == 1:  # a quiet moment: the lighter statement, nothing to group
-            check = checks[0]
-            async with self._lock:
-                driver = await self._driver()
-                try:
-                    self.statements += 1
-                    row = await driver.fetchrow(TAKE_SQL, check.key, check.burst, check.per_second, check.now)
-                except BaseException:
-                    await self._drop()
-                    raise
-            return [BucketState(tokens=float(row[1]), refusals=int(row[2]))]
-        rounds: list[dict[tuple[float, float, datetime | None], list[str]]] = []
-        seen: Counter[tuple[str, float, float, datetime | None]] = Counter()
-        place: list[tuple[int, tuple[float, float, datetime | None]]] = []
+        rounds: list[dict[_Params, list[str]]] = []
+        seen: Counter[_Check] = Counter()
+        place: list[tuple[int, _Params]] = []
         for check in checks:  # the n-th check of a key goes in the n-th round
-            params = (check.burst, check.per_second, check.now)
-            n = seen[(check.key, *params)]
-            seen[(check.key, *params)] += 1
+            params, n = (check.burst, check.per_second, check.now), seen[check]
+            seen[check] += 1
             if n == len(rounds):
                 rounds.append({})
             rounds[n].setdefault(params, []).append(check.key)
             place.append((n, params))
-        answers: list[dict[tuple[float, float, datetime | None], dict[str, BucketState]]] = []
+        answers: list[dict[_Params, dict[str, BucketState]]] = []
         async with self._lock:
-            driver = await self._driver()
             try:
+                driver = await self._driver()
                 for groups in rounds:
                     answered = {}
                     for (burst, per_second, now), keys in groups.items():
                         self.statements += 1
-                        rows = await driver.fetch(TAKE_MANY_SQL, keys, burst, per_second, now)
+                        if len(keys) == 1:  # a quiet moment: the lighter statement
+                            rows = [await driver.fetchrow(TAKE_SQL, keys[0], burst, per_second, now)]
+                        else:
+                            rows = await driver.fetch(TAKE_MANY_SQL, keys, burst, per_second, now)
                         answered[(burst, per_second, now)] = {
                             row[0]: BucketState(tokens=float(row[1]), refusals=int(row[2])) for row in rows
                         }
@@ -180,12 +174,8 @@ class BucketStore:
         return self._conn
 
     async def _driver(self) -> Any:
-        """The asyncpg connection under the store's connection (opened if need be; dropped if that fails)."""
-        try:
-            driver = (await (await self._connection()).get_raw_connection()).driver_connection
-        except BaseException:
-            await self._drop()
-            raise
+        """The asyncpg connection under the store's connection (opened if need be)."""
+        driver = (await (await self._connection()).get_raw_connection()).driver_connection
         assert driver is not None  # an open connection has its asyncpg connection
         return driver
 
