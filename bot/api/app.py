@@ -85,11 +85,6 @@ def json_depth(value: object) -> int:
     return deepest
 
 
-async def read_json_body(request: Request, max_bytes: int = MAX_BODY_BYTES, max_depth: int = MAX_JSON_DEPTH) -> Any:
-    """The request's JSON body, read at most `max_bytes` far; BodyRefused for too big, not JSON, or too deep."""
-    return parse_json(await read_body(request, max_bytes), max_depth)
-
-
 async def read_body(request: Request, max_bytes: int = MAX_BODY_BYTES) -> bytes:
     """The request's raw body, read at most `max_bytes` far (signed webhooks need the exact bytes); BodyRefused."""
     declared = request.headers.get("content-length", "")
@@ -116,7 +111,7 @@ def parse_json(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
 
 # (secret token header, body or None when over the size limit) → (status, JSON body)
 WebhookHandler = Callable[[bytes | None, bytes | None], Awaitable[tuple[int, bytes]]]
-JSON_HEADERS = [(b"content-type", b"application/json")]
+SECRET_HEADER_LOWER = SECRET_HEADER.lower().encode()  # ASGI gives header names lower-cased
 
 
 class BastionAPI(FastAPI):
@@ -161,11 +156,8 @@ class BastionAPI(FastAPI):
         await _send(send, status, answer)
 
 
-SECRET_HEADER_LOWER = SECRET_HEADER.lower().encode()
-
-
 async def _send(send: Send, status: int, body: bytes) -> None:
-    headers = [*JSON_HEADERS, (b"content-length", str(len(body)).encode())]
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
