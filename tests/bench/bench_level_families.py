@@ -56,7 +56,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import os
 import sys
 import time
 import zlib
@@ -70,7 +69,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.bench.bench_levels import load  # noqa: E402
+from tests.bench.bench_levels import add_data_arguments, load  # noqa: E402
 from tools.structure.analysis import frame_arrays  # noqa: E402
 from tools.structure.config import DEFAULT_CONFIG as CFG  # noqa: E402
 from tools.structure.levels import Level, respect_bound, zone_table  # noqa: E402
@@ -516,11 +515,8 @@ def half(name: str, s: Series, eval_bars: np.ndarray, key: Key, lines: Displayed
 def main() -> None:
     """Print the early table for every variant, then the chosen variants' early and late figures and the verdict."""
     ap = argparse.ArgumentParser()
-    ap.add_argument(
-        "--data-dir", type=Path, default=Path(os.environ.get("BASTION_DATA_DIR", ROOT.parent / "shared/data/ohlcv"))
-    )
+    add_data_arguments(ap)
     ap.add_argument("--series", default="BTC_1h,ETH_1h,SOL_1h,BTC_4h,ETH_4h,SOL_4h")
-    ap.add_argument("--every", type=int, default=0, help="bars between evaluations (default: 24 on 1h, 12 on 4h)")
     ap.add_argument("--k", type=int, default=3, help="lines per side per family and bar")
     ap.add_argument("--jobs", type=int, default=2, help="series computed at once")
     args = ap.parse_args()

@@ -18,7 +18,6 @@ bars, per series and averaged, with the touched count. A rule worth a grade beat
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -30,7 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.bench.bench_levels import load  # noqa: E402
+from tests.bench.bench_levels import add_data_arguments, load  # noqa: E402
 from tools.structure.analysis import frame_arrays  # noqa: E402
 from tools.structure.config import DEFAULT_CONFIG as CFG  # noqa: E402
 from tools.structure.levels import Level  # noqa: E402
@@ -174,11 +173,8 @@ def _mean(x: list[float]) -> float:
 def main() -> None:
     """Print the rule table."""
     ap = argparse.ArgumentParser()
-    ap.add_argument(
-        "--data-dir", type=Path, default=Path(os.environ.get("BASTION_DATA_DIR", ROOT.parent / "shared/data/ohlcv"))
-    )
+    add_data_arguments(ap)
     ap.add_argument("--series", default="BTC_1h,ETH_1h,SOL_1h,BTC_4h,ETH_4h,SOL_4h")
-    ap.add_argument("--every", type=int, default=0, help="bars between evaluations (default: 24 on 1h, 12 on 4h)")
     args = ap.parse_args()
     data: dict[str, Columns] = {}
     for name in args.series.split(","):

@@ -76,13 +76,18 @@ def load(data_dir: Path, base: str, tf: str) -> pd.DataFrame:
     return df
 
 
-def main() -> None:
-    """Print the level-quality table."""
-    ap = argparse.ArgumentParser()
+def add_data_arguments(ap: argparse.ArgumentParser) -> None:
+    """--data-dir (the shared candles) and --every (bars between evaluations), as the level benchmarks take them."""
     ap.add_argument(
         "--data-dir", type=Path, default=Path(os.environ.get("BASTION_DATA_DIR", ROOT.parent / "shared/data/ohlcv"))
     )
     ap.add_argument("--every", type=int, default=0, help="bars between evaluations (default: 24 on 1h, 12 on 4h)")
+
+
+def main() -> None:
+    """Print the level-quality table."""
+    ap = argparse.ArgumentParser()
+    add_data_arguments(ap)
     ap.add_argument("--horizon", type=int, default=100)
     ap.add_argument("--bars", type=int, default=0, help="only the last N bars of each series (0: all)")
     ap.add_argument("--span", choices=tuple(SPANS), default="all", help="evaluation bars in this part of each series")
