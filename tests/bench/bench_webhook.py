@@ -34,6 +34,7 @@ import httpx
 from storage import migrate
 from storage.db import create_engine
 from tests.bot.telegram_harness import free_port
+from tests.bot.webhook_answer import answered_call
 from tests.conftest import PG_URL_VAR, fresh_postgres_database
 from tests.test_scale_out import SECRET, _health, _serve, _update
 
@@ -198,11 +199,11 @@ async def run(
                             if attempt == 2:
                                 raise
                     assert status == 200, answer
-                    call = json.loads(answer) if answer else {}
-                    if "method" in call:  # Telegram makes the call the answer carries (the reply in the body)
-                        method = call.pop("method")
+                    call = answered_call(answer)
+                    if call is not None:  # Telegram makes the call the answer carries (the reply in the body)
+                        method, params = call
                         status, answer = await telegram.post(
-                            f"{fake_url.path}{fake.token}/{method}", json.dumps(call).encode()
+                            f"{fake_url.path}{fake.token}/{method}", json.dumps(params).encode()
                         )
                         assert status == 200, answer
 

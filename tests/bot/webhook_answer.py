@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import httpx
+
+
+def answered_call(body: bytes) -> tuple[str, dict[str, Any]] | None:
+    """The Bot API call a webhook answer's body carries (the update's reply): its method and parameters, or None."""
+    try:
+        call = json.loads(body)
+    except ValueError:
+        return None
+    if isinstance(call, dict) and isinstance(call.get("method"), str):
+        return call["method"], {k: v for k, v in call.items() if k != "method"}
+    return None
 
 
 async def telegram_makes_the_answered_call(
@@ -10,10 +24,7 @@ async def telegram_makes_the_answered_call(
 ) -> None:
     """Make the Bot API call a webhook answer carries (the update's reply in the response body), if any, at the
     (fake) Bot API, as Telegram does."""
-    try:
-        body = response.json()
-    except ValueError:
-        return
-    if isinstance(body, dict) and isinstance(body.get("method"), str):
-        params = {k: v for k, v in body.items() if k != "method"}
-        await client.post(f"{base_url}{token}/{body['method']}", json=params, timeout=30)
+    call = answered_call(response.content)
+    if call is not None:
+        method, params = call
+        await client.post(f"{base_url}{token}/{method}", json=params, timeout=30)
