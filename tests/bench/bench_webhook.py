@@ -168,8 +168,10 @@ async def run(
         ports = [free_port() for _ in range(workers)]
         procs: list[asyncio.subprocess.Process] = []
         tmp = Path(tempfile.mkdtemp(prefix="bench-webhook-"))
-        posters: list[RawPoster] = []
-        telegram = RawPoster(0, 1, {})
+        # Sockets open on first use: nothing to close until then.
+        posters = [RawPoster(port, concurrency, {"X-Telegram-Bot-Api-Secret-Token": SECRET}) for port in ports]
+        fake_url = urlsplit(fake.base_url)
+        telegram = RawPoster(fake_url.port or 80, concurrency * workers, {})  # makes the body replies' calls
         async with httpx.AsyncClient() as client:  # the health checks
             try:
                 for i, port in enumerate(ports):
@@ -183,9 +185,6 @@ async def run(
                         if time.monotonic() > deadline:
                             raise SystemExit(f"worker {i} did not start; see {tmp}/w{i}/out.log")
                         await asyncio.sleep(0.2)
-                posters = [RawPoster(port, concurrency, {"X-Telegram-Bot-Api-Secret-Token": SECRET}) for port in ports]
-                fake_url = urlsplit(fake.base_url)
-                telegram = RawPoster(fake_url.port or 80, concurrency * workers, {})  # makes the body replies' calls
                 users = [600_000 + (n - warmup if returning and n >= warmup else n) for n in range(warmup + updates)]
                 bodies = [json.dumps(_update(n + 1, user)).encode() for n, user in enumerate(users)]
 
