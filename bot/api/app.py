@@ -131,7 +131,7 @@ class BastionAPI(FastAPI):
             return
         token, limit, declared = None, self.webhook_max_body, 0
         for name, value in scope["headers"]:
-            if name == SECRET_HEADER_LOWER:
+            if name == SECRET_HEADER_LOWER and token is None:  # the first one, as Starlette's headers.get reads
                 token = value
             elif name == b"content-length" and value.isdigit():
                 declared = int(value)

@@ -104,6 +104,19 @@ async def test_the_fast_path_answers_every_request_as_the_route_does() -> None:
     assert counts(fast_metrics) == counts(slow_metrics) != []
 
 
+async def test_a_repeated_secret_header_is_read_as_fastapi_reads_it() -> None:
+    for fast in (True, False):
+        sink = Sink()
+        app = _app(sink, fast)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
+            first_wrong = [(SECRET_HEADER, "guess"), (SECRET_HEADER, SECRET)]
+            first_right = [(SECRET_HEADER, SECRET), (SECRET_HEADER, "guess")]
+            wrong = await client.post(TELEGRAM_PATH, json=UPDATE, headers=httpx.Headers(first_wrong))
+            right = await client.post(TELEGRAM_PATH, json=UPDATE, headers=httpx.Headers(first_right))
+        assert (wrong.status_code, right.status_code) == (403, 200), fast
+        assert sink.fed == [UPDATE]
+
+
 async def test_a_failing_update_answers_500_so_that_telegram_sends_it_again(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.ERROR)
     app = _app(Sink(), fast=True)
