@@ -100,3 +100,11 @@ def test_unknown_paths_methods_and_tokens(tg: FakeTelegram, api: BotApi) -> None
     assert api.error("sendCarrierPigeon") == (404, "Not Found")
     assert api.ok("GETME")["username"] == tg.bot_username  # method names are case-insensitive
     assert tg.base_file_url == f"{tg.url}/file/bot"
+
+
+def test_verbs_other_than_get_and_post_are_refused_405_and_change_nothing(tg: FakeTelegram, api: BotApi) -> None:
+    for verb in ("PUT", "DELETE", "PATCH"):
+        response = api.client.request(verb, "sendMessage", json={"chat_id": 42, "text": "hi"})
+        assert (response.status_code, response.headers["allow"]) == (405, "GET, HEAD, POST")
+    assert tg.sent() == [] and list(tg.calls) == []
+    assert api.client.get("getMe").json()["ok"] is True  # GET is a call like POST

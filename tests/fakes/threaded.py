@@ -39,7 +39,10 @@ def serve_in_thread(app: Any, name: str, serve: Serve) -> tuple[QuickExitServer,
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = int(sock.getsockname()[1])
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=1)
+    # No proxy headers: nothing stands in front of a fake, and the middleware is work on every request.
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=1, proxy_headers=False
+    )
     server = QuickExitServer(config)
     thread = threading.Thread(target=lambda: asyncio.run(serve(server, sock)), name=f"{name}-{port}", daemon=True)
     thread.start()

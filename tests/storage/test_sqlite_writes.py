@@ -100,3 +100,45 @@ async def test_500_first_contacts_at_once_all_succeed(first_contact_core: tuple[
     async with services.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(User)) == 500
     assert len({u.user_id for u in users}) == 500  # type: ignore[union-attr]
+
+
+async def test_rollbacks_reach_sqlite_only_when_a_transaction_is_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import aiosqlite
+
+    rollbacks: list[bool] = []
+    plain = aiosqlite.Connection.rollback
+
+    async def counted(self: aiosqlite.Connection) -> None:
+        rollbacks.append(self.in_transaction)
+        await plain(self)
+
+    monkeypatch.setattr(aiosqlite.Connection, "rollback", counted)
+    path = tmp_path / "rollback.db"
+    engine, other = await _counter_engine(path), await _counter_engine(path)
+    sessions, others = session_factory(engine), session_factory(other)
+
+    async def n() -> int:
+        async with others() as session:
+            return int((await session.execute(text("SELECT n FROM counter WHERE id = 1"))).scalar_one())
+
+    try:
+        rollbacks.clear()
+        async with sessions() as session:  # a read: no transaction on the connection, nothing to roll back
+            await session.execute(text("SELECT n FROM counter WHERE id = 1"))
+        assert rollbacks == []
+        async with sessions() as session:  # a write left uncommitted: pysqlite opened a transaction for it
+            await session.execute(text("UPDATE counter SET n = 5 WHERE id = 1"))
+        assert rollbacks[:1] == [True]
+        with pytest.raises(ZeroDivisionError):
+            async with sessions.begin() as session:  # a failing write transaction
+                await session.execute(text("UPDATE counter SET n = 7 WHERE id = 1"))
+                raise ZeroDivisionError
+        assert await n() == 0  # both were rolled back
+        async with asyncio.timeout(2), others.begin() as session:  # and neither left SQLite's write lock held
+            await session.execute(text("UPDATE counter SET n = 1 WHERE id = 1"))
+        assert await n() == 1
+    finally:
+        await engine.dispose()
+        await other.dispose()
