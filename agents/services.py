@@ -152,3 +152,7 @@ class AgentServices(Protocol):
     async def open_account(self, row: ExchangeAccount) -> Account:
         """The live account behind a stored exchange account."""
         ...
+
+    async def open_fresh_account(self, fresh: ExchangeAccount) -> Account:
+        """`open_account` for a row read from the database in this same operation (not read again)."""
+        ...

@@ -68,20 +68,28 @@ class Services:
         it (an order in flight) is never cut off.
         """
         assert row.id is not None
-        await self._close_retired()
         async with self.sessions() as session:
             fresh = await session.get(ExchangeAccount, row.id)
-        cached = self._accounts.get(row.id)
         if fresh is None:
+            await self._close_retired()
             await self._drop(row.id)
             raise AccountError("This exchange account was removed; connect it again with /connect.")
+        return await self.open_fresh_account(fresh)
+
+    async def open_fresh_account(self, fresh: ExchangeAccount) -> Account:
+        """`open_account` for a row the caller read from the database in this same operation (the agent tools
+        list the user's accounts, then open one): it is not read a second time. One session and one query less
+        per account tool call; a row held from earlier must go through `open_account`."""
+        assert fresh.id is not None
+        await self._close_retired()
+        cached = self._accounts.get(fresh.id)
         mark = _fingerprint(fresh)
         if cached is not None and cached[0] == mark:
             return cached[1]
         if fresh.exchange_id == PAPER:
             # One paper account per market data source: switching the source never revalues positions opened on
             # another market's prices.
-            key = paper_account_key(row.id, self.market)  # fresh is the row read again by this id
+            key = paper_account_key(fresh.id, self.market)
             account: Account = PaperAccount(key, self.market, self.sessions, self.paper_config())
         else:
             box = self.secret_box()
@@ -91,7 +99,7 @@ class Services:
                 return credentials_of(box, fresh)
 
             account = CcxtAccount(fresh.exchange_id, credentials)
-        self._accounts[row.id] = (mark, account)
+        self._accounts[fresh.id] = (mark, account)
         if cached is not None:
             self._retired.append((time.monotonic(), cached[1]))
         return account

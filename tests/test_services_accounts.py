@@ -141,3 +141,34 @@ async def test_keys_remove_then_reconnect_uses_the_new_keys(live: Services, sqli
     assert isinstance(account, RecordingAccount) and account.used == [KEYS_B]
     assert reconnected.id == row.id  # the case a cache keyed by id alone got wrong
     assert isinstance(first, RecordingAccount) and first.closed
+
+
+async def test_the_agent_tools_read_the_row_once_and_still_follow_rotate_and_remove(
+    live: Services, sqlite_url: str
+) -> None:
+    from sqlalchemy import event
+
+    from agents.wiring import build_toolkit
+    from tools.agent_tools import ToolContext
+    from tools.agent_tools.base import ToolError, user_account
+
+    deps = build_toolkit(live).deps
+    row = await _binance(live, SecretBox([OLD_KEY]), KEYS_A)
+    assert row.user_id is not None
+    ctx = ToolContext(user_id=row.user_id)
+    _, first = await user_account(deps, ctx, None)
+    statements: list[str] = []
+    event.listen(live.engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    _, same = await user_account(deps, ctx, None)
+    assert same is first and len(statements) == 1  # the list of the user's accounts, not a second read by id
+
+    _cli(sqlite_url, f"{NEW_KEY},{OLD_KEY}", "keys", "rotate")
+    _, rotated = await user_account(deps, ctx, None)
+    await rotated.place(_order(1))
+    assert rotated is not first and isinstance(rotated, RecordingAccount) and rotated.used == [KEYS_A]
+    assert (await user_account(deps, ctx, None))[1] is rotated  # unchanged since: kept
+    assert isinstance(first, RecordingAccount) and first.closed  # the replaced one, at the next open
+
+    _cli(sqlite_url, f"{NEW_KEY},{OLD_KEY}", "keys", "remove", "--label", "bybit", "--user", "telegram:42")
+    with pytest.raises(ToolError, match="No exchange account is connected"):
+        await user_account(deps, ctx, None)

@@ -61,6 +61,7 @@ class ToolDeps:
 
     market: MarketData
     sessions: async_sessionmaker[AsyncSession]
+    # Opens a row `user_account` has just read (`Services.open_fresh_account`: it is not read again).
     open_account: Callable[[ExchangeAccount], Awaitable[Account]]
     default_risk_pct: float = 2.0
     default_capital: float = 10_000.0
