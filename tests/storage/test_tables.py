@@ -119,17 +119,22 @@ async def test_round_trip_every_table(sessions: async_sessionmaker[AsyncSession]
 
 
 async def test_outbox_dedup_due_and_retry(sessions: async_sessionmaker[AsyncSession]) -> None:
+    # Every step takes the test's clock: a slow machine must not move the retry time past the reads below.
     now = datetime.now(UTC)
     async with sessions.begin() as s:
-        assert await outbox.enqueue(s, platform="telegram", recipient="1", payload={"n": 1}, dedup_key="alert:BTC:1")
-        assert not await outbox.enqueue(
-            s, platform="telegram", recipient="1", payload={"n": 2}, dedup_key="alert:BTC:1"
+        assert await outbox.enqueue(
+            s, platform="telegram", recipient="1", payload={"n": 1}, dedup_key="alert:BTC:1", now=now
         )
-        assert await outbox.enqueue(s, platform="discord", recipient="2", payload={"n": 3})
+        assert not await outbox.enqueue(
+            s, platform="telegram", recipient="1", payload={"n": 2}, dedup_key="alert:BTC:1", now=now
+        )
+        assert await outbox.enqueue(s, platform="discord", recipient="2", payload={"n": 3}, now=now)
     async with sessions.begin() as s:
         rows = await outbox.due(s, now=now + timedelta(seconds=1))
         assert [r.payload["n"] for r in rows] == [1, 3]
-        await outbox.mark_attempt_failed(s, rows[0].id or 0, "429 retry after 30", retry_after=timedelta(seconds=30))
+        await outbox.mark_attempt_failed(
+            s, rows[0].id or 0, "429 retry after 30", retry_after=timedelta(seconds=30), now=now
+        )
         await outbox.mark_sent(s, rows[1].id or 0)
     async with sessions() as s:
         assert await outbox.due(s, now=now + timedelta(seconds=1)) == []
