@@ -13,6 +13,8 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio.session import _AsyncSessionContextManager
 
+from storage import sqlite_driver
+
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 DEFAULT_POOL_SIZE = 5
 # Execution option of the connections a SQLite write transaction (`sessions.begin()`) runs on.
@@ -52,6 +54,7 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int | None = None)
         kwargs["max_overflow"] = size * 2
     engine = create_async_engine(parsed, **kwargs)
     if parsed.get_backend_name() == "sqlite":
+        event.listen(engine.sync_engine, "do_connect", sqlite_driver.connect)
         event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
         event.listen(engine.sync_engine, "begin", _on_sqlite_begin)
         _skip_idle_rollbacks(engine.sync_engine.dialect)
