@@ -129,15 +129,18 @@ async def test_a_crashing_handler_becomes_a_polite_message(core_on: tuple[Servic
 async def test_streaming_edits_at_most_once_per_interval() -> None:
     replier = RecordingReplier()
     stream = StreamedAnswer(replier, interval_s=0.2)  # type: ignore[arg-type]
+    started = asyncio.get_running_loop().time()
     for i in range(30):
         stream.on_token(f"word{i} ")
         await asyncio.sleep(0.02)
     await stream.finish(Outbound("final answer"))
+    took = asyncio.get_running_loop().time() - started
     times = [t for _, _, t in replier.edits]
     assert replier.sent[0].text.endswith(CURSOR)  # the first part went out while tokens were still coming
     assert replier.edits[-1][1].text == "final answer"
     assert all(b - a >= 0.19 for a, b in itertools.pairwise(times))
-    assert 1 <= len(replier.edits) <= 5
+    # At most one per interval of the time it really took (not a fixed 5: a stalled machine stretches the stream).
+    assert 1 <= len(replier.edits) <= took / 0.2 + 1
 
 
 async def test_monitor_proposal_is_delivered_and_executed_once(core_on: tuple[Services, BotCore]) -> None:
@@ -148,8 +151,14 @@ async def test_monitor_proposal_is_delivered_and_executed_once(core_on: tuple[Se
         approval = await approvals_repo.create_approval(
             session,
             owner_user_id=user_id,
-            intent={"symbol": "SOL/USDT:USDT", "side": "long", "action": "TP_PARTIAL", "close_pct": 50,
-                    "new_stop": None, "account_id": 1},
+            intent={
+                "symbol": "SOL/USDT:USDT",
+                "side": "long",
+                "action": "TP_PARTIAL",
+                "close_pct": 50,
+                "new_stop": None,
+                "account_id": 1,
+            },
             summary="TAKE PROFIT 50% of SOL/USDT:USDT long (10): T1 reached",
             ttl=timedelta(minutes=5),
             account_id=1,

@@ -59,14 +59,16 @@ async def test_updates_of_a_worker_that_died_after_answering_are_handled_once_by
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     handled: Counter[int] = Counter()
-    dead = WebhookInbox(sessions, Processor(handled), worker_id="dead", lease_s=0.5)
+    # 2 s leases, not 0.5 s: the inbox stamps them with its own clock, and the checks below that they still run
+    # must not see them lapse while a loaded machine stalls.
+    dead = WebhookInbox(sessions, Processor(handled), worker_id="dead", lease_s=2.0)
     for n in range(1, 6):
         assert await dead.feed({"update_id": n}) == "stored"  # answered 200, then the process died
     for task in list(dead._tasks):
         task.cancel()
-    alive = _inbox(sessions, handled, "alive", lease_s=0.5)
+    alive = _inbox(sessions, handled, "alive", lease_s=2.0)
     assert await alive.recover() == 0  # the dead worker's lease still runs: not taken yet
-    await asyncio.sleep(0.6)
+    await asyncio.sleep(2.1)
     assert await alive.recover() == 5
     assert await alive.recover() == 0  # claimed by the live worker now
     await alive.drain()
@@ -98,14 +100,15 @@ async def test_two_workers_receiving_every_update_twice_handle_each_once(
 
 async def test_a_live_worker_with_a_slow_queue_keeps_its_updates(sessions: async_sessionmaker[AsyncSession]) -> None:
     handled: Counter[int] = Counter()
-    busy = WebhookInbox(sessions, Processor(handled), worker_id="busy", lease_s=0.5)  # its handlers are all taken
+    # A 2 s lease, not 0.5 s: the last renewal must still run when `other` looks, even on a stalled machine.
+    busy = WebhookInbox(sessions, Processor(handled), worker_id="busy", lease_s=2.0)  # its handlers are all taken
     for n in range(1, 4):
         await busy.feed({"update_id": n})
-    other = _inbox(sessions, handled, "other", lease_s=0.5)
+    other = _inbox(sessions, handled, "other", lease_s=2.0)
     for _ in range(3):
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.8)
         await busy.renew()
-    assert await other.recover() == 0  # 0.9 s > the lease, but renewed: nobody else handles them
+    assert await other.recover() == 0  # 2.4 s > the lease, but renewed: nobody else handles them
     busy.ready.set()
     await busy.drain()
     assert handled == {1: 1, 2: 1, 3: 1}

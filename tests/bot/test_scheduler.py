@@ -165,16 +165,18 @@ async def test_missed_runs_after_downtime_are_coalesced_into_one(tmp_path: Path)
         nonlocal runs
         runs += 1
 
+    # A 60 s interval, not 2 s: the scheduler dates the runs from its own later clock, so with 2 s a slow start
+    # could land the next run inside the wait below (two runs) or the coalesced one past its 2 s grace (none).
     first = JobScheduler(url, key="t2")
-    first.every("tick", 2, tick)
+    first.every("tick", 60, tick)
     scheduler = first.start()
     await asyncio.sleep(0.2)
-    # The deployment was down for ten intervals: the stored next run lies 20 s in the past.
-    scheduler.modify_job("t2:tick", next_run_time=datetime.now(UTC) - timedelta(seconds=20))
+    # The deployment was down for ten intervals: the stored next run lies 600 s in the past.
+    scheduler.modify_job("t2:tick", next_run_time=datetime.now(UTC) - timedelta(seconds=600))
     await first.stop()
     runs = 0
     second = JobScheduler(url, key="t2")
-    second.every("tick", 2, tick)
+    second.every("tick", 60, tick)
     scheduler = second.start()
     await asyncio.sleep(0.5)
     await second.stop()

@@ -320,7 +320,11 @@ async def test_model_answer_is_streamed_by_edits_at_most_once_per_second(
         async with telegram_services(settings) as services, running(services, fake):
             fake.user_message(ALICE, ALICE, "how does the market feel today?")
             await fake.wait_for(lambda: any("word13" in (m.plain or "") for m in fake.sent(ALICE)), timeout=20)
-            await asyncio.sleep(1.2)  # the final edit waits for its slot
+            # The final edit waits for its slot: waited for, not slept for 1.2 s, which a loaded machine outlasts.
+            await fake.wait_for(
+                lambda: any("word13" in (t := m.plain or "") and not t.endswith("…") for m in fake.sent(ALICE)),
+                timeout=20,
+            )
     (msg,) = fake.sent(ALICE)
     assert len(msg.edits) >= 2  # shown while the tokens were arriving, then completed
     assert "word13" in (msg.plain or "") and not (msg.plain or "").endswith("…")

@@ -16,7 +16,7 @@ from tests.fakes.openai_server import FakeOpenAIServer
 ANALYST = "bastion-analyst"
 RISK = "bastion-risk"
 API_KEY = "sk-test-0123456789abcdef"
-TIMEOUT_S = 0.5
+TIMEOUT_S = 2.0  # not 0.5: every answer of the fake must come within it, which a loaded CI machine may not
 # Tiny, jitter-free backoff: the delays are asserted exactly and the suite stays fast.
 FAST_RETRY = RetryPolicy(attempts=3, base_delay_s=0.01, max_delay_s=0.05, jitter=0.0)
 

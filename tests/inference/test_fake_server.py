@@ -121,4 +121,4 @@ async def test_stop_does_not_wait_for_a_long_scripted_delay() -> None:
             await http.post(f"{server.base_url}/chat/completions", json={"model": "m", "messages": []})
     started = time.monotonic()
     await asyncio.to_thread(server.stop)
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 4  # not the 30 s delay (nor stop's 5 s join); 4 s, not 2, for a loaded CI
