@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select
+from telegram import Update
 
 from storage.models import Approval, InboxUpdate
 from tests.bot.telegram_harness import ALICE, Running, bot_settings, free_port, running, telegram_services
@@ -139,3 +140,42 @@ async def test_a_reply_with_buttons_is_sent_by_the_bot_and_its_message_id_kept(
     async with served.services.sessions() as s:
         approval = await s.scalar(select(Approval))
     assert approval is not None and approval.message_ref == f"{ALICE}:{message.message_id}"
+
+
+async def test_a_plain_message_skips_ptbs_parsing_and_is_answered_as_one_that_goes_through_it(
+    served: Running, fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parsed: list[int] = []
+    de_json = Update.de_json
+
+    def counted(data: Any, bot: Any = None) -> Update:
+        parsed.append(data["update_id"])
+        return de_json(data, bot)
+
+    monkeypatch.setattr(Update, "de_json", counted)
+    plain = (await _post(served, _update(7301, "/price btc"))).json()
+    replying = _update(7302, "/price btc")  # a reply: PTB parses it, as every update before
+    replying["message"]["reply_to_message"] = {
+        "message_id": 7301,
+        "date": replying["message"]["date"],
+        "chat": replying["message"]["chat"],
+        "text": "earlier",
+    }
+    ptb = (await _post(served, replying)).json()
+    assert parsed == [7302]
+    assert plain["method"] == ptb["method"] == "sendMessage" and plain["chat_id"] == ptb["chat_id"] == ALICE
+    assert "BTC/USDT:USDT" in plain["text"] and "BTC/USDT:USDT" in ptb["text"]
+    assert plain.keys() == ptb.keys()  # the same call, field for field
+
+
+async def test_a_failing_plain_message_is_logged_without_a_traceback_in_the_chat(
+    served: Running, fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(*args: Any) -> None:
+        raise RuntimeError("the core fell over")
+
+    monkeypatch.setattr(served.server.core, "handle", broken)
+    response = await _post(served, _update(7401, "/price btc"))
+    assert response.json() == {"ok": True}  # handled (and logged), not retried by Telegram forever
+    assert "telegram update failed" in caplog.text and "the core fell over" in caplog.text
+    assert fake.sent(ALICE) == []
