@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import sqlite3
 import threading
@@ -32,6 +33,8 @@ from sqlalchemy.engine import make_url
 from agents.services import PersistenceSettings
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+WAL_CHECKPOINT_EVERY = 16  # inline checkpoint writes between two WAL checkpoints on the thread (about 1,000 pages)
 
 
 @dataclass
@@ -135,16 +138,98 @@ class _InlineReader(SqliteSaver):
                 self.conn.execute("COMMIT")
 
 
-class ThreadedSqliteSaver(SqliteSaver):
-    """LangGraph's SqliteSaver for asyncio: each write runs whole on the persistence thread.
+class _InlineWriter(SqliteSaver):
+    """The checkpoint write of `ThreadedSqliteSaver`, run on the event loop on a connection of its own.
 
-    One thread hop per checkpoint write, where AsyncSqliteSaver (aiosqlite) makes one per SQL call (five or six
-    to load a checkpoint): the event loop of a busy bot spends its time on turns instead. With `reader` (a
-    connection of its own, in autocommit mode) the checkpoint a run starts from is read on the event loop itself:
-    two indexed SELECTs of a WAL database, which never wait for the writer; a hop to the thread cost more CPU
-    than the read (about 0.1 ms), and decoding the checkpoint holds the GIL on either thread. Writes stay on the
-    thread (a commit can end in a WAL checkpoint's fsync, which must not stall the loop).
-    Same tables and format as AsyncSqliteSaver, so either can open the other's file.
+    The connection never waits for SQLite's write lock (busy timeout 0: a write that finds it taken fails at once,
+    nothing written, and is made on the thread instead) and never checkpoints the WAL itself (the saver has the
+    thread do that every `WAL_CHECKPOINT_EVERY` writes), so a commit here is a few writes to the WAL file: no
+    fsync (synchronous=NORMAL) and no wait."""
+
+    def __init__(self, conn: sqlite3.Connection, *, serde: Any, keep: int | None) -> None:
+        super().__init__(conn, serde=serde)
+        self.keep = keep
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Store a checkpoint, pruned as `ThreadedSqliteSaver.put` does."""
+        return _put_pruned(self, self.keep, config, checkpoint, metadata, new_versions)
+
+
+def _put_pruned(
+    saver: SqliteSaver,
+    keep: int | None,
+    config: RunnableConfig,
+    checkpoint: Checkpoint,
+    metadata: CheckpointMetadata,
+    new_versions: ChannelVersions,
+) -> RunnableConfig:
+    """Store a checkpoint and drop the thread's checkpoints (and their writes) beyond the `keep` latest, in one
+    transaction on `saver`'s connection.
+
+    Every checkpoint holds the whole conversation, so a history of them grows with the square of its length;
+    resuming (an approval, the next turn) reads only the latest one and its pending writes. The older rows are
+    deleted first, uncommitted, and the saver's own insert commits both: one commit per turn instead of two,
+    and a failed insert rolls the deletes back with it."""
+    if keep is None:
+        return SqliteSaver.put(saver, config, checkpoint, metadata, new_versions)
+    conf = config["configurable"]
+    args = (str(conf["thread_id"]), conf.get("checkpoint_ns", ""))
+    try:
+        with saver.cursor(transaction=False) as cur:
+            if (oldest_kept := _oldest_kept(cur, keep, args, checkpoint["id"])) is not None:
+                for table in ("checkpoints", "writes"):
+                    cur.execute(
+                        f"DELETE FROM {table} WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id < ?",
+                        (*args, oldest_kept),
+                    )
+        return SqliteSaver.put(saver, config, checkpoint, metadata, new_versions)
+    except BaseException:
+        saver.conn.rollback()
+        raise
+
+
+def _oldest_kept(cur: sqlite3.Cursor, keep: int, args: tuple[str, str], new_id: str) -> str | None:
+    """The oldest checkpoint id of the thread to keep once `new_id` is stored; None when none is dropped."""
+    if keep == 1:
+        return new_id
+    # Checkpoint ids grow with time, so the new one is the newest: the `keep - 1` before it stay too.
+    cur.execute(
+        "SELECT checkpoint_id FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id < ? "
+        "ORDER BY checkpoint_id DESC LIMIT 1 OFFSET ?",
+        (*args, new_id, keep - 2),
+    )
+    row = cur.fetchone()
+    return None if row is None else str(row[0])
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    """SQLite's "database is locked" / "database is busy": another connection holds the lock."""
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+
+
+class ThreadedSqliteSaver(SqliteSaver):
+    """LangGraph's SqliteSaver for asyncio: reads and writes of checkpoints on the event loop, on connections of
+    their own, and everything that may wait on the persistence thread.
+
+    AsyncSqliteSaver (aiosqlite) makes one thread hop per SQL call (five or six to load a checkpoint). Here:
+    - with `reader` (autocommit) the checkpoint a run starts from is read on the loop: two indexed SELECTs of a
+      WAL database, which never wait for the writer; a hop to the thread cost more CPU than the read;
+    - with `writer` the checkpoint a run ends with is written on the loop (`_InlineWriter`): a hop to the thread
+      and back cost more of the loop's CPU than the write (0.3-0.5 ms of a 2 ms turn). A write that finds the
+      lock taken (another connection or process writing) goes to the thread and waits there; WAL checkpoints,
+      which fsync, run on the thread every `WAL_CHECKPOINT_EVERY` inline writes;
+    - pending writes, deletes and listings run on the thread, as every write does without `writer`.
+    Decoding and encoding a checkpoint hold the GIL on either thread. Same tables and format as
+    AsyncSqliteSaver, so either can open the other's file.
     """
 
     def __init__(
@@ -154,18 +239,23 @@ class ThreadedSqliteSaver(SqliteSaver):
         *,
         keep: int | None = 1,
         reader: sqlite3.Connection | None = None,
+        writer: sqlite3.Connection | None = None,
     ) -> None:
         super().__init__(conn)
         self._executor = executor
         self.keep = keep  # checkpoints kept per thread (None: the whole history)
         self._reader = None if reader is None else _InlineReader(reader, serde=self.serde)
+        self._writer = None if writer is None else _InlineWriter(writer, serde=self.serde, keep=keep)
+        self.inline_writes = 0  # checkpoints written on the loop (tests, benchmarks)
+        self.thread_writes = 0  # written on the thread: no inline writer, or its lock was taken
 
     def setup(self) -> None:
-        """Create the tables (once); the inline reader shares what setup found."""
+        """Create the tables (once); the inline reader and writer share what setup found."""
         super().setup()
-        if self._reader is not None and not self._reader.is_setup:
-            self._reader._has_task_path = self._has_task_path
-            self._reader.is_setup = True
+        for inline in (self._reader, self._writer):
+            if inline is not None and not inline.is_setup:
+                inline._has_task_path = self._has_task_path
+                inline.is_setup = True
 
     def put_writes(
         self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
@@ -184,43 +274,15 @@ class ThreadedSqliteSaver(SqliteSaver):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        """Store a checkpoint and drop the thread's checkpoints (and their writes) beyond the `keep` latest, in one
-        transaction.
+        """Store a checkpoint, pruning the thread's older ones (`_put_pruned`), on this saver's connection."""
+        return _put_pruned(self, self.keep, config, checkpoint, metadata, new_versions)
 
-        Every checkpoint holds the whole conversation, so a history of them grows with the square of its length;
-        resuming (an approval, the next turn) reads only the latest one and its pending writes. The older rows are
-        deleted first, uncommitted, and the saver's own insert commits both: one commit per turn instead of two,
-        and a failed insert rolls the deletes back with it."""
-        if self.keep is None:
-            return super().put(config, checkpoint, metadata, new_versions)
-        conf = config["configurable"]
-        args = (str(conf["thread_id"]), conf.get("checkpoint_ns", ""))
+    def _wal_checkpoint(self) -> None:
+        # On the thread: copy the WAL into the database without waiting for anyone (PASSIVE), so it stays small.
         try:
-            with self.cursor(transaction=False) as cur:
-                if (oldest_kept := self._oldest_kept(cur, args, checkpoint["id"])) is not None:
-                    for table in ("checkpoints", "writes"):
-                        cur.execute(
-                            f"DELETE FROM {table} WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id < ?",
-                            (*args, oldest_kept),
-                        )
-            return super().put(config, checkpoint, metadata, new_versions)
-        except BaseException:
-            self.conn.rollback()
-            raise
-
-    def _oldest_kept(self, cur: sqlite3.Cursor, args: tuple[str, str], new_id: str) -> str | None:
-        """The oldest checkpoint id of the thread to keep once `new_id` is stored; None when none is dropped."""
-        keep = self.keep or 1
-        if keep == 1:
-            return new_id
-        # Checkpoint ids grow with time, so the new one is the newest: the `keep - 1` before it stay too.
-        cur.execute(
-            "SELECT checkpoint_id FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id < ? "
-            "ORDER BY checkpoint_id DESC LIMIT 1 OFFSET ?",
-            (*args, new_id, keep - 2),
-        )
-        row = cur.fetchone()
-        return None if row is None else str(row[0])
+            self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error:
+            log.warning("checkpoint file: WAL checkpoint failed; the next one retries", exc_info=True)
 
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await self._executor.call(fn, *args, **kwargs)
@@ -254,7 +316,19 @@ class ThreadedSqliteSaver(SqliteSaver):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        """Store a checkpoint (committed when this returns)."""
+        """Store a checkpoint (committed when this returns): on the loop, or on the thread when the lock is taken."""
+        if self._writer is not None and self.is_setup:
+            try:
+                stored = self._writer.put(config, checkpoint, metadata, new_versions)
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc):
+                    raise
+            else:
+                self.inline_writes += 1
+                if self.inline_writes % WAL_CHECKPOINT_EVERY == 0:
+                    self._executor.submit(self._wal_checkpoint)  # not awaited: nobody waits for it
+                return stored
+        self.thread_writes += 1
         return await self._call(self.put, config, checkpoint, metadata, new_versions)
 
     async def aput_writes(
@@ -289,7 +363,9 @@ class ThreadedSqliteStore(SqliteStore):
         return await self._executor.call(self.batch, batch)
 
 
-def _connect(path: str, *, autocommit: bool, busy_ms: int | None = None) -> sqlite3.Connection:
+def _connect(
+    path: str, *, autocommit: bool, busy_ms: int | None = None, wal_autocheckpoint: bool = True
+) -> sqlite3.Connection:
     kwargs: dict[str, Any] = {"isolation_level": None} if autocommit else {}
     conn = sqlite3.connect(path, check_same_thread=False, timeout=10.0, **kwargs)
     # WAL + NORMAL: a commit per checkpoint without an fsync each; a power cut may lose the last turn only.
@@ -297,6 +373,8 @@ def _connect(path: str, *, autocommit: bool, busy_ms: int | None = None) -> sqli
     conn.execute("PRAGMA synchronous=NORMAL")
     if busy_ms is not None:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")  # how long a statement waits for a lock
+    if not wal_autocheckpoint:
+        conn.execute("PRAGMA wal_autocheckpoint = 0")  # its commits never copy the WAL back (nor fsync)
     return conn
 
 
@@ -375,20 +453,24 @@ async def sqlite_persistence(path: Path | str, keep: int | None = 1) -> AsyncIte
     # One thread: SQLite has one writer anyway, and a single thread keeps each connection on it.
     executor = PersistenceThread("bastion-checkpoints")
     loop = asyncio.get_running_loop()
-    saver_conn = store_conn = reader_conn = None
+    saver_conn = store_conn = reader_conn = writer_conn = None
     try:
         saver_conn = await loop.run_in_executor(executor, partial(_connect, str(path), autocommit=False))
         store_conn = await loop.run_in_executor(executor, partial(_connect, str(path), autocommit=True))
         # The checkpoint reads run on the event loop (see ThreadedSqliteSaver), on this connection: a read that
         # finds the file locked past 50 ms (another process's exclusive lock) is retried on the thread instead.
         reader_conn = await loop.run_in_executor(executor, partial(_connect, str(path), autocommit=True, busy_ms=50))
-        saver = ThreadedSqliteSaver(saver_conn, executor, keep=keep, reader=reader_conn)
+        # The checkpoint writes run on the loop, on this connection: it never waits for the lock, nor checkpoints.
+        writer_conn = await loop.run_in_executor(
+            executor, partial(_connect, str(path), autocommit=False, busy_ms=0, wal_autocheckpoint=False)
+        )
+        saver = ThreadedSqliteSaver(saver_conn, executor, keep=keep, reader=reader_conn, writer=writer_conn)
         store = ThreadedSqliteStore(store_conn, executor)
         await loop.run_in_executor(executor, saver.setup)
         await loop.run_in_executor(executor, store.setup)
         yield Persistence(saver, store)
     finally:
-        for conn in (saver_conn, store_conn, reader_conn):
+        for conn in (saver_conn, store_conn, reader_conn, writer_conn):
             if conn is not None:
                 await loop.run_in_executor(executor, conn.close)
         executor.shutdown(wait=True)

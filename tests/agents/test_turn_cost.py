@@ -112,9 +112,9 @@ async def test_a_checkpoint_and_its_pruning_are_one_commit_that_a_failed_write_u
         config: Any = {"configurable": {"thread_id": "t"}}
         await graph.ainvoke({"messages": ["u"]}, config, durability="exit")
         statements: list[str] = []
-        saver.conn.set_trace_callback(statements.append)
+        saver._writer.conn.set_trace_callback(statements.append)  # checkpoints are written on the loop's connection
         await graph.ainvoke({"messages": ["u"]}, config, durability="exit")
-        saver.conn.set_trace_callback(None)
+        saver._writer.conn.set_trace_callback(None)
         assert [s for s in statements if s.startswith("COMMIT")] == ["COMMIT"]
         assert any(s.startswith("DELETE FROM checkpoints") for s in statements)
 
@@ -206,8 +206,10 @@ async def test_the_checkpoint_a_run_starts_from_is_read_on_the_loop_in_one_snaps
             return await call(fn, *args, **kwargs)
 
         saver._call = counted
+        written = saver.inline_writes
         await graph.ainvoke({"messages": ["u"]}, config, durability="exit")
-        assert hops == ["put"]  # the read made no hop to the persistence thread
+        assert hops == []  # neither the read nor the write made a hop to the persistence thread
+        assert saver.inline_writes == written + 1
 
         # The writer in the middle of a transaction: the read sees the last committed checkpoint, without waiting.
         loop = asyncio.get_running_loop()
@@ -226,6 +228,61 @@ async def test_the_checkpoint_a_run_starts_from_is_read_on_the_loop_in_one_snaps
         found = await saver.aget_tuple(config)
         assert hops == ["get_tuple"] and found is not None
         assert found.checkpoint["channel_values"]["messages"] == ["u", "a" * 200] * 2
+
+
+async def test_a_write_that_finds_the_lock_taken_waits_on_the_thread_and_the_loop_runs_on(tmp_path: Path) -> None:
+    import sqlite3
+    import time
+
+    async with sqlite_persistence(tmp_path / "cp.db") as p:
+        saver: Any = p.checkpointer
+        graph = _one_node_chat(saver)
+        config: Any = {"configurable": {"thread_id": "t"}}
+        await graph.ainvoke({"messages": ["u"]}, config, durability="exit")
+        other = sqlite3.connect(tmp_path / "cp.db", isolation_level=None, check_same_thread=False)
+        other.execute("BEGIN IMMEDIATE")  # another process writing: SQLite's one write lock is taken
+        gaps: list[float] = []
+
+        async def ticker() -> None:
+            last = time.monotonic()
+            while True:
+                await asyncio.sleep(0.01)
+                now = time.monotonic()
+                gaps.append(now - last)
+                last = now
+
+        ticking = asyncio.create_task(ticker())
+        turn = asyncio.create_task(graph.ainvoke({"messages": ["u"]}, config, durability="exit"))
+        await asyncio.sleep(0.5)
+        assert not turn.done()  # its checkpoint waits for the lock, on the thread
+        other.execute("COMMIT")
+        other.close()
+        result = await asyncio.wait_for(turn, 10)
+        ticking.cancel()
+        assert len(result["messages"]) == 4
+        assert saver.thread_writes == 1 and saver.inline_writes == 1
+        assert max(gaps) < 0.25  # the loop went on meanwhile (a stalled loop would show the 0.5 s wait)
+        state = await graph.aget_state(config)
+        assert state.values["messages"] == ["u", "a" * 200] * 2
+
+
+async def test_the_wal_is_checkpointed_on_the_thread_every_so_many_inline_writes(tmp_path: Path) -> None:
+    from agents.persistence import WAL_CHECKPOINT_EVERY
+
+    async with sqlite_persistence(tmp_path / "cp.db") as p:
+        saver: Any = p.checkpointer
+        graph = _one_node_chat(saver)
+        on_thread: list[str] = []
+        on_loop: list[str] = []
+        saver.conn.set_trace_callback(on_thread.append)
+        saver._writer.conn.set_trace_callback(on_loop.append)
+        for n in range(2 * WAL_CHECKPOINT_EVERY):
+            await graph.ainvoke({"messages": ["u"]}, {"configurable": {"thread_id": f"t{n}"}}, durability="exit")
+        await asyncio.get_running_loop().run_in_executor(saver._executor, lambda: None)  # the thread caught up
+        assert [s for s in on_thread if "wal_checkpoint" in s] == ["PRAGMA wal_checkpoint(PASSIVE)"] * 2
+        assert not any("wal_checkpoint" in s for s in on_loop)
+        assert saver._writer.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0  # never on the loop
+        assert saver._writer.conn.execute("PRAGMA busy_timeout").fetchone()[0] == 0  # never waits on the loop
 
 
 async def test_langgraph_finds_the_savers_write_signatures_computed_once(tmp_path: Path) -> None:
