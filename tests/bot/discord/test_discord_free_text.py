@@ -15,6 +15,7 @@ from agents.runner import Reply
 from bot.core.render import DISCORD_LIMIT, render_for
 from bot.core.streaming import CURSOR
 from storage.models import Approval
+from tests.agents.test_entries import PINNED
 from tests.bot.discord.harness import World, discord_world
 from tests.bot.discord.test_discord_approvals import with_buttons
 from tests.bot.telegram_harness import executions
@@ -94,6 +95,9 @@ async def test_in_a_server_only_mentions_and_replies_reach_the_analyst(world: Wo
 
 
 async def test_free_text_approval_in_a_server_goes_to_the_dm(world: World) -> None:
+    # The simulated market at a moment with an accepted 1h plan for a SOL long: at the wall clock's moment the
+    # structural stop may be rejected (no holding level below), which is not what this test is about.
+    world.services.market.set_now(PINNED)  # type: ignore[attr-defined]
     await world.alice.user.slash("connect", exchange="paper")
     await world.alice.user.slash("arm")
     bot = world.env.bot.user
