@@ -138,15 +138,10 @@ class _InlineReader(SqliteSaver):
                 self.conn.execute("COMMIT")
 
 
-class _InlineWriter(SqliteSaver):
-    """The checkpoint write of `ThreadedSqliteSaver`, run on the event loop on a connection of its own.
+class _PrunedSqliteSaver(SqliteSaver):
+    """SqliteSaver whose `put` keeps only the thread's `keep` latest checkpoints (None: the whole history)."""
 
-    The connection never waits for SQLite's write lock (busy timeout 0: a write that finds it taken fails at once,
-    nothing written, and is made on the thread instead) and never checkpoints the WAL itself (the saver has the
-    thread do that every `WAL_CHECKPOINT_EVERY` writes), so a commit here is a few writes to the WAL file: no
-    fsync (synchronous=NORMAL) and no wait."""
-
-    def __init__(self, conn: sqlite3.Connection, *, serde: Any, keep: int | None) -> None:
+    def __init__(self, conn: sqlite3.Connection, *, serde: Any = None, keep: int | None = 1) -> None:
         super().__init__(conn, serde=serde)
         self.keep = keep
 
@@ -157,55 +152,43 @@ class _InlineWriter(SqliteSaver):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        """Store a checkpoint, pruned as `ThreadedSqliteSaver.put` does."""
-        return _put_pruned(self, self.keep, config, checkpoint, metadata, new_versions)
+        """Store a checkpoint and drop the thread's checkpoints (and their writes) beyond the `keep` latest, in one
+        transaction.
 
+        Every checkpoint holds the whole conversation, so a history of them grows with the square of its length;
+        resuming (an approval, the next turn) reads only the latest one and its pending writes. The older rows are
+        deleted first, uncommitted, and the saver's own insert commits both: one commit per turn instead of two,
+        and a failed insert rolls the deletes back with it."""
+        if self.keep is None:
+            return super().put(config, checkpoint, metadata, new_versions)
+        conf = config["configurable"]
+        args = (str(conf["thread_id"]), conf.get("checkpoint_ns", ""))
+        try:
+            with self.cursor(transaction=False) as cur:
+                if (oldest_kept := self._oldest_kept(cur, args, checkpoint["id"])) is not None:
+                    for table in ("checkpoints", "writes"):
+                        cur.execute(
+                            f"DELETE FROM {table} WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id < ?",
+                            (*args, oldest_kept),
+                        )
+            return super().put(config, checkpoint, metadata, new_versions)
+        except BaseException:
+            self.conn.rollback()
+            raise
 
-def _put_pruned(
-    saver: SqliteSaver,
-    keep: int | None,
-    config: RunnableConfig,
-    checkpoint: Checkpoint,
-    metadata: CheckpointMetadata,
-    new_versions: ChannelVersions,
-) -> RunnableConfig:
-    """Store a checkpoint and drop the thread's checkpoints (and their writes) beyond the `keep` latest, in one
-    transaction on `saver`'s connection.
-
-    Every checkpoint holds the whole conversation, so a history of them grows with the square of its length;
-    resuming (an approval, the next turn) reads only the latest one and its pending writes. The older rows are
-    deleted first, uncommitted, and the saver's own insert commits both: one commit per turn instead of two,
-    and a failed insert rolls the deletes back with it."""
-    if keep is None:
-        return SqliteSaver.put(saver, config, checkpoint, metadata, new_versions)
-    conf = config["configurable"]
-    args = (str(conf["thread_id"]), conf.get("checkpoint_ns", ""))
-    try:
-        with saver.cursor(transaction=False) as cur:
-            if (oldest_kept := _oldest_kept(cur, keep, args, checkpoint["id"])) is not None:
-                for table in ("checkpoints", "writes"):
-                    cur.execute(
-                        f"DELETE FROM {table} WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id < ?",
-                        (*args, oldest_kept),
-                    )
-        return SqliteSaver.put(saver, config, checkpoint, metadata, new_versions)
-    except BaseException:
-        saver.conn.rollback()
-        raise
-
-
-def _oldest_kept(cur: sqlite3.Cursor, keep: int, args: tuple[str, str], new_id: str) -> str | None:
-    """The oldest checkpoint id of the thread to keep once `new_id` is stored; None when none is dropped."""
-    if keep == 1:
-        return new_id
-    # Checkpoint ids grow with time, so the new one is the newest: the `keep - 1` before it stay too.
-    cur.execute(
-        "SELECT checkpoint_id FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id < ? "
-        "ORDER BY checkpoint_id DESC LIMIT 1 OFFSET ?",
-        (*args, new_id, keep - 2),
-    )
-    row = cur.fetchone()
-    return None if row is None else str(row[0])
+    def _oldest_kept(self, cur: sqlite3.Cursor, args: tuple[str, str], new_id: str) -> str | None:
+        """The oldest checkpoint id of the thread to keep once `new_id` is stored; None when none is dropped."""
+        keep = self.keep or 1
+        if keep == 1:
+            return new_id
+        # Checkpoint ids grow with time, so the new one is the newest: the `keep - 1` before it stay too.
+        cur.execute(
+            "SELECT checkpoint_id FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id < ? "
+            "ORDER BY checkpoint_id DESC LIMIT 1 OFFSET ?",
+            (*args, new_id, keep - 2),
+        )
+        row = cur.fetchone()
+        return None if row is None else str(row[0])
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
@@ -214,16 +197,14 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     return "locked" in text or "busy" in text
 
 
-
-
-class ThreadedSqliteSaver(SqliteSaver):
+class ThreadedSqliteSaver(_PrunedSqliteSaver):
     """LangGraph's SqliteSaver for asyncio: reads and writes of checkpoints on the event loop, on connections of
     their own, and everything that may wait on the persistence thread.
 
     AsyncSqliteSaver (aiosqlite) makes one thread hop per SQL call (five or six to load a checkpoint). Here:
     - with `reader` (autocommit) the checkpoint a run starts from is read on the loop: two indexed SELECTs of a
       WAL database, which never wait for the writer; a hop to the thread cost more CPU than the read;
-    - with `writer` the checkpoint a run ends with is written on the loop (`_InlineWriter`): a hop to the thread
+    - with `writer` the checkpoint a run ends with is written on the loop (`_writer`): a hop to the thread
       and back cost more of the loop's CPU than the write (0.3-0.5 ms of a 2 ms turn). A write that finds the
       lock taken (another connection or process writing) goes to the thread and waits there; WAL checkpoints,
       which fsync, run on the thread every `WAL_CHECKPOINT_EVERY` inline writes;
@@ -241,11 +222,14 @@ class ThreadedSqliteSaver(SqliteSaver):
         reader: sqlite3.Connection | None = None,
         writer: sqlite3.Connection | None = None,
     ) -> None:
-        super().__init__(conn)
+        super().__init__(conn, keep=keep)
         self._executor = executor
-        self.keep = keep  # checkpoints kept per thread (None: the whole history)
         self._reader = None if reader is None else _InlineReader(reader, serde=self.serde)
-        self._writer = None if writer is None else _InlineWriter(writer, serde=self.serde, keep=keep)
+        # The checkpoint write on the loop: a connection that never waits for SQLite's write lock (busy timeout 0:
+        # a write that finds it taken fails at once, nothing written, and is made on the thread instead) and never
+        # checkpoints the WAL itself (the thread does, every WAL_CHECKPOINT_EVERY writes), so a commit there is a
+        # few writes to the WAL file: no fsync (synchronous=NORMAL) and no wait.
+        self._writer = None if writer is None else _PrunedSqliteSaver(writer, serde=self.serde, keep=keep)
         self.inline_writes = 0  # checkpoints written on the loop (tests, benchmarks)
         self.thread_writes = 0  # written on the thread: no inline writer, or its lock was taken
 
@@ -266,16 +250,6 @@ class ThreadedSqliteSaver(SqliteSaver):
     # LangGraph asks inspect.signature whether put_writes and aput_writes take task_path on every run; computed
     # once here, the bound methods' signatures are derived from it (about 0.1 ms per run less).
     put_writes.__signature__ = signature(put_writes)  # type: ignore[attr-defined]
-
-    def put(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        """Store a checkpoint, pruning the thread's older ones (`_put_pruned`), on this saver's connection."""
-        return _put_pruned(self, self.keep, config, checkpoint, metadata, new_versions)
 
     def _wal_checkpoint(self) -> None:
         # On the thread: copy the WAL into the database without waiting for anyone (PASSIVE), so it stays small.
