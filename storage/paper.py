@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -171,6 +172,52 @@ async def list_funding(session: AsyncSession, account_id: str) -> Sequence[Paper
 async def get_account(session: AsyncSession, account_id: str) -> PaperAccountRow | None:
     """The account row, or None."""
     return await session.get(PaperAccountRow, account_id)
+
+
+# Read-only snapshots of accounts: Core selects built once, answered as plain rows (no identity map, no instance
+# state). About half the CPU of the same reads through the ORM, and an account is read on every balance,
+# position and monitor check. Rows read this way are never written back: updates go through `lock_account`.
+_ACCOUNTS, _POSITIONS, _ORDERS = table_of(PaperAccountRow), table_of(PaperPositionRow), table_of(PaperOrderRow)
+_OPEN = "open"  # OrderStatus.OPEN of the exchange models (the storage layer does not import them)
+
+
+def _snapshot_reads(by: Callable[[sa.Column[Any]], sa.ColumnElement[bool]]) -> tuple[sa.Select[Any], ...]:
+    """The three selects of a snapshot, for the accounts that `by` picks out of an account_id column."""
+    return (
+        sa.select(_ACCOUNTS).where(by(_ACCOUNTS.c.account_id)),
+        sa.select(_POSITIONS).where(by(_POSITIONS.c.account_id)).order_by(_POSITIONS.c.id),
+        sa.select(_ORDERS)
+        .where(by(_ORDERS.c.account_id), _ORDERS.c.status == _OPEN)
+        .order_by(_ORDERS.c.created_at, _ORDERS.c.id),
+    )
+
+
+# One account by equality: an expanding IN re-renders its SQL at every execution.
+_READ_ONE = _snapshot_reads(lambda c: c == sa.bindparam("ids"))
+_READ_MANY = _snapshot_reads(lambda c: c.in_(sa.bindparam("ids", expanding=True)))
+
+
+@dataclass
+class AccountSnapshot:
+    """An account's row, open positions and open orders (oldest first), as read in one session."""
+
+    account: sa.Row[Any]
+    positions: list[sa.Row[Any]] = field(default_factory=list)
+    open_orders: list[sa.Row[Any]] = field(default_factory=list)
+
+
+async def read_snapshots(session: AsyncSession, account_ids: Sequence[str]) -> dict[str, AccountSnapshot]:
+    """Snapshots of the existing accounts among `account_ids`, in three statements however many there are."""
+    ids = list(account_ids)
+    accounts, positions, orders = _READ_ONE if len(ids) == 1 else _READ_MANY
+    params = {"ids": ids[0] if len(ids) == 1 else ids}
+    found = {row.account_id: AccountSnapshot(row) for row in await session.execute(accounts, params)}
+    if found:
+        for row in await session.execute(positions, params):
+            found[row.account_id].positions.append(row)
+        for row in await session.execute(orders, params):
+            found[row.account_id].open_orders.append(row)
+    return found
 
 
 async def lock_account(

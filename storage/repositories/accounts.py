@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -65,12 +65,16 @@ async def add_account(
     return account
 
 
+# Built once: every tool that reads an account lists the user's accounts first.
+_ALL_ACCOUNTS = select(ExchangeAccount).order_by(col(ExchangeAccount.id))
+_USER_ACCOUNTS = _ALL_ACCOUNTS.where(col(ExchangeAccount.user_id) == bindparam("user_id"))
+
+
 async def list_accounts(session: AsyncSession, user_id: int | None = None) -> list[ExchangeAccount]:
     """Accounts of one user (or all), oldest first."""
-    stmt = select(ExchangeAccount).order_by(col(ExchangeAccount.id))
-    if user_id is not None:
-        stmt = stmt.where(col(ExchangeAccount.user_id) == user_id)
-    return list((await session.scalars(stmt)).all())
+    if user_id is None:
+        return list((await session.scalars(_ALL_ACCOUNTS)).all())
+    return list((await session.scalars(_USER_ACCOUNTS, {"user_id": user_id})).all())
 
 
 async def get_account(session: AsyncSession, user_id: int, label: str) -> ExchangeAccount:

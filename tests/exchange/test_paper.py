@@ -258,3 +258,40 @@ async def test_two_processes_updating_one_account_lose_no_update(
     assert (await account.balance()).wallet == wallet_after_open + 40 * (realised - fee)
     async with sessions() as s:
         assert len(await repo.list_fills(s, "shared")) == 41
+
+
+async def test_snapshot_reads_match_the_orm_rows(
+    sessions: async_sessionmaker[AsyncSession], market: FakeMarket
+) -> None:
+    """The Core snapshot reads (balance, positions, the monitor's bulk read) see what the ORM tables hold: the
+    account row, every open position and only the open orders, oldest first, for one account and for many."""
+    market.set("ETH", 3_000)
+    one, two = PaperAccount("acct-1", market, sessions, CFG), PaperAccount("acct-2", market, sessions, CFG)
+    await one.place(intent(IntentKind.OPEN, side=Side.BUY, amount=D("0.1")))
+    await one.place(intent(IntentKind.OPEN, symbol="ETH/USDT:USDT", side=Side.SELL, amount=D(1)))
+    resting = [
+        await one.place(intent(IntentKind.OPEN, side=Side.BUY, amount=D("0.1"), order_type=OrderType.LIMIT, price=D(p)))
+        for p in (45_000, 44_000, 43_000)
+    ]
+    await one.place(intent(IntentKind.CANCEL, order_id=resting[1].orders[0].id))  # not open: not in a snapshot
+    await two.place(intent(IntentKind.OPEN, side=Side.SELL, amount=D("0.2")))
+    await two.place(intent(IntentKind.SET_STOP, stop_price=D(55_000)))
+    async with sessions() as session:
+        many = await repo.read_snapshots(session, ["acct-1", "acct-2", "never-used"])
+        alone = await repo.read_snapshots(session, ["acct-2"])
+        assert await repo.read_snapshots(session, ["never-used"]) == {}
+        for account_id in ("acct-1", "acct-2"):
+            orm_account = await repo.get_account(session, account_id)
+            assert orm_account is not None
+            orm_positions = await repo.list_positions(session, account_id)
+            orm_orders = await repo.list_orders(session, account_id, status=OrderStatus.OPEN.value)
+            for snapshot in [many[account_id]] + ([alone[account_id]] if account_id == "acct-2" else []):
+                assert snapshot.account._asdict() == orm_account.model_dump()
+                by_symbol = sorted(orm_positions, key=lambda p: p.symbol)
+                assert sorted((p._asdict() for p in snapshot.positions), key=lambda p: p["symbol"]) == [
+                    p.model_dump() for p in by_symbol
+                ]
+                assert [dict(o._asdict()) for o in snapshot.open_orders] == [o.model_dump() for o in orm_orders]
+    assert set(many) == {"acct-1", "acct-2"}
+    assert len(many["acct-1"].positions) == 2 and len(many["acct-1"].open_orders) == 2
+    assert [o.role for o in many["acct-2"].open_orders] == ["stop_loss"]

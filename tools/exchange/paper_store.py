@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from storage import paper as repo
 from storage.types import utcnow
@@ -35,49 +35,22 @@ async def load_state(
 
 async def read_state(session: AsyncSession, account_id: str) -> PaperState | None:
     """The account's state for reading only (no lock), or None when the account was never used."""
-    row = await repo.get_account(session, account_id)
-    if row is None:
-        return None
-    positions = await repo.list_positions(session, account_id)
-    orders = await repo.list_orders(session, account_id, status=OrderStatus.OPEN.value)
-    return state_from_rows(row, positions, orders)
+    snapshot = (await repo.read_snapshots(session, [account_id])).get(account_id)
+    return None if snapshot is None else state_from_rows(snapshot.account, snapshot.positions, snapshot.open_orders)
 
 
 async def load_states(session: AsyncSession, account_ids: Sequence[str]) -> dict[str, PaperState]:
-    """States of many existing accounts in three queries (the monitor reads hundreds per cycle)."""
-    ids = list(account_ids)
-    accounts = (
-        await session.scalars(select(repo.PaperAccountRow).where(col(repo.PaperAccountRow.account_id).in_(ids)))
-    ).all()
-    positions = (
-        await session.scalars(select(repo.PaperPositionRow).where(col(repo.PaperPositionRow.account_id).in_(ids)))
-    ).all()
-    orders = (
-        await session.scalars(
-            select(repo.PaperOrderRow)
-            .where(
-                col(repo.PaperOrderRow.account_id).in_(ids),
-                col(repo.PaperOrderRow.status) == OrderStatus.OPEN.value,
-            )
-            .order_by(col(repo.PaperOrderRow.created_at))
-        )
-    ).all()
-    by_account_pos: dict[str, list[repo.PaperPositionRow]] = {}
-    for p in positions:
-        by_account_pos.setdefault(p.account_id, []).append(p)
-    by_account_ord: dict[str, list[repo.PaperOrderRow]] = {}
-    for o in orders:
-        by_account_ord.setdefault(o.account_id, []).append(o)
-    return {
-        a.account_id: state_from_rows(a, by_account_pos.get(a.account_id, []), by_account_ord.get(a.account_id, []))
-        for a in accounts
-    }
+    """States of many existing accounts, for reading only, in three queries (the monitor reads hundreds per cycle)."""
+    snapshots = await repo.read_snapshots(session, account_ids)
+    return {i: state_from_rows(s.account, s.positions, s.open_orders) for i, s in snapshots.items()}
 
 
 def state_from_rows(
-    row: repo.PaperAccountRow, positions: Sequence[repo.PaperPositionRow], orders: Sequence[repo.PaperOrderRow]
+    row: repo.PaperAccountRow | Row[Any],
+    positions: Sequence[repo.PaperPositionRow | Row[Any]],
+    orders: Sequence[repo.PaperOrderRow | Row[Any]],
 ) -> PaperState:
-    """Build the engine's in-memory state from its stored rows."""
+    """Build the engine's in-memory state from its stored rows (ORM objects, or the plain rows of a snapshot)."""
     state = PaperState(
         account_id=row.account_id,
         wallet=row.wallet_balance,
@@ -96,7 +69,7 @@ def state_from_rows(
     return state
 
 
-def order_from_row(o: repo.PaperOrderRow) -> PaperOrder:
+def order_from_row(o: repo.PaperOrderRow | Row[Any]) -> PaperOrder:
     """The engine's order from its stored row."""
     return PaperOrder(
         id=o.id,
