@@ -6,6 +6,7 @@ import asyncio
 import logging
 import queue
 import sqlite3
+import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor, Future
@@ -34,7 +35,13 @@ from agents.services import PersistenceSettings
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
-WAL_CHECKPOINT_EVERY = 16  # inline checkpoint writes between two WAL checkpoints on the thread (about 1,000 pages)
+# The WAL is checkpointed on the persistence thread when about this many pages were added since the last time:
+# SQLite's own autocheckpoint size (4 MB of 4 KiB pages). A turn adds 3-6 pages on a short thread and more on a long
+# one, so the number of inline writes between two checkpoints is measured: the first comes after
+# WAL_CHECKPOINT_FIRST writes, and each sets the next interval from the pages the writes since the last one added.
+WAL_CHECKPOINT_PAGES = 1000
+WAL_CHECKPOINT_FIRST = 16
+WAL_CHECKPOINT_MAX = 1024  # inline writes at most between two checkpoints
 
 
 @dataclass
@@ -207,7 +214,7 @@ class ThreadedSqliteSaver(_PrunedSqliteSaver):
     - with `writer` the checkpoint a run ends with is written on the loop (`_writer`): a hop to the thread
       and back cost more of the loop's CPU than the write (0.3-0.5 ms of a 2 ms turn). A write that finds the
       lock taken (another connection or process writing) goes to the thread and waits there; WAL checkpoints,
-      which fsync, run on the thread every `WAL_CHECKPOINT_EVERY` inline writes;
+      which fsync, run on the thread about every `WAL_CHECKPOINT_PAGES` pages of WAL;
     - pending writes, deletes and listings run on the thread, as every write does without `writer`.
     Decoding and encoding a checkpoint hold the GIL on either thread. Same tables and format as
     AsyncSqliteSaver, so either can open the other's file.
@@ -227,10 +234,14 @@ class ThreadedSqliteSaver(_PrunedSqliteSaver):
         self._reader = None if reader is None else _InlineReader(reader, serde=self.serde)
         # The checkpoint write on the loop: a connection that never waits for SQLite's write lock (busy timeout 0:
         # a write that finds it taken fails at once, nothing written, and is made on the thread instead) and never
-        # checkpoints the WAL itself (the thread does, every WAL_CHECKPOINT_EVERY writes), so a commit there is a
+        # checkpoints the WAL itself (the thread does, about every WAL_CHECKPOINT_PAGES pages), so a commit there is a
         # few writes to the WAL file: no fsync (synchronous=NORMAL) and no wait.
         self._writer = None if writer is None else _PrunedSqliteSaver(writer, serde=self.serde, keep=keep)
         self.inline_writes = 0  # checkpoints written on the loop (tests, benchmarks)
+        self.wal_interval = WAL_CHECKPOINT_FIRST  # inline writes between two WAL checkpoints, set by the last one
+        self.wal_pages_per_write = 0.0  # as the last WAL checkpoint measured it
+        self._last_wal_checkpoint = 0
+        self._next_wal_checkpoint = WAL_CHECKPOINT_FIRST
         self.thread_writes = 0  # written on the thread: no inline writer, or its lock was taken
 
     def setup(self) -> None:
@@ -251,12 +262,20 @@ class ThreadedSqliteSaver(_PrunedSqliteSaver):
     # once here, the bound methods' signatures are derived from it (about 0.1 ms per run less).
     put_writes.__signature__ = signature(put_writes)  # type: ignore[attr-defined]
 
-    def _wal_checkpoint(self) -> None:
-        # On the thread: copy the WAL into the database without waiting for anyone (PASSIVE), so it stays small.
+    def _wal_checkpoint(self, writes: int) -> None:
+        # On the thread: copy the WAL into the database without waiting for anyone (PASSIVE), so it stays small, and
+        # set how many inline writes come before the next one from the pages these `writes` added.
         try:
-            self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            _, pages, _ = self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         except sqlite3.Error:
             log.warning("checkpoint file: WAL checkpoint failed; the next one retries", exc_info=True)
+        else:
+            if pages > 0:  # -1 when the database is not in WAL mode
+                self.wal_pages_per_write = pages / writes
+                interval = round(WAL_CHECKPOINT_PAGES / self.wal_pages_per_write)
+                self.wal_interval = min(max(interval, WAL_CHECKPOINT_FIRST), WAL_CHECKPOINT_MAX)
+        # Read on the loop; an int's assignment is atomic, and until now the loop submits no other checkpoint.
+        self._next_wal_checkpoint = self._last_wal_checkpoint + self.wal_interval
 
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await self._executor.call(fn, *args, **kwargs)
@@ -299,8 +318,11 @@ class ThreadedSqliteSaver(_PrunedSqliteSaver):
                     raise
             else:
                 self.inline_writes += 1
-                if self.inline_writes % WAL_CHECKPOINT_EVERY == 0:
-                    self._executor.submit(self._wal_checkpoint)  # not awaited: nobody waits for it
+                if self.inline_writes >= self._next_wal_checkpoint:
+                    writes = self.inline_writes - self._last_wal_checkpoint
+                    self._last_wal_checkpoint = self.inline_writes
+                    self._next_wal_checkpoint = sys.maxsize  # until the checkpoint has measured the next interval
+                    self._executor.submit(self._wal_checkpoint, writes)  # not awaited: nobody waits for it
                 return stored
         self.thread_writes += 1
         return await self._call(self.put, config, checkpoint, metadata, new_versions)

@@ -266,8 +266,8 @@ async def test_a_write_that_finds_the_lock_taken_waits_on_the_thread_and_the_loo
         assert state.values["messages"] == ["u", "a" * 200] * 2
 
 
-async def test_the_wal_is_checkpointed_on_the_thread_every_so_many_inline_writes(tmp_path: Path) -> None:
-    from agents.persistence import WAL_CHECKPOINT_EVERY
+async def test_the_wal_is_checkpointed_on_the_thread_after_so_many_inline_writes(tmp_path: Path) -> None:
+    from agents.persistence import WAL_CHECKPOINT_FIRST
 
     async with sqlite_persistence(tmp_path / "cp.db") as p:
         saver: Any = p.checkpointer
@@ -276,13 +276,42 @@ async def test_the_wal_is_checkpointed_on_the_thread_every_so_many_inline_writes
         on_loop: list[str] = []
         saver.conn.set_trace_callback(on_thread.append)
         saver._writer.conn.set_trace_callback(on_loop.append)
-        for n in range(2 * WAL_CHECKPOINT_EVERY):
+        for n in range(WAL_CHECKPOINT_FIRST):
             await graph.ainvoke({"messages": ["u"]}, {"configurable": {"thread_id": f"t{n}"}}, durability="exit")
         await asyncio.get_running_loop().run_in_executor(saver._executor, lambda: None)  # the thread caught up
-        assert [s for s in on_thread if "wal_checkpoint" in s] == ["PRAGMA wal_checkpoint(PASSIVE)"] * 2
+        assert [s for s in on_thread if "wal_checkpoint" in s] == ["PRAGMA wal_checkpoint(PASSIVE)"]
         assert not any("wal_checkpoint" in s for s in on_loop)
         assert saver._writer.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0  # never on the loop
         assert saver._writer.conn.execute("PRAGMA busy_timeout").fetchone()[0] == 0  # never waits on the loop
+
+
+async def _wal_interval(path: Path, text: str, writes: int) -> tuple[int, float, int]:
+    """(inline writes between WAL checkpoints, pages per write, WAL checkpoints run) after `writes` fresh threads."""
+    async with sqlite_persistence(path) as p:
+        saver: Any = p.checkpointer
+        graph = _one_node_chat(saver)
+        ran: list[str] = []
+        saver.conn.set_trace_callback(lambda s: ran.append(s) if "wal_checkpoint" in s else None)
+        for n in range(writes):
+            await graph.ainvoke({"messages": [text]}, {"configurable": {"thread_id": f"t{n}"}}, durability="exit")
+        await asyncio.get_running_loop().run_in_executor(saver._executor, lambda: None)
+        return saver.wal_interval, saver.wal_pages_per_write, len(ran)
+
+
+async def test_the_wal_checkpoint_interval_follows_the_pages_a_write_adds(tmp_path: Path) -> None:
+    """Small checkpoints are checkpointed seldom (one WAL checkpoint is an fsync and a copy of every page), large
+    ones more often: the WAL stays near WAL_CHECKPOINT_PAGES pages either way."""
+    from agents.persistence import WAL_CHECKPOINT_FIRST, WAL_CHECKPOINT_MAX, WAL_CHECKPOINT_PAGES
+
+    small = await _wal_interval(tmp_path / "small.db", "u", 3 * WAL_CHECKPOINT_FIRST)
+    large = await _wal_interval(tmp_path / "large.db", "x" * 150_000, 3 * WAL_CHECKPOINT_FIRST)
+    for interval, pages, _ in (small, large):
+        assert pages > 0
+        expected = min(max(round(WAL_CHECKPOINT_PAGES / pages), WAL_CHECKPOINT_FIRST), WAL_CHECKPOINT_MAX)
+        assert interval == expected
+    assert large[1] > 4 * small[1] and large[0] < small[0]
+    assert small[2] == 1  # 48 small writes: the one after the first 16 set an interval beyond the rest
+    assert large[2] >= 2  # tens of pages each: checkpointed again before 48 writes
 
 
 async def test_langgraph_finds_the_savers_write_signatures_computed_once(tmp_path: Path) -> None:
