@@ -35,8 +35,7 @@ async def load_state(
 
 async def read_state(session: AsyncSession, account_id: str) -> PaperState | None:
     """The account's state for reading only (no lock), or None when the account was never used."""
-    snapshot = (await repo.read_snapshots(session, [account_id])).get(account_id)
-    return None if snapshot is None else state_from_rows(snapshot.account, snapshot.positions, snapshot.open_orders)
+    return (await load_states(session, [account_id])).get(account_id)
 
 
 async def load_states(session: AsyncSession, account_ids: Sequence[str]) -> dict[str, PaperState]:
