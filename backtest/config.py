@@ -36,7 +36,11 @@ class BacktestConfig(BaseModel):
     slippage: float = Field(
         default=0.0002, ge=0, lt=0.05, description="Adverse slippage of every market fill (fraction of price)"
     )
-    # Funding is not simulated: the shared candle files are spot data with no funding rates.
+    funding: bool = Field(
+        default=True,
+        description="Charge funding on the bars after t where the perpetual's funding-rate file is beside its candles "
+        "(the shared spot candles have none)",
+    )
     tie_r: float = Field(default=0.1, ge=0, description="Decisions within this many R of the best are all 'best'")
     t1_take_pct: float = Field(default=50.0, gt=0, lt=100, description="The plan takes this % at T1 (stop then BE)")
     trail_atr: float = Field(default=1.5, gt=0, description="The oracle's trailing-stop candidate: ATR behind price")

@@ -14,6 +14,7 @@ from engine.risk.context import (
     context_structure,
 )
 from tools.market.features import OhlcvArrays, timeframe_seconds
+from tools.market.files import FundingRates
 from tools.market.replay import ReplayMarketData, ms_to_datetime
 from tools.structure.analysis import atr_as_of, level_pass, shown_rows, window_pivots
 from tools.structure.config import DEFAULT_CONFIG, StructureConfig
@@ -63,9 +64,23 @@ class ReplayContexts:
         self.tf_ms = timeframe_seconds(timeframe) * 1000
         md.set_now(None)
         self.full = md.candles(self.symbol, timeframe, limit=10**9)  # the whole series (outcomes only)
+        # Funding events of the perp, if its funding-rate file is there: charged on the bars simulated after t only.
+        self.funding_rates: FundingRates | None = md.funding_rates(self.symbol)
+        self.funding = None if self.funding_rates is None else self.funding_rates.per_bar(self.full.ts, self.tf_ms)
         self._reports: dict[int, StructureReport] = {}
         self._report_bars: dict[int, OhlcvArrays] = {}  # the candles each cached report was read from
         self._entries: dict[int, EntryLevels] = {}
+
+    def funding_note(self, charged: bool) -> str:
+        """What the backtest does about funding for this symbol, in words (the report's line)."""
+        rates = self.funding_rates
+        if rates is None:
+            return "none (no funding-rate file beside the candles)"
+        if not len(rates):
+            return f"none ({rates.source} is empty)"
+        span = f"{ms_to_datetime(int(rates.ts[0])):%Y-%m-%d}..{ms_to_datetime(int(rates.ts[-1])):%Y-%m-%d}"
+        events = f"{rates.source}, {len(rates):,} events {span}"
+        return f"charged from {events}" if charged else f"not charged (--no-funding); {events}"
 
     def close_time_ms(self, bar: int) -> int:
         """Epoch ms at which bar `bar` of the full series has closed."""
@@ -112,7 +127,17 @@ class ReplayContexts:
             report=report,
             now=ms_to_datetime(self.close_time_ms(bar)),
             timeframe=self.timeframe,
+            funding_rate=self.funding_at(bar),
         )
+
+    def funding_at(self, bar: int) -> float | None:
+        """The last funding rate settled by the close of `bar` (what the replay provider, and so the monitor, reads
+        then), None without a funding-rate file or before its first event."""
+        rates = self.funding_rates
+        if rates is None:
+            return None
+        i = int(rates.ts.searchsorted(self.close_time_ms(bar), side="right")) - 1
+        return None if i < 0 else float(rates.rate[i])
 
     def forget(self) -> None:
         """Drop cached reports and entry levels (a worker keeps only the bars it is working on)."""

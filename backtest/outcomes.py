@@ -16,18 +16,51 @@ from backtest.config import CLASSES, EXIT, HOLD, PARTIAL, TIGHTEN, BacktestConfi
 
 @dataclass(frozen=True, slots=True)
 class Path:
-    """The bars after the decision, shape (N, H): open, high, low, close."""
+    """The bars after the decision, shape (N, H): open, high, low, close, and the funding rate a position still
+    open at each bar's close pays (longs pay a positive rate, shorts receive it; None: no funding data)."""
 
     open: np.ndarray
     high: np.ndarray
     low: np.ndarray
     close: np.ndarray
+    funding: np.ndarray | None = None
 
     @classmethod
-    def take(cls, o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray, start: np.ndarray, bars: int) -> Path:
-        """Bars start[i] .. start[i]+bars-1 of full-series arrays, one row per scenario (indices must exist)."""
+    def take(
+        cls,
+        o: np.ndarray,
+        h: np.ndarray,
+        lo: np.ndarray,
+        c: np.ndarray,
+        start: np.ndarray,
+        bars: int,
+        funding: np.ndarray | None = None,
+    ) -> Path:
+        """Bars start[i] .. start[i]+bars-1 of full-series arrays, one row per scenario (indices must exist);
+        `funding` is the full series' per-bar funding rate (FundingRates.per_bar), or None."""
         idx = np.asarray(start, dtype=np.int64)[:, None] + np.arange(bars, dtype=np.int64)[None, :]
-        return cls(o[idx], h[idx], lo[idx], c[idx])
+        return cls(o[idx], h[idx], lo[idx], c[idx], None if funding is None else funding[idx])
+
+    def rows(self, idx: np.ndarray) -> Path:
+        """The paths of rows `idx`."""
+        return Path(
+            self.open[idx], self.high[idx], self.low[idx], self.close[idx],
+            None if self.funding is None else self.funding[idx],
+        )  # fmt: skip
+
+    @classmethod
+    def concat(cls, parts: list[Path]) -> Path:
+        """Paths of several runs one after the other (funding 0 in the rows of a part without funding data)."""
+        funded = any(p.funding is not None for p in parts)
+        return cls(
+            np.concatenate([p.open for p in parts]),
+            np.concatenate([p.high for p in parts]),
+            np.concatenate([p.low for p in parts]),
+            np.concatenate([p.close for p in parts]),
+            np.concatenate([np.zeros_like(p.close) if p.funding is None else p.funding for p in parts])
+            if funded
+            else None,
+        )
 
 
 @dataclass(slots=True)
@@ -64,10 +97,15 @@ def walk_plan(
     at the open; a gap through a target fills at the (better) open. With `time_exit` the rest closes at the
     close of the last bar; `length` limits each row to its first `length[i]` bars. Market fills (stops, the time
     exit) lose `slippage` (a fraction of price); targets are resting limit orders and fill at their price.
+    With `path.funding`, what is still open at a bar's close after its fills (the time exit's share included:
+    the close is the funding instant) pays that bar's rate on its value at the close (receives it when short).
     """
     n, bars = path.open.shape
     dd = d.astype(np.float64)[:, None]
     opens, closes = dd * path.open, dd * path.close
+    # Funding in signed space: a long (d=+1) pays rate x close, a short (d=-1) receives it.
+    paid = None if path.funding is None or not path.funding.any() else path.funding * path.close
+    sign = dd[:, 0]
     fav = np.where(dd > 0, path.high, -path.low)
     adv = np.where(dd > 0, path.low, -path.high)
     e = d * entry
@@ -110,6 +148,8 @@ def walk_plan(
             pnl, rem, k, s, closed_at = pnl[keep], rem[keep], k[keep], s[keep], closed_at[keep]
             e, g1, g2, limit, alive = e[keep], g1[keep], g2[keep], limit[keep], alive[keep]
             opens, closes, fav, adv = opens[keep], closes[keep], fav[keep], adv[keep]
+            if paid is not None:
+                paid, sign = paid[keep], sign[keep]
         o, f, a = opens[:, j], fav[:, j], adv[:, j]
         close(alive & (a <= s), np.minimum(o, s), rem, j)
         alive &= rem > 0
@@ -121,6 +161,9 @@ def walk_plan(
         alive &= rem > 0
         close(alive & (k == 1) & (f >= g2), np.maximum(o, g2), rem, j, market=False)
         k[alive & (k == 1) & (rem == 0)] = 2
+        if paid is not None:
+            held = np.flatnonzero(alive & (rem > 0))
+            pnl[held] -= sign[held] * paid[held, j] * rem[held]
         if time_exit:
             last = (rem > 0) & (limit - 1 == j)
             close(last, closes[:, j], rem, j)
@@ -226,7 +269,7 @@ def simulate_rows(
     gives each the R of its own simulate() (bit for bit) at a fraction of the per-bar cost."""
     idx = np.concatenate([p[0] for p in parts]).astype(np.int64)
     sub = Position(*(getattr(pos, f.name)[idx] for f in fields(Position)))
-    bars = Path(*(getattr(path, f)[idx] for f in ("open", "high", "low", "close")))
+    bars = path.rows(idx)
     r = simulate(sub, bars, cfg, np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts]))
     return np.split(r, np.cumsum([len(p[0]) for p in parts])[:-1].tolist())
 

@@ -43,6 +43,9 @@ class BacktestResult(BaseModel):
     calibration: CalibrationCheck | None = Field(
         default=None, description="Rules' confidence fitted early, checked late"
     )
+    funding: dict[str, str] = Field(
+        default_factory=dict, description="Per symbol: whether funding was charged after t, and from which file"
+    )
     seconds: float | None = None
 
 
@@ -81,8 +84,16 @@ def build_result(
         attribution=rules_attr,
         deciders=decider_scores(run.rules_rule, run.rules.r, run.hold_r, run.exit_r, cluster, sc.symbol, sc.bar),
         calibration=calibration,
+        funding=run.funding,
         seconds=seconds,
     )
+
+
+def funding_words(funding: dict[str, str]) -> str:
+    """The report's funding clause: one phrase when no symbol had a funding-rate file, else each symbol's."""
+    if not funding or all(v.startswith("none (no funding-rate file") for v in funding.values()):
+        return "no funding (no funding-rate files: spot candles)"
+    return "funding: " + "; ".join(f"{s.split('/')[0]} {v}" for s, v in funding.items())
 
 
 def _pct(x: float | None) -> str:
@@ -155,8 +166,9 @@ def markdown(result: BacktestResult) -> str:
         "",
         f"{result.scenarios} open-position scenarios of {result.drawn} drawn (the rest were flat at the close of t); "
         f"seeds {', '.join(map(str, seeds))}; H={cfg.horizon} bars from t+1; fee {cfg.fee * 100:.3f}%/side; "
-        f"slippage {cfg.slippage * 100:.3f}% per market fill; no funding (spot candles); stop before target inside "
-        f"a bar. Best set = candidates within {cfg.tie_r} R of the best ({', '.join(c[0] for c in CANDIDATES)}). "
+        f"slippage {cfg.slippage * 100:.3f}% per market fill; {funding_words(result.funding)}; stop before target "
+        f"inside a bar. Best set = candidates within {cfg.tie_r} R of the best "
+        f"({', '.join(c[0] for c in CANDIDATES)}). "
         "R is per unit still open at t; ± is one standard error clustered by scenario group. Mix: "
         + "; ".join(f"{k}: " + ", ".join(f"{a} {b}" for a, b in v.items()) for k, v in result.mix.items()),
         "",

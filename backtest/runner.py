@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +40,7 @@ class ScenarioRun:
     fired_r: np.ndarray
     prompts: list[str] | None
     drawn: int = 0  # scenarios drawn before the flat ones were dropped
+    funding: dict[str, str] = field(default_factory=dict)  # per symbol: what was done about funding, in words
 
     @property
     def hold_r(self) -> np.ndarray:
@@ -113,9 +114,7 @@ def run_scenarios(
     return ScenarioRun(
         config=cfg,
         scenarios=ScenarioSet.concat([r.scenarios for r in ordered]),
-        path=BarPath(
-            *(np.concatenate([getattr(r.path, f) for r in ordered]) for f in ("open", "high", "low", "close"))
-        ),
+        path=BarPath.concat([r.path for r in ordered]),
         candidates=cand,
         available=avail,
         best=best_sets(cand, avail, cfg.tie_r),
@@ -132,6 +131,7 @@ def run_scenarios(
         fired_r=np.concatenate([r.fired_r for r in ordered]),
         prompts=[p for r in ordered for p in (r.prompts or [])] if with_prompts else None,
         drawn=sum(r.drawn for r in ordered),
+        funding={r.symbol: r.funding for r in ordered},
     )
 
 

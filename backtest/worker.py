@@ -46,6 +46,7 @@ class ChunkResult:
     fired_r: np.ndarray
     prompts: list[str] | None  # the model's user turn, when a model maker is scored
     drawn: int = 0  # rows drawn before the flat ones were dropped
+    funding: str = ""  # what was done about funding for the symbol, in words
 
 
 def worker_init() -> None:
@@ -136,7 +137,7 @@ def run_chunk(data_dir: str, cfg: BacktestConfig, symbol: str, groups: range, wi
     fired = [(i, d) for i, f in enumerate(every) for d in f if d.action != "HOLD"]
     prompts = [build_risk_context(c) for c in contexts] if with_prompts else None
     f = ctx.full
-    path = BarPath.take(f.open, f.high, f.low, f.close, sc.bar + 1, cfg.horizon)
+    path = BarPath.take(f.open, f.high, f.low, f.close, sc.bar + 1, cfg.horizon, ctx.funding if cfg.funding else None)
     pos = sc.position()
     n, k = len(sc), len(CANDIDATES)
     cand_close, cand_stop, avail = candidate_terms(pos, cfg)
@@ -172,4 +173,5 @@ def run_chunk(data_dir: str, cfg: BacktestConfig, symbol: str, groups: range, wi
         fired_r=fired_r,
         prompts=prompts,
         drawn=drawn,
+        funding=ctx.funding_note(cfg.funding),
     )

@@ -38,6 +38,9 @@ def register(app: typer.Typer) -> None:
         slippage: float = typer.Option(
             0.0002, "--slippage", min=0.0, help="Slippage of every market fill (0.0002 = 0.02%)."
         ),
+        funding: bool = typer.Option(
+            True, "--funding/--no-funding", help="Charge funding where a perp's funding-rate file is in the data dir."
+        ),
         workers: int = typer.Option(0, "--workers", min=0, help="Worker processes (0 = automatic)."),
         model_url: str | None = typer.Option(None, "--model-url", help="OpenAI-compatible endpoint to score."),
         model_name: str = typer.Option("bastion", "--model-name", help="Served model name for risk decisions."),
@@ -61,6 +64,7 @@ def register(app: typer.Typer) -> None:
                 horizon=horizon,
                 fee=fee,
                 slippage=slippage,
+                funding=funding,
                 workers=workers,
             )
             model = _model_settings(model_url, model_name, model_key, model_timeout)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+import pytest
 
 from backtest.context import ReplayContexts, risk_context
 from engine.monitor.market_view import StructureMarketViews
@@ -27,11 +29,30 @@ class CountingMarket(ReplayMarketData):
         return await super().ohlcv(symbol, timeframe, limit)
 
 
-async def test_monitor_and_backtest_build_the_identical_context_and_decision(ohlcv_dir: Path) -> None:
-    bt = ReplayContexts(ReplayMarketData(ohlcv_dir), "BTC", "1h")
-    for bar in (3000, 5000):
+def _with_funding(src: Path, dst: Path) -> Path:
+    """BTC 1h candles with a freqtrade funding-rate file beside them (a different rate at every 8h event)."""
+    dst.mkdir()
+    df = pd.read_csv(src / "BTC_USDT-1h.csv")
+    df.to_csv(dst / "BTC_USDT-1h.csv", index=False)
+    step = 8 * 3_600_000
+    ts = np.arange(-(-int(df["timestamp"].iloc[0]) // step) * step, int(df["timestamp"].iloc[-1]), step)
+    rate = np.random.default_rng(3).normal(0.0001, 0.0002, len(ts))
+    pd.DataFrame({"date": pd.to_datetime(ts, unit="ms", utc=True), "open": rate}).to_feather(
+        dst / "BTC_USDT_USDT-8h-funding_rate.feather"
+    )
+    return dst
+
+
+@pytest.mark.parametrize("funding", [False, True], ids=["spot candles", "with a funding-rate file"])
+async def test_monitor_and_backtest_build_the_identical_context_and_decision(
+    ohlcv_dir: Path, tmp_path: Path, funding: bool
+) -> None:
+    data = _with_funding(ohlcv_dir, tmp_path / "perp") if funding else ohlcv_dir
+    bt = ReplayContexts(ReplayMarketData(data), "BTC", "1h")
+    for bar in (3000, 5000, 5007):
         view_bt = bt.market_view(bar)
-        live_md = CountingMarket(ohlcv_dir, now=bt.close_time_ms(bar))
+        assert (view_bt.funding_rate is not None) is funding
+        live_md = CountingMarket(data, now=bt.close_time_ms(bar))
         live = StructureMarketViews(live_md, clock=lambda v=view_bt: v.now)
         view_live = await live.view(bt.symbol, "1h")  # the monitor asks with the position's unified symbol
         assert live_md.asked == [CONTEXT_BARS + 1]  # the same window: CONTEXT_BARS closed bars

@@ -69,7 +69,7 @@ def data_dir(tmp_path: Path) -> Path:
     (tmp_path / "futures").mkdir()
     rows = np.column_stack([hourly.ts, hourly.open, hourly.high, hourly.low, hourly.close, hourly.volume]).tolist()
     (tmp_path / "futures" / "CCC_USDT_USDT-1h-futures.json").write_text(json.dumps(rows))
-    (tmp_path / "AAA_USDT-8h-funding_rate.json").write_text("[]")  # not candles: ignored
+    (tmp_path / "AAA_USDT-8h-funding_rate.json").write_text("[]")  # not candles: a funding-rate file, empty
     return tmp_path
 
 
@@ -176,9 +176,16 @@ async def test_ticker_is_the_last_closed_price(data_dir: Path) -> None:
 
 async def test_values_not_in_files_are_refused_or_none(data_dir: Path) -> None:
     replay = ReplayMarketData(data_dir, now=START + 5 * 24 * H)
-    for call in (replay.funding("AAA"), replay.open_interest("AAA"), replay.book_imbalance("AAA")):
+    for call in (replay.open_interest("AAA"), replay.book_imbalance("AAA")):
         with pytest.raises(MarketDataError, match="candle files only"):
             await call
+    with pytest.raises(MarketDataError, match="no funding-rate file"):
+        await replay.funding("BBB")
+    assert replay.funding_rates("BBB") is None
+    empty = replay.funding_rates("AAA")  # AAA's funding-rate file holds no event
+    assert empty is not None and len(empty) == 0
+    with pytest.raises(MarketDataError, match="No AAA/USDT:USDT funding rate before"):
+        await replay.funding("AAA")
     assert await replay.long_short_ratio("AAA") is None
     cvd = await replay.cvd("AAA", "1h")
     assert cvd.approximate is True and cvd.buy_volume + cvd.sell_volume > 0

@@ -1,4 +1,4 @@
-"""Candle files: discovery and loading of ccxt CSV and freqtrade feather/JSON downloads."""
+"""Candle and funding-rate files: discovery and loading of ccxt CSV and freqtrade feather/JSON downloads."""
 
 from __future__ import annotations
 
@@ -20,6 +20,15 @@ _FILE = re.compile(
     r"^(?P<base>[A-Za-z0-9]+)_(?P<quote>[A-Za-z0-9]+)(?:_(?P<settle>[A-Za-z0-9]+))?"
     r"-(?P<tf>\d+[mhdwM])(?:-(?P<kind>futures|spot))?\.(?P<ext>csv|feather|json|json\.gz|jsongz)$"
 )
+# BTC_USDT_USDT-8h-funding_rate.feather (freqtrade: one row per funding event, the rate in `open`) or
+# BTC_USDT_USDT-funding.csv (ccxt's fetch_funding_rate_history written out: timestamp, fundingRate).
+_FUNDING_FILE = re.compile(
+    r"^(?P<base>[A-Za-z0-9]+)_(?P<quote>[A-Za-z0-9]+)(?:_(?P<settle>[A-Za-z0-9]+))?"
+    r"(?:-\d+[mhdwM])?-(?:funding_rate|funding)\.(?P<ext>csv|feather|json|json\.gz|jsongz)$"
+)
+_RATE_COLUMNS = ("fundingRate", "funding_rate", "rate", "open")
+# A funding rate beyond 10% per interval is not a rate any venue pays: a wrong column or a corrupt file.
+MAX_FUNDING_RATE = 0.1
 # Where one series exists in several formats, the fastest to load wins.
 _EXT_PRIORITY = {"feather": 0, "csv": 1, "json": 2, "json.gz": 3, "jsongz": 3}
 
@@ -55,6 +64,114 @@ def discover(data_dir: Path) -> dict[tuple[str, str], CandleFile]:
             if current is None or _rank(candidate) < _rank(current):
                 found[key] = candidate
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class FundingFile:
+    """One discovered funding-rate file of a perpetual."""
+
+    path: Path
+    base: str
+    ext: str
+
+
+@dataclass(frozen=True, slots=True)
+class FundingRates:
+    """The funding events of one perpetual: time (epoch ms, ascending, unique) and the rate longs pay shorts there
+    (a fraction of the position's value; negative: shorts pay longs)."""
+
+    ts: np.ndarray
+    rate: np.ndarray
+    source: str = ""
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def per_bar(self, bar_open_ms: np.ndarray, tf_ms: int) -> np.ndarray:
+        """The rates of the events inside each bar, summed: an event at time e belongs to the bar with
+        open < e <= open + tf (it is paid by what is still open at that bar's close). 0 where none fell."""
+        total = np.concatenate([[0.0], np.cumsum(self.rate)])
+        opens = np.asarray(bar_open_ms, dtype=np.int64)
+        lo = np.searchsorted(self.ts, opens, side="right")
+        hi = np.searchsorted(self.ts, opens + tf_ms, side="right")
+        return total[hi] - total[lo]
+
+    def interval_ms(self) -> int | None:
+        """The usual time between events (the median of the last steps), None with fewer than two events."""
+        if len(self.ts) < 2:
+            return None
+        return int(np.median(np.diff(self.ts[-50:])))
+
+
+def discover_funding(data_dir: Path) -> dict[str, FundingFile]:
+    """Funding-rate files in `data_dir` and its freqtrade `futures/` folder, keyed by base (feather first)."""
+    found: dict[str, FundingFile] = {}
+    for folder in (data_dir, data_dir / "futures"):
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.iterdir()):
+            match = _FUNDING_FILE.match(path.name)
+            if not match:
+                continue
+            candidate = FundingFile(path, match["base"].upper(), match["ext"])
+            current = found.get(candidate.base)
+            if current is None or _EXT_PRIORITY[candidate.ext] < _EXT_PRIORITY[current.ext]:
+                found[candidate.base] = candidate
+    return found
+
+
+def load_funding(file: FundingFile) -> FundingRates:
+    """Read a funding-rate file: a time column (`timestamp` in ms, or a `date`) and a rate column (`fundingRate`,
+    `funding_rate`, `rate`, or freqtrade's `open`); JSON in freqtrade's [[ms, rate, ...], ...] form too."""
+    path = file.path
+    try:
+        if file.ext == "csv":
+            frame = pd.read_csv(path)
+        elif file.ext == "feather":
+            frame = pd.read_feather(path)
+        else:
+            raw = gzip.decompress(path.read_bytes()) if file.ext != "json" else path.read_bytes()
+            rows = json.loads(raw)
+            if rows and not isinstance(rows[0], dict):
+                rows = [{"timestamp": r[0], "rate": r[1]} for r in rows]
+            frame = pd.DataFrame(rows)
+    except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
+        raise MarketDataError(f"Cannot read funding file {path.name}: {exc}") from exc
+    if frame.empty:
+        return FundingRates(np.zeros(0, dtype=np.int64), np.zeros(0), path.name)
+    first, unit = (2, "line") if file.ext == "csv" else (1, "row")
+    column = next((c for c in _RATE_COLUMNS if c in frame.columns), None)
+    if column is None:
+        raise MarketDataError(f"Funding file {path.name} has no rate column ({', '.join(_RATE_COLUMNS)}).")
+    if "timestamp" in frame.columns:
+        ts = pd.to_numeric(frame["timestamp"], errors="coerce").to_numpy(dtype=np.float64)
+    else:
+        name = next((c for c in ("date", "datetime", "time") if c in frame.columns), None)
+        if name is None:
+            raise MarketDataError(f"Funding file {path.name} has no timestamp/date column.")
+        stamps = pd.to_datetime(frame[name], utc=True, errors="coerce")
+        ts = np.where(stamps.isna(), np.nan, stamps.to_numpy(dtype="datetime64[ms]").astype(np.int64))
+    rate = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        bad_time = ~np.isfinite(ts)
+        steps = np.diff(ts, prepend=ts[0] - 1 if len(ts) else 0)
+        checks = [
+            (bad_time, "time"),
+            (~np.isfinite(rate) | (np.abs(rate) > MAX_FUNDING_RATE), "rate"),
+            (~bad_time & (steps <= 0), "order"),
+        ]
+    found = [(int(np.argmax(mask)), kind) for mask, kind in checks if mask.any()]
+    if found:
+        i, kind = min(found, key=lambda f: f[0])
+        where = f"Funding file {path.name} {unit} {first + i}"
+        if kind == "time":
+            raise MarketDataError(f"{where}: no readable time.")
+        if kind == "rate":
+            raise MarketDataError(
+                f"{where}: rate {rate[i]:g} is not a funding rate (a fraction within ±{MAX_FUNDING_RATE:g})."
+            )
+        raise MarketDataError(f"{where}: time is not after the previous row's (rows must be in time order, unique).")
+    return FundingRates(np.ascontiguousarray(ts, dtype=np.int64), np.ascontiguousarray(rate), path.name)
 
 
 def _rank(file: CandleFile) -> tuple[int, int]:

@@ -20,7 +20,7 @@ from tools.market.base import (
     Ticker,
 )
 from tools.market.features import OhlcvArrays, cvd_from_candles, resample, timeframe_seconds, window_seconds
-from tools.market.files import CandleFile, discover, load
+from tools.market.files import CandleFile, FundingFile, FundingRates, discover, discover_funding, load, load_funding
 from tools.market.provider_base import MarketDataBase
 from tools.market.symbols import parse_symbol, resolve_symbol
 
@@ -63,6 +63,8 @@ class ReplayMarketData(MarketDataBase):
             self._symbols.setdefault(file.parts.unified, base)
             self._symbols.setdefault(f"{file.parts.base}/{file.parts.quote}", base)
         self._series: dict[tuple[str, str], OhlcvArrays] = {}
+        self._funding_files: dict[str, FundingFile] = discover_funding(self.data_dir)
+        self._funding: dict[str, FundingRates] = {}
         self._now_ms: int | None = None if now is None else to_ms(now)
 
     # -- time -------------------------------------------------------------------------------
@@ -174,9 +176,36 @@ class ReplayMarketData(MarketDataBase):
             change = 100.0 * (last / float(series.close[j]) - 1.0)
         return Ticker(**self.origin(unified, ms_to_datetime(closed_at)), last=last, change_24h_pct=change)
 
+    def funding_rates(self, symbol: str) -> FundingRates | None:
+        """Every funding event of `symbol`'s funding-rate file, ignoring now (None without one): what a backtest
+        charges on the bars it simulates after t, never what a decision at t reads."""
+        base = self._base(symbol)
+        cached = self._funding.get(base)
+        if cached is None:
+            file = self._funding_files.get(base)
+            if file is None:
+                return None
+            cached = self._funding[base] = load_funding(file)
+        return cached
+
     async def funding(self, symbol: str) -> Funding:
-        """Not in candle files."""
-        raise MarketDataError(f"Replay data has no funding rates for {self.resolve(symbol)} (candle files only).")
+        """The last funding rate settled at or before now, from the symbol's funding-rate file."""
+        unified = self.resolve(symbol)
+        rates = self.funding_rates(unified)
+        if rates is None:
+            raise MarketDataError(f"Replay data has no funding rates for {unified} (no funding-rate file).")
+        now = self._effective_now(self._base(unified))
+        i = int(np.searchsorted(rates.ts, now, side="right")) - 1
+        if i < 0:
+            raise MarketDataError(f"No {unified} funding rate before {ms_to_datetime(now):%Y-%m-%d %H:%M} UTC.")
+        interval = rates.interval_ms()
+        at = int(rates.ts[i])
+        return Funding(
+            **self.origin(unified, ms_to_datetime(at)),
+            rate=float(rates.rate[i]),
+            next_time=None if interval is None else ms_to_datetime(at + ((now - at) // interval + 1) * interval),
+            interval_hours=8.0 if interval is None else interval / 3_600_000,
+        )
 
     async def open_interest(self, symbol: str, window_hours: float = 4.0) -> OpenInterest:
         """Not in candle files."""
