@@ -47,23 +47,25 @@ class CandleFile:
 def discover(data_dir: Path) -> dict[tuple[str, str], CandleFile]:
     """Candle files in `data_dir` (and its freqtrade `futures/` folder), keyed by (base, timeframe)."""
     found: dict[tuple[str, str], CandleFile] = {}
-    folders = [data_dir, data_dir / "futures"]
-    for folder in folders:
-        if not folder.is_dir():
+    for path in _data_files(data_dir):
+        match = _FILE.match(path.name)
+        if not match or match["tf"] not in TIMEFRAME_SECONDS:
             continue
-        for path in sorted(folder.iterdir()):
-            match = _FILE.match(path.name)
-            if not match or match["tf"] not in TIMEFRAME_SECONDS:
-                continue
-            quote = match["quote"].upper()
-            parts = SymbolParts(match["base"].upper(), quote, (match["settle"] or quote).upper())
-            futures = bool(match["settle"]) or match["kind"] == "futures"
-            candidate = CandleFile(path, parts, match["tf"], match["ext"], futures)
-            key = (parts.base, candidate.timeframe)
-            current = found.get(key)
-            if current is None or _rank(candidate) < _rank(current):
-                found[key] = candidate
+        quote = match["quote"].upper()
+        parts = SymbolParts(match["base"].upper(), quote, (match["settle"] or quote).upper())
+        futures = bool(match["settle"]) or match["kind"] == "futures"
+        candidate = CandleFile(path, parts, match["tf"], match["ext"], futures)
+        key = (parts.base, candidate.timeframe)
+        current = found.get(key)
+        if current is None or _rank(candidate) < _rank(current):
+            found[key] = candidate
     return found
+
+
+def _data_files(data_dir: Path) -> list[Path]:
+    """The files of `data_dir` and of its freqtrade `futures/` folder, in name order per folder."""
+    folders = [f for f in (data_dir, data_dir / "futures") if f.is_dir()]
+    return [path for folder in folders for path in sorted(folder.iterdir())]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,17 +108,14 @@ class FundingRates:
 def discover_funding(data_dir: Path) -> dict[str, FundingFile]:
     """Funding-rate files in `data_dir` and its freqtrade `futures/` folder, keyed by base (feather first)."""
     found: dict[str, FundingFile] = {}
-    for folder in (data_dir, data_dir / "futures"):
-        if not folder.is_dir():
+    for path in _data_files(data_dir):
+        match = _FUNDING_FILE.match(path.name)
+        if not match:
             continue
-        for path in sorted(folder.iterdir()):
-            match = _FUNDING_FILE.match(path.name)
-            if not match:
-                continue
-            candidate = FundingFile(path, match["base"].upper(), match["ext"])
-            current = found.get(candidate.base)
-            if current is None or _EXT_PRIORITY[candidate.ext] < _EXT_PRIORITY[current.ext]:
-                found[candidate.base] = candidate
+        candidate = FundingFile(path, match["base"].upper(), match["ext"])
+        current = found.get(candidate.base)
+        if current is None or _EXT_PRIORITY[candidate.ext] < _EXT_PRIORITY[current.ext]:
+            found[candidate.base] = candidate
     return found
 
 
