@@ -134,10 +134,8 @@ class ReplayContexts:
         """The last funding rate settled by the close of `bar` (what the replay provider, and so the monitor, reads
         then), None without a funding-rate file or before its first event."""
         rates = self.funding_rates
-        if rates is None:
-            return None
-        i = int(rates.ts.searchsorted(self.close_time_ms(bar), side="right")) - 1
-        return None if i < 0 else float(rates.rate[i])
+        i = None if rates is None else rates.settled_by(self.close_time_ms(bar))
+        return None if rates is None or i is None else float(rates.rate[i])
 
     def forget(self) -> None:
         """Drop cached reports and entry levels (a worker keeps only the bars it is working on)."""

@@ -98,6 +98,11 @@ class FundingRates:
         hi = np.searchsorted(self.ts, opens + tf_ms, side="right")
         return total[hi] - total[lo]
 
+    def settled_by(self, ms: int) -> int | None:
+        """Index of the last event at or before `ms` (what is known then), None before the first."""
+        i = int(np.searchsorted(self.ts, ms, side="right")) - 1
+        return None if i < 0 else i
+
     def interval_ms(self) -> int | None:
         """The usual time between events (the median of the last steps), None with fewer than two events."""
         if len(self.ts) < 2:

@@ -195,8 +195,8 @@ class ReplayMarketData(MarketDataBase):
         if rates is None:
             raise MarketDataError(f"Replay data has no funding rates for {unified} (no funding-rate file).")
         now = self._effective_now(self._base(unified))
-        i = int(np.searchsorted(rates.ts, now, side="right")) - 1
-        if i < 0:
+        i = rates.settled_by(now)
+        if i is None:
             raise MarketDataError(f"No {unified} funding rate before {ms_to_datetime(now):%Y-%m-%d %H:%M} UTC.")
         interval = rates.interval_ms()
         at = int(rates.ts[i])
