@@ -7,6 +7,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -134,8 +135,7 @@ def load_funding(file: FundingFile) -> FundingRates:
         elif file.ext == "feather":
             frame = pd.read_feather(path)
         else:
-            raw = gzip.decompress(path.read_bytes()) if file.ext != "json" else path.read_bytes()
-            rows = json.loads(raw)
+            rows = _json_rows(path, gzipped=file.ext != "json")
             if rows and not isinstance(rows[0], dict):
                 rows = [{"timestamp": r[0], "rate": r[1]} for r in rows]
             frame = pd.DataFrame(rows)
@@ -164,9 +164,9 @@ def load_funding(file: FundingFile) -> FundingRates:
             (~np.isfinite(rate) | (np.abs(rate) > MAX_FUNDING_RATE), "rate"),
             (~bad_time & (steps <= 0), "order"),
         ]
-    found = [(int(np.argmax(mask)), kind) for mask, kind in checks if mask.any()]
-    if found:
-        i, kind = min(found, key=lambda f: f[0])
+    bad = _first_bad_row(checks)
+    if bad is not None:
+        i, kind = bad
         where = f"Funding file {path.name} {unit} {first + i}"
         if kind == "time":
             raise MarketDataError(f"{where}: no readable time.")
@@ -219,9 +219,15 @@ def _load_frame(df: pd.DataFrame, path: Path, first: int = 1, unit: str = "row")
     raise MarketDataError(f"Candle file {path.name} has no timestamp/date column.")
 
 
-def _load_json(path: Path, gzipped: bool) -> OhlcvArrays:
+def _json_rows(path: Path, gzipped: bool) -> list[Any]:
+    """The rows of a freqtrade JSON download (plain or gzipped)."""
     raw = gzip.decompress(path.read_bytes()) if gzipped else path.read_bytes()
-    rows = json.loads(raw)
+    rows: list[Any] = json.loads(raw)
+    return rows
+
+
+def _load_json(path: Path, gzipped: bool) -> OhlcvArrays:
+    rows = _json_rows(path, gzipped)
     # freqtrade's default JSON orient is "values": [[ms, o, h, l, c, v], ...].
     if rows and isinstance(rows[0], dict):
         return _load_frame(pd.DataFrame(rows), path)
@@ -234,6 +240,12 @@ def _arrays(ts: np.ndarray, df: pd.DataFrame, path: Path, first: int, unit: str)
     cols = [df[c].to_numpy(dtype=np.float64) for c in ("open", "high", "low", "close", "volume")]
     validate_candles(path, ts, *cols, first=first, unit=unit)
     return OhlcvArrays(np.ascontiguousarray(ts, dtype=np.int64), *cols)
+
+
+def _first_bad_row(checks: list[tuple[np.ndarray, str]]) -> tuple[int, str] | None:
+    """(row, kind) of the first row any check marks bad (on a tie the first check in the list), None if none."""
+    found = [(int(np.argmax(mask)), kind) for mask, kind in checks if mask.any()]
+    return min(found, key=lambda f: f[0]) if found else None
 
 
 def validate_candles(
@@ -265,10 +277,10 @@ def validate_candles(
             (~np.isfinite(volume) | (volume < 0), "volume"),
             (steps <= 0, "time"),
         ]
-    found = [(int(np.argmax(mask)), kind) for mask, kind in checks if mask.any()]
-    if not found:
+    bad = _first_bad_row(checks)
+    if bad is None:
         return
-    i, kind = min(found, key=lambda f: f[0])  # the first bad row; on a tie the first check in the list
+    i, kind = bad
     where = f"Candle file {path.name} {unit} {first + i}"
     o, h, lo, c, v = (float(a[i]) for a in (open_, high, low, close, volume))
     if kind == "price":
