@@ -45,6 +45,10 @@ class EntryLevels:
         return got
 
 
+# The funding note of a symbol without a funding-rate file (the report says "no funding" when every symbol has it).
+NO_FUNDING_FILE = "none (no funding-rate file beside the candles)"
+
+
 class ReplayContexts:
     """Contexts of one symbol and timeframe; every read goes through the replay clock, so nothing after t leaks."""
 
@@ -75,7 +79,7 @@ class ReplayContexts:
         """What the backtest does about funding for this symbol, in words (the report's line)."""
         rates = self.funding_rates
         if rates is None:
-            return "none (no funding-rate file beside the candles)"
+            return NO_FUNDING_FILE
         if not len(rates):
             return f"none ({rates.source} is empty)"
         span = f"{ms_to_datetime(int(rates.ts[0])):%Y-%m-%d}..{ms_to_datetime(int(rates.ts[-1])):%Y-%m-%d}"

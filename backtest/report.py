@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from backtest.calibration import CalibrationCheck
 from backtest.config import CLASSES, BacktestConfig
+from backtest.context import NO_FUNDING_FILE
 from backtest.deciders import DeciderScore, decider_scores
 from backtest.makers import Choices
 from backtest.metrics import Difference, MakerScore, RuleScore, difference
@@ -91,7 +92,7 @@ def build_result(
 
 def funding_words(funding: dict[str, str]) -> str:
     """The report's funding clause: one phrase when no symbol had a funding-rate file, else each symbol's."""
-    if not funding or all(v.startswith("none (no funding-rate file") for v in funding.values()):
+    if all(v == NO_FUNDING_FILE for v in funding.values()):
         return "no funding (no funding-rate files: spot candles)"
     return "funding: " + "; ".join(f"{s.split('/')[0]} {v}" for s, v in funding.items())
 

@@ -14,7 +14,7 @@ import typer
 from typer.testing import CliRunner
 
 from backtest.config import BacktestConfig
-from backtest.context import ReplayContexts
+from backtest.context import NO_FUNDING_FILE, ReplayContexts
 from backtest.outcomes import Path as BarPath
 from backtest.outcomes import Position, simulate, walk_plan
 from backtest.report import funding_words
@@ -156,10 +156,15 @@ def test_a_backtest_charges_funding_from_the_file_and_nothing_else_changes(ohlcv
     assert funding_words(on.funding).startswith("funding: BTC charged from")
 
 
-def test_spot_candles_say_no_funding() -> None:
-    assert funding_words({"BTC/USDT:USDT": "none (no funding-rate file beside the candles)"}) == (
+def test_spot_candles_say_no_funding(ohlcv_dir: Path) -> None:
+    spot = ReplayContexts(ReplayMarketData(ohlcv_dir), "BTC", "1h")
+    assert spot.funding is None and spot.funding_note(True) == NO_FUNDING_FILE
+    assert funding_words({"BTC/USDT:USDT": NO_FUNDING_FILE, "ETH/USDT:USDT": NO_FUNDING_FILE}) == (
         "no funding (no funding-rate files: spot candles)"
     )
+    # One symbol with a file: each symbol says its own.
+    mixed = funding_words({"BTC/USDT:USDT": "charged from X, 3 events", "ETH/USDT:USDT": NO_FUNDING_FILE})
+    assert mixed == f"funding: BTC charged from X, 3 events; ETH {NO_FUNDING_FILE}"
 
 
 def test_the_decision_reads_the_rate_settled_by_the_close_of_t_and_no_later_one(
