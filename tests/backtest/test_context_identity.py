@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from backtest.context import ReplayContexts, risk_context
@@ -14,6 +13,7 @@ from engine.monitor.market_view import StructureMarketViews
 from engine.risk.context import CONTEXT_BARS, VOLUME_MEAN_BARS, RiskPosition, volume_ratio
 from engine.risk.evaluate import evaluate
 from engine.risk.opinion import build_risk_context
+from tests.backtest.perp_data import perp_copy
 from tools.market.replay import ReplayMarketData
 from tools.structure.targets import plan_from_report, plan_trade
 
@@ -29,25 +29,13 @@ class CountingMarket(ReplayMarketData):
         return await super().ohlcv(symbol, timeframe, limit)
 
 
-def _with_funding(src: Path, dst: Path) -> Path:
-    """BTC 1h candles with a freqtrade funding-rate file beside them (a different rate at every 8h event)."""
-    dst.mkdir()
-    df = pd.read_csv(src / "BTC_USDT-1h.csv")
-    df.to_csv(dst / "BTC_USDT-1h.csv", index=False)
-    step = 8 * 3_600_000
-    ts = np.arange(-(-int(df["timestamp"].iloc[0]) // step) * step, int(df["timestamp"].iloc[-1]), step)
-    rate = np.random.default_rng(3).normal(0.0001, 0.0002, len(ts))
-    pd.DataFrame({"date": pd.to_datetime(ts, unit="ms", utc=True), "open": rate}).to_feather(
-        dst / "BTC_USDT_USDT-8h-funding_rate.feather"
-    )
-    return dst
-
-
 @pytest.mark.parametrize("funding", [False, True], ids=["spot candles", "with a funding-rate file"])
 async def test_monitor_and_backtest_build_the_identical_context_and_decision(
     ohlcv_dir: Path, tmp_path: Path, funding: bool
 ) -> None:
-    data = _with_funding(ohlcv_dir, tmp_path / "perp") if funding else ohlcv_dir
+    data = tmp_path / "perp" if funding else ohlcv_dir
+    if funding:  # a different rate at every 8h event
+        perp_copy(ohlcv_dir, data, 0.0001, spread=0.0002, seed=3)
     bt = ReplayContexts(ReplayMarketData(data), "BTC", "1h")
     for bar in (3000, 5000, 5007):
         view_bt = bt.market_view(bar)

@@ -20,6 +20,7 @@ from backtest.outcomes import Position, simulate, walk_plan
 from backtest.report import funding_words
 from backtest.runner import run_scenarios
 from bastion.cli.backtest_cmd import register
+from tests.backtest.perp_data import perp_copy
 from tools.market.files import FundingRates
 from tools.market.replay import ReplayMarketData
 
@@ -113,23 +114,9 @@ def test_exit_at_t_pays_no_funding_and_a_partial_stays_linear() -> None:
     np.testing.assert_allclose(partial, 0.3 * exits[0] + 0.7 * hold)
 
 
-def _futures_dir(src: Path, dst: Path, rate: float) -> FundingRates:
-    """BTC 1h candles as a freqtrade futures file, and a freqtrade funding-rate file: every 8h, `rate`."""
-    dst.mkdir()
-    df = pd.read_csv(src / "BTC_USDT-1h.csv")
-    df.to_csv(dst / "BTC_USDT_USDT-1h-futures.csv", index=False)
-    first = -(-int(df["timestamp"].iloc[0]) // (8 * H_MS)) * 8 * H_MS  # 00:00, 08:00, 16:00 UTC
-    ts = np.arange(first, int(df["timestamp"].iloc[-1]), 8 * H_MS, dtype=np.int64)
-    pd.DataFrame(
-        {"date": pd.to_datetime(ts, unit="ms", utc=True), "open": rate, "high": rate, "low": rate, "close": rate,
-         "volume": 0.0}
-    ).to_feather(dst / "BTC_USDT_USDT-8h-funding_rate.feather")  # fmt: skip
-    return FundingRates(ts, np.full(len(ts), rate))
-
-
 def test_a_backtest_charges_funding_from_the_file_and_nothing_else_changes(ohlcv_dir: Path, tmp_path: Path) -> None:
     rate = 0.0003
-    rates = _futures_dir(ohlcv_dir, tmp_path / "perp", rate)
+    rates = perp_copy(ohlcv_dir, tmp_path / "perp", rate)
     cfg = BacktestConfig(symbols=["BTC"], scenarios=60, per_bar=6, chunk=3, workers=1)
     on = run_scenarios(tmp_path / "perp", cfg)
     off = run_scenarios(tmp_path / "perp", cfg.model_copy(update={"funding": False}))
@@ -170,7 +157,7 @@ def test_spot_candles_say_no_funding(ohlcv_dir: Path) -> None:
 def test_the_decision_reads_the_rate_settled_by_the_close_of_t_and_no_later_one(
     ohlcv_dir: Path, tmp_path: Path
 ) -> None:
-    rates = _futures_dir(ohlcv_dir, tmp_path / "perp", 0.0001)
+    rates = perp_copy(ohlcv_dir, tmp_path / "perp", 0.0001)
     ctx = ReplayContexts(ReplayMarketData(tmp_path / "perp"), "BTC", "1h")
     bar = int(np.searchsorted(ctx.full.ts, rates.ts[500])) - 1  # the 1h bar that closes at event 500
     assert ctx.close_time_ms(bar) == rates.ts[500]
@@ -195,7 +182,7 @@ def _cli() -> typer.Typer:
 
 
 def test_the_cli_charges_funding_names_the_file_and_leaves_it_out_when_told(ohlcv_dir: Path, tmp_path: Path) -> None:
-    _futures_dir(ohlcv_dir, tmp_path / "perp", 0.0002)
+    perp_copy(ohlcv_dir, tmp_path / "perp", 0.0002)
     args = [
         "backtest",
         "--symbols",
@@ -223,7 +210,7 @@ def test_the_cli_charges_funding_names_the_file_and_leaves_it_out_when_told(ohlc
 
 
 def test_a_corrupt_funding_file_is_one_error_line_and_nothing_is_written(ohlcv_dir: Path, tmp_path: Path) -> None:
-    _futures_dir(ohlcv_dir, tmp_path / "perp", 0.0002)
+    perp_copy(ohlcv_dir, tmp_path / "perp", 0.0002)
     (tmp_path / "perp" / "BTC_USDT_USDT-8h-funding_rate.feather").unlink()
     (tmp_path / "perp" / "BTC_USDT_USDT-funding.csv").write_text(
         "timestamp,fundingRate\n1704067200000,0.0001\n1704096000000,7\n"
